@@ -1,0 +1,42 @@
+# The README's two commands: `make run` (dashboard on the sample) and `make test`.
+# Both create .venv when missing and install what they need.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+CLI     := $(VENV)/bin/pretrain-audit
+PORT    ?= 8501
+SAMPLE  ?= sample-workspace
+PYTHON  ?= python3
+
+.PHONY: install run test browser bench clean-sample
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+$(SAMPLE)/audit.toml: | install
+	$(CLI) sample $(SAMPLE)
+
+run: install $(SAMPLE)/audit.toml
+	$(CLI) dashboard $(SAMPLE) --port $(PORT)
+
+# Debian chromium drives the real-browser tests; installed when missing and we are root.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "chromium not found: browser tests will be skipped. Install it with: sudo apt-get install chromium"; \
+	fi
+
+test: install browser
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) bench/run.py
+
+clean-sample:
+	rm -rf $(SAMPLE)

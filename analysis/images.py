@@ -1,0 +1,111 @@
+"""Safe image access: paths confined to the images root, decoding that never crashes the caller.
+
+Images in scraped data are missing, truncated, mislabelled or hostile (decompression bombs);
+every failure becomes a short reason string instead of an exception.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+# Anything larger than this many pixels is refused before decoding (a decompression bomb guard).
+MAX_PIXELS = 50_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    image: Image.Image | None
+    reason: str | None = None  # why there is no image, when there is none
+
+
+def resolve_image(images_root: Path, relative: str) -> Path | None:
+    """The file for `relative` inside `images_root`, or None when the path escapes it (symlinks included)."""
+    if not relative or relative.startswith(("http://", "https://")):
+        return None
+    root = images_root.resolve()
+    candidate = (root / relative).resolve()
+    if not candidate.is_relative_to(root):
+        return None
+    return candidate
+
+
+def load_image(images_root: Path, relative: str) -> ImageResult:
+    """Decode an image as RGB with EXIF orientation applied, or say why it cannot be."""
+    if not relative:
+        return ImageResult(None, "no image path")
+    if relative.startswith(("http://", "https://")):
+        return ImageResult(None, "remote URL (not fetched)")
+    path = resolve_image(images_root, relative)
+    if path is None:
+        return ImageResult(None, "path escapes the images root")
+    if not path.is_file():
+        return ImageResult(None, "file not found")
+    try:
+        with Image.open(path) as handle:
+            width, height = handle.size
+            if width * height > MAX_PIXELS:
+                return ImageResult(None, f"too large ({width}×{height} px, decompression-bomb guard)")
+            handle.seek(0)
+            image = ImageOps.exif_transpose(handle)
+            image = _to_rgb(image)
+            image.load()
+            return ImageResult(image)
+    except Image.DecompressionBombError:
+        return ImageResult(None, "too large (decompression-bomb guard)")
+    except (OSError, SyntaxError, ValueError) as exc:
+        if path.stat().st_size == 0:
+            return ImageResult(None, "empty file (0 bytes)")
+        return ImageResult(None, f"unreadable image ({str(exc).splitlines()[0][:80]})")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Flatten alpha onto white and convert palette, CMYK, 16-bit and grey images to 8-bit RGB."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return image.point(lambda value: value * (1 / 256)).convert("L").convert("RGB")
+    return image.convert("RGB")
+
+
+def thumbnail(image: Image.Image, size: int = 256) -> Image.Image:
+    copy = image.copy()
+    copy.thumbnail((size, size))
+    return copy
+
+
+def blurred(image: Image.Image) -> Image.Image:
+    """A strong blur that keeps the layout recognisable but not the content (for removed images)."""
+    small = thumbnail(image, 48)
+    return small.filter(ImageFilter.GaussianBlur(radius=4)).resize(image.size, Image.Resampling.BILINEAR)
+
+
+def placeholder(reason: str, size: int = 256) -> Image.Image:
+    """A grey tile saying why there is no image, so galleries keep their layout."""
+    tile = Image.new("RGB", (size, size), (236, 236, 236))
+    draw = ImageDraw.Draw(tile)
+    draw.rectangle([0, 0, size - 1, size - 1], outline=(200, 200, 200))
+    words, lines, line = reason.split(), [], ""
+    for word in ["no image:"] + words:
+        if len(line) + len(word) > 22:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    for i, text in enumerate(lines):
+        draw.text((12, size // 2 - 10 * len(lines) + 20 * i), text, fill=(90, 90, 90))
+    return tile
+
+
+def to_png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

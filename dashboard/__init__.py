@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: thin pages that call `analysis` and draw."""

@@ -1,0 +1,52 @@
+"""Which workspace the dashboard is showing, loaded once per change of its files."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from analysis.errors import AuditInputError
+from analysis.workspace import CONFIG_NAME, Workspace, load_workspace, read_config
+
+WORKSPACE_ENV = "PRETRAIN_AUDIT_WORKSPACE"
+
+
+def workspace_dir() -> Path | None:
+    argv = sys.argv[1:]
+    if "--workspace" in argv and argv.index("--workspace") + 1 < len(argv):
+        return Path(argv[argv.index("--workspace") + 1])
+    value = os.environ.get(WORKSPACE_ENV)
+    return Path(value) if value else None
+
+
+def _stamp(directory: Path) -> tuple:
+    """Modification times of the config and manifests: a changed file reloads the workspace."""
+    paths = [directory / CONFIG_NAME]
+    try:
+        config = read_config(directory)
+        paths += [config.original, config.generated, config.filtered.manifest]
+    except AuditInputError:
+        pass
+    return tuple((str(p), p.stat().st_mtime_ns) for p in paths if p is not None and p.exists())
+
+
+@st.cache_resource(show_spinner="Loading workspace…", max_entries=4)
+def _load(directory: str, stamp: tuple) -> Workspace:
+    return load_workspace(Path(directory))
+
+
+def current_workspace() -> Workspace:
+    """The loaded workspace, or an error box and a stop (never a traceback)."""
+    directory = workspace_dir()
+    if directory is None:
+        st.error(f"No workspace given. Start with `pretrain-audit dashboard DIR` (or set {WORKSPACE_ENV}).")
+        st.stop()
+    try:
+        return _load(str(directory.resolve()), _stamp(directory))
+    except AuditInputError as exc:
+        st.error(str(exc))
+        st.stop()
+    raise AssertionError("unreachable")

@@ -1,0 +1,181 @@
+"""`pretrain-audit sample DIR`: a small, deterministic, clearly synthetic audit workspace.
+
+1,000 training images (128 px): real photographs shipped in scikit-image and edits of them, clock
+and logo families of near-duplicates, exact duplicates, and novel scenes; two simulated classifier
+scores whose filter removes 5% of the data, more of the "woman" captions than the "man" ones; and
+100 generated samples of which a known minority are near-copies. The ground truth is written to
+`sample_truth.json` so tests can check the analyses against it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from analysis.cache import atomic_save_json, atomic_save_parquet
+from analysis.workspace import write_config
+from data_samples import drawing
+from data_samples.captions import N_MAN, N_WOMAN, NEUTRAL_SAFE, plan_captions, safe_scores
+
+SEED = 20220628  # the date of OpenAI's DALL·E 2 pre-training mitigations post
+N_TRAIN = 1000
+N_GENERATED = 100
+EDITED_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "retina")
+EXACT_DUPLICATE_SOURCES = 10
+THRESHOLDS = {"sexual": 0.5, "violence": 0.5}
+SYNTHETIC_NOTE = "SYNTHETIC sample workspace built by `pretrain-audit sample`: not real training data."
+COLOUR_NAMES = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink")
+
+
+def _families() -> list[tuple[str, str, Image.Image]]:
+    """(family, caption, image) for every member of a planted near-duplicate family."""
+    members = []
+    for style in range(len(drawing.CLOCK_STYLES)):
+        for hour in range(1, 13):
+            members.append((f"clock-{style}", f"a wall clock showing {hour} o'clock", drawing.clock(style, hour)))
+    for shape, name in enumerate(drawing.LOGO_SHAPES):
+        for variant, colour in enumerate(COLOUR_NAMES):
+            members.append((f"logo-{name}", f"the ACME {name} logo in {colour}", drawing.logo(shape, variant / 8)))
+    for photo in EDITED_PHOTOS:
+        for edit, image in zip(("original", "cropped", "rescaled", "recoloured", "compressed", "rotated"),
+                               drawing.photo_edits(photo)):
+            members.append((f"photo-{photo}", f"a {edit} photo of the {photo.replace('_', ' ')}", image))
+    return members
+
+
+def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -> Path:
+    """Write the sample workspace into `directory` (created; must be empty or absent)."""
+    started = time.monotonic()
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        from analysis.errors import AuditInputError
+
+        raise AuditInputError("directory is not empty.", path=directory, fix="choose a new or empty directory.")
+    rng = np.random.default_rng(seed)
+    train_dir, generated_dir = directory / "images" / "train", directory / "images" / "generated"
+    train_dir.mkdir(parents=True)
+    generated_dir.mkdir(parents=True)
+
+    families = _families()
+    n_scenes = N_TRAIN - len(families) - EXACT_DUPLICATE_SOURCES
+    scene_captions = plan_captions(rng, n_scenes)
+    items: list[dict] = []
+    for family, caption, image in families:
+        sexual, violence = safe_scores(rng)
+        items.append({"family": family, "caption": caption, "image": image, "kind": family.split("-")[0],
+                      "caption_kind": "neutral", "sexual": sexual, "violence": violence})
+    for planned in scene_captions:
+        if planned is None:
+            sexual, violence = safe_scores(rng)
+            caption, caption_kind = NEUTRAL_SAFE[int(rng.integers(len(NEUTRAL_SAFE)))], "neutral"
+        else:
+            sexual, violence, caption, caption_kind = planned.sexual, planned.violence, planned.caption, planned.kind
+        items.append({"family": None, "caption": caption, "image": drawing.scene(rng), "kind": "scene",
+                      "caption_kind": caption_kind, "sexual": sexual, "violence": violence})
+    # Exact duplicates: byte-identical copies of safe scene images, under new ids.
+    safe_scene_rows = [i for i, it in enumerate(items) if it["kind"] == "scene" and it["caption_kind"] == "neutral"
+                       and max(it["sexual"], it["violence"]) < 0.3]
+    for source in rng.choice(safe_scene_rows, EXACT_DUPLICATE_SOURCES, replace=False):
+        copy = dict(items[int(source)])
+        copy["family"] = f"exact-{int(source)}"
+        items[int(source)]["family"] = copy["family"]
+        items.append(copy)
+
+    order = rng.permutation(len(items))
+    items = [items[i] for i in order]
+    rows = []
+    for index, item in enumerate(items):
+        item_id = f"train-{index:04d}"
+        relative = f"train/{item_id}.png"
+        item["image"].save(directory / "images" / relative, format="PNG", optimize=False)
+        item["id"] = item_id
+        rows.append({"id": item_id, "image": relative, "caption": item["caption"], "sexual": item["sexual"],
+                     "violence": item["violence"], "kind": item["kind"], "width": item["image"].width,
+                     "height": item["image"].height})
+    original = pd.DataFrame(rows)
+    generated, copies = _generated(rng, items, generated_dir)
+
+    atomic_save_parquet(directory / "original.parquet", original)
+    atomic_save_parquet(directory / "generated.parquet", generated)
+    write_config(directory, {
+        "workspace": {"name": "synthetic sample", "images_root": "images", "synthetic": True,
+                      "description": SYNTHETIC_NOTE},
+        "original": {"manifest": "original.parquet"},
+        "filtered": {"scores": [{"name": name, "column": name, "threshold": value} for name, value in THRESHOLDS.items()]},
+        "generated": {"manifest": "generated.parquet"},
+    })
+    atomic_save_json(directory / "sample_truth.json", _truth(items, original, copies))
+    (directory / "README.txt").write_text(SYNTHETIC_NOTE + "\nSee sample_truth.json for the planted ground truth.\n")
+    if progress:
+        import sys
+
+        print(f"sample workspace written to {directory} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return directory
+
+
+def _generated(rng: np.random.Generator, items: list[dict], out: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Generated samples: near-copies of family members (the memorised) and novel scenes (the rest)."""
+    family_rows = [i for i, it in enumerate(items) if it["family"] and not it["family"].startswith("exact")]
+    clock_or_logo = [i for i in family_rows if items[i]["kind"] in ("clock", "logo")]
+    photos = [i for i in family_rows if items[i]["kind"] == "photo"]
+    exact = [i for i, it in enumerate(items) if it["family"] and it["family"].startswith("exact")]
+    sources = (list(rng.choice(clock_or_logo, 11, replace=False)) + list(rng.choice(photos, 2, replace=False))
+               + list(rng.choice(exact, 2, replace=False)))
+    rows, copies = [], {}
+    safe_rows = [i for i, it in enumerate(items) if max(it["sexual"], it["violence"]) < 0.5]
+    for index in range(N_GENERATED):
+        gen_id = f"gen-{index:03d}"
+        if index < len(sources):
+            source = items[int(sources[index])]
+            image = drawing.near_copy(source["image"], rng)
+            copies[gen_id] = source["id"]
+        else:
+            source = items[int(rng.choice(safe_rows))]
+            image = drawing.scene(rng)
+        relative = f"generated/{gen_id}.png"
+        image.save(out.parent / relative, format="PNG")
+        rows.append({"id": gen_id, "image": relative, "prompt": source["caption"], "source_id": source["id"]})
+    order = rng.permutation(len(rows))
+    return pd.DataFrame([rows[i] for i in order]), copies
+
+
+def _truth(items: list[dict], original: pd.DataFrame, copies: dict[str, str]) -> dict:
+    families: dict[str, list[str]] = {}
+    for item in items:
+        if item["family"]:
+            families.setdefault(item["family"], []).append(item["id"])
+    removed = (original["sexual"] >= THRESHOLDS["sexual"]) | (original["violence"] >= THRESHOLDS["violence"])
+    kinds = pd.Series([it["caption_kind"] for it in items])
+    planned = {kind: {"total": int((kinds == kind).sum()), "removed": int((removed & (kinds == kind)).sum())}
+               for kind in ("woman", "man", "neutral")}
+    n, n_kept = len(original), int((~removed).sum())
+
+    def change(kind: str) -> float:
+        total, gone = planned[kind]["total"], planned[kind]["removed"]
+        return ((total - gone) / n_kept) / (total / n) - 1
+
+    assert planned["woman"]["total"] == N_WOMAN and planned["man"]["total"] == N_MAN
+    return {
+        "note": SYNTHETIC_NOTE,
+        "seed": SEED,
+        "n_train": n,
+        "n_removed": int(removed.sum()),
+        "caption_kinds": planned,
+        "expected_relative_change": {"woman": change("woman"), "man": change("man")},
+        "near_duplicate_families": {k: v for k, v in families.items() if not k.startswith("exact")},
+        "exact_duplicate_families": {k: v for k, v in families.items() if k.startswith("exact")},
+        "generated_copies": copies,
+        "generated_novel": sorted(set(f"gen-{i:03d}" for i in range(N_GENERATED)) - set(copies)),
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    build_sample(Path(sys.argv[1]), progress=True)
+    print(json.dumps({"written": sys.argv[1]}))

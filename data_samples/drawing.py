@@ -1,0 +1,162 @@
+"""Pillow drawings for the synthetic sample: clocks, logos, random scenes, photo crops and edits.
+
+The families mirror what DALL·E 2 found regurgitated: simple vector graphics with many
+near-duplicates (the same clock at 1, 2, 3 o'clock; a logo in colour variants).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+SIZE = 128
+# Real photographs that ship inside scikit-image (no download needed).
+PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "immunohistochemistry",
+               "camera", "moon", "coins", "brick", "grass", "gravel", "page", "text", "motorcycle_left")
+
+
+@lru_cache(maxsize=None)
+def photo(name: str) -> Image.Image:
+    from skimage import data
+
+    loader = getattr(data, name) if name != "motorcycle_left" else (lambda: data.stereo_motorcycle()[0])
+    array = np.asarray(loader())
+    if array.dtype != np.uint8:
+        array = (255 * (array.astype(np.float64) / max(array.max(), 1))).astype(np.uint8)
+    image = Image.fromarray(array)
+    return image.convert("RGB")
+
+
+def square(image: Image.Image, size: int = SIZE) -> Image.Image:
+    return ImageOps.fit(image, (size, size), Image.Resampling.LANCZOS)
+
+
+def photo_crop(rng: np.random.Generator, name: str, size: int = SIZE) -> Image.Image:
+    """A random crop (30–70% of the short side) of a real photo: a distinct 'photo' per call."""
+    source = photo(name)
+    width, height = source.size
+    side = int(min(width, height) * rng.uniform(0.3, 0.7))
+    left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
+    crop = source.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.LANCZOS)
+    return ImageEnhance.Color(crop).enhance(rng.uniform(0.6, 1.4))
+
+
+def photo_edits(name: str) -> list[Image.Image]:
+    """The original photo and five strong edits of it (crop, rescale, colour, JPEG, rotation)."""
+    base = square(photo(name))
+    crop = base.crop((10, 8, 118, 116)).resize((SIZE, SIZE), Image.Resampling.BICUBIC)
+    rescaled = base.resize((48, 48), Image.Resampling.BILINEAR).resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+    colour = ImageEnhance.Color(ImageEnhance.Brightness(base).enhance(1.25)).enhance(0.6)
+    buffer = io.BytesIO()
+    base.save(buffer, format="JPEG", quality=15)
+    jpeg = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    rotated = base.rotate(6, resample=Image.Resampling.BICUBIC, fillcolor=(128, 128, 128))
+    return [base, crop, rescaled, colour, jpeg, rotated]
+
+
+CLOCK_STYLES = (
+    {"face": (250, 250, 245), "rim": (30, 30, 30), "hands": (20, 20, 20), "background": (200, 220, 240)},
+    {"face": (255, 235, 160), "rim": (150, 60, 20), "hands": (90, 30, 10), "background": (245, 245, 245)},
+    {"face": (30, 40, 60), "rim": (200, 200, 210), "hands": (240, 240, 90), "background": (120, 130, 150)},
+)
+
+
+def clock(style: int, hour: int, minute: int = 0, size: int = SIZE) -> Image.Image:
+    """A flat clock face at a given time: the canonical DALL·E 2 near-duplicate family."""
+    colours = CLOCK_STYLES[style]
+    image = Image.new("RGB", (size, size), colours["background"])
+    draw = ImageDraw.Draw(image)
+    centre, radius = size / 2, size * 0.42
+    draw.ellipse([centre - radius, centre - radius, centre + radius, centre + radius],
+                 fill=colours["face"], outline=colours["rim"], width=max(2, size // 24))
+    for tick in range(12):
+        angle = math.radians(tick * 30)
+        inner, outer = radius * (0.78 if tick % 3 else 0.68), radius * 0.9
+        draw.line([centre + inner * math.sin(angle), centre - inner * math.cos(angle),
+                   centre + outer * math.sin(angle), centre - outer * math.cos(angle)],
+                  fill=colours["rim"], width=2 if tick % 3 else 4)
+    hour_angle = math.radians((hour % 12) * 30 + minute * 0.5)
+    minute_angle = math.radians(minute * 6)
+    draw.line([centre, centre, centre + radius * 0.5 * math.sin(hour_angle), centre - radius * 0.5 * math.cos(hour_angle)],
+              fill=colours["hands"], width=max(3, size // 20))
+    draw.line([centre, centre, centre + radius * 0.8 * math.sin(minute_angle),
+               centre - radius * 0.8 * math.cos(minute_angle)], fill=colours["hands"], width=max(2, size // 40))
+    draw.ellipse([centre - 4, centre - 4, centre + 4, centre + 4], fill=colours["hands"])
+    return image
+
+
+LOGO_SHAPES = ("star", "ring", "triangle", "diamond", "bolt", "cross")
+
+
+def logo(shape: int, hue: float, size: int = SIZE) -> Image.Image:
+    """A flat icon on white in a given hue: colour variants of one logo are near-duplicates."""
+    import colorsys
+
+    red, green, blue = (int(255 * c) for c in colorsys.hsv_to_rgb(hue % 1.0, 0.8, 0.85))
+    fill = (red, green, blue)
+    image = Image.new("RGB", (size, size), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    c, r = size / 2, size * 0.38
+    name = LOGO_SHAPES[shape]
+    if name == "star":
+        points = [(c + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / 5),
+                   c - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / 5)) for i in range(10)]
+        draw.polygon(points, fill=fill)
+    elif name == "ring":
+        draw.ellipse([c - r, c - r, c + r, c + r], fill=fill)
+        draw.ellipse([c - r * 0.55, c - r * 0.55, c + r * 0.55, c + r * 0.55], fill=(255, 255, 255))
+        draw.rectangle([c - r * 0.15, c - r, c + r * 0.15, c + r], fill=fill)
+    elif name == "triangle":
+        draw.polygon([(c, c - r), (c + r, c + r * 0.8), (c - r, c + r * 0.8)], fill=fill)
+        draw.ellipse([c - r * 0.3, c - r * 0.05, c + r * 0.3, c + r * 0.55], fill=(255, 255, 255))
+    elif name == "diamond":
+        draw.polygon([(c, c - r), (c + r, c), (c, c + r), (c - r, c)], fill=fill)
+        draw.polygon([(c, c - r * 0.5), (c + r * 0.5, c), (c, c + r * 0.5), (c - r * 0.5, c)], fill=(20, 20, 20))
+    elif name == "bolt":
+        draw.polygon([(c + r * 0.2, c - r), (c - r * 0.6, c + r * 0.1), (c - r * 0.05, c + r * 0.1),
+                      (c - r * 0.3, c + r), (c + r * 0.6, c - r * 0.15), (c + r * 0.05, c - r * 0.15)], fill=fill)
+    else:
+        w = r * 0.35
+        draw.rectangle([c - w, c - r, c + w, c + r], fill=fill)
+        draw.rectangle([c - r, c - w, c + r, c + w], fill=fill)
+    draw.text((8, size - 16), "ACME", fill=(60, 60, 60))
+    return image
+
+
+def scene(rng: np.random.Generator, size: int = SIZE) -> Image.Image:
+    """A novel image: a photo crop or colour gradient with random shapes on top."""
+    if rng.random() < 0.6:
+        image = photo_crop(rng, PHOTO_NAMES[int(rng.integers(len(PHOTO_NAMES)))], size)
+    else:
+        top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        ramp = np.linspace(0, 1, size)[:, None, None]
+        gradient = (top * (1 - ramp) + bottom * ramp).repeat(size, axis=1).astype(np.uint8)
+        image = Image.fromarray(gradient)
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(1, 5))):
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        x0, y0 = rng.integers(0, size - 20, 2)
+        x1, y1 = x0 + rng.integers(15, size // 2), y0 + rng.integers(15, size // 2)
+        kind = rng.integers(3)
+        if kind == 0:
+            draw.ellipse([int(x0), int(y0), int(x1), int(y1)], fill=colour)
+        elif kind == 1:
+            draw.rectangle([int(x0), int(y0), int(x1), int(y1)], fill=colour)
+        else:
+            draw.line([int(x0), int(y0), int(x1), int(y1)], fill=colour, width=int(rng.integers(2, 8)))
+    return image
+
+
+def near_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """What a model that memorised an image would draw: a slightly shifted, recoloured, recompressed copy."""
+    dx, dy = (int(v) for v in rng.integers(-3, 4, 2))
+    shifted = ImageOps.expand(image, border=4, fill=image.getpixel((0, 0))).crop(
+        (4 + dx, 4 + dy, 4 + dx + image.width, 4 + dy + image.height))
+    tinted = ImageEnhance.Brightness(shifted).enhance(float(rng.uniform(0.92, 1.08)))
+    buffer = io.BytesIO()
+    tinted.filter(ImageFilter.GaussianBlur(0.6)).save(buffer, format="JPEG", quality=70)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")

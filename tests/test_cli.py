@@ -1,0 +1,61 @@
+"""The CLI contract: user errors exit 2 with one line on stderr and no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli, write_manifest
+
+
+def _assert_one_line_error(result, *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+@pytest.mark.parametrize("rows,options,needle", [
+    ([{"id": "a"}], ["--kept-column", "k"], "no 'caption' column"),
+    ([{"id": "a", "caption": "x"}, {"id": "a", "caption": "y"}], ["--kept-column", "k"], "duplicate id 'a'"),
+    ([{"id": "a", "caption": "x", "s": "bad"}], ["--score", "s=s:0.5"], "score column 's'"),
+    ([{"id": "a", "caption": "x", "s": 0.1}], ["--score", "s=s:7"], "outside [0, 1]"),
+    ([{"id": "a", "caption": "x", "image": "../up.png", "k": True}], ["--kept-column", "k"], "escapes the images root"),
+    ([{"id": "a", "caption": "x", "k": "maybe"}], ["--kept-column", "k"], "non-boolean value"),
+])
+def test_init_rejects_bad_input_in_one_line(tmp_path: Path, rows, options, needle) -> None:
+    write_manifest(tmp_path / "o.csv", rows)
+    where = "--score s" if "outside" in needle else "o.csv"  # a bad option is named by the option
+    _assert_one_line_error(run_cli("init", str(tmp_path), "--original", "o.csv", *options), where, needle)
+
+
+def test_init_missing_manifest(tmp_path: Path) -> None:
+    _assert_one_line_error(run_cli("init", str(tmp_path), "--original", "nope.parquet", "--kept-column", "k"),
+                           "nope.parquet", "not found")
+
+
+def test_init_reports_counts_on_success(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "o.csv", [{"id": "a", "caption": "x", "k": True}, {"id": "b", "caption": "y", "k": False}])
+    result = run_cli("init", str(tmp_path), "--original", "o.csv", "--kept-column", "k")
+    assert result.returncode == 0, result.stderr
+    assert "2 original rows, 1 kept, 1 removed" in result.stderr
+    assert (tmp_path / "audit.toml").exists()
+
+
+def test_dashboard_on_missing_workspace_exits_2(tmp_path: Path) -> None:
+    _assert_one_line_error(run_cli("dashboard", str(tmp_path / "nowhere")), "workspace directory not found")
+
+
+def test_sample_refuses_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("keep me")
+    _assert_one_line_error(run_cli("sample", str(tmp_path)), "not empty")
+    assert (tmp_path / "x").read_text() == "keep me"
+
+
+def test_every_command_has_help() -> None:
+    for command in ("sample", "init", "dashboard"):
+        result = run_cli(command, "--help")
+        assert result.returncode == 0 and "usage: pretrain-audit" in result.stdout

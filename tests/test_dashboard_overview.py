@@ -1,0 +1,45 @@
+"""The Overview page in Streamlit's AppTest: counts, filters and the synthetic label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+APP = str(REPO / "dashboard" / "app.py")
+
+
+def open_app(workspace: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None) -> AppTest:
+    monkeypatch.setenv("PRETRAIN_AUDIT_WORKSPACE", str(workspace))
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    if page:
+        app.switch_page(page)
+        app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def test_overview_shows_counts_and_synthetic_warning(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_app(sample_dir, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics == {"Original images": "1,000", "Kept by filters": "950", "Removed": "50",
+                       "Generated samples": "100"}
+    assert any("SYNTHETIC" in w.value for w in app.warning)
+
+
+def test_overview_lists_each_filter(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_app(sample_dir, monkeypatch)
+    table = app.dataframe[0].value
+    assert set(table["filter"]) == {"sexual", "violence"}
+
+
+def test_bad_workspace_shows_an_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRETRAIN_AUDIT_WORKSPACE", str(tmp_path))
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert "no audit.toml" in app.error[0].value

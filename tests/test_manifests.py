@@ -1,0 +1,102 @@
+"""Loading manifests: formats, LAION/img2dataset column names, and one clear error per bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.errors import AuditInputError
+from analysis.manifests import load_manifest
+from tests.conftest import write_manifest
+
+ROWS = [{"id": "a", "caption": "A woman reading", "image": "a.png"},
+        {"id": "b", "caption": "A man cooking", "image": "b.png"}]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_each_format_loads_to_the_same_rows(tmp_path: Path, suffix: str) -> None:
+    frame = load_manifest(write_manifest(tmp_path / f"m{suffix}", ROWS))
+    assert frame[["id", "caption", "image"]].to_dict("records") == ROWS
+
+
+def test_laion_column_names_are_recognised(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path / "laion.parquet", [{"key": "000001", "URL": "http://x/1.jpg", "TEXT": "a dog",
+                                                         "punsafe": 0.2}])
+    frame = load_manifest(path)
+    assert list(frame[["id", "url", "caption", "punsafe"]].iloc[0]) == ["000001", "http://x/1.jpg", "a dog", 0.2]
+
+
+def test_integer_ids_become_strings(tmp_path: Path) -> None:
+    frame = load_manifest(write_manifest(tmp_path / "m.csv", [{"id": 7, "caption": "x"}, {"id": 8, "caption": "y"}]))
+    assert frame["id"].tolist() == ["7", "8"]
+
+
+def test_null_captions_become_empty_and_nul_bytes_are_dropped(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path / "m.parquet", [{"id": "a", "caption": None}, {"id": "b", "caption": "a\x00b"}])
+    assert load_manifest(path)["caption"].tolist() == ["", "ab"]
+
+
+def test_csv_with_newlines_inside_captions(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text('id,caption\na,"line one\nline two"\nb,plain\n', encoding="utf-8")
+    assert load_manifest(path)["caption"].tolist() == ["line one\nline two", "plain"]
+
+
+def _error(path: Path, **kwargs) -> str:
+    with pytest.raises(AuditInputError) as info:
+        load_manifest(path, **kwargs)
+    return str(info.value)
+
+
+def test_missing_file_names_the_path(tmp_path: Path) -> None:
+    assert "missing.parquet: manifest file not found" in _error(tmp_path / "missing.parquet")
+
+
+def test_empty_file_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "e.csv").write_bytes(b"")
+    assert "is empty (0 bytes)" in _error(tmp_path / "e.csv")
+
+
+def test_missing_caption_column_lists_the_columns(tmp_path: Path) -> None:
+    message = _error(write_manifest(tmp_path / "m.csv", [{"id": "a", "text_en": "x"}]))
+    assert "no 'caption' column" in message and "text_en" in message
+
+
+def test_duplicate_ids_name_the_rows(tmp_path: Path) -> None:
+    message = _error(write_manifest(tmp_path / "m.csv", [{"id": "a", "caption": "x"}, {"id": "a", "caption": "y"}]))
+    assert "duplicate id 'a' in rows [1, 2]" in message
+
+
+def test_empty_id_names_the_row(tmp_path: Path) -> None:
+    message = _error(write_manifest(tmp_path / "m.jsonl", [{"id": "a", "caption": "x"}, {"id": None, "caption": "y"}]))
+    assert "'id' is empty in row 2" in message
+
+
+def test_manifest_with_header_only_is_empty(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("id,caption\n")
+    assert "has no rows" in _error(tmp_path / "m.csv")
+
+
+def test_invalid_json_line_is_named(tmp_path: Path) -> None:
+    (tmp_path / "m.jsonl").write_text(json.dumps({"id": "a", "caption": "x"}) + "\n{not json\n")
+    assert "line 2 is not valid JSON" in _error(tmp_path / "m.jsonl")
+
+
+def test_non_utf8_csv_is_named(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_bytes("id,caption\na,caf\xe9\n".encode("latin-1"))
+    message = _error(tmp_path / "m.csv")
+    assert "m.csv" in message and ("UTF-8" in message or "utf8" in message.lower())
+
+
+def test_truncated_parquet_is_named(tmp_path: Path) -> None:
+    good = write_manifest(tmp_path / "m.parquet", pd.DataFrame({"id": list("abcdef"), "caption": list("uvwxyz")}))
+    good.write_bytes(good.read_bytes()[:-40])
+    assert "cannot be read as PARQUET" in _error(good)
+
+
+def test_unsupported_extension(tmp_path: Path) -> None:
+    (tmp_path / "m.xlsx").write_bytes(b"PK")
+    assert "unsupported manifest format '.xlsx'" in _error(tmp_path / "m.xlsx")
