@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -57,10 +56,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
                "--browser.gatherUsageStats=false", "--theme.base=light", "--server.fileWatcherType=none",
                "--client.toolbarMode=minimal", "--", "--workspace", str(directory)]
     environment = dict(os.environ, PRETRAIN_AUDIT_WORKSPACE=str(directory))
-    try:
-        return subprocess.call(command, env=environment)
-    except KeyboardInterrupt:
-        return 0
+    sys.stderr.flush()
+    # Replace this process with Streamlit, so that a signal to it (Ctrl+C, a supervisor's SIGTERM) stops the server.
+    os.execve(sys.executable, command, environment)
+    return 0  # pragma: no cover
 
 
 def build_parser() -> argparse.ArgumentParser:

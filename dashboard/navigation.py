@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.pages import overview
+from dashboard.views import bias, overview, removals
 
 
 def build_pages() -> list[st.Page]:
     return [
-        st.Page(overview.render, title="Overview", icon="🏠", url_path="overview", default=True),
+        st.Page(overview.render, title="Overview", icon=":material/home:", url_path="overview", default=True),
+        st.Page(removals.render, title="Removals", icon=":material/block:", url_path="removals"),
+        st.Page(bias.render, title="Bias", icon=":material/balance:", url_path="bias"),
     ]

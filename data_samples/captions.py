@@ -55,6 +55,11 @@ def _low(rng: np.random.Generator) -> float:
     return min(float(rng.beta(1.2, 12)), 0.45)
 
 
+def _near_miss_scores(rng: np.random.Generator, filters: str) -> tuple[float, float]:
+    under = lambda: float(rng.uniform(0.3, 0.48))  # noqa: E731
+    return {"sexual": (under(), _low(rng)), "violence": (_low(rng), under()), "both": (under(), under())}[filters]
+
+
 def _risky_scores(rng: np.random.Generator, filters: str) -> tuple[float, float]:
     high = lambda: float(rng.uniform(0.55, 0.99))  # noqa: E731
     low = lambda: _low(rng)  # noqa: E731
@@ -69,20 +74,23 @@ def plan_captions(rng: np.random.Generator, n_scenes: int) -> list[CaptionRow | 
     rows: list[CaptionRow | None] = []
     for kind in ("woman", "man", "neutral"):
         n_sexual, n_violent, n_both = REMOVED_PLAN[kind]
-        plan = ["sexual"] * n_sexual + ["violence"] * n_violent + ["both"] * n_both + ["near-miss"] * 3
+        removed = ["sexual"] * n_sexual + ["violence"] * n_violent + ["both"] * n_both
+        # Each removed caption has a kept twin in the same risky context whose score fell just under the
+        # threshold: classifiers are noisy, so P(kept | context) is near 1/2, not 0 (what reweighting needs).
+        plan = removed + [f"near-{fate}" for fate in removed]
         if kind != "neutral":
             plan += ["safe"] * ((N_WOMAN if kind == "woman" else N_MAN) - len(plan))
         for fate in plan:
-            if fate in ("safe", "near-miss"):
-                # Near misses: risky captions the classifier scored under the threshold (false negatives).
-                sexual = float(rng.uniform(0.3, 0.48)) if fate == "near-miss" else _low(rng)
-                violence = _low(rng)
-                contexts = SAFE_CONTEXTS if fate == "safe" else SEXUAL_CONTEXTS
+            if fate == "safe":
+                sexual, violence, contexts = _low(rng), _low(rng), SAFE_CONTEXTS
+            elif fate.startswith("near-"):
+                sexual, violence = _near_miss_scores(rng, fate.removeprefix("near-"))
+                contexts = VIOLENT_CONTEXTS if fate == "near-violence" else SEXUAL_CONTEXTS
             else:
                 sexual, violence = _risky_scores(rng, fate)
                 contexts = VIOLENT_CONTEXTS if fate == "violence" else SEXUAL_CONTEXTS
             if kind == "neutral":
-                caption = _pick(rng, NEUTRAL_VIOLENT if fate == "violence" else NEUTRAL_SEXUAL)
+                caption = _pick(rng, NEUTRAL_VIOLENT if contexts is VIOLENT_CONTEXTS else NEUTRAL_SEXUAL)
             else:
                 caption = _gendered(rng, kind, contexts)
             rows.append(CaptionRow(caption, kind, round(sexual, 4), round(violence, 4)))

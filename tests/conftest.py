@@ -119,9 +119,11 @@ def wait_for_app(page, timeout_ms: int = 30000) -> None:
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        " && Array.from(document.images).every(i => i.complete)"
         " && document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length > 5",
         timeout=timeout_ms)
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(800)
 
 
 def screenshot(page, name: str) -> Path:

@@ -18,3 +18,46 @@ def test_overview_shows_counts_in_a_real_browser(dashboard_url: str, page) -> No
         assert text in body
     assert page.locator("[data-testid='stException']").count() == 0
     assert screenshot(page, "overview").stat().st_size > 10_000
+
+
+def _open(page, url: str, name: str) -> None:
+    page.goto(f"{url}/{name}")
+    wait_for_app(page)
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_removals_page_blurs_until_revealed_and_records_a_verdict(dashboard_url: str, browser) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
+    page = context.new_page()
+    _open(page, dashboard_url, "removals")
+    page.get_by_text("Removed images", exact=True).wait_for()
+    first_image = page.locator("[data-testid='stImage'] img").first
+    first_image.wait_for()
+    blurred_src = first_image.get_attribute("src")
+    screenshot(page, "removals")
+    page.get_by_text("Reveal this page").click()
+    page.wait_for_timeout(1500)
+    wait_for_app(page)
+    revealed_src = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
+    assert revealed_src != blurred_src, "revealing must swap the blurred image for the original"
+    page.get_by_text("Reveal this page").click()
+    page.wait_for_timeout(1000)
+    wait_for_app(page)
+    reviewer = page.get_by_label("Reviewer name")
+    reviewer.fill("browser-test")
+    reviewer.press("Enter")
+    wait_for_app(page)
+    page.locator("[data-testid='stButtonGroup'] button", has_text="unsure").first.click()
+    page.get_by_text("Latest verdict: unsure").first.wait_for(timeout=15000)
+    context.close()
+
+
+def test_bias_page_renders_charts(dashboard_url: str, browser) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 3000})
+    page = context.new_page()
+    _open(page, dashboard_url, "bias")
+    page.get_by_text("How filtering shifted caption frequencies").wait_for(timeout=30000)
+    body = page.inner_text("body")
+    assert "-14.0%" in body and "-6.1%" in body
+    screenshot(page, "bias")
+    context.close()

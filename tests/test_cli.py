@@ -59,3 +59,39 @@ def test_every_command_has_help() -> None:
     for command in ("sample", "init", "dashboard"):
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "usage: pretrain-audit" in result.stdout
+
+
+def test_removals_json_has_the_contract_fields(sample_dir: Path) -> None:
+    import json
+
+    result = run_cli("removals", str(sample_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert {k: payload[k] for k in ("n_original", "n_kept", "n_removed")} == {"n_original": 1000, "n_kept": 950,
+                                                                              "n_removed": 50}
+    assert payload["fraction_removed"] == 0.05
+    assert {f["name"]: f["n_removed"] for f in payload["filters"]} == {"sexual": 30, "violence": 25}
+
+
+def test_bias_json_with_reweighting(sample_copy: Path) -> None:
+    import json
+
+    result = run_cli("bias", str(sample_copy), "--terms", "woman,man", "--reweight", "--json",
+                     "--weights-out", str(sample_copy / "w.parquet"))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    terms = {t["term"]: t for t in payload["terms"]}
+    assert terms["woman"]["original"] == {"count": 120, "frequency": 0.12}
+    assert terms["woman"]["filtered"]["count"] == 98
+    assert terms["woman"]["ci95"][0] < terms["woman"]["relative_change"] < terms["woman"]["ci95"][1]
+    assert abs(terms["woman"]["reweighted"]["relative_change"]) <= 0.02
+    assert {g["group"] for g in payload["groups"]} == {"women", "men"}
+    assert payload["groups"][0]["members"][0] == "woman"
+    import pandas as pd
+
+    weights = pd.read_parquet(sample_copy / "w.parquet")
+    assert len(weights) == 950 and abs(weights["weight"].mean() - 1) < 1e-9
+
+
+def test_bias_unknown_phrase_term_exits_2(sample_dir: Path) -> None:
+    _assert_one_line_error(run_cli("bias", str(sample_dir), "--terms", "young woman", "--json"), "not a single word")

@@ -1,0 +1,104 @@
+"""Caption tokenisation and the document–term index every caption statistic is computed from.
+
+Definitions (DESIGN.md §6): a word is a maximal run of Unicode letters or digits, case-folded
+("Woman's" → woman, s). Tokenising is vectorised with Arrow (RE2 split, dictionary encoding), and
+case-folding runs once per distinct spelling rather than once per caption, so a million captions take seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+WORD_SEPARATOR = r"[^\p{L}\p{N}]+"
+
+
+@dataclass(frozen=True)
+class DocTermIndex:
+    """The distinct (caption, word) pairs of a caption set, sorted by caption.
+
+    `rows[i]` is a caption index and `terms[i]` a vocabulary index; each pair appears once, so
+    counting pairs per word gives document frequency directly.
+    """
+
+    n_docs: int
+    vocabulary: np.ndarray  # object array of str, sorted
+    rows: np.ndarray  # int64, caption index per pair
+    terms: np.ndarray  # int64, vocabulary index per pair
+    _lookup: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def term_id(self, word: str) -> int | None:
+        if not self._lookup:
+            self._lookup.update({w: i for i, w in enumerate(self.vocabulary.tolist())})
+        return self._lookup.get(normalise_term(word))
+
+    def doc_counts(self, doc_mask: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per-word count of captions containing it (weighted sum when `weights` per caption is given)."""
+        pair_weights = None
+        selected = self.terms
+        if doc_mask is not None:
+            keep = doc_mask[self.rows]
+            selected = self.terms[keep]
+            if weights is not None:
+                pair_weights = weights[self.rows[keep]]
+        elif weights is not None:
+            pair_weights = weights[self.rows]
+        return np.bincount(selected, weights=pair_weights, minlength=len(self.vocabulary))
+
+    def docs_containing(self, words: Iterable[str]) -> np.ndarray:
+        """Boolean mask over captions: contains at least one of `words`."""
+        ids = [i for i in (self.term_id(w) for w in words) if i is not None]
+        mask = np.zeros(self.n_docs, dtype=bool)
+        if ids:
+            mask[self.rows[np.isin(self.terms, ids)]] = True
+        return mask
+
+
+def normalise_term(word: str) -> str:
+    return word.strip().casefold()
+
+
+def tokenize(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """(caption index per token, token) for every token, in order. Mostly for tests and n-grams."""
+    split = pc.split_pattern_regex(_as_arrow(captions), WORD_SEPARATOR)
+    flat, parents = pc.list_flatten(split), pc.list_parent_indices(split)
+    nonempty = pc.not_equal(pc.utf8_length(flat), 0)
+    words = [w.casefold() for w in flat.filter(nonempty).to_pylist()]
+    return parents.filter(nonempty).to_numpy().astype(np.int64), words
+
+
+def _as_arrow(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    if isinstance(captions, (pa.Array, pa.ChunkedArray)):
+        array = captions
+    else:
+        array = pa.array(captions, type=pa.large_string(), from_pandas=True)
+    return pc.fill_null(array.cast(pa.large_string()), "")
+
+
+def build_index(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> DocTermIndex:
+    """Vectorised: split with RE2, dictionary-encode, case-fold the dictionary, keep distinct pairs."""
+    array = _as_arrow(captions)
+    n_docs = len(array)
+    split = pc.split_pattern_regex(array, WORD_SEPARATOR)
+    if isinstance(split, pa.ChunkedArray):
+        split = split.combine_chunks()
+    flat, parents = pc.list_flatten(split), pc.list_parent_indices(split)
+    nonempty = pc.not_equal(pc.utf8_length(flat), 0)
+    flat, parents = flat.filter(nonempty), parents.filter(nonempty).to_numpy().astype(np.int64)
+    if len(flat) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return DocTermIndex(n_docs, np.array([], dtype=object), empty, empty)
+    encoded = pc.dictionary_encode(flat)
+    codes = encoded.indices.to_numpy().astype(np.int64)
+    # Split first, fold after (the definition's order; Arrow's utf8_lower is not full case-folding, e.g.
+    # ß, İ, final sigma): each distinct spelling is folded once, in Python, then merged.
+    folded = np.array([w.casefold() for w in encoded.dictionary.to_pylist()], dtype=object)
+    vocabulary, remap = np.unique(folded, return_inverse=True)
+    codes = remap[codes]
+    width = np.int64(len(vocabulary))
+    pairs = np.unique(parents * width + codes)
+    return DocTermIndex(n_docs, vocabulary, pairs // width, pairs % width)

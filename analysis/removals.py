@@ -1,0 +1,148 @@
+"""What the filters removed: totals, per-filter counts and overlap, removal rate by caption term,
+score distributions, the gallery's paging, and the threshold what-if sweep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from analysis.captions import DocTermIndex, normalise_term
+from analysis.errors import AuditInputError
+from analysis.stats import wilson_interval
+from analysis.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class FilterCount:
+    name: str
+    n_removed: int
+    fraction_removed: float
+    n_only_this: int  # removed by this filter and no other
+
+
+@dataclass(frozen=True)
+class RemovalSummary:
+    n_original: int
+    n_kept: int
+    n_removed: int
+    filters: list[FilterCount]
+
+    @property
+    def fraction_removed(self) -> float:
+        return self.n_removed / self.n_original if self.n_original else 0.0
+
+    def to_json(self) -> dict:
+        return {"n_original": self.n_original, "n_kept": self.n_kept, "n_removed": self.n_removed,
+                "fraction_removed": self.fraction_removed,
+                "filters": [{"name": f.name, "n_removed": f.n_removed, "fraction_removed": f.fraction_removed,
+                             "n_only_this_filter": f.n_only_this} for f in self.filters]}
+
+
+def removal_summary(workspace: Workspace) -> RemovalSummary:
+    n = workspace.n_original
+    masks = workspace.removed_by
+    counts = np.sum(list(masks.values()), axis=0) if masks else np.zeros(n)
+    filters = [FilterCount(name, int(mask.sum()), float(mask.mean()) if n else 0.0, int((mask & (counts == 1)).sum()))
+               for name, mask in masks.items()]
+    return RemovalSummary(n, workspace.n_kept, workspace.n_removed, filters)
+
+
+def filter_overlap(workspace: Workspace) -> pd.DataFrame:
+    """Rows removed by both filters, for every pair (the diagonal is each filter's own count)."""
+    names = list(workspace.removed_by)
+    masks = np.array([workspace.removed_by[n] for n in names], dtype=np.int64)
+    return pd.DataFrame(masks @ masks.T, index=names, columns=names)
+
+
+def removal_by_terms(index: DocTermIndex, kept: np.ndarray, terms: Iterable[str],
+                     groups: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
+    """Share of captions with each term (or group) that the filters removed, with a Wilson 95% interval."""
+    entries: list[tuple[str, str, tuple[str, ...]]] = [("term", normalise_term(t), (normalise_term(t),)) for t in terms]
+    entries += [("group", name, tuple(normalise_term(m) for m in members)) for name, members in (groups or {}).items()]
+    rows = []
+    for kind, name, members in entries:
+        contains = index.docs_containing(members)
+        total, removed = int(contains.sum()), int((contains & ~kept).sum())
+        low, high = wilson_interval(removed, total)
+        rows.append({"kind": kind, "name": name, "captions": total, "removed": removed,
+                     "removal_rate": removed / total if total else np.nan, "ci_low": low, "ci_high": high})
+    overall_removed = int((~kept).sum())
+    low, high = wilson_interval(overall_removed, len(kept))
+    rows.append({"kind": "all", "name": "all captions", "captions": len(kept), "removed": overall_removed,
+                 "removal_rate": overall_removed / len(kept) if len(kept) else np.nan, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
+
+
+def score_histogram(scores: np.ndarray, kept: np.ndarray, bins: int = 40) -> pd.DataFrame:
+    """Counts of kept and removed rows per score bin over [0, 1] (aggregated, so it draws fast at any size)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    kept_counts, _ = np.histogram(scores[kept], bins=edges)
+    removed_counts, _ = np.histogram(scores[~kept], bins=edges)
+    return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "kept": kept_counts, "removed": removed_counts})
+
+
+def threshold_sweep(workspace: Workspace, index: DocTermIndex, filter_name: str, terms: Iterable[str],
+                    thresholds: np.ndarray | None = None) -> pd.DataFrame:
+    """What-if for one score filter: fraction removed and term relative changes at each threshold.
+
+    The other filters stay at their configured thresholds. Vectorised with sorted scores and
+    binary search, so a sweep over a million rows is interactive.
+    """
+    spec = {f.name: f for f in workspace.config.filtered.scores}
+    if filter_name not in spec:
+        raise AuditInputError(f"no score filter named '{filter_name}' (have: {', '.join(spec) or 'none'}).",
+                              fix="threshold what-ifs need score filters defined in audit.toml.")
+    scores = workspace.original[spec[filter_name].column].to_numpy(dtype=np.float64)
+    others = [m for name, m in workspace.removed_by.items() if name != filter_name]
+    removed_by_others = np.logical_or.reduce(others) if others else np.zeros(len(scores), dtype=bool)
+    if thresholds is None:
+        thresholds = np.round(np.linspace(0.05, 1.0, 96), 4)
+    n = len(scores)
+
+    def removed_count(mask: np.ndarray) -> np.ndarray:
+        free = np.sort(scores[mask & ~removed_by_others])
+        by_threshold = len(free) - np.searchsorted(free, thresholds, side="left")
+        return (mask & removed_by_others).sum() + by_threshold
+
+    everything = np.ones(n, dtype=bool)
+    n_removed = removed_count(everything)
+    frame = pd.DataFrame({"threshold": thresholds, "n_removed": n_removed, "fraction_removed": n_removed / n})
+    n_kept = n - n_removed
+    for raw in terms:
+        term = normalise_term(raw)
+        contains = index.docs_containing([term])
+        total = int(contains.sum())
+        term_kept = total - removed_count(contains)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame[f"change_{term}"] = (term_kept / n_kept) / (total / n) - 1 if total else np.nan
+    return frame
+
+
+def removed_page(workspace: Workspace, *, index: DocTermIndex | None = None, filter_name: str | None = None,
+                 words: Iterable[str] = (), sort_by: str | None = None, descending: bool = True,
+                 page: int = 0, page_size: int = 24) -> tuple[pd.DataFrame, int]:
+    """One page of removed rows (and the total matching), without touching the other pages' images."""
+    mask = ~workspace.kept
+    if filter_name:
+        if filter_name not in workspace.removed_by:
+            raise AuditInputError(f"unknown filter '{filter_name}'.", fix=f"use one of {list(workspace.removed_by)}.")
+        mask = mask & workspace.removed_by[filter_name]
+    words = [normalise_term(w) for w in words if w.strip()]
+    if words:
+        if index is None:
+            raise ValueError("a caption index is needed to filter by words")
+        for word in words:  # every word must appear
+            mask = mask & index.docs_containing([word])
+    positions = np.flatnonzero(mask)
+    if sort_by and sort_by in workspace.original.columns:
+        values = workspace.original[sort_by].to_numpy()[positions]
+        order = np.argsort(-values if descending else values, kind="stable")
+        positions = positions[order]
+    start = page * page_size
+    chosen = positions[start:start + page_size]
+    frame = workspace.original.iloc[chosen].copy()
+    frame["removed_by"] = [", ".join(name for name, m in workspace.removed_by.items() if m[i]) for i in chosen]
+    return frame, len(positions)

@@ -1,0 +1,98 @@
+"""The DALL·E 2 fix for filter-induced bias: reweight the filtered data back towards the original.
+
+A deliberately weak, regularised classifier predicts whether an item was kept by the filter. Each
+kept item gets weight 1 / P(kept | x) (the density ratio p_original(x) / p_filtered(x) up to a
+constant), normalised to mean 1 over the kept items. Probabilities are out-of-fold, so an item's
+weight never comes from a model that saw it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from analysis.captions import DocTermIndex
+from analysis.errors import AuditInputError
+from analysis.stats import effective_sample_size
+
+FeatureKind = Literal["captions", "embeddings", "both"]
+
+
+@dataclass(frozen=True)
+class Reweighting:
+    weights: np.ndarray  # per original row; 0 for removed rows, mean 1 over kept rows
+    features: FeatureKind
+    regularisation: float
+    clip: float | None
+    auc: float
+    effective_sample_size: float
+    n_kept: int
+
+    def summary(self) -> dict:
+        kept_weights = self.weights[self.weights > 0]
+        quantiles = np.quantile(kept_weights, [0.0, 0.01, 0.5, 0.99, 1.0]) if len(kept_weights) else [0.0] * 5
+        return {
+            "method": "logistic regression, out-of-fold P(kept|x); weight = 1/P(kept|x), mean 1 over kept",
+            "features": self.features, "C": self.regularisation, "clip": self.clip,
+            "classifier_auc": self.auc, "effective_sample_size": self.effective_sample_size,
+            "n_kept": self.n_kept,
+            "weight_quantiles": dict(zip(["min", "p01", "median", "p99", "max"], map(float, quantiles))),
+        }
+
+
+def caption_features(index: DocTermIndex, min_count: int = 3) -> sp.csr_matrix:
+    """Binary caption × word matrix over words seen in at least `min_count` captions."""
+    counts = np.bincount(index.terms, minlength=len(index.vocabulary))
+    frequent = np.flatnonzero(counts >= min_count)
+    column = np.full(len(index.vocabulary), -1, dtype=np.int64)
+    column[frequent] = np.arange(len(frequent))
+    keep = column[index.terms] >= 0
+    data = np.ones(int(keep.sum()), dtype=np.float32)
+    return sp.csr_matrix((data, (index.rows[keep], column[index.terms[keep]])), shape=(index.n_docs, len(frequent)))
+
+
+def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddings: np.ndarray | None = None,
+                features: FeatureKind | None = None, regularisation: float = 1.0, clip: float | None = 20.0,
+                folds: int = 5, seed: int = 0) -> Reweighting:
+    """Fit the weak kept-classifier and return per-row weights (0 for removed rows)."""
+    from sklearn.metrics import roc_auc_score
+
+    if features is None:
+        features = "both" if (embeddings is not None and index is not None) else (
+            "embeddings" if embeddings is not None else "captions")
+    matrix = _design_matrix(features, index, embeddings)
+    n_removed = int((~kept).sum())
+    if n_removed < folds or int(kept.sum()) < folds:
+        raise AuditInputError(f"reweighting needs at least {folds} kept and {folds} removed items "
+                              f"(have {int(kept.sum())} kept, {n_removed} removed).",
+                              fix="reweighting only makes sense when the filter removed something.")
+    model = LogisticRegression(C=regularisation, max_iter=2000, solver="lbfgs")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    probability = cross_val_predict(model, matrix, kept.astype(int), cv=splitter, method="predict_proba")[:, 1]
+    weights = np.zeros(len(kept), dtype=np.float64)
+    weights[kept] = 1.0 / np.clip(probability[kept], 1e-6, 1.0)
+    weights[kept] /= weights[kept].mean()
+    if clip is not None:
+        weights[kept] = np.minimum(weights[kept], clip)
+        weights[kept] /= weights[kept].mean()
+    return Reweighting(weights, features, regularisation, clip, float(roc_auc_score(kept, probability)),
+                       effective_sample_size(weights[kept]), int(kept.sum()))
+
+
+def _design_matrix(features: FeatureKind, index: DocTermIndex | None, embeddings: np.ndarray | None):
+    parts = []
+    if features in ("captions", "both"):
+        if index is None:
+            raise AuditInputError("caption features need captions.", fix="use --reweight-features embeddings.")
+        parts.append(caption_features(index))
+    if features in ("embeddings", "both"):
+        if embeddings is None:
+            raise AuditInputError("no embeddings for reweighting: run `pretrain-audit prepare DIR` first.",
+                                  fix="or use caption features (--reweight-features captions).")
+        parts.append(sp.csr_matrix(np.asarray(embeddings, dtype=np.float32)))
+    return parts[0] if len(parts) == 1 else sp.hstack(parts, format="csr")

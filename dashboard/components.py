@@ -1,0 +1,87 @@
+"""Drawing helpers shared by the pages: report-ready chart styling, image tiles, cached analyses."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis import __version__
+from analysis.captions import DocTermIndex
+from analysis.images import blurred, load_image, placeholder, thumbnail, to_png_bytes
+from analysis.pipeline import caption_index
+from analysis.workspace import Workspace
+
+BOTTOM_MARGIN = 115  # room for the x-axis title and the provenance footer under it
+FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=15, color="#222")
+PALETTE = {"original": "#7f7f7f", "filtered": "#c0392b", "reweighted": "#2d5fa8", "kept": "#2d5fa8",
+           "removed": "#c0392b"}
+
+
+def provenance_line(workspace: Workspace, extra: str = "") -> str:
+    label = "SYNTHETIC sample · " if workspace.config.synthetic else ""
+    parts = [f"{label}workspace '{workspace.config.name}'", f"n={workspace.n_original:,} original / "
+             f"{workspace.n_kept:,} filtered", f"pretrain-audit {__version__}", date.today().isoformat()]
+    line = " · ".join(parts)
+    return f"{line}<br>{extra}" if extra else line
+
+
+def style_figure(figure: go.Figure, title: str, workspace: Workspace, *, height: int = 420,
+                 footer: str = "") -> go.Figure:
+    """Large fonts, a self-explaining title and a provenance footer, so a screenshot stands alone in a report."""
+    figure.update_layout(
+        title=dict(text=title, font=dict(size=19), x=0.01, xanchor="left"),
+        font=FONT, height=height, template="plotly_white", margin=dict(l=20, r=30, t=80, b=BOTTOM_MARGIN),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+    )
+    plot_height = max(height - 80 - BOTTOM_MARGIN, 1)
+    figure.add_annotation(text=provenance_line(workspace, footer), xref="paper", yref="paper", x=0,
+                          y=-(BOTTOM_MARGIN - 8) / plot_height, xanchor="left", yanchor="bottom", showarrow=False,
+                          font=dict(size=12, color="#666"))
+    return figure
+
+
+def show_figure(figure: go.Figure, key: str) -> None:
+    st.plotly_chart(figure, key=key, config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})
+
+
+@st.cache_resource(show_spinner="Indexing captions…", max_entries=4)
+def _index(directory: str, stamp: tuple, _workspace: Workspace) -> DocTermIndex:
+    return caption_index(_workspace)
+
+
+def workspace_index(workspace: Workspace) -> DocTermIndex:
+    from dashboard.state import _stamp
+
+    return _index(str(workspace.config.root.resolve()), _stamp(workspace.config.root), workspace)
+
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+def tile_png(images_root: str, relative: str, blur: bool, size: int = 256) -> bytes:
+    """PNG bytes of a thumbnail; blurred on the server, so the unblurred pixels never reach the browser."""
+    result = load_image(Path(images_root), relative)
+    if result.image is None:
+        return to_png_bytes(placeholder(result.reason or "unavailable", size))
+    image = thumbnail(result.image, size)
+    return to_png_bytes(blurred(image) if blur else image)
+
+
+def reviewer_name() -> str:
+    """The logged-in user's identity when Streamlit auth is configured, else the name typed in the sidebar."""
+    try:
+        if st.user.is_logged_in:
+            return str(st.user.get("email") or st.user.get("name") or "")
+    except Exception:  # auth not configured: fall back to the typed name
+        pass
+    return st.session_state.get("reviewer", "").strip()
+
+
+def reviewer_box() -> str:
+    name = reviewer_name()
+    if name and "reviewer" not in st.session_state:
+        st.sidebar.caption(f"Reviewing as **{name}** (from login)")
+        return name
+    st.sidebar.text_input("Reviewer name", key="reviewer", placeholder="your name, recorded with each verdict")
+    return reviewer_name()

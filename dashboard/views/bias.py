@@ -1,0 +1,165 @@
+"""Bias: how caption word frequencies shifted under filtering, and the reweighting that repairs it."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis.bias import FREQUENCY_DEFINITION, TermShift, bias_report, npmi_table, parse_terms, top_shifted_words
+from analysis.errors import AuditInputError
+from analysis.pipeline import reweighting
+from dashboard.components import PALETTE, show_figure, style_figure, workspace_index
+from dashboard.state import current_workspace
+
+PRESETS = {"gender": "woman,man,women,men,girl,boy", "family": "mother,father,daughter,son,wife,husband",
+           "age": "young,old,elderly,child,baby,teenager"}
+
+
+def render() -> None:
+    workspace = current_workspace()
+    index = workspace_index(workspace)
+    st.title("Caption bias")
+    st.caption(f"Frequency = {FREQUENCY_DEFINITION}. Relative change = filtered / original − 1.")
+
+    left, right = st.columns([3, 2])
+    preset = right.selectbox("Preset terms", ["workspace default"] + list(PRESETS), key="b-preset")
+    default_terms = ",".join(workspace.config.default_terms) if preset == "workspace default" else PRESETS[preset]
+    terms_text = left.text_input("Terms (comma-separated words)", value=default_terms, key=f"b-terms-{preset}")
+    groups = edit_groups(workspace.config.groups)
+    reweight = st.toggle("Show the reweighting fix (DALL·E 2: weight kept items by 1 / P(kept | x))", value=True,
+                         key="b-reweight")
+    try:
+        terms = parse_terms(terms_text)
+    except AuditInputError as exc:
+        st.error(str(exc))
+        return
+    weights = info = None
+    if reweight:
+        with st.spinner("Fitting the weak kept-classifier (cached after the first run)…"):
+            try:
+                result = _reweighting(workspace, index)
+                weights, info = result.weights, result.summary()
+            except AuditInputError as exc:
+                st.warning(str(exc))
+    report = bias_report(index, workspace.kept, terms, groups, weights, info)
+    shifts = [s for s in report.terms + report.groups if s.relative_change is not None]
+    missing = [s.name for s in report.terms if s.relative_change is None]
+    if missing:
+        st.info(f"Not in any caption: {', '.join(missing)}.")
+    if shifts:
+        show_figure(shift_chart(shifts, workspace, [s.name for s in report.groups]), "bias-shift")
+        st.dataframe(_shift_table(shifts), hide_index=True, width="stretch")
+    if info:
+        weight_section(workspace, weights, info)
+    st.subheader("Which words moved most")
+    top = top_shifted_words(index, workspace.kept)
+    if top.empty:
+        st.info("No word occurs often enough (5+ captions) to rank.")
+    else:
+        show_figure(top_words_chart(top, workspace), "top-words")
+    association_section(workspace, index, terms, groups)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _cached_reweighting(directory: str, n_rows: int, _workspace, _index):
+    return reweighting(_workspace, _index)
+
+
+def _reweighting(workspace, index):
+    return _cached_reweighting(str(workspace.config.root.resolve()), workspace.n_original, workspace, index)
+
+
+def edit_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Groups are editable for this session; audit.toml's [groups] keeps them for good."""
+    with st.expander("Term groups (a caption counts once if it contains any member)"):
+        text = "\n".join(f"{name}: {', '.join(members)}" for name, members in groups.items())
+        edited = st.text_area("One group per line: name: word, word, …", value=text, height=140, key="b-groups")
+        st.caption("Changes here last for this session; add a [groups] table to audit.toml to keep them.")
+    parsed: dict[str, tuple[str, ...]] = {}
+    for line in edited.splitlines():
+        if ":" in line:
+            name, members = line.split(":", 1)
+            words = tuple(w.strip().casefold() for w in members.split(",") if w.strip())
+            if name.strip() and words:
+                parsed[name.strip()] = words
+    return parsed or groups
+
+
+def shift_chart(shifts: list[TermShift], workspace, group_names: list[str]) -> go.Figure:
+    labels = [f"group: {s.name}" if s.name in group_names and s.members != (s.name,) else f"“{s.name}”" for s in shifts]
+    change = np.array([s.relative_change for s in shifts]) * 100
+    low = np.array([s.ci95[0] if s.ci95 else np.nan for s in shifts]) * 100
+    high = np.array([s.ci95[1] if s.ci95 else np.nan for s in shifts]) * 100
+    figure = go.Figure(go.Bar(
+        y=labels, x=change, orientation="h", name="original → filtered", marker_color=PALETTE["filtered"],
+        error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#444"),
+        text=[f"{c:+.1f}%" for c in change], textposition="inside", insidetextanchor="start",
+        textfont=dict(color="white")))
+    if any(s.reweighted_change is not None for s in shifts):
+        reweighted = np.array([s.reweighted_change if s.reweighted_change is not None else np.nan
+                               for s in shifts]) * 100
+        figure.add_trace(go.Bar(y=labels, x=reweighted, orientation="h", name="original → reweighted filtered",
+                                marker_color=PALETTE["reweighted"], text=[f"{c:+.1f}%" for c in reweighted],
+                                textposition="outside"))
+    figure.add_vline(x=0, line_color="#222")
+    figure.update_layout(barmode="group")
+    figure.update_xaxes(title="relative change in caption frequency (%), bars: 95% bootstrap interval",
+                        ticksuffix="%", zeroline=True)
+    figure.update_yaxes(autorange="reversed")
+    return style_figure(figure, "How filtering shifted caption frequencies", workspace,
+                        height=160 + 60 * len(shifts), footer="frequency = share of captions containing the term")
+
+
+def _shift_table(shifts: list[TermShift]):
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "term / group": s.name, "original": f"{s.original_count:,} ({s.original_frequency:.2%})",
+        "filtered": f"{s.filtered_count:,} ({s.filtered_frequency:.2%})",
+        "change": f"{s.relative_change:+.1%}", "95% CI": f"{s.ci95[0]:+.1%} … {s.ci95[1]:+.1%}" if s.ci95 else "—",
+        "removed": f"{s.removal_rate:.1%}" if s.removal_rate is not None else "—",
+        "reweighted change": f"{s.reweighted_change:+.1%}" if s.reweighted_change is not None else "—",
+    } for s in shifts])
+
+
+def weight_section(workspace, weights: np.ndarray, info: dict) -> None:
+    kept_weights = weights[workspace.kept]
+    columns = st.columns(3)
+    columns[0].metric("Effective sample size", f"{info['effective_sample_size']:,.0f}",
+                      help=f"of {info['n_kept']:,} kept items (Kish)")
+    columns[1].metric("Classifier AUC (out of fold)", f"{info['classifier_auc']:.3f}",
+                      help="How well the weak classifier tells kept from removed items")
+    columns[2].metric("Largest weight", f"{kept_weights.max():.2f}", help=f"weights clipped at {info['clip']}")
+    figure = go.Figure(go.Histogram(x=kept_weights, nbinsx=60, marker_color=PALETTE["reweighted"]))
+    figure.update_xaxes(title="weight of a kept item (mean 1)")
+    figure.update_yaxes(type="log", title="kept items (log scale)")
+    show_figure(style_figure(figure, "Reweighting: distribution of weights", workspace, height=360,
+                             footer=f"features: {info['features']}, C={info['C']}"), "weights")
+
+
+def top_words_chart(top, workspace) -> go.Figure:
+    ordered = top.sort_values("log_odds_z")
+    colours = [PALETTE["filtered"] if z < 0 else PALETTE["reweighted"] for z in ordered["log_odds_z"]]
+    figure = go.Figure(go.Bar(x=ordered["log_odds_z"], y=ordered["word"], orientation="h", marker_color=colours,
+                              customdata=np.stack([ordered["original_count"], ordered["relative_change"] * 100], 1),
+                              hovertemplate="%{y}: z=%{x:.2f}, %{customdata[0]} captions, %{customdata[1]:+.1f}%"))
+    figure.update_xaxes(title="z-scored log-odds, kept vs removed (negative: removed more often)")
+    return style_figure(figure, "Words most over-represented among removed captions", workspace,
+                        height=140 + 24 * len(ordered),
+                        footer="Monroe et al. 2008, informative Dirichlet prior; words in 5+ captions")
+
+
+def association_section(workspace, index, terms: list[str], groups: dict) -> None:
+    st.subheader("Contexts of an identity term (nPMI)")
+    options = [f"group: {g}" for g in groups] + terms
+    chosen = st.selectbox("Identity term or group", options, key="b-npmi")
+    words = groups[chosen.removeprefix("group: ")] if chosen.startswith("group: ") else (chosen,)
+    table = npmi_table(index, workspace.kept, words)
+    if table.empty:
+        st.info("Too few co-occurrences to measure (each word needs 3+ captions with the identity term).")
+        return
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(format="%.3f") for c in ("npmi_original", "npmi_filtered", "change")})
+    st.caption("Sorted by the drop in nPMI from original to filtered: the contexts of the identity term that the "
+               "filter removed most. A word with no co-occurrence left after filtering shows no filtered value.")

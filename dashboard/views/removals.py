@@ -1,0 +1,176 @@
+"""Removals: what the filters took out, by term and score; the threshold what-if; the review gallery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis.removals import (filter_overlap, removal_by_terms, removal_summary, removed_page, score_histogram,
+                               threshold_sweep)
+from analysis.reviews import REMOVAL_VERDICTS, VerdictStore, precision_estimates
+from dashboard.components import (PALETTE, reviewer_box, show_figure, style_figure, tile_png, workspace_index)
+from dashboard.state import current_workspace
+
+PAGE_SIZE = 12
+VERDICT_LABELS = {"correct removal": "correct", "false positive": "false pos.", "unsure": "unsure"}
+
+
+def render() -> None:
+    workspace = current_workspace()
+    index = workspace_index(workspace)
+    summary = removal_summary(workspace)
+    st.title("Removals")
+    st.caption("What the filters removed from the original dataset, who it affects, and how good the filters are.")
+    columns = st.columns(2 + len(summary.filters))
+    columns[0].metric("Removed", f"{summary.n_removed:,}")
+    columns[1].metric("Share of original", f"{summary.fraction_removed:.2%}")
+    for column, item in zip(columns[2:], summary.filters):
+        column.metric(f"Filter: {item.name}", f"{item.n_removed:,}", help=f"{item.n_only_this:,} removed by it alone")
+
+    terms = list(workspace.config.default_terms)
+    by_term = removal_by_terms(index, workspace.kept, terms, workspace.config.groups)
+    show_figure(removal_rate_chart(by_term, workspace), "removal-rate")
+
+    if workspace.config.filtered.kind == "scores":
+        show_figure(score_chart(workspace), "score-hist")
+    if len(workspace.removed_by) > 1:
+        st.markdown("**Filter overlap** (rows removed by both filters; the diagonal is each filter's total)")
+        st.dataframe(filter_overlap(workspace), width="content")
+
+    if workspace.config.filtered.kind == "scores":
+        what_if(workspace, index, terms)
+    store = VerdictStore.for_workspace(workspace.config.root)
+    precision_section(workspace, store)
+    gallery(workspace, index, store)
+
+
+def removal_rate_chart(by_term: pd.DataFrame, workspace) -> go.Figure:
+    shown = by_term[(by_term["captions"] > 0) & (by_term["kind"] != "all")].copy()
+    shown["label"] = np.where(shown["kind"] == "group", "group: " + shown["name"], "“" + shown["name"] + "”")
+    overall = by_term[by_term["kind"] == "all"].iloc[0]
+    figure = go.Figure(go.Bar(
+        x=shown["removal_rate"] * 100, y=shown["label"], orientation="h", marker_color=PALETTE["removed"],
+        error_x=dict(type="data", symmetric=False, array=(shown["ci_high"] - shown["removal_rate"]) * 100,
+                     arrayminus=(shown["removal_rate"] - shown["ci_low"]) * 100, color="#444"),
+        text=[f"{r:.1%} of {c:,}" for r, c in zip(shown["removal_rate"], shown["captions"])],
+        textposition="inside", insidetextanchor="start", textfont=dict(color="white", size=15)))
+    figure.add_vline(x=overall["removal_rate"] * 100, line_dash="dash", line_color="#555",
+                     annotation_text=f"all captions {overall['removal_rate']:.1%}", annotation_position="top")
+    figure.update_xaxes(title="captions removed by the filters (%), 95% Wilson interval", ticksuffix="%")
+    figure.update_yaxes(autorange="reversed")
+    return style_figure(figure, "Share of captions removed, by term", workspace, height=120 + 45 * len(shown))
+
+
+def score_chart(workspace) -> go.Figure:
+    from plotly.subplots import make_subplots
+
+    filters = workspace.config.filtered.scores
+    figure = make_subplots(rows=1, cols=len(filters), shared_yaxes=True, horizontal_spacing=0.04,
+                           subplot_titles=[f"{f.name}: removed when ≥ {f.threshold:g}" for f in filters])
+    for position, score_filter in enumerate(filters, start=1):
+        scores = workspace.original[score_filter.column].to_numpy(dtype=float)
+        hist = score_histogram(scores, workspace.kept)
+        centre = (hist["bin_start"] + hist["bin_end"]) / 2
+        for label in ("kept", "removed"):
+            figure.add_trace(go.Bar(x=centre, y=hist[label], name=label, marker_color=PALETTE[label],
+                                    opacity=0.8, showlegend=position == 1, legendgroup=label), row=1, col=position)
+        figure.add_vline(x=score_filter.threshold, line_dash="dot", line_color="#222", row=1, col=position)
+        figure.update_xaxes(title="classifier score", range=[0, 1], row=1, col=position)
+    figure.update_layout(barmode="overlay", legend=dict(y=1.14))
+    figure.update_yaxes(type="log", title="rows (log scale)", row=1, col=1)
+    return style_figure(figure, "Classifier scores of kept and removed rows", workspace, height=440)
+
+
+def what_if(workspace, index, terms: list[str]) -> None:
+    st.subheader("Threshold what-if")
+    names = [f.name for f in workspace.config.filtered.scores]
+    chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
+    sweep = threshold_sweep(workspace, index, chosen, terms)
+    current = next(f.threshold for f in workspace.config.filtered.scores if f.name == chosen)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["fraction_removed"] * 100, name="dataset removed (%)",
+                                line=dict(color="#222", width=3)))
+    colours = ["#c0392b", "#2d5fa8", "#8e44ad", "#16a085", "#d35400", "#7f8c8d"]
+    for colour, column in zip(colours, [c for c in sweep.columns if c.startswith("change_")]):
+        if sweep[column].notna().any():
+            figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep[column] * 100, line=dict(color=colour, width=2.5),
+                                        name=f"“{column.removeprefix('change_')}” frequency change (%)"))
+    figure.add_vline(x=current, line_dash="dot", annotation_text=f"current {current:g}")
+    figure.update_xaxes(title=f"threshold of '{chosen}' (removed when score ≥ threshold)")
+    figure.update_yaxes(title="%", ticksuffix="%")
+    show_figure(style_figure(figure, f"What if the '{chosen}' threshold were different?", workspace, height=460),
+                "what-if")
+
+
+def precision_section(workspace, store: VerdictStore) -> None:
+    st.subheader("Filter precision from reviewer verdicts")
+    latest = store.latest("removal")
+    if latest.empty:
+        st.info("No verdicts yet. Judge removed images in the gallery below; precision appears here.")
+        return
+    removed_rows = []
+    specs = {f.name: f.column for f in workspace.config.filtered.scores}
+    for name, mask in workspace.removed_by.items():
+        column = specs.get(name)
+        scores = workspace.original[column].to_numpy() if column else np.ones(len(mask))
+        removed_rows.append(pd.DataFrame({"id": workspace.original["id"].to_numpy()[mask], "filter": name,
+                                          "score": scores[mask]}))
+    table = precision_estimates(latest, pd.concat(removed_rows, ignore_index=True))
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.2f")
+                                for c in ("precision", "ci_low", "ci_high")})
+    st.caption(f"{len(latest):,} items judged. Precision = correct / (correct + false positive), Wilson 95% interval; "
+               "the last column is how many more verdicts a ±5-point interval needs.")
+
+
+def gallery(workspace, index, store: VerdictStore) -> None:
+    st.subheader("Removed images")
+    reviewer = reviewer_box()
+    controls = st.columns([2, 3, 2, 2])
+    filter_name = controls[0].selectbox("Filter", ["all filters"] + list(workspace.removed_by), key="g-filter")
+    words = controls[1].text_input("Caption contains (words)", key="g-words", placeholder="e.g. woman")
+    score_columns = [f.column for f in workspace.config.filtered.scores]
+    sort_by = controls[2].selectbox("Sort by", score_columns + ["id"], key="g-sort") if score_columns else None
+    reveal_page = controls[3].toggle("Reveal this page", key="g-reveal", help="Removed images are blurred by default.")
+    _, total = removed_page(workspace, index=index, filter_name=None if filter_name == "all filters" else filter_name,
+                            words=words.split(), page_size=1)
+    pages = max(1, -(-total // PAGE_SIZE))
+    page_number = st.number_input(f"Page (of {pages:,}; {total:,} removed images match)", min_value=1,
+                                  max_value=pages, value=1, key="g-page") - 1
+    frame, _ = removed_page(workspace, index=index, filter_name=None if filter_name == "all filters" else filter_name,
+                            words=words.split(), sort_by=sort_by, page=int(page_number), page_size=PAGE_SIZE)
+    latest = store.latest("removal").set_index("item_id")["verdict"].to_dict()
+    grid = st.columns(4)
+    for position, (_, row) in enumerate(frame.iterrows()):
+        with grid[position % 4]:
+            with st.container(border=True):
+                item_tile(workspace, row, reveal_page, latest.get(row["id"]), reviewer, store, score_columns)
+
+
+def item_tile(workspace, row, reveal_page: bool, verdict: str | None, reviewer: str, store: VerdictStore,
+              score_columns: list[str]) -> None:
+    item = str(row["id"])
+    revealed = reveal_page or st.session_state.get(f"reveal-{item}", False)
+    st.image(tile_png(str(workspace.config.images_root), str(row.get("image", "") or ""), not revealed),
+             width="stretch")
+    st.checkbox("Reveal", key=f"reveal-{item}", disabled=reveal_page)
+    st.text(row["caption"][:300])  # st.text: captions are shown as text, never rendered as Markdown/HTML
+    scores = " · ".join(f"{c} {row[c]:.2f}" for c in score_columns)
+    st.caption(f"{item} · removed by {row['removed_by']}" + (f" · {scores}" if scores else ""))
+    st.caption(f"Latest verdict: **{verdict}**" if verdict else "Not judged yet")
+    key = f"v-{item}"
+    if st.session_state.get(key) != verdict:
+        st.session_state[key] = verdict  # show the stored verdict, including one made in another session
+    st.segmented_control("Verdict", REMOVAL_VERDICTS, key=key, format_func=VERDICT_LABELS.get,
+                         label_visibility="collapsed", disabled=not reviewer,
+                         help=None if reviewer else "Enter your reviewer name in the sidebar first.",
+                         on_change=_record, args=(store, item, key, reviewer))
+
+
+def _record(store: VerdictStore, item: str, key: str, reviewer: str) -> None:
+    choice = st.session_state.get(key)
+    if choice:
+        store.record("removal", item, choice, reviewer)
+        st.toast(f"{item}: {choice} (recorded)")

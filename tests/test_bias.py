@@ -1,0 +1,97 @@
+"""Term shifts, intervals, top-shifted words, nPMI and reweighting, against hand counts and the sample's truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.bias import bias_report, npmi_table, parse_terms, shift_for_mask, term_shifts, top_shifted_words
+from analysis.captions import build_index
+from analysis.errors import AuditInputError
+from analysis.reweight import fit_weights
+from analysis.workspace import load_workspace
+
+CAPTIONS = ["A woman's hat", "a man", "woman-owned cafe", "a dog", "Woman and man", "a man with a dog"]
+KEPT = np.array([False, True, True, True, True, False])
+
+
+def test_relative_change_matches_hand_count() -> None:
+    (woman,) = term_shifts(build_index(CAPTIONS), KEPT, ["Woman"])
+    # original: 3 of 6 captions; filtered (4 kept): 2 of 4 → (2/4)/(3/6) − 1 = 0
+    assert (woman.original_count, woman.filtered_count) == (3, 2)
+    assert woman.relative_change == pytest.approx(0.0)
+    (man,) = term_shifts(build_index(CAPTIONS), KEPT, ["man"])
+    assert man.relative_change == pytest.approx((2 / 4) / (3 / 6) - 1)
+    assert man.removal_rate == pytest.approx(1 / 3)
+
+
+def test_absent_term_has_no_change() -> None:
+    (shift,) = term_shifts(build_index(CAPTIONS), KEPT, ["zebra"])
+    assert shift.original_count == 0 and shift.relative_change is None and shift.ci95 is None
+
+
+def test_multi_word_term_is_a_user_error() -> None:
+    with pytest.raises(AuditInputError, match="not a single word"):
+        parse_terms("woman,young woman")
+
+
+def test_interval_covers_the_true_change_about_95_percent_of_the_time() -> None:
+    rng = np.random.default_rng(1)
+    n, p_term, keep_term, keep_other = 4000, 0.1, 0.8, 0.95
+    truth = (p_term * keep_term / (p_term * keep_term + (1 - p_term) * keep_other)) / p_term - 1
+    covered = 0
+    trials = 200
+    for trial in range(trials):
+        contains = rng.random(n) < p_term
+        kept = np.where(contains, rng.random(n) < keep_term, rng.random(n) < keep_other)
+        low, high = shift_for_mask("t", ("t",), contains, kept, seed=trial).ci95
+        covered += low <= truth <= high
+    assert 0.90 <= covered / trials <= 0.99
+
+
+def test_sample_reproduces_the_planted_shifts_exactly(sample_dir: Path) -> None:
+    workspace = load_workspace(sample_dir)
+    truth = json.loads((sample_dir / "sample_truth.json").read_text())["expected_relative_change"]
+    report = bias_report(build_index(workspace.original["caption"]), workspace.kept, ["woman", "man"],
+                         workspace.config.groups)
+    changes = {t.name: t.relative_change for t in report.terms}
+    assert changes["woman"] == pytest.approx(truth["woman"], abs=1e-12)
+    assert changes["man"] == pytest.approx(truth["man"], abs=1e-12)
+    assert changes["woman"] == pytest.approx(-0.14, abs=0.01) and changes["man"] == pytest.approx(-0.06, abs=0.01)
+
+
+def test_reweighting_repairs_the_sample_shift(sample_dir: Path) -> None:
+    workspace = load_workspace(sample_dir)
+    index = build_index(workspace.original["caption"])
+    result = fit_weights(workspace.kept, index=index)
+    report = bias_report(index, workspace.kept, ["woman", "man"], {}, result.weights)
+    for shift in report.terms:
+        assert abs(shift.relative_change) > 0.05, "the unweighted shift stays large"
+        assert abs(shift.reweighted_change) <= 0.02, (shift.name, shift.reweighted_change)
+    kept_weights = result.weights[workspace.kept]
+    assert kept_weights.mean() == pytest.approx(1.0)
+    assert (result.weights[~workspace.kept] == 0).all()
+    assert 0 < result.effective_sample_size <= workspace.n_kept
+
+
+def test_top_shifted_words_rank_removed_contexts_first(sample_dir: Path) -> None:
+    workspace = load_workspace(sample_dir)
+    top = top_shifted_words(build_index(workspace.original["caption"]), workspace.kept, limit=10)
+    assert {"lingerie", "knife", "bloody"} <= set(top["word"])
+    assert (top["original_count"] >= 5).all()
+
+
+def test_npmi_shows_removed_contexts_of_woman(sample_dir: Path) -> None:
+    workspace = load_workspace(sample_dir)
+    table = npmi_table(build_index(workspace.original["caption"]), workspace.kept, ["woman"])
+    assert "woman" not in set(table["word"])
+    assert (table["change"].iloc[:5] < 0).all()
+
+
+def test_npmi_is_one_for_words_that_always_cooccur() -> None:
+    index = build_index(["woman hat", "woman hat", "dog", "cat"])
+    table = npmi_table(index, np.ones(4, dtype=bool), ["woman"], min_count=1)
+    assert table.set_index("word").loc["hat", "npmi_original"] == pytest.approx(1.0)

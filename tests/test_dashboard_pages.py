@@ -1,0 +1,56 @@
+"""Removals and Bias pages in Streamlit's AppTest, on the sample workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analysis.reviews import VerdictStore
+
+
+def open_page(module: str, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("PRETRAIN_AUDIT_WORKSPACE", str(workspace))
+    app = AppTest.from_string(f"from dashboard.views import {module}\n{module}.render()\n", default_timeout=120)
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def test_removals_page_shows_counts_and_charts(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("removals", sample_copy, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Removed"] == "50" and metrics["Share of original"] == "5.00%"
+    assert len(app.get("plotly_chart")) >= 3  # removal rate by term, score histograms, what-if
+
+
+def test_removals_gallery_is_blurred_until_revealed(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("removals", sample_copy, monkeypatch)
+    assert app.toggle(key="g-reveal").value is False
+    assert all(not box.value for box in app.checkbox if box.key.startswith("reveal-"))
+
+
+def test_verdict_needs_a_reviewer_and_is_recorded(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("removals", sample_copy, monkeypatch)
+    app.text_input(key="reviewer").input("ana").run()
+    first = next(w for w in app.get("button_group") if w.key and w.key.startswith("v-"))
+    item = first.key.removeprefix("v-")
+    first.set_value("false positive").run()
+    assert not app.exception
+    latest = VerdictStore.for_workspace(sample_copy).latest("removal")
+    assert latest.set_index("item_id").loc[item, "verdict"] == "false positive"
+    assert any("precision" in str(d.value.columns.tolist()) for d in app.dataframe)
+
+
+def test_bias_page_reports_the_sample_shift(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("bias", sample_copy, monkeypatch)
+    table = app.dataframe[0].value.set_index("term / group")
+    assert table.loc["woman", "change"] == "-14.0%" and table.loc["man", "change"] == "-6.1%"
+    assert len(app.get("plotly_chart")) >= 3
+
+
+def test_bias_page_rejects_a_phrase_as_a_term(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("bias", sample_copy, monkeypatch)
+    app.text_input(key="b-terms-workspace default").input("young woman").run()
+    assert "not a single word" in app.error[0].value
