@@ -19,7 +19,9 @@ install: $(VENV)/.installed
 $(SAMPLE)/audit.toml: | install
 	$(CLI) sample $(SAMPLE)
 
+# prepare is resumable and a no-op once the embeddings are cached.
 run: install $(SAMPLE)/audit.toml
+	$(CLI) prepare $(SAMPLE)
 	$(CLI) dashboard $(SAMPLE) --port $(PORT)
 
 # Debian chromium drives the real-browser tests; installed when missing and we are root.

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 REGISTRY: list[Callable[[Any], None]] = []
@@ -120,3 +121,122 @@ def _bias(sub: Any) -> None:
     p.add_argument("--weights-out", help="write id, weight of the kept rows to this Parquet file")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_bias)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from analysis.embeddings import load_embeddings, prepare
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(Path(args.dir))
+    outputs = prepare(workspace, args.embedder, workers=args.workers, batch_size=args.batch_size,
+                      progress=not args.no_progress, chunk_rows=args.chunk_rows)
+    summary = {}
+    for which in outputs:
+        found = load_embeddings(workspace, which, args.embedder)
+        summary[which] = {"n_rows": int(len(found.valid)), "n_embedded": int(found.valid.sum()),
+                          "n_skipped": found.n_missing, "skipped_by_reason": found.meta.get("skipped_by_reason", {}),
+                          "embedder": found.meta["embedder"], "dim": found.meta["dim"]}
+    if args.json:
+        from analysis.cli import _print_json
+
+        _print_json(summary)
+    return 0
+
+
+@register
+def _prepare(sub: Any) -> None:
+    p = sub.add_parser("prepare", help="compute and cache image embeddings (resumable, with progress)")
+    p.add_argument("dir")
+    p.add_argument("--embedder", help="effnet-lite0 (default) | open_clip:MODEL:PRETRAINED | precomputed:PATH")
+    p.add_argument("--workers", type=int, default=2, help="image decoding processes (default 2)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--chunk-rows", type=int, default=512, help="rows per resumable chunk (default 512)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(handler=cmd_prepare)
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from analysis.dedup import exact_duplicates
+    from analysis.embeddings import load_embeddings
+    from analysis.pipeline import dedup_for
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(Path(args.dir))
+
+    def progress(done: int, total: int, pairs: int) -> None:
+        print(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far", file=sys.stderr, flush=True)
+
+    result = dedup_for(workspace, threshold=args.threshold, clusters=args.clusters, clusterings=args.clusterings,
+                       exact=args.exact, keep_rule=args.keep, progress=progress)
+    payload = result.to_json()
+    found = load_embeddings(workspace, "original")
+    byte_groups = exact_duplicates(found.status["sha256"])
+    payload["exact_byte_duplicates"] = {"n_images": int((byte_groups >= 0).sum()),
+                                        "n_groups": int(byte_groups.max() + 1) if (byte_groups >= 0).any() else 0}
+    payload["n_without_embedding"] = found.n_missing
+    payload["embedder"] = found.embedder
+    if args.out:
+        ids = workspace.original["id"].to_numpy()
+        frame = pd.DataFrame({"id": ids, "group_id": pd.array(np.where(result.group_id >= 0, result.group_id, -1),
+                                                             dtype="Int64"), "keep": result.keep})
+        frame.loc[frame["group_id"] < 0, "group_id"] = pd.NA
+        frame.to_parquet(args.out, index=False)
+        print(f"keep list written to {args.out}", file=sys.stderr)
+    lines = [f"{payload['n_in_groups']:,} images in {payload['n_groups']:,} duplicate groups ({payload['n_pairs']:,} "
+             f"pairs) at cosine ≥ {payload['threshold']}; dedup removes {payload['n_removed']:,} "
+             f"({payload['fraction_removed']:.1%})"]
+    if payload["recall_vs_exact"] is not None:
+        lines.append(f"recall vs exact search: {payload['recall_vs_exact']:.1%} "
+                     f"(by clusterings: {', '.join(f'{r:.1%}' for r in payload['recall_by_clusterings'])})")
+    lines.append(f"byte-identical files: {payload['exact_byte_duplicates']['n_images']:,} in "
+                 f"{payload['exact_byte_duplicates']['n_groups']:,} groups")
+    _emit(payload, args.json, lines)
+    return 0
+
+
+@register
+def _dedup(sub: Any) -> None:
+    p = sub.add_parser("dedup", help="near-duplicate groups by clustered search (DALL·E 2), with recall vs exact")
+    p.add_argument("dir")
+    p.add_argument("--threshold", type=float, help="cosine similarity for a duplicate pair (default per embedder)")
+    p.add_argument("--clusters", type=int, help="k-means clusters K (default ≈ √n / 2)")
+    p.add_argument("--clusterings", type=int, default=5, help="independent clusterings R (default 5, as DALL·E 2)")
+    p.add_argument("--exact", action="store_true", help="also run exact all-pairs search and report recall")
+    p.add_argument("--keep", choices=["centre", "first", "resolution"], default="centre",
+                   help="which image of a group is kept (default: closest to the group centre)")
+    p.add_argument("--out", help="write id, group_id, keep to this Parquet file")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=cmd_dedup)
+
+
+def cmd_regurgitation(args: argparse.Namespace) -> int:
+    from analysis.pipeline import regurgitation_for
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(Path(args.dir))
+    result = regurgitation_for(workspace, threshold=args.threshold, k=args.k)
+    payload = result.to_json()
+    if args.out:
+        result.samples.to_parquet(args.out, index=False)
+        print(f"per-sample matches written to {args.out}", file=sys.stderr)
+    lines = [f"{payload['n_flagged']:,} of {payload['n_generated']:,} generated samples flagged as likely copies "
+             f"({payload['rate']:.1%}, 95% CI {payload['ci95'][0]:.1%}–{payload['ci95'][1]:.1%}) at cosine ≥ "
+             f"{payload['threshold']}"]
+    for sample in payload["samples"][:10]:
+        if sample["flagged"]:
+            lines.append(f"  {sample['id']} ≈ {sample['best_match']} (cosine {sample['similarity']:.3f}, group of "
+                         f"{sample.get('group_size') or 1})")
+    _emit(payload, args.json, lines)
+    return 0
+
+
+@register
+def _regurgitation(sub: Any) -> None:
+    p = sub.add_parser("regurgitation", help="generated samples vs their nearest training images")
+    p.add_argument("dir")
+    p.add_argument("--threshold", type=float, help="cosine similarity that flags a likely copy (default per embedder)")
+    p.add_argument("--k", type=int, default=5, help="nearest training images kept per sample (default 5)")
+    p.add_argument("--out", help="write the per-sample matches to this Parquet file")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=cmd_regurgitation)

@@ -44,3 +44,74 @@ def reweighting(workspace: Workspace, index: DocTermIndex, *, embeddings: np.nda
     atomic_save_json(meta, {"features": result.features, "auc": result.auc,
                             "effective_sample_size": result.effective_sample_size, "n_kept": result.n_kept})
     return result
+
+
+def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters: int | None = None,
+              clusterings: int = 5, exact: bool = False, keep_rule: str = "centre", use_cache: bool = True,
+              progress=None):
+    """Clustered deduplication of the original set's embeddings, cached by its inputs."""
+    import json
+
+    from analysis.dedup import DedupResult, deduplicate, default_clusters, default_threshold
+    from analysis.embeddings import load_embeddings
+
+    found = load_embeddings(workspace, "original")
+    threshold = default_threshold(found.embedder) if threshold is None else threshold
+    clusters = clusters or default_clusters(int(found.valid.sum()))
+    key = fingerprint("dedup", __version__, found.meta.get("key"), threshold, clusters, clusterings, exact, keep_rule)
+    path = workspace.config.cache_dir / "dedup" / f"{key}.npz"
+    meta_path = path.with_suffix(".json")
+    if use_cache and path.exists() and meta_path.exists():
+        arrays = np.load(path, allow_pickle=False)
+        meta = json.loads(meta_path.read_text())
+        return DedupResult(meta["n_images"], arrays["pairs"], arrays["group_id"], arrays["keep"], threshold, clusters,
+                           clusterings, meta["pairs_per_clustering"], meta["exact_pairs"],
+                           meta["recall_by_clusterings"])
+    resolution = None
+    if keep_rule == "resolution":
+        if not {"width", "height"} <= set(workspace.original.columns):
+            from analysis.errors import AuditInputError
+
+            raise AuditInputError("the 'resolution' keep rule needs width and height columns in the manifest.",
+                                  path=workspace.config.original, fix="add them, or use --keep centre or first.")
+        resolution = (workspace.original["width"] * workspace.original["height"]).to_numpy(dtype=np.float64)
+    result = deduplicate(found.vectors, threshold, clusters=clusters, clusterings=clusterings, exact=exact,
+                         keep_rule=keep_rule, resolution=resolution, valid=found.valid, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import io
+
+    from analysis.cache import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(buffer, pairs=result.pairs, group_id=result.group_id, keep=result.keep)
+    atomic_write_bytes(path, buffer.getvalue())
+    atomic_save_json(meta_path, {"n_images": result.n_images, "pairs_per_clustering": result.pairs_per_clustering,
+                                 "exact_pairs": result.exact_pairs, "recall_by_clusterings": result.recall_by_clusterings,
+                                 "embedder": found.embedder})
+    return result
+
+
+def latest_dedup(workspace: Workspace):
+    """The dedup result at default parameters if it has been computed (for regurgitation's group sizes)."""
+    from analysis.embeddings import load_embeddings
+
+    if load_embeddings(workspace, "original", required=False) is None:
+        return None
+    return dedup_for(workspace)
+
+
+def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k: int = 5, with_dedup: bool = True):
+    from analysis.embeddings import load_embeddings
+    from analysis.errors import AuditInputError
+    from analysis.regurgitation import check_regurgitation, default_threshold
+
+    if workspace.generated is None:
+        raise AuditInputError("this workspace has no generated samples.", path=workspace.config.config_path,
+                              fix="add [generated] manifest = ... (or init --generated M), then prepare.")
+    training = load_embeddings(workspace, "original")
+    generated = load_embeddings(workspace, "generated")
+    threshold = default_threshold(training.embedder) if threshold is None else threshold
+    dedup = latest_dedup(workspace) if with_dedup else None
+    return check_regurgitation(workspace.generated, generated.vectors, generated.valid, workspace.original,
+                               training.vectors, training.valid, threshold=threshold, k=k, dedup=dedup,
+                               images_root=workspace.config.images_root)

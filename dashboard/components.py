@@ -21,11 +21,10 @@ PALETTE = {"original": "#7f7f7f", "filtered": "#c0392b", "reweighted": "#2d5fa8"
 
 
 def provenance_line(workspace: Workspace, extra: str = "") -> str:
-    label = "SYNTHETIC sample · " if workspace.config.synthetic else ""
-    parts = [f"{label}workspace '{workspace.config.name}'", f"n={workspace.n_original:,} original / "
-             f"{workspace.n_kept:,} filtered", f"pretrain-audit {__version__}", date.today().isoformat()]
-    line = " · ".join(parts)
-    return f"{line}<br>{extra}" if extra else line
+    label = "SYNTHETIC · " if workspace.config.synthetic else ""
+    first = f"{label}'{workspace.config.name}' · {workspace.n_original:,} original → {workspace.n_kept:,} filtered"
+    second = " · ".join(p for p in (extra, f"pretrain-audit {__version__}", date.today().isoformat()) if p)
+    return f"{first}<br>{second}"
 
 
 def style_figure(figure: go.Figure, title: str, workspace: Workspace, *, height: int = 420,
@@ -85,3 +84,27 @@ def reviewer_box() -> str:
         return name
     st.sidebar.text_input("Reviewer name", key="reviewer", placeholder="your name, recorded with each verdict")
     return reviewer_name()
+
+
+def image_tile(workspace: Workspace, relative: str, *, blur: bool, caption: str | None = None) -> None:
+    """An image (or a placeholder saying why there is none); `caption` is shown as plain text."""
+    st.image(tile_png(str(workspace.config.images_root), relative or "", blur), width="stretch")
+    if caption is not None:
+        st.text(caption[:300])
+
+
+def require_embeddings(workspace: Workspace, which: str = "original"):
+    """The cached embeddings, or an explanation and a button that computes them (with progress)."""
+    from analysis.embeddings import load_embeddings, prepare
+
+    found = load_embeddings(workspace, which, required=False)
+    if found is not None:
+        return found
+    st.info("This page needs image embeddings, which have not been computed for this workspace yet. "
+            "Run `pretrain-audit prepare DIR` in a terminal, or compute them here.")
+    if st.button("Compute embeddings now", key=f"prepare-{which}"):
+        status = st.status("Computing embeddings…", expanded=True)
+        prepare(workspace, progress=False, log=status.write)
+        status.update(label="Embeddings ready", state="complete")
+        st.rerun()
+    st.stop()

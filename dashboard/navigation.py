@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.views import bias, overview, removals
+from dashboard.views import bias, duplicates, overview, regurgitation, removals
 
 
 def build_pages() -> list[st.Page]:
@@ -12,4 +12,6 @@ def build_pages() -> list[st.Page]:
         st.Page(overview.render, title="Overview", icon=":material/home:", url_path="overview", default=True),
         st.Page(removals.render, title="Removals", icon=":material/block:", url_path="removals"),
         st.Page(bias.render, title="Bias", icon=":material/balance:", url_path="bias"),
+        st.Page(duplicates.render, title="Duplicates", icon=":material/content_copy:", url_path="duplicates"),
+        st.Page(regurgitation.render, title="Regurgitation", icon=":material/compare:", url_path="regurgitation"),
     ]

@@ -29,7 +29,12 @@ EDITED_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", 
 EXACT_DUPLICATE_SOURCES = 10
 THRESHOLDS = {"sexual": 0.5, "violence": 0.5}
 SYNTHETIC_NOTE = "SYNTHETIC sample workspace built by `pretrain-audit sample`: not real training data."
-COLOUR_NAMES = ("red", "orange", "yellow", "green", "teal", "blue", "purple", "pink")
+HUE_NAMES = ((0.04, "red"), (0.11, "orange"), (0.19, "yellow"), (0.45, "green"), (0.53, "teal"), (0.72, "blue"),
+             (0.8, "purple"), (0.95, "pink"), (1.0, "red"))
+
+
+def hue_name(hue: float) -> str:
+    return next(name for limit, name in HUE_NAMES if hue % 1.0 < limit)
 
 
 def _families() -> list[tuple[str, str, Image.Image]]:
@@ -39,8 +44,10 @@ def _families() -> list[tuple[str, str, Image.Image]]:
         for hour in range(1, 13):
             members.append((f"clock-{style}", f"a wall clock showing {hour} o'clock", drawing.clock(style, hour)))
     for shape, name in enumerate(drawing.LOGO_SHAPES):
-        for variant, colour in enumerate(COLOUR_NAMES):
-            members.append((f"logo-{name}", f"the ACME {name} logo in {colour}", drawing.logo(shape, variant / 8)))
+        for variant in range(8):
+            # Neighbouring variants differ by a small hue step, as re-coloured copies of one icon do.
+            hue = shape / 6 + variant * 0.025
+            members.append((f"logo-{name}", f"the ACME {name} logo in {hue_name(hue)}", drawing.logo(shape, hue)))
     for photo in EDITED_PHOTOS:
         for edit, image in zip(("original", "cropped", "rescaled", "recoloured", "compressed", "rotated"),
                                drawing.photo_edits(photo)):

@@ -24,17 +24,30 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample workspace with its embeddings prepared, as `make run` leaves it. Tests must not write into it."""
+    from analysis.embeddings import prepare
+    from analysis.workspace import load_workspace
     from data_samples.build import build_sample
 
-    return build_sample(tmp_path_factory.mktemp("sample") / "ws")
+    directory = build_sample(tmp_path_factory.mktemp("sample") / "ws")
+    prepare(load_workspace(directory), progress=False, log=lambda message: None)
+    return directory
 
 
 @pytest.fixture()
 def sample_copy(sample_dir: Path, tmp_path: Path) -> Path:
-    """A private copy of the sample for tests that write into the workspace."""
+    """A private copy of the prepared sample (without verdicts) for tests that write into the workspace."""
     target = tmp_path / "ws"
-    shutil.copytree(sample_dir, target, ignore=shutil.ignore_patterns(".audit-cache", "reviews.sqlite*"))
+    shutil.copytree(sample_dir, target, ignore=shutil.ignore_patterns("reviews.sqlite*", "*.lock"))
     return target
+
+
+@pytest.fixture()
+def bare_sample(tmp_path: Path) -> Path:
+    """A freshly built sample with nothing prepared."""
+    from data_samples.build import build_sample
+
+    return build_sample(tmp_path / "bare")
 
 
 def write_manifest(path: Path, rows: list[dict] | pd.DataFrame) -> Path:
@@ -69,11 +82,13 @@ def require_browser() -> None:
 
 
 @pytest.fixture(scope="session")
-def dashboard_url(sample_dir: Path):
-    """`pretrain-audit dashboard` on the sample, as a user starts it; yields its URL."""
+def dashboard_url(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`pretrain-audit dashboard` on a copy of the prepared sample, as a user starts it; yields its URL."""
     require_browser()
+    workspace = tmp_path_factory.mktemp("browser") / "ws"
+    shutil.copytree(sample_dir, workspace)
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "analysis.cli", "dashboard", str(sample_dir), "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "analysis.cli", "dashboard", str(workspace), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 60

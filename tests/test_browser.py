@@ -61,3 +61,19 @@ def test_bias_page_renders_charts(dashboard_url: str, browser) -> None:
     assert "-14.0%" in body and "-6.1%" in body
     screenshot(page, "bias")
     context.close()
+
+
+@pytest.mark.parametrize("name,heading,expected", [
+    ("duplicates", "Groups, largest first", "a wall clock showing"),
+    ("regurgitation", "Samples, most similar first", "Training #1"),
+])
+def test_pixel_pages_render_in_a_real_browser(dashboard_url: str, browser, name: str, heading: str,
+                                              expected: str) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    page = context.new_page()
+    _open(page, dashboard_url, name)
+    page.get_by_text(heading).wait_for(timeout=60000)
+    wait_for_app(page)
+    assert expected in page.inner_text("body")
+    screenshot(page, name)
+    context.close()

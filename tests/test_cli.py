@@ -95,3 +95,38 @@ def test_bias_json_with_reweighting(sample_copy: Path) -> None:
 
 def test_bias_unknown_phrase_term_exits_2(sample_dir: Path) -> None:
     _assert_one_line_error(run_cli("bias", str(sample_dir), "--terms", "young woman", "--json"), "not a single word")
+
+
+def test_dedup_json_and_keep_list(sample_copy: Path) -> None:
+    import json
+
+    import pandas as pd
+
+    result = run_cli("dedup", str(sample_copy), "--json", "--exact", "--out", str(sample_copy / "keep.parquet"))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    for field in ("n_images", "n_pairs", "n_groups", "n_in_groups", "n_removed", "fraction_removed", "threshold",
+                  "clusters", "clusterings", "recall_vs_exact"):
+        assert field in payload
+    assert payload["n_images"] == 1000 and payload["clusterings"] == 5 and payload["recall_vs_exact"] == 1.0
+    assert payload["n_removed"] == payload["n_in_groups"] - payload["n_groups"]
+    keep = pd.read_parquet(sample_copy / "keep.parquet")
+    assert list(keep.columns) == ["id", "group_id", "keep"]
+    assert (~keep["keep"]).sum() == payload["n_removed"]
+    assert keep["group_id"].isna().sum() == 1000 - payload["n_in_groups"]
+
+
+def test_regurgitation_json(sample_copy: Path) -> None:
+    import json
+
+    result = run_cli("regurgitation", str(sample_copy), "--json", "--out", str(sample_copy / "m.parquet"))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert (payload["n_generated"], payload["n_flagged"]) == (100, 15)
+    assert payload["rate"] == 0.15 and len(payload["ci95"]) == 2
+    sample = payload["samples"][0]
+    assert {"id", "best_match", "similarity", "flagged", "group_size"} <= set(sample)
+
+
+def test_dedup_without_embeddings_says_to_prepare(bare_sample: Path) -> None:
+    _assert_one_line_error(run_cli("dedup", str(bare_sample), "--json"), "pretrain-audit prepare")

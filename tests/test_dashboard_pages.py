@@ -54,3 +54,42 @@ def test_bias_page_rejects_a_phrase_as_a_term(sample_copy: Path, monkeypatch: py
     app = open_page("bias", sample_copy, monkeypatch)
     app.text_input(key="b-terms-workspace default").input("young woman").run()
     assert "not a single word" in app.error[0].value
+
+
+def test_duplicates_page_shows_groups(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("duplicates", sample_copy, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert int(metrics["Groups"].replace(",", "")) >= 25
+    assert metrics["Byte-identical files"] == "20"
+    assert any("Group 0: 36 images" in c.value for c in app.caption)
+
+
+def test_duplicates_search_by_id(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    truth = json.loads((sample_copy / "sample_truth.json").read_text())
+    logo = truth["near_duplicate_families"]["logo-star"][0]
+    app = open_page("duplicates", sample_copy, monkeypatch)
+    app.text_input(key="d-search").input(logo).run()
+    assert not app.exception
+    assert any(": 8 images" in c.value for c in app.caption)
+
+
+def test_duplicates_page_offers_to_prepare_when_no_embeddings(bare_sample: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("duplicates", bare_sample, monkeypatch)
+    assert "not been computed" in app.info[0].value
+    assert app.button(key="prepare-original").label == "Compute embeddings now"
+
+
+def test_regurgitation_page_flags_and_records_verdicts(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("regurgitation", sample_copy, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Flagged as likely copies"] == "15" and metrics["Generated samples"] == "100"
+    app.text_input(key="reviewer").input("ana").run()
+    control = next(w for w in app.get("button_group") if w.key and w.key.startswith("rv-"))
+    control.set_value("copy").run()
+    assert not app.exception
+    latest = VerdictStore.for_workspace(sample_copy).latest("regurgitation")
+    assert latest["verdict"].tolist() == ["copy"]
+    assert {m.label: m.value for m in app.metric}["Confirmed copies (verdicts)"] == "1 of 1"

@@ -1,0 +1,212 @@
+"""Near-duplicate clusters, the DALL·E 2 way: spherical k-means on the embeddings, duplicate pairs
+searched only inside each cluster, the union over R independent clusterings, then connected components.
+
+Definitions (DESIGN.md §6): a duplicate pair is two images with cosine similarity ≥ the threshold; a
+duplicate group is a connected component of pairs; deduplication keeps one image per group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import faiss
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from analysis.index import exact_pairs_above, pairs_above
+
+KeepRule = Literal["centre", "first", "resolution"]
+DEFAULT_R = 5  # clusterings, as in DALL·E 2
+# Cosine thresholds per embedder, with the reasoning in docs/dedup.md.
+DEFAULT_THRESHOLDS = {"effnet-lite0": 0.90, "open_clip": 0.95, "precomputed": 0.95}
+
+
+def default_threshold(embedder: str) -> float:
+    return next((v for k, v in DEFAULT_THRESHOLDS.items() if embedder.startswith(k)), 0.95)
+
+
+def default_clusters(n: int) -> int:
+    """K ≈ √n / 2 (1,000 at a million images): clusters of ~2√n images keep the in-cluster search ~n^1.5."""
+    return int(max(1, min(4096, round(np.sqrt(n) / 2))))
+
+
+@dataclass(frozen=True)
+class DedupResult:
+    n_images: int
+    pairs: np.ndarray  # (m, 2) row indices, i < j, unique
+    group_id: np.ndarray  # per row; -1 for rows in no group
+    keep: np.ndarray  # per row bool
+    threshold: float
+    clusters: int
+    clusterings: int
+    pairs_per_clustering: list[int] = field(default_factory=list)  # cumulative unique pairs after r clusterings
+    exact_pairs: int | None = None
+    recall_by_clusterings: list[float] | None = None
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.group_id.max() + 1) if (self.group_id >= 0).any() else 0
+
+    @property
+    def n_in_groups(self) -> int:
+        return int((self.group_id >= 0).sum())
+
+    @property
+    def n_removed(self) -> int:
+        return int((~self.keep).sum())
+
+    @property
+    def recall_vs_exact(self) -> float | None:
+        return self.recall_by_clusterings[-1] if self.recall_by_clusterings else None
+
+    def group_sizes(self) -> np.ndarray:
+        return np.bincount(self.group_id[self.group_id >= 0]) if self.n_groups else np.zeros(0, dtype=np.int64)
+
+    def to_json(self) -> dict:
+        return {"n_images": self.n_images, "n_pairs": int(len(self.pairs)), "n_groups": self.n_groups,
+                "n_in_groups": self.n_in_groups, "n_removed": self.n_removed,
+                "fraction_removed": self.n_removed / self.n_images if self.n_images else 0.0,
+                "threshold": self.threshold, "clusters": self.clusters, "clusterings": self.clusterings,
+                "recall_vs_exact": self.recall_vs_exact, "exact_pairs": self.exact_pairs,
+                "recall_by_clusterings": self.recall_by_clusterings,
+                "largest_groups": sorted(self.group_sizes().tolist(), reverse=True)[:10]}
+
+
+def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: int = 20) -> np.ndarray:
+    """Spherical k-means (faiss) trained on a bounded sample, then every vector assigned to its nearest centroid."""
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    if clusters <= 1:
+        return np.zeros(len(data), dtype=np.int64)
+    kmeans = faiss.Kmeans(data.shape[1], clusters, niter=niter, spherical=True, seed=seed,
+                          max_points_per_centroid=64, verbose=False)
+    kmeans.train(data)
+    _, assignment = kmeans.index.search(data, 1)
+    return assignment[:, 0].astype(np.int64)
+
+
+def clustered_pairs(vectors: np.ndarray, threshold: float, clusters: int, seed: int) -> np.ndarray:
+    """Pairs above the threshold that fall inside the same cluster of one clustering."""
+    assignment = cluster_assignments(vectors, clusters, seed)
+    order = np.argsort(assignment, kind="stable")
+    bounds = np.flatnonzero(np.diff(assignment[order])) + 1
+    found = [pairs_above(vectors, threshold, members) for members in np.split(order, bounds) if len(members) > 1]
+    found = [f for f in found if len(f)]
+    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+
+
+def _unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2)
+    low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
+    codes = np.unique(low * np.int64(n) + high)
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def groups_from_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
+    """Connected components of the pair graph (scipy's union-find equivalent); -1 for singletons."""
+    if len(pairs) == 0:
+        return np.full(n, -1, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels)
+    in_group = sizes[labels] > 1
+    # Renumber groups 0..G-1, largest first (ties by first member), so group ids are stable and meaningful.
+    group_labels = np.unique(labels[in_group])
+    first_member = np.full(labels.max() + 1, n)
+    np.minimum.at(first_member, labels, np.arange(n))
+    order = sorted(group_labels, key=lambda g: (-sizes[g], first_member[g]))
+    renumber = np.full(labels.max() + 1, -1, dtype=np.int64)
+    renumber[np.array(order, dtype=np.int64)] = np.arange(len(order))
+    return renumber[labels]
+
+
+def choose_keepers(vectors: np.ndarray, group_id: np.ndarray, rule: KeepRule = "centre",
+                   resolution: np.ndarray | None = None) -> np.ndarray:
+    """One image kept per group: closest to the group's mean embedding (default), first seen, or largest."""
+    keep = group_id < 0
+    members_of = pd.Series(np.arange(len(group_id))[~keep]).groupby(group_id[~keep])
+    for _, members in members_of:
+        rows = members.to_numpy()
+        if rule == "first":
+            chosen = rows.min()
+        elif rule == "resolution":
+            if resolution is None:
+                raise ValueError("the resolution rule needs image sizes (width and height columns)")
+            chosen = rows[np.argmax(resolution[rows])]
+        else:
+            centre = vectors[rows].mean(axis=0)
+            chosen = rows[np.argmax(vectors[rows] @ centre)]
+        keep[chosen] = True
+    return keep
+
+
+def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None = None,
+                clusterings: int = DEFAULT_R, exact: bool = False, keep_rule: KeepRule = "centre",
+                resolution: np.ndarray | None = None, valid: np.ndarray | None = None, seed: int = 0,
+                progress=None) -> DedupResult:
+    """Find duplicate groups by clustered search (union of `clusterings` k-means runs)."""
+    n = len(vectors)
+    rows = np.arange(n) if valid is None else np.flatnonzero(valid)
+    data = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+    clusters = clusters or default_clusters(len(rows))
+    union = np.zeros((0, 2), dtype=np.int64)
+    cumulative, snapshots = [], []
+    for r in range(clusterings):
+        found = clustered_pairs(data, threshold, clusters, seed + r)
+        union = _unique_pairs(np.concatenate([union, found]), len(rows))
+        cumulative.append(int(len(union)))
+        snapshots.append(union)
+        if progress:
+            progress(r + 1, clusterings, len(union))
+    exact_count = recall = None
+    if exact:
+        truth = _unique_pairs(exact_pairs_above(data, threshold), len(rows))
+        exact_count = int(len(truth))
+        truth_codes = truth[:, 0] * np.int64(len(rows)) + truth[:, 1]
+        recall = [float(np.isin(truth_codes, s[:, 0] * np.int64(len(rows)) + s[:, 1]).mean()) if exact_count else 1.0
+                  for s in snapshots]
+    pairs = rows[union] if len(union) else union
+    group_id = groups_from_pairs(pairs, n)
+    keep = choose_keepers(np.asarray(vectors, dtype=np.float32), group_id, keep_rule, resolution)
+    if valid is not None:
+        keep = keep | ~valid  # rows without an embedding are not judged: they stay
+    return DedupResult(n, pairs, group_id, keep, threshold, clusters, clusterings, cumulative, exact_count, recall)
+
+
+def exact_duplicates(digests: pd.Series) -> pd.Series:
+    """Group id (by file content hash) for byte-identical files; -1 for unique or unreadable files."""
+    present = digests.fillna("") != ""
+    counts = digests[present].map(digests[present].value_counts())
+    duplicated = pd.Series(False, index=digests.index)
+    duplicated[present] = counts > 1
+    codes = pd.Series(-1, index=digests.index, dtype=np.int64)
+    codes[duplicated] = pd.factorize(digests[duplicated])[0]
+    return codes
+
+
+def pair_similarities(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    if len(pairs) == 0:
+        return np.zeros(0, dtype=np.float32)
+    return np.einsum("ij,ij->i", vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+
+
+def removal_curve(vectors: np.ndarray, pairs: np.ndarray, thresholds: np.ndarray) -> pd.DataFrame:
+    """Fraction of images dedup would remove at each threshold, from pairs found at the lowest one.
+
+    Valid because the clusterings do not depend on the threshold: the pairs found at a higher threshold
+    are exactly those found at the lowest one whose similarity reaches it.
+    """
+    similarities = pair_similarities(vectors, pairs)
+    n = len(vectors)
+    rows = []
+    for threshold in thresholds:
+        kept_pairs = pairs[similarities >= threshold]
+        groups = groups_from_pairs(kept_pairs, n)
+        n_groups = int(groups.max() + 1) if (groups >= 0).any() else 0
+        in_groups = int((groups >= 0).sum())
+        rows.append({"threshold": float(threshold), "n_pairs": int(len(kept_pairs)), "n_groups": n_groups,
+                     "n_in_groups": in_groups, "fraction_removed": (in_groups - n_groups) / n if n else 0.0})
+    return pd.DataFrame(rows)

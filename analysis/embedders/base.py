@@ -1,0 +1,70 @@
+"""The embedder interface and the factory that turns a name into an embedder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+from PIL import Image
+
+from analysis.errors import AuditInputError
+
+
+class Embedder(Protocol):
+    name: str
+    version: str
+    dim: int
+    preprocessing: str
+    # Picklable, so DataLoader workers can decode and resize in parallel while the model runs.
+    preprocess: Callable[[Image.Image], np.ndarray]
+
+    def embed(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) float32 → (N, dim) float32, L2-normalised rows."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResizePreprocess:
+    """Resize the short side, centre-crop, scale to [0, 1], normalise: the usual ImageNet/CLIP recipe."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def __call__(self, image: Image.Image) -> np.ndarray:
+        width, height = image.size
+        scale = self.size / min(width, height)
+        resized = image.resize((max(self.size, round(width * scale)), max(self.size, round(height * scale))),
+                               Image.Resampling.BICUBIC)
+        left, top = (resized.width - self.size) // 2, (resized.height - self.size) // 2
+        crop = resized.crop((left, top, left + self.size, top + self.size))
+        array = np.asarray(crop, dtype=np.float32) / 255.0
+        array = (array - np.array(self.mean, dtype=np.float32)) / np.array(self.std, dtype=np.float32)
+        return np.ascontiguousarray(array.transpose(2, 0, 1))
+
+    def describe(self) -> str:
+        return f"resize short side to {self.size} (bicubic), centre crop {self.size}, mean {self.mean}, std {self.std}"
+
+
+def l2_normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def get_embedder(spec: str, device: str = "cpu") -> Embedder:
+    """`effnet-lite0` | `open_clip:MODEL:PRETRAINED` (precomputed embeddings are imported, not computed)."""
+    if spec == "effnet-lite0":
+        from analysis.embedders.effnet import EffnetLite0
+
+        return EffnetLite0(device=device)
+    if spec.startswith("open_clip:"):
+        parts = spec.split(":", 2)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise AuditInputError(f"embedder '{spec}' is not open_clip:MODEL:PRETRAINED.",
+                                  fix="e.g. open_clip:ViT-B-32:laion2b_s34b_b79k or open_clip:ViT-B-32:/path/to/ckpt.pt")
+        from analysis.embedders.clip import OpenClipEmbedder
+
+        return OpenClipEmbedder(parts[1], parts[2], device=device)
+    raise AuditInputError(f"unknown embedder '{spec}'.",
+                          fix="use effnet-lite0, open_clip:MODEL:PRETRAINED or precomputed:PATH.")

@@ -1,0 +1,115 @@
+"""Duplicates: near-duplicate groups found by clustered search, browsable largest first."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis.dedup import default_threshold, exact_duplicates, removal_curve
+from analysis.pipeline import dedup_for
+from dashboard.components import image_tile, require_embeddings, show_figure, style_figure
+from dashboard.state import current_workspace
+
+MEMBERS_SHOWN = 24
+
+
+@st.cache_resource(show_spinner="Clustering embeddings and searching for duplicates…", max_entries=8)
+def _dedup(directory: str, embeddings_key: str, threshold: float, _workspace):
+    return dedup_for(_workspace, threshold=threshold)
+
+
+def render() -> None:
+    workspace = current_workspace()
+    st.title("Near-duplicates")
+    st.caption("DALL·E 2's method: spherical k-means on image embeddings, duplicate pairs (cosine ≥ threshold) "
+               "searched within clusters, union over 5 clusterings; a group is a connected component of pairs.")
+    found = require_embeddings(workspace)
+    default = default_threshold(found.embedder)
+    threshold = st.slider("Cosine similarity threshold for a duplicate pair", 0.80, 0.99, float(default), 0.01,
+                          key="d-threshold", help=f"default for {found.embedder}: {default}")
+    result = _dedup(str(workspace.config.root.resolve()), found.meta.get("key", ""), threshold, workspace)
+    byte_groups = exact_duplicates(found.status["sha256"])
+    columns = st.columns(5)
+    columns[0].metric("Images in groups", f"{result.n_in_groups:,}")
+    columns[1].metric("Groups", f"{result.n_groups:,}")
+    columns[2].metric("Duplicate pairs", f"{len(result.pairs):,}")
+    columns[3].metric("Removed by dedup", f"{result.n_removed / result.n_images:.1%}",
+                      help=f"{result.n_removed:,} images: all but one per group")
+    columns[4].metric("Byte-identical files", f"{int((byte_groups >= 0).sum()):,}",
+                      help="identical file contents (sha256), reported apart from near-duplicates")
+    if found.n_missing:
+        st.caption(f"{found.n_missing:,} images have no embedding (missing or unreadable) and are not judged.")
+
+    left, right = st.columns(2)
+    with left:
+        show_figure(size_chart(result, workspace), "group-sizes")
+    with right:
+        show_figure(curve_chart(workspace, found, threshold), "dedup-curve")
+    group_browser(workspace, found, result)
+
+
+def size_chart(result, workspace) -> go.Figure:
+    sizes = result.group_sizes()
+    values, counts = np.unique(sizes, return_counts=True) if len(sizes) else (np.array([]), np.array([]))
+    figure = go.Figure(go.Bar(x=values.astype(str), y=counts, marker_color="#2d5fa8", text=counts,
+                              textposition="outside", cliponaxis=False))
+    figure.update_xaxes(title="images in the group", type="category")
+    figure.update_yaxes(title="groups", range=[0, (counts.max() if len(counts) else 1) * 1.15])
+    return style_figure(figure, f"Duplicate groups by size (cosine ≥ {result.threshold:.2f})", workspace, height=400)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _curve(directory: str, key: str, low: float, _workspace, _vectors):
+    base = dedup_for(_workspace, threshold=low)
+    return removal_curve(_vectors, base.pairs, np.round(np.arange(low, 0.995, 0.01), 2))
+
+
+def curve_chart(workspace, found, threshold: float) -> go.Figure:
+    curve = _curve(str(workspace.config.root.resolve()), found.meta.get("key", ""), 0.80, workspace, found.vectors)
+    figure = go.Figure(go.Scatter(x=curve["threshold"], y=curve["fraction_removed"] * 100, mode="lines+markers",
+                                  line=dict(color="#c0392b", width=3)))
+    figure.add_vline(x=threshold, line_dash="dot", annotation_text=f"chosen {threshold:.2f}")
+    figure.update_xaxes(title="cosine similarity threshold")
+    figure.update_yaxes(title="dataset removed by dedup (%)", ticksuffix="%", rangemode="tozero")
+    return style_figure(figure, "Share removed by dedup, by threshold", workspace, height=400)
+
+
+def group_browser(workspace, found, result) -> None:
+    st.subheader("Groups, largest first")
+    if result.n_groups == 0:
+        st.info("No duplicate groups at this threshold.")
+        return
+    ids = workspace.original["id"].to_numpy()
+    search = st.text_input("Find the group of an image id", key="d-search", placeholder="e.g. train-0042")
+    sizes = result.group_sizes()
+    if search.strip():
+        matches = np.flatnonzero(ids == search.strip())
+        if not len(matches):
+            st.warning(f"No image with id {search.strip()!r}.")
+            return
+        if result.group_id[matches[0]] < 0:
+            st.info(f"{search.strip()} is in no duplicate group at this threshold.")
+            return
+        group = int(result.group_id[matches[0]])
+    else:
+        group = int(st.number_input(f"Group (0 = largest of {result.n_groups:,})", 0, result.n_groups - 1, 0,
+                                    key="d-group"))
+    members = np.flatnonzero(result.group_id == group)
+    representative = members[result.keep[members]][0]
+    similarity = found.vectors[members] @ found.vectors[representative]
+    order = members[np.argsort(-similarity)]
+    reveal = st.toggle("Reveal images removed by the safety filters", key="d-reveal",
+                       help="Images the filters removed are blurred by default.")
+    st.caption(f"Group {group}: {sizes[group]} images; kept: {ids[representative]} (closest to the group centre).")
+    grid = st.columns(6)
+    for position, row in enumerate(order[:MEMBERS_SHOWN]):
+        with grid[position % 6]:
+            blur = not workspace.kept[row] and not reveal
+            image_tile(workspace, str(workspace.original["image"].iloc[row]) if "image" in workspace.original else "",
+                       blur=blur)
+            label = "KEPT" if row == representative else f"cos {float(found.vectors[row] @ found.vectors[representative]):.3f}"
+            st.caption(f"{ids[row]} · {label}")
+            st.text(str(workspace.original["caption"].iloc[row])[:120])
+    if len(order) > MEMBERS_SHOWN:
+        st.caption(f"… and {len(order) - MEMBERS_SHOWN:,} more members.")

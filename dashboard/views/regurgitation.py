@@ -1,0 +1,139 @@
+"""Regurgitation: generated samples beside their nearest training images, with copy verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis.pipeline import regurgitation_for
+from analysis.regurgitation import default_threshold
+from analysis.reviews import COPY_VERDICTS, VerdictStore
+from analysis.stats import wilson_interval
+from dashboard.components import image_tile, require_embeddings, reviewer_box, show_figure, style_figure
+from dashboard.state import current_workspace
+
+PER_PAGE = 5
+
+
+@st.cache_resource(show_spinner="Searching nearest training images…", max_entries=8)
+def _check(directory: str, keys: tuple, threshold: float, k: int, _workspace):
+    return regurgitation_for(_workspace, threshold=threshold, k=k)
+
+
+def render() -> None:
+    workspace = current_workspace()
+    st.title("Regurgitation")
+    st.caption("Each generated sample's nearest training images by embedding similarity; a sample is a likely "
+               "copy when its best similarity reaches the threshold. SSIM is a pixel-level second opinion.")
+    if workspace.generated is None:
+        st.info("This workspace has no generated samples: add [generated] manifest = … to audit.toml.")
+        return
+    training = require_embeddings(workspace, "original")
+    generated = require_embeddings(workspace, "generated")
+    default = default_threshold(training.embedder)
+    threshold = st.slider("Cosine similarity that flags a likely copy", 0.80, 1.0, float(default), 0.005,
+                          key="r-threshold", help=f"default for {training.embedder}: {default}")
+    result = _check(str(workspace.config.root.resolve()), (training.meta.get("key"), generated.meta.get("key")),
+                    threshold, 5, workspace)
+    samples = result.samples
+    store = VerdictStore.for_workspace(workspace.config.root)
+    latest = store.latest("regurgitation")
+    judged = latest[latest["verdict"] != "unsure"]
+    low, high = wilson_interval(result.n_flagged, len(samples))
+    columns = st.columns(4)
+    columns[0].metric("Generated samples", f"{len(samples):,}")
+    columns[1].metric("Flagged as likely copies", f"{result.n_flagged:,}")
+    columns[2].metric("Flag rate", f"{result.rate:.1%}", help=f"95% Wilson interval {low:.1%} – {high:.1%}")
+    if len(judged):
+        copies = int((judged["verdict"] == "copy").sum())
+        c_low, c_high = wilson_interval(copies, len(judged))
+        columns[3].metric("Confirmed copies (verdicts)", f"{copies} of {len(judged)}",
+                          help=f"share {copies / len(judged):.0%}, 95% interval {c_low:.0%} – {c_high:.0%}")
+    else:
+        columns[3].metric("Confirmed copies (verdicts)", "—", help="judge samples below")
+
+    left, right = st.columns(2)
+    with left:
+        show_figure(similarity_chart(samples, threshold, workspace), "r-hist")
+    with right:
+        if samples["group_size"].notna().any():
+            show_figure(group_chart(samples, threshold, workspace), "r-scatter")
+    viewer(workspace, result, store, latest)
+
+
+def similarity_chart(samples, threshold: float, workspace) -> go.Figure:
+    figure = go.Figure()
+    for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
+        part = samples[samples["flagged"] == flagged]
+        figure.add_trace(go.Histogram(x=part["similarity"], name=name, marker_color=colour, xbins=dict(size=0.01)))
+    figure.add_vline(x=threshold, line_dash="dot", annotation_text=f"threshold {threshold:.3f}")
+    figure.update_layout(barmode="stack")
+    figure.update_xaxes(title="cosine similarity to the nearest training image")
+    figure.update_yaxes(title="generated samples")
+    return style_figure(figure, "Similarity to the nearest training image", workspace, height=420,
+                        footer=f"n={len(samples):,} generated samples")
+
+
+def group_chart(samples, threshold: float, workspace) -> go.Figure:
+    figure = go.Figure()
+    for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
+        part = samples[samples["flagged"] == flagged]
+        figure.add_trace(go.Scatter(x=part["group_size"].astype(float), y=part["similarity"], mode="markers",
+                                    name=name, marker=dict(color=colour, size=10, opacity=0.75),
+                                    text=part["id"], hovertemplate="%{text}: group %{x}, cos %{y:.3f}"))
+    figure.add_hline(y=threshold, line_dash="dot")
+    figure.update_xaxes(title="size of the nearest image's duplicate group", type="log",
+                        tickvals=[1, 2, 5, 10, 20, 50, 100, 1000, 10000])
+    figure.update_yaxes(title="best cosine similarity")
+    return style_figure(figure, "Copies come from heavily duplicated images", workspace, height=420)
+
+
+def viewer(workspace, result, store: VerdictStore, latest) -> None:
+    st.subheader("Samples, most similar first")
+    reviewer = reviewer_box()
+    only_flagged = st.toggle("Only flagged samples", value=True, key="r-only")
+    ordered = result.samples.sort_values("similarity", ascending=False)
+    if only_flagged:
+        ordered = ordered[ordered["flagged"]]
+    pages = max(1, -(-len(ordered) // PER_PAGE))
+    page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="r-page")) - 1
+    verdict_of = latest.set_index("item_id")["verdict"].to_dict()
+    generated = workspace.generated.set_index("id")
+    training = workspace.original.set_index("id")
+    kept = dict(zip(workspace.original["id"], workspace.kept))
+    for _, sample in ordered.iloc[page * PER_PAGE:(page + 1) * PER_PAGE].iterrows():
+        with st.container(border=True):
+            neighbours = result.neighbours[result.neighbours["id"] == sample["id"]].head(4)
+            columns = st.columns(1 + 4)
+            with columns[0]:
+                st.markdown("**Generated**")
+                image_tile(workspace, str(generated.loc[sample["id"], "image"]), blur=False,
+                           caption=str(generated.loc[sample["id"], "prompt"]))
+                ssim = sample.get("ssim")
+                st.caption(f"{sample['id']} · best cos {sample['similarity']:.3f}"
+                           + (f" · SSIM {ssim:.2f}" if ssim is not None and not np.isnan(ssim) else "")
+                           + (f" · group {int(sample['group_size'])}" if sample.get("group_size") else ""))
+            for column, (_, neighbour) in zip(columns[1:], neighbours.iterrows()):
+                with column:
+                    st.markdown(f"**Training #{neighbour['rank']}**")
+                    row = training.loc[neighbour["training_id"]]
+                    image_tile(workspace, str(row.get("image", "")), blur=not kept[neighbour["training_id"]],
+                               caption=str(row["caption"]))
+                    st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
+            verdict_control(store, str(sample["id"]), verdict_of.get(sample["id"]), reviewer)
+
+
+def verdict_control(store: VerdictStore, item: str, verdict: str | None, reviewer: str) -> None:
+    key = f"rv-{item}"
+    if st.session_state.get(key) != verdict:
+        st.session_state[key] = verdict
+    st.segmented_control("Is this a copy?", COPY_VERDICTS, key=key, disabled=not reviewer,
+                         help=None if reviewer else "Enter your reviewer name in the sidebar first.",
+                         on_change=_record, args=(store, item, key, reviewer))
+
+
+def _record(store: VerdictStore, item: str, key: str, reviewer: str) -> None:
+    choice = st.session_state.get(key)
+    if choice:
+        store.record("regurgitation", item, choice, reviewer)

@@ -1,0 +1,102 @@
+"""Clustered deduplication: planted families recovered, components, keep rules, recall vs exact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.dedup import choose_keepers, deduplicate, exact_duplicates, groups_from_pairs, removal_curve
+from analysis.embeddings import load_embeddings
+from analysis.pipeline import dedup_for
+from analysis.workspace import load_workspace
+
+
+def planted(n_background: int = 3000, families: tuple[int, ...] = (2, 3, 5, 8, 20), dim: int = 64, seed: int = 0):
+    """Random unit background plus families of near-identical vectors (cosine ≈ 0.99 within a family)."""
+    rng = np.random.default_rng(seed)
+    vectors = [rng.normal(size=(n_background, dim))]
+    labels = [np.full(n_background, -1)]
+    for family, size in enumerate(families):
+        centre = rng.normal(size=dim)
+        centre /= np.linalg.norm(centre)
+        vectors.append(centre + 0.01 * rng.normal(size=(size, dim)))
+        labels.append(np.full(size, family))
+    x = np.concatenate(vectors).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), np.concatenate(labels)
+
+
+def test_planted_families_are_recovered_exactly() -> None:
+    vectors, truth = planted()
+    result = deduplicate(vectors, 0.95, clusters=20, clusterings=5, exact=True)
+    assert result.n_groups == 5
+    for family in range(5):
+        found = set(result.group_id[truth == family])
+        assert len(found) == 1 and -1 not in found
+    assert (result.group_id[truth == -1] == -1).all()
+    assert result.n_removed == sum((2, 3, 5, 8, 20)) - 5
+    assert result.recall_vs_exact == 1.0 and result.exact_pairs == sum(s * (s - 1) // 2 for s in (2, 3, 5, 8, 20))
+
+
+def test_groups_are_connected_components_numbered_largest_first() -> None:
+    pairs = np.array([[0, 1], [1, 2], [5, 6], [8, 9], [9, 10], [10, 11]])
+    assert groups_from_pairs(pairs, 12).tolist() == [1, 1, 1, -1, -1, 2, 2, -1, 0, 0, 0, 0]
+
+
+def test_keep_rules() -> None:
+    vectors = np.array([[1, 0], [0.8, 0.6], [0.6, 0.8], [0, 1]], dtype=np.float32)
+    groups = np.array([0, 0, 0, -1])
+    assert choose_keepers(vectors, groups, "centre").tolist() == [False, True, False, True]
+    assert choose_keepers(vectors, groups, "first").tolist() == [True, False, False, True]
+    assert choose_keepers(vectors, groups, "resolution", np.array([1, 5, 9, 1])).tolist() == [False, False, True, True]
+
+
+def test_recall_is_measured_per_number_of_clusterings() -> None:
+    vectors, _ = planted(n_background=2000, families=(30, 30, 30), seed=3)
+    # Spread the families (lower within-family similarity) so single clusterings split some of them.
+    rng = np.random.default_rng(4)
+    vectors = vectors + 0.08 * rng.normal(size=vectors.shape).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    result = deduplicate(vectors, 0.6, clusters=64, clusterings=5, exact=True)
+    recalls = result.recall_by_clusterings
+    assert len(recalls) == 5 and all(b >= a for a, b in zip(recalls, recalls[1:]))
+    assert 0 < recalls[0] <= recalls[-1] <= 1.0
+    assert result.pairs_per_clustering == sorted(result.pairs_per_clustering)
+
+
+def test_removal_curve_matches_direct_runs() -> None:
+    vectors, _ = planted(seed=5)
+    low = deduplicate(vectors, 0.9, clusters=20, clusterings=2)
+    curve = removal_curve(vectors, low.pairs, np.array([0.9, 0.97]))
+    direct = deduplicate(vectors, 0.97, clusters=20, clusterings=2)
+    assert curve["fraction_removed"].iloc[1] == pytest.approx(direct.n_removed / len(vectors))
+
+
+def test_exact_byte_duplicates() -> None:
+    import pandas as pd
+
+    codes = exact_duplicates(pd.Series(["a", "b", "a", "", "c", "b"]))
+    assert codes.tolist() == [0, 1, 0, -1, -1, 1]
+
+
+def test_sample_families_come_out_as_groups(sample_copy: Path) -> None:
+    workspace = load_workspace(sample_copy)
+    truth = json.loads((sample_copy / "sample_truth.json").read_text())
+    result = dedup_for(workspace)
+    ids = workspace.original["id"].to_numpy()
+    for family, members in {**truth["near_duplicate_families"], **truth["exact_duplicate_families"]}.items():
+        groups = set(result.group_id[np.isin(ids, members)].tolist())
+        assert len(groups) == 1 and -1 not in groups, family
+    clock_group = result.group_id[np.isin(ids, truth["near_duplicate_families"]["clock-0"])][0]
+    assert (result.group_id == clock_group).sum() >= 12
+
+
+def test_dedup_result_is_cached(sample_copy: Path) -> None:
+    workspace = load_workspace(sample_copy)
+    first = dedup_for(workspace)
+    assert list((sample_copy / ".audit-cache" / "dedup").glob("*.npz"))
+    second = dedup_for(workspace)
+    assert np.array_equal(first.group_id, second.group_id) and np.array_equal(first.keep, second.keep)
+    assert load_embeddings(workspace).valid.sum() == first.n_images

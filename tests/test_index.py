@@ -1,0 +1,54 @@
+"""Nearest-neighbour search and all-pairs-above-threshold against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.index import exact_pairs_above, knn, pairs_above, recall_at_k
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_exact_knn_matches_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    base, queries = _unit(rng, 500, 32), _unit(rng, 40, 32)
+    result = knn(queries, base, k=5)
+    brute = np.argsort(-(queries @ base.T), axis=1)[:, :5]
+    assert result.recall_at_k is None and "exact" in result.method
+    assert recall_at_k(result.indices, brute) == 1.0
+    assert np.allclose(result.similarities[:, 0], (queries @ base.T).max(1), atol=1e-5)
+
+
+def test_ivf_knn_reaches_the_recall_target_and_reports_it() -> None:
+    rng = np.random.default_rng(1)
+    centres = _unit(rng, 50, 32)
+    base = centres[rng.integers(0, 50, 20000)] + 0.3 * rng.normal(size=(20000, 32)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    queries = base[:300] + 0.05 * rng.normal(size=(300, 32)).astype(np.float32)
+    result = knn(queries, base, k=10, exact_limit=1000)
+    assert result.method.startswith("IVF") and result.recall_at_k >= 0.99
+    brute = np.argsort(-(queries @ base.T), axis=1)[:, :10]
+    assert recall_at_k(result.indices, brute) >= 0.98
+
+
+def test_pairs_above_matches_brute_force_and_faiss_range_search() -> None:
+    rng = np.random.default_rng(2)
+    x = _unit(rng, 300, 8)
+    x[50] = x[10]
+    x[51] = x[10] + 0.01
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    similarities = x @ x.T
+    i, j = np.nonzero(np.triu(similarities >= 0.8, k=1))
+    expected = {(int(a), int(b)) for a, b in zip(i, j)}
+    assert {tuple(p) for p in pairs_above(x, 0.8, block=64).tolist()} == expected
+    assert {tuple(p) for p in exact_pairs_above(x, 0.8, block=100).tolist()} == expected
+
+
+def test_pairs_above_within_a_subset_only() -> None:
+    x = np.eye(4, dtype=np.float32)
+    x[1] = x[0]
+    x[3] = x[2]
+    assert pairs_above(x, 0.99, subset=np.array([0, 1, 2])).tolist() == [[0, 1]]
