@@ -58,6 +58,18 @@ class DocTermIndex:
         return mask
 
 
+def unique_int64(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. A stable (timsort/radix) sort exploits the near-sorted keys that come in caption
+    order, and runs ~80× faster than np.unique here (bench/captions_speed.py)."""
+    if len(keys) == 0:
+        return keys
+    ordered = np.sort(keys, kind="stable")
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
 def normalise_term(word: str) -> str:
     return word.strip().casefold()
 
@@ -79,20 +91,35 @@ def _as_arrow(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array 
     return pc.fill_null(array.cast(pa.large_string()), "")
 
 
-def build_index(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> DocTermIndex:
-    """Vectorised: split with RE2, dictionary-encode, case-fold the dictionary, keep distinct pairs."""
-    array = _as_arrow(captions)
-    n_docs = len(array)
-    split = pc.split_pattern_regex(array, WORD_SEPARATOR)
-    if isinstance(split, pa.ChunkedArray):
-        split = split.combine_chunks()
+SPLIT_CHUNK = 100_000
+
+
+def _split_chunk(start: int, chunk: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    split = pc.split_pattern_regex(chunk, WORD_SEPARATOR)
     flat, parents = pc.list_flatten(split), pc.list_parent_indices(split)
     nonempty = pc.not_equal(pc.utf8_length(flat), 0)
-    flat, parents = flat.filter(nonempty), parents.filter(nonempty).to_numpy().astype(np.int64)
-    if len(flat) == 0:
+    return flat.filter(nonempty), parents.filter(nonempty).to_numpy().astype(np.int64) + start
+
+
+def build_index(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> DocTermIndex:
+    """Vectorised: split with RE2 (chunks in threads; Arrow releases the GIL), dictionary-encode, case-fold the
+    dictionary, keep distinct (caption, word) pairs."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    array = _as_arrow(captions)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    n_docs = len(array)
+    starts = range(0, n_docs, SPLIT_CHUNK)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(lambda start: _split_chunk(start, array.slice(start, SPLIT_CHUNK)), starts))
+    if not parts or sum(len(words) for words, _ in parts) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return DocTermIndex(n_docs, np.array([], dtype=object), empty, empty)
-    encoded = pc.dictionary_encode(flat)
+    flat = pa.chunked_array([words for words, _ in parts], type=pa.large_string())
+    parents = np.concatenate([rows for _, rows in parts])
+    encoded = pc.dictionary_encode(flat).combine_chunks()
     codes = encoded.indices.to_numpy().astype(np.int64)
     # Split first, fold after (the definition's order; Arrow's utf8_lower is not full case-folding, e.g.
     # ß, İ, final sigma): each distinct spelling is folded once, in Python, then merged.
@@ -100,5 +127,5 @@ def build_index(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> DocTerm
     vocabulary, remap = np.unique(folded, return_inverse=True)
     codes = remap[codes]
     width = np.int64(len(vocabulary))
-    pairs = np.unique(parents * width + codes)
+    pairs = unique_int64(parents * width + codes)
     return DocTermIndex(n_docs, vocabulary, pairs // width, pairs % width)

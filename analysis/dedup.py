@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from analysis.captions import unique_int64
 from analysis.index import exact_pairs_above, pairs_above
 
 KeepRule = Literal["centre", "first", "resolution"]
@@ -101,7 +102,7 @@ def _unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
     if len(pairs) == 0:
         return pairs.reshape(0, 2)
     low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-    codes = np.unique(low * np.int64(n) + high)
+    codes = unique_int64(low * np.int64(n) + high)
     return np.stack([codes // n, codes % n], axis=1)
 
 

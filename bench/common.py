@@ -1,0 +1,73 @@
+"""Shared helpers for benchmarks: synthetic embeddings with planted duplicates, timing, peak memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+REAL = REPO.parent / "shared" / "real"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def timed(results: dict, key: str):
+    start = time.perf_counter()
+    yield
+    results[key] = round(time.perf_counter() - start, 3)
+
+
+def emit(payload: dict) -> None:
+    payload["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    sys.stdout.write(json.dumps(payload) + "\n")
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def planted_embeddings(n: int, dim: int = 512, seed: int = 0, duplicate_share: float = 0.1,
+                       topics: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """A realistic background (images gathered around `topics` centres, cosine within a topic ~0.3–0.7) plus
+    duplicate families of Zipf-distributed sizes (2 to 500) whose members are cosine ≥ ~0.95 to each other.
+
+    Returns (float32 unit vectors, family label per row; -1 for background).
+    """
+    rng = np.random.default_rng(seed)
+    centres = unit(rng.standard_normal((topics, dim), dtype=np.float32))
+    n_duplicates = int(n * duplicate_share)
+    sizes = []
+    while sum(sizes) < n_duplicates:
+        sizes.append(int(min(500, max(2, rng.zipf(1.8)))))
+    sizes[-1] -= sum(sizes) - n_duplicates
+    if sizes[-1] < 2:
+        sizes[-2] += sizes.pop()
+    n_background = n - sum(sizes)
+    out = np.empty((n, dim), dtype=np.float32)
+    labels = np.full(n, -1, dtype=np.int64)
+    spread = rng.uniform(0.8, 1.6, topics).astype(np.float32)
+    block = 100_000
+    for start in range(0, n_background, block):
+        count = min(block, n_background - start)
+        topic = rng.integers(0, topics, count)
+        noise = rng.standard_normal((count, dim), dtype=np.float32) * (spread[topic, None] / np.sqrt(dim))
+        out[start:start + count] = unit(centres[topic] + noise)
+    position = n_background
+    for family, size in enumerate(sizes):
+        base = out[rng.integers(0, n_background)] if rng.random() < 0.5 else centres[rng.integers(0, topics)]
+        noise = rng.standard_normal((size, dim), dtype=np.float32) * (0.2 / np.sqrt(dim))
+        out[position:position + size] = unit(base[None, :] + noise)
+        labels[position:position + size] = family
+        position += size
+    order = rng.permutation(n)
+    return out[order], labels[order]

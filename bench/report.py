@@ -1,0 +1,55 @@
+"""Markdown for docs/benchmarks.md from the JSON results of bench/run.py."""
+
+from __future__ import annotations
+
+
+def _row(cells: list[object]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def render_markdown(payload: dict) -> str:
+    results = list(payload["results"].values())
+    lines = ["# Benchmarks", "",
+             f"Machine: {payload['machine']}. Last run: {payload['date']}.",
+             "Every figure comes from `python bench/run.py` (or the single command in its row); rerun to reproduce.",
+             "Peak memory is the benchmark process's maximum resident set size.", ""]
+
+    def section(title: str, name: str, header: list[str], cells) -> None:
+        rows = [r for r in results if r.get("name") == name]
+        if not rows:
+            return
+        lines.extend([f"## {title}", "", _row(header), _row(["---"] * len(header))])
+        for r in rows:
+            lines.append(_row(cells(r) if "error" not in r else [f"error: {r['error']}"] + [""] * (len(header) - 1)))
+        lines.append("")
+
+    section("Embedding throughput (effnet-lite0, CPU)", "embedding",
+            ["images", "source", "workers", "model only (img/s)", "end to end (img/s)", "model busy", "command"],
+            lambda r: [r["images"], r["source"], r["workers"], r["model_only_img_s"], r["end_to_end_img_s"],
+                       f"{r['model_busy']:.0%}", f"`{r['command']}`"])
+    section("Caption statistics (term table)", "captions",
+            ["captions", "source", "term table (s)", "nltk Treebank + Counter (s)", "speed-up",
+             "nltk wordpunct + Counter (s)", "speed-up", "peak MB", "command"],
+            lambda r: [f"{r['n']:,}", r["source"], r["term_table_s"], r["baseline_s"], f"{r['speedup']}×",
+                       r.get("baseline_wordpunct_s", "—"), f"{r.get('speedup_vs_wordpunct', '—')}×",
+                       r["peak_rss_mb"], f"`{r['command']}`"])
+    section("Vector index (512-d, IVF vs exact)", "index",
+            ["vectors", "queries", "nlist / nprobe", "build (s)", "nprobe tuning (s)", "query (s)", "recall@10",
+             "exact query (s, est.)", "peak MB", "command"],
+            lambda r: [f"{r['n']:,}", f"{r['queries']:,}", f"{r['nlist']} / {r['nprobe']}", r["build_s"], r["tune_s"],
+                       r["query_s"], f"{r['recall_at_10']:.4f}", r["exact_query_s_estimate"], r["peak_rss_mb"],
+                       f"`{r['command']}`"])
+    section("Near-duplicate search (512-d, planted families)", "dedup",
+            ["embeddings", "K × R", "time (s)", "pairs", "groups", "removed", "recall vs exact (by R)",
+             "kNN baseline (s / recall)", "peak MB", "command"],
+            lambda r: [f"{r['n']:,}", f"{r['clusters']} × {r['clusterings']}", r["time_s"], f"{r['n_pairs']:,}",
+                       f"{r['n_groups']:,}", f"{r['fraction_removed']:.1%}",
+                       ", ".join(f"{x:.1%}" for x in r["recall_by_clusterings"]) if r.get("recall_by_clusterings")
+                       else "—",
+                       f"{r['baseline_knn_s']} / {r.get('baseline_recall_vs_exact', float('nan')):.1%}"
+                       if "baseline_knn_s" in r else "—", r["peak_rss_mb"], f"`{r['command']}`"])
+    section("Regurgitation search (generated vs training, 512-d)", "regurgitation",
+            ["training", "generated", "method", "time (s)", "recall@1 vs exact", "peak MB", "command"],
+            lambda r: [f"{r['n']:,}", f"{r['queries']:,}", r["method"], r["time_s"], f"{r['recall_at_1']:.4f}",
+                       r["peak_rss_mb"], f"`{r['command']}`"])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,92 @@
+"""Run every benchmark at a chosen scale and write docs/benchmarks.md.
+
+Usage: python bench/run.py [--scale small|full] [--only NAME ...]
+  small (default, a few minutes): captions 1M, index 100k, dedup 100k with exact recall, regurgitation 10k × 100k
+  full: adds index 1M, dedup 1M, regurgitation 50k × 1M, captions 10M (several more minutes)
+Each benchmark runs in its own process so that its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUTPUT = REPO / "docs" / "benchmarks.md"
+RESULTS = REPO / "docs" / "benchmarks.json"
+
+PLANS = {
+    "small": [
+        ("embedding", ["bench/embedding_throughput.py", "--images", "320"]),
+        ("captions", ["bench/captions_speed.py", "1000000"]),
+        ("index", ["bench/index_bench.py", "100000"]),
+        ("dedup", ["bench/dedup_bench.py", "100000", "--exact", "--baseline"]),
+        ("regurgitation", ["bench/regurgitation_bench.py", "100000", "10000"]),
+    ],
+    "full": [
+        ("embedding", ["bench/embedding_throughput.py", "--images", "640"]),
+        ("captions", ["bench/captions_speed.py", "1000000"]),
+        ("captions", ["bench/captions_speed.py", "10000000"]),
+        ("index", ["bench/index_bench.py", "100000"]),
+        ("index", ["bench/index_bench.py", "1000000"]),
+        ("dedup", ["bench/dedup_bench.py", "100000", "--exact", "--baseline"]),
+        ("dedup", ["bench/dedup_bench.py", "1000000"]),
+        ("regurgitation", ["bench/regurgitation_bench.py", "1000000", "50000"]),
+    ],
+}
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    memory = ""
+    if Path("/proc/meminfo").exists():
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {total_kb / 1024 / 1024:.0f} GiB RAM"
+    return f"{os.cpu_count()} CPU cores ({cpu}){memory}, Python {platform.python_version()}, no GPU"
+
+
+def run(command: list[str]) -> dict:
+    print("running", " ".join(command), file=sys.stderr, flush=True)
+    completed = subprocess.run([sys.executable, "-m", command[0].removesuffix(".py").replace("/", "."), *command[1:]],
+                               cwd=REPO, capture_output=True, text=True)
+    if completed.returncode != 0:
+        return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed",
+                "command": " ".join(command)}
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["command"] = "python -m " + command[0].removesuffix(".py").replace("/", ".") + " " + " ".join(command[1:])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", choices=list(PLANS), default="small")
+    parser.add_argument("--only", nargs="*", help="benchmark names to run (embedding, captions, index, dedup, regurgitation)")
+    args = parser.parse_args()
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results = {key: value for key, value in previous.get("results", {}).items()}
+    for name, command in PLANS[args.scale]:
+        if args.only and name not in args.only:
+            continue
+        result = run(command)
+        results[result.get("command", " ".join(command))] = {"name": name, **result}
+    payload = {"machine": machine(), "date": date.today().isoformat(), "results": results}
+    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+    OUTPUT.write_text(render(payload))
+    print(f"wrote {OUTPUT}", file=sys.stderr)
+
+
+def render(payload: dict) -> str:
+    from bench.report import render_markdown
+
+    return render_markdown(payload)
+
+
+if __name__ == "__main__":
+    main()
