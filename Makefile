@@ -38,7 +38,7 @@ test: install browser
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 clean-sample:
 	rm -rf $(SAMPLE)

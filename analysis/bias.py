@@ -177,6 +177,39 @@ def npmi_table(index: DocTermIndex, kept: np.ndarray, identity_words: Iterable[s
     return frame.head(limit).reset_index(drop=True)
 
 
+def identity_collocations(captions: pd.Series, index: DocTermIndex, kept: np.ndarray,
+                          identity_words: Iterable[str], *, min_count: int = 3, limit: int = 15) -> pd.DataFrame:
+    """Bigrams around an identity term ("young woman", "woman holding"), ranked with nltk's likelihood ratio,
+    with their counts in the original and the filtered captions. Runs on the captions that contain the term only."""
+    from nltk.collocations import BigramAssocMeasures, BigramCollocationFinder
+
+    from analysis.captions import tokenize
+
+    identity = {normalise_term(w) for w in identity_words}
+    rows = np.flatnonzero(index.docs_containing(identity))
+    columns = ["bigram", "original_count", "filtered_count", "relative_change", "likelihood_ratio"]
+    if len(rows) == 0:
+        return pd.DataFrame(columns=columns)
+    parents, words = tokenize(captions.iloc[rows].tolist())
+    documents: list[list[str]] = [[] for _ in rows]
+    for parent, word in zip(parents.tolist(), words):
+        documents[parent].append(word)
+    finder = BigramCollocationFinder.from_documents(documents)
+    finder.apply_freq_filter(min_count)
+    finder.apply_ngram_filter(lambda first, second: first not in identity and second not in identity)
+    scored = finder.score_ngrams(BigramAssocMeasures().likelihood_ratio)[:limit]
+    kept_rows = kept[rows]
+    n, n_kept = len(kept), max(int(kept.sum()), 1)
+    records = []
+    for (first, second), score in scored:
+        contains = np.array([any(a == first and b == second for a, b in zip(d, d[1:])) for d in documents])
+        original, filtered = int(contains.sum()), int((contains & kept_rows).sum())
+        records.append({"bigram": f"{first} {second}", "original_count": original, "filtered_count": filtered,
+                        "relative_change": (filtered / n_kept) / (original / n) - 1 if original else np.nan,
+                        "likelihood_ratio": score})
+    return pd.DataFrame(records, columns=columns)
+
+
 @dataclass(frozen=True)
 class BiasReport:
     n_original: int

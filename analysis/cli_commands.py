@@ -13,6 +13,12 @@ import pandas as pd
 REGISTRY: list[Callable[[Any], None]] = []
 
 
+def default_workers() -> int:
+    import os
+
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
 def register(function: Callable[[Any], None]) -> Callable[[Any], None]:
     REGISTRY.append(function)
     return function
@@ -148,7 +154,8 @@ def _prepare(sub: Any) -> None:
     p = sub.add_parser("prepare", help="compute and cache image embeddings (resumable, with progress)")
     p.add_argument("dir")
     p.add_argument("--embedder", help="effnet-lite0 (default) | open_clip:MODEL:PRETRAINED | precomputed:PATH")
-    p.add_argument("--workers", type=int, default=2, help="image decoding processes (default 2)")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="image decoding processes (default: cores − 1, at least 1; bench/embedding_throughput.py)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--chunk-rows", type=int, default=512, help="rows per resumable chunk (default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -240,3 +247,84 @@ def _regurgitation(sub: Any) -> None:
     p.add_argument("--out", help="write the per-sample matches to this Parquet file")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(handler=cmd_regurgitation)
+
+
+def cmd_verdicts(args: argparse.Namespace) -> int:
+    from analysis.reviews import VerdictStore, export_verdicts
+    from analysis.workspace import read_config
+
+    config = read_config(Path(args.dir))
+    store = VerdictStore.for_workspace(config.root)
+    if args.out:
+        export_verdicts(store, Path(args.out), args.kind)
+        print(f"verdict history written to {args.out}", file=sys.stderr)
+    latest = store.latest(args.kind) if args.kind else store.history().drop_duplicates(["kind", "item_id"], keep="last")
+    counts = latest.groupby(["kind", "verdict"]).size().reset_index(name="items")
+    payload = {"n_verdicts": int(len(store.history(args.kind))), "n_items": int(len(latest)),
+               "latest_by_verdict": counts.to_dict("records")}
+    _emit(payload, args.json, [f"{payload['n_verdicts']:,} verdicts on {payload['n_items']:,} items"]
+          + [f"  {r['kind']}: {r['verdict']}: {r['items']:,}" for r in payload["latest_by_verdict"]])
+    return 0
+
+
+@register
+def _verdicts(sub: Any) -> None:
+    p = sub.add_parser("verdicts", help="summarise and export reviewer verdicts (CSV or Parquet)")
+    p.add_argument("dir")
+    p.add_argument("--kind", choices=["removal", "regurgitation"], help="only this kind of verdict")
+    p.add_argument("--out", help="write the full history to F.csv or F.parquet")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=cmd_verdicts)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(Path(args.dir))
+    terms = args.terms.split(",") if args.terms else None
+    out = write_report(workspace, Path(args.out), terms=terms,
+                       figures_dir=Path(args.figures) if args.figures else None)
+    print(f"report written to {out}" + (f"; figures in {args.figures}" if args.figures else ""), file=sys.stderr)
+    return 0
+
+
+@register
+def _report(sub: Any) -> None:
+    p = sub.add_parser("report", help="self-contained HTML (or PDF) audit report with provenance")
+    p.add_argument("dir")
+    p.add_argument("--out", required=True, help="report.html or report.pdf")
+    p.add_argument("--figures", help="also write every chart as PNG and SVG into this directory")
+    p.add_argument("--terms", help="comma-separated words for the bias sections (default: the workspace's terms)")
+    p.set_defaults(handler=cmd_report)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from analysis.gates import evaluate_gates, parse_term_limits
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(Path(args.dir))
+    gates = evaluate_gates(workspace, max_removed_fraction=args.max_removed_fraction,
+                           max_term_shift=parse_term_limits(args.max_term_shift or []),
+                           max_regurgitation_rate=args.max_regurgitation_rate,
+                           max_duplicate_fraction=args.max_duplicate_fraction, reweighted=args.reweighted)
+    passed = all(g.passed for g in gates)
+    lines = [f"{'PASS' if g.passed else 'FAIL'} {g.name}: measured "
+             f"{'n/a' if g.measured is None else f'{g.measured:.4f}'} (limit {g.limit:g}) — {g.detail}" for g in gates]
+    lines.append("all gates passed" if passed else f"{sum(not g.passed for g in gates)} gate(s) failed")
+    _emit({"passed": passed, "gates": [g.to_json() for g in gates]}, args.json, lines)
+    return 0 if passed else 1
+
+
+@register
+def _check(sub: Any) -> None:
+    p = sub.add_parser("check", help="pass/fail gates for a training pipeline (exit 1 when a gate fails)")
+    p.add_argument("dir")
+    p.add_argument("--max-removed-fraction", type=float, help="largest share of the data the filters may remove")
+    p.add_argument("--max-term-shift", action="append", metavar="TERM=X",
+                   help="largest |relative change| of a term's caption frequency, e.g. woman=0.05 (repeatable)")
+    p.add_argument("--reweighted", action="store_true", help="judge term shifts after the reweighting fix")
+    p.add_argument("--max-regurgitation-rate", type=float, help="largest share of generated samples flagged as copies")
+    p.add_argument("--max-duplicate-fraction", type=float, help="largest share of images dedup would remove")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=cmd_check)

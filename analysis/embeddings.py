@@ -80,7 +80,7 @@ class _ImageDataset:
         return len(self.paths)
 
     def __getitem__(self, position: int):
-        result = load_image(self.images_root, self.paths[position])
+        result = load_image(self.images_root, self.paths[position], min_side=self.shape[-1])
         if result.image is None:
             return np.zeros(self.shape, np.float32), result.reason or "unreadable", ""
         raw = self.images_root / self.paths[position]

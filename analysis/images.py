@@ -34,8 +34,12 @@ def resolve_image(images_root: Path, relative: str) -> Path | None:
     return candidate
 
 
-def load_image(images_root: Path, relative: str) -> ImageResult:
-    """Decode an image as RGB with EXIF orientation applied, or say why it cannot be."""
+def load_image(images_root: Path, relative: str, min_side: int | None = None) -> ImageResult:
+    """Decode an image as RGB with EXIF orientation applied, or say why it cannot be.
+
+    With `min_side`, JPEGs are decoded at the smallest DCT scale that keeps both sides ≥ min_side (Pillow's
+    draft mode): a 640 px photo embedded at 224 px decodes ~4× faster with no visible difference.
+    """
     if not relative:
         return ImageResult(None, "no image path")
     if relative.startswith(("http://", "https://")):
@@ -51,6 +55,8 @@ def load_image(images_root: Path, relative: str) -> ImageResult:
             if width * height > MAX_PIXELS:
                 return ImageResult(None, f"too large ({width}×{height} px, decompression-bomb guard)")
             handle.seek(0)
+            if min_side and handle.format == "JPEG":
+                handle.draft("RGB", (min_side, min_side))
             image = ImageOps.exif_transpose(handle)
             image = _to_rgb(image)
             image.load()

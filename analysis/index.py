@@ -1,7 +1,7 @@
 """Nearest-neighbour search with faiss: exact inner product while it stays fast, IVF beyond.
 
 Vectors are L2-normalised, so inner product = cosine similarity. The IVF parameters come from the
-data size (nlist ≈ 4·√n) and nprobe is raised until recall@k on a sample of queries, measured
+data size (nlist ≈ 2·√n, trained on 40 points per list) and nprobe is raised until recall@k on a sample of queries, measured
 against exact search, reaches the target; the measured recall is returned with every search.
 """
 
@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 
 EXACT_LIMIT = 200_000  # base size up to which exact search is used
-RECALL_TARGET = 0.99
+RECALL_TARGET = 0.995  # tuned on a query sample; the margin keeps recall on all queries ≥ 0.99
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,11 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int = 10, *, exact_limit: int 
 
 def build_ivf(base: np.ndarray, seed: int = 0) -> tuple[faiss.IndexIVFFlat, int]:
     n, dim = base.shape
-    nlist = int(max(16, min(65536, 4 * np.sqrt(n))))
+    nlist = int(max(16, min(65536, 2 * np.sqrt(n))))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)
-    sample = base[rng.choice(n, size=min(n, 64 * nlist), replace=False)]
+    sample = base[np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))]
     index.cp.seed = seed
     index.train(_as_float32(sample))
     for start in range(0, n, 200_000):

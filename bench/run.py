@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # so that `python bench/run.py` works as well as `python -m bench.run`
 OUTPUT = REPO / "docs" / "benchmarks.md"
 RESULTS = REPO / "docs" / "benchmarks.json"
 

@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis import __version__
 from analysis.captions import DocTermIndex
 from analysis.images import blurred, load_image, placeholder, thumbnail, to_png_bytes
 from analysis.pipeline import caption_index
 from analysis.workspace import Workspace
-
-BOTTOM_MARGIN = 115  # room for the x-axis title and the provenance footer under it
-FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=15, color="#222")
-PALETTE = {"original": "#7f7f7f", "filtered": "#c0392b", "reweighted": "#2d5fa8", "kept": "#2d5fa8",
-           "removed": "#c0392b"}
-
-
-def provenance_line(workspace: Workspace, extra: str = "") -> str:
-    label = "SYNTHETIC · " if workspace.config.synthetic else ""
-    first = f"{label}'{workspace.config.name}' · {workspace.n_original:,} original → {workspace.n_kept:,} filtered"
-    second = " · ".join(p for p in (extra, f"pretrain-audit {__version__}", date.today().isoformat()) if p)
-    return f"{first}<br>{second}"
-
-
-def style_figure(figure: go.Figure, title: str, workspace: Workspace, *, height: int = 420,
-                 footer: str = "") -> go.Figure:
-    """Large fonts, a self-explaining title and a provenance footer, so a screenshot stands alone in a report."""
-    figure.update_layout(
-        title=dict(text=title, font=dict(size=19), x=0.01, xanchor="left"),
-        font=FONT, height=height, template="plotly_white", margin=dict(l=20, r=30, t=80, b=BOTTOM_MARGIN),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-    )
-    plot_height = max(height - 80 - BOTTOM_MARGIN, 1)
-    figure.add_annotation(text=provenance_line(workspace, footer), xref="paper", yref="paper", x=0,
-                          y=-(BOTTOM_MARGIN - 8) / plot_height, xanchor="left", yanchor="bottom", showarrow=False,
-                          font=dict(size=12, color="#666"))
-    return figure
-
 
 def show_figure(figure: go.Figure, key: str) -> None:
     st.plotly_chart(figure, key=key, config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})

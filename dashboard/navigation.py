@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.views import bias, duplicates, overview, regurgitation, removals
+from dashboard.views import bias, duplicates, overview, regurgitation, removals, report
 
 
 def build_pages() -> list[st.Page]:
@@ -14,4 +14,5 @@ def build_pages() -> list[st.Page]:
         st.Page(bias.render, title="Bias", icon=":material/balance:", url_path="bias"),
         st.Page(duplicates.render, title="Duplicates", icon=":material/content_copy:", url_path="duplicates"),
         st.Page(regurgitation.render, title="Regurgitation", icon=":material/compare:", url_path="regurgitation"),
+        st.Page(report.render, title="Report", icon=":material/description:", url_path="report"),
     ]

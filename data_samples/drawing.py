@@ -11,7 +11,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 SIZE = 128
 # Real photographs that ship inside scikit-image (no download needed).

@@ -95,3 +95,16 @@ def test_npmi_is_one_for_words_that_always_cooccur() -> None:
     index = build_index(["woman hat", "woman hat", "dog", "cat"])
     table = npmi_table(index, np.ones(4, dtype=bool), ["woman"], min_count=1)
     assert table.set_index("word").loc["hat", "npmi_original"] == pytest.approx(1.0)
+
+
+def test_collocations_find_phrases_around_the_identity_term() -> None:
+    import pandas as pd
+
+    from analysis.bias import identity_collocations
+
+    captions = pd.Series(["a young woman reading"] * 4 + ["a young woman in lingerie"] * 3 + ["a dog"] * 5)
+    kept = np.array([True] * 4 + [False] * 3 + [True] * 5)
+    table = identity_collocations(captions, build_index(captions), kept, ["woman"], min_count=3)
+    young = table.set_index("bigram").loc["young woman"]
+    assert (young["original_count"], young["filtered_count"]) == (7, 4)
+    assert "in lingerie" not in set(table["bigram"])  # bigrams must contain the identity word

@@ -54,7 +54,7 @@ def test_embeddings_are_unit_length(sample_dir: Path) -> None:
     found = load_embeddings(load_workspace(sample_dir))
     assert found.vectors.shape == (1000, 1280) and found.valid.all()
     assert np.allclose(np.linalg.norm(found.vectors, axis=1), 1.0, atol=2e-3)
-    assert found.meta["embedder"] == "effnet-lite0" and "centre crop" in found.meta["preprocessing"]
+    assert found.meta["embedder"] == "effnet-lite0" and "centre square crop" in found.meta["preprocessing"]
 
 
 def test_second_prepare_is_a_no_op(sample_copy: Path) -> None:

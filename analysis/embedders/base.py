@@ -33,18 +33,19 @@ class ResizePreprocess:
     std: tuple[float, float, float]
 
     def __call__(self, image: Image.Image) -> np.ndarray:
+        # Crop the central square first, then resize: the same pixels as resize-then-crop, without building a
+        # huge intermediate for extreme aspect ratios (a 20000×50 banner).
         width, height = image.size
-        scale = self.size / min(width, height)
-        resized = image.resize((max(self.size, round(width * scale)), max(self.size, round(height * scale))),
-                               Image.Resampling.BICUBIC)
-        left, top = (resized.width - self.size) // 2, (resized.height - self.size) // 2
-        crop = resized.crop((left, top, left + self.size, top + self.size))
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        crop = image.crop((left, top, left + side, top + side)).resize((self.size, self.size),
+                                                                        Image.Resampling.BICUBIC)
         array = np.asarray(crop, dtype=np.float32) / 255.0
         array = (array - np.array(self.mean, dtype=np.float32)) / np.array(self.std, dtype=np.float32)
         return np.ascontiguousarray(array.transpose(2, 0, 1))
 
     def describe(self) -> str:
-        return f"resize short side to {self.size} (bicubic), centre crop {self.size}, mean {self.mean}, std {self.std}"
+        return f"centre square crop, resize to {self.size} (bicubic), mean {self.mean}, std {self.std}"
 
 
 def l2_normalise(matrix: np.ndarray) -> np.ndarray:

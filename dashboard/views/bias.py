@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.bias import FREQUENCY_DEFINITION, TermShift, bias_report, npmi_table, parse_terms, top_shifted_words
+from analysis.bias import (FREQUENCY_DEFINITION, TermShift, bias_report, identity_collocations, npmi_table,
+                           parse_terms, top_shifted_words)
 from analysis.errors import AuditInputError
 from analysis.pipeline import reweighting
-from dashboard.components import PALETTE, show_figure, style_figure, workspace_index
+from analysis.figures import shift_chart, top_words_chart, weights_chart
+from dashboard.components import show_figure, workspace_index
 from dashboard.state import current_workspace
 
 PRESETS = {"gender": "woman,man,women,men,girl,boy", "family": "mother,father,daughter,son,wife,husband",
@@ -86,31 +87,6 @@ def edit_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]
     return parsed or groups
 
 
-def shift_chart(shifts: list[TermShift], workspace, group_names: list[str]) -> go.Figure:
-    labels = [f"group: {s.name}" if s.name in group_names and s.members != (s.name,) else f"“{s.name}”" for s in shifts]
-    change = np.array([s.relative_change for s in shifts]) * 100
-    low = np.array([s.ci95[0] if s.ci95 else np.nan for s in shifts]) * 100
-    high = np.array([s.ci95[1] if s.ci95 else np.nan for s in shifts]) * 100
-    figure = go.Figure(go.Bar(
-        y=labels, x=change, orientation="h", name="original → filtered", marker_color=PALETTE["filtered"],
-        error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#444"),
-        text=[f"{c:+.1f}%" for c in change], textposition="inside", insidetextanchor="start",
-        textfont=dict(color="white")))
-    if any(s.reweighted_change is not None for s in shifts):
-        reweighted = np.array([s.reweighted_change if s.reweighted_change is not None else np.nan
-                               for s in shifts]) * 100
-        figure.add_trace(go.Bar(y=labels, x=reweighted, orientation="h", name="original → reweighted filtered",
-                                marker_color=PALETTE["reweighted"], text=[f"{c:+.1f}%" for c in reweighted],
-                                textposition="outside"))
-    figure.add_vline(x=0, line_color="#222")
-    figure.update_layout(barmode="group")
-    figure.update_xaxes(title="relative change in caption frequency (%), bars: 95% bootstrap interval",
-                        ticksuffix="%", zeroline=True)
-    figure.update_yaxes(autorange="reversed")
-    return style_figure(figure, "How filtering shifted caption frequencies", workspace,
-                        height=160 + 60 * len(shifts), footer="frequency = share of captions containing the term")
-
-
 def _shift_table(shifts: list[TermShift]):
     import pandas as pd
 
@@ -131,23 +107,7 @@ def weight_section(workspace, weights: np.ndarray, info: dict) -> None:
     columns[1].metric("Classifier AUC (out of fold)", f"{info['classifier_auc']:.3f}",
                       help="How well the weak classifier tells kept from removed items")
     columns[2].metric("Largest weight", f"{kept_weights.max():.2f}", help=f"weights clipped at {info['clip']}")
-    figure = go.Figure(go.Histogram(x=kept_weights, nbinsx=60, marker_color=PALETTE["reweighted"]))
-    figure.update_xaxes(title="weight of a kept item (mean 1)")
-    figure.update_yaxes(type="log", title="kept items (log scale)")
-    show_figure(style_figure(figure, "Reweighting: distribution of weights", workspace, height=360,
-                             footer=f"features: {info['features']}, C={info['C']}"), "weights")
-
-
-def top_words_chart(top, workspace) -> go.Figure:
-    ordered = top.sort_values("log_odds_z")
-    colours = [PALETTE["filtered"] if z < 0 else PALETTE["reweighted"] for z in ordered["log_odds_z"]]
-    figure = go.Figure(go.Bar(x=ordered["log_odds_z"], y=ordered["word"], orientation="h", marker_color=colours,
-                              customdata=np.stack([ordered["original_count"], ordered["relative_change"] * 100], 1),
-                              hovertemplate="%{y}: z=%{x:.2f}, %{customdata[0]} captions, %{customdata[1]:+.1f}%"))
-    figure.update_xaxes(title="z-scored log-odds, kept vs removed (negative: removed more often)")
-    return style_figure(figure, "Words most over-represented among removed captions", workspace,
-                        height=140 + 24 * len(ordered),
-                        footer="Monroe et al. 2008, informative Dirichlet prior; words in 5+ captions")
+    show_figure(weights_chart(kept_weights, info, workspace), "weights")
 
 
 def association_section(workspace, index, terms: list[str], groups: dict) -> None:
@@ -163,3 +123,9 @@ def association_section(workspace, index, terms: list[str], groups: dict) -> Non
         c: st.column_config.NumberColumn(format="%.3f") for c in ("npmi_original", "npmi_filtered", "change")})
     st.caption("Sorted by the drop in nPMI from original to filtered: the contexts of the identity term that the "
                "filter removed most. A word with no co-occurrence left after filtering shows no filtered value.")
+    phrases = identity_collocations(workspace.original["caption"], index, workspace.kept, words)
+    if not phrases.empty:
+        st.markdown("**Phrases around it** (bigrams ranked by nltk's likelihood ratio; counts of captions)")
+        st.dataframe(phrases, hide_index=True, width="stretch", column_config={
+            "relative_change": st.column_config.NumberColumn(format="percent"),
+            "likelihood_ratio": st.column_config.NumberColumn(format="%.1f")})

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.dedup import default_threshold, exact_duplicates, removal_curve
 from analysis.pipeline import dedup_for
-from dashboard.components import image_tile, require_embeddings, show_figure, style_figure
+from analysis.figures import dedup_curve_chart, group_size_chart
+from dashboard.components import image_tile, require_embeddings, show_figure
 from dashboard.state import current_workspace
 
 MEMBERS_SHOWN = 24
@@ -43,36 +43,20 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        show_figure(size_chart(result, workspace), "group-sizes")
+        show_figure(group_size_chart(result, workspace), "group-sizes")
     with right:
         show_figure(curve_chart(workspace, found, threshold), "dedup-curve")
     group_browser(workspace, found, result)
 
 
-def size_chart(result, workspace) -> go.Figure:
-    sizes = result.group_sizes()
-    values, counts = np.unique(sizes, return_counts=True) if len(sizes) else (np.array([]), np.array([]))
-    figure = go.Figure(go.Bar(x=values.astype(str), y=counts, marker_color="#2d5fa8", text=counts,
-                              textposition="outside", cliponaxis=False))
-    figure.update_xaxes(title="images in the group", type="category")
-    figure.update_yaxes(title="groups", range=[0, (counts.max() if len(counts) else 1) * 1.15])
-    return style_figure(figure, f"Duplicate groups by size (cosine ≥ {result.threshold:.2f})", workspace, height=400)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
 def _curve(directory: str, key: str, low: float, _workspace, _vectors):
     base = dedup_for(_workspace, threshold=low)
     return removal_curve(_vectors, base.pairs, np.round(np.arange(low, 0.995, 0.01), 2))
 
 
-def curve_chart(workspace, found, threshold: float) -> go.Figure:
+def curve_chart(workspace, found, threshold: float):
     curve = _curve(str(workspace.config.root.resolve()), found.meta.get("key", ""), 0.80, workspace, found.vectors)
-    figure = go.Figure(go.Scatter(x=curve["threshold"], y=curve["fraction_removed"] * 100, mode="lines+markers",
-                                  line=dict(color="#c0392b", width=3)))
-    figure.add_vline(x=threshold, line_dash="dot", annotation_text=f"chosen {threshold:.2f}")
-    figure.update_xaxes(title="cosine similarity threshold")
-    figure.update_yaxes(title="dataset removed by dedup (%)", ticksuffix="%", rangemode="tozero")
-    return style_figure(figure, "Share removed by dedup, by threshold", workspace, height=400)
+    return dedup_curve_chart(curve, threshold, workspace)
 
 
 def group_browser(workspace, found, result) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.pipeline import regurgitation_for
 from analysis.regurgitation import default_threshold
 from analysis.reviews import COPY_VERDICTS, VerdictStore
 from analysis.stats import wilson_interval
-from dashboard.components import image_tile, require_embeddings, reviewer_box, show_figure, style_figure
+from analysis.figures import copy_group_chart, similarity_chart
+from dashboard.components import image_tile, require_embeddings, reviewer_box, show_figure
 from dashboard.state import current_workspace
 
 PER_PAGE = 5
@@ -58,35 +58,8 @@ def render() -> None:
         show_figure(similarity_chart(samples, threshold, workspace), "r-hist")
     with right:
         if samples["group_size"].notna().any():
-            show_figure(group_chart(samples, threshold, workspace), "r-scatter")
+            show_figure(copy_group_chart(samples, threshold, workspace), "r-scatter")
     viewer(workspace, result, store, latest)
-
-
-def similarity_chart(samples, threshold: float, workspace) -> go.Figure:
-    figure = go.Figure()
-    for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
-        part = samples[samples["flagged"] == flagged]
-        figure.add_trace(go.Histogram(x=part["similarity"], name=name, marker_color=colour, xbins=dict(size=0.01)))
-    figure.add_vline(x=threshold, line_dash="dot", annotation_text=f"threshold {threshold:.3f}")
-    figure.update_layout(barmode="stack")
-    figure.update_xaxes(title="cosine similarity to the nearest training image")
-    figure.update_yaxes(title="generated samples")
-    return style_figure(figure, "Similarity to the nearest training image", workspace, height=420,
-                        footer=f"n={len(samples):,} generated samples")
-
-
-def group_chart(samples, threshold: float, workspace) -> go.Figure:
-    figure = go.Figure()
-    for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
-        part = samples[samples["flagged"] == flagged]
-        figure.add_trace(go.Scatter(x=part["group_size"].astype(float), y=part["similarity"], mode="markers",
-                                    name=name, marker=dict(color=colour, size=10, opacity=0.75),
-                                    text=part["id"], hovertemplate="%{text}: group %{x}, cos %{y:.3f}"))
-    figure.add_hline(y=threshold, line_dash="dot")
-    figure.update_xaxes(title="size of the nearest image's duplicate group", type="log",
-                        tickvals=[1, 2, 5, 10, 20, 50, 100, 1000, 10000])
-    figure.update_yaxes(title="best cosine similarity")
-    return style_figure(figure, "Copies come from heavily duplicated images", workspace, height=420)
 
 
 def viewer(workspace, result, store: VerdictStore, latest) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.removals import (filter_overlap, removal_by_terms, removal_summary, removed_page, score_histogram,
+from analysis.removals import (filter_overlap, removal_by_terms, removal_summary, removed_page,
                                threshold_sweep)
 from analysis.reviews import REMOVAL_VERDICTS, VerdictStore, precision_estimates
-from dashboard.components import (PALETTE, reviewer_box, show_figure, style_figure, tile_png, workspace_index)
+from analysis.figures import removal_rate_chart, score_chart, what_if_chart
+from dashboard.components import reviewer_box, show_figure, tile_png, workspace_index
 from dashboard.state import current_workspace
 
 PAGE_SIZE = 12
@@ -46,62 +46,13 @@ def render() -> None:
     gallery(workspace, index, store)
 
 
-def removal_rate_chart(by_term: pd.DataFrame, workspace) -> go.Figure:
-    shown = by_term[(by_term["captions"] > 0) & (by_term["kind"] != "all")].copy()
-    shown["label"] = np.where(shown["kind"] == "group", "group: " + shown["name"], "“" + shown["name"] + "”")
-    overall = by_term[by_term["kind"] == "all"].iloc[0]
-    figure = go.Figure(go.Bar(
-        x=shown["removal_rate"] * 100, y=shown["label"], orientation="h", marker_color=PALETTE["removed"],
-        error_x=dict(type="data", symmetric=False, array=(shown["ci_high"] - shown["removal_rate"]) * 100,
-                     arrayminus=(shown["removal_rate"] - shown["ci_low"]) * 100, color="#444"),
-        text=[f"{r:.1%} of {c:,}" for r, c in zip(shown["removal_rate"], shown["captions"])],
-        textposition="inside", insidetextanchor="start", textfont=dict(color="white", size=15)))
-    figure.add_vline(x=overall["removal_rate"] * 100, line_dash="dash", line_color="#555",
-                     annotation_text=f"all captions {overall['removal_rate']:.1%}", annotation_position="top")
-    figure.update_xaxes(title="captions removed by the filters (%), 95% Wilson interval", ticksuffix="%")
-    figure.update_yaxes(autorange="reversed")
-    return style_figure(figure, "Share of captions removed, by term", workspace, height=120 + 45 * len(shown))
-
-
-def score_chart(workspace) -> go.Figure:
-    from plotly.subplots import make_subplots
-
-    filters = workspace.config.filtered.scores
-    figure = make_subplots(rows=1, cols=len(filters), shared_yaxes=True, horizontal_spacing=0.04,
-                           subplot_titles=[f"{f.name}: removed when ≥ {f.threshold:g}" for f in filters])
-    for position, score_filter in enumerate(filters, start=1):
-        scores = workspace.original[score_filter.column].to_numpy(dtype=float)
-        hist = score_histogram(scores, workspace.kept)
-        centre = (hist["bin_start"] + hist["bin_end"]) / 2
-        for label in ("kept", "removed"):
-            figure.add_trace(go.Bar(x=centre, y=hist[label], name=label, marker_color=PALETTE[label],
-                                    opacity=0.8, showlegend=position == 1, legendgroup=label), row=1, col=position)
-        figure.add_vline(x=score_filter.threshold, line_dash="dot", line_color="#222", row=1, col=position)
-        figure.update_xaxes(title="classifier score", range=[0, 1], row=1, col=position)
-    figure.update_layout(barmode="overlay", legend=dict(y=1.14))
-    figure.update_yaxes(type="log", title="rows (log scale)", row=1, col=1)
-    return style_figure(figure, "Classifier scores of kept and removed rows", workspace, height=440)
-
-
 def what_if(workspace, index, terms: list[str]) -> None:
     st.subheader("Threshold what-if")
     names = [f.name for f in workspace.config.filtered.scores]
     chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
     sweep = threshold_sweep(workspace, index, chosen, terms)
     current = next(f.threshold for f in workspace.config.filtered.scores if f.name == chosen)
-    figure = go.Figure()
-    figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["fraction_removed"] * 100, name="dataset removed (%)",
-                                line=dict(color="#222", width=3)))
-    colours = ["#c0392b", "#2d5fa8", "#8e44ad", "#16a085", "#d35400", "#7f8c8d"]
-    for colour, column in zip(colours, [c for c in sweep.columns if c.startswith("change_")]):
-        if sweep[column].notna().any():
-            figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep[column] * 100, line=dict(color=colour, width=2.5),
-                                        name=f"“{column.removeprefix('change_')}” frequency change (%)"))
-    figure.add_vline(x=current, line_dash="dot", annotation_text=f"current {current:g}")
-    figure.update_xaxes(title=f"threshold of '{chosen}' (removed when score ≥ threshold)")
-    figure.update_yaxes(title="%", ticksuffix="%")
-    show_figure(style_figure(figure, f"What if the '{chosen}' threshold were different?", workspace, height=460),
-                "what-if")
+    show_figure(what_if_chart(sweep, chosen, current, workspace), "what-if")
 
 
 def precision_section(workspace, store: VerdictStore) -> None:
@@ -123,6 +74,23 @@ def precision_section(workspace, store: VerdictStore) -> None:
                                 for c in ("precision", "ci_low", "ci_high")})
     st.caption(f"{len(latest):,} items judged. Precision = correct / (correct + false positive), Wilson 95% interval; "
                "the last column is how many more verdicts a ±5-point interval needs.")
+    verdict_downloads(store)
+
+
+def verdict_downloads(store: VerdictStore) -> None:
+    """The full, append-only verdict history as CSV (formula-safe) or Parquet."""
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from analysis.reviews import export_verdicts
+
+    columns = st.columns(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        for column, suffix, mime in ((columns[0], ".csv", "text/csv"), (columns[1], ".parquet", "application/octet-stream")):
+            path = export_verdicts(store, Path(tmp) / f"verdicts{suffix}")
+            column.download_button(f"Download verdict history ({suffix[1:]})", io.BytesIO(path.read_bytes()),
+                                   file_name=f"verdicts{suffix}", mime=mime, key=f"dl-verdicts{suffix}")
 
 
 def gallery(workspace, index, store: VerdictStore) -> None:

@@ -1,0 +1,78 @@
+"""Killing `prepare` at random moments never corrupts the cache; two `prepare` runs cannot collide."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.embeddings import load_embeddings, prepare
+from analysis.errors import AuditInputError
+from analysis.workspace import init_workspace, load_workspace
+from data_samples import drawing
+from tests.conftest import REPO, write_manifest
+
+KILLS = 20
+
+
+def _workspace(root: Path, n: int = 40) -> Path:
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        drawing.scene(rng, 64).save(root / "img" / f"{i}.png")
+        rows.append({"id": f"r{i}", "caption": "x", "image": f"img/{i}.png", "keep": True})
+    write_manifest(root / "o.parquet", rows)
+    init_workspace(root, original="o.parquet", kept_column="keep")
+    return root
+
+
+@pytest.mark.slow
+def test_random_sigkills_leave_a_cache_that_finishes_identically(tmp_path: Path) -> None:
+    reference = _workspace(tmp_path / "reference")
+    prepare(load_workspace(reference), progress=False, log=lambda m: None, chunk_rows=4, workers=0)
+    expected = load_embeddings(load_workspace(reference)).vectors
+
+    target = _workspace(tmp_path / "target")
+    command = [sys.executable, "-c",
+               "import sys; from pathlib import Path; from analysis.embeddings import prepare; "
+               "from analysis.workspace import load_workspace; "
+               "prepare(load_workspace(Path(sys.argv[1])), progress=False, log=lambda m: None, chunk_rows=4, workers=0)",
+               str(target)]
+    chooser = random.Random(1)
+    kills = 0
+    for _ in range(KILLS):
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(chooser.uniform(1.0, 4.0))  # model import and load take ~1.5 s; chunks then land every ~0.2 s
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait()
+        # Whatever state the kill left, the workspace still loads and never shows a half-written artifact.
+        found = load_embeddings(load_workspace(target), required=False)
+        if found is not None:
+            assert np.array_equal(found.vectors, expected)
+        for chunk in target.rglob("*.chunks-4/*.npy"):
+            assert np.load(chunk, allow_pickle=False).shape == (4, 1280)
+    assert kills >= 10, "most runs must have been interrupted for the test to mean anything"
+    completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert np.array_equal(load_embeddings(load_workspace(target)).vectors, expected)
+    assert not list(target.rglob("*.tmp")), "no temporary files left behind"
+
+
+def test_second_prepare_on_the_same_workspace_is_refused(tmp_path: Path) -> None:
+    from filelock import FileLock
+
+    workspace = _workspace(tmp_path, n=4)
+    (workspace / ".audit-cache").mkdir(exist_ok=True)
+    with FileLock(str(workspace / ".audit-cache" / "prepare.lock")):
+        with pytest.raises(AuditInputError, match="another `prepare` is running"):
+            prepare(load_workspace(workspace), progress=False)
