@@ -200,10 +200,15 @@ def identity_collocations(captions: pd.Series, index: DocTermIndex, kept: np.nda
     scored = finder.score_ngrams(BigramAssocMeasures().likelihood_ratio)[:limit]
     kept_rows = kept[rows]
     n, n_kept = len(kept), max(int(kept.sum()), 1)
+    wanted = {pair for pair, _ in scored}
+    counts = {pair: [0, 0] for pair in wanted}
+    for document, is_kept in zip(documents, kept_rows):
+        for pair in wanted.intersection(zip(document, document[1:])):
+            counts[pair][0] += 1
+            counts[pair][1] += int(is_kept)
     records = []
     for (first, second), score in scored:
-        contains = np.array([any(a == first and b == second for a, b in zip(d, d[1:])) for d in documents])
-        original, filtered = int(contains.sum()), int((contains & kept_rows).sum())
+        original, filtered = counts[(first, second)]
         records.append({"bigram": f"{first} {second}", "original_count": original, "filtered_count": filtered,
                         "relative_change": (filtered / n_kept) / (original / n) - 1 if original else np.nan,
                         "likelihood_ratio": score})

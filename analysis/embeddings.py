@@ -12,6 +12,7 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -30,14 +31,27 @@ SETS = ("original", "generated")
 
 @dataclass(frozen=True)
 class EmbeddingSet:
-    """Embeddings of one image set, aligned with its manifest rows; `valid` marks rows that have one."""
+    """Embeddings of one image set, aligned with its manifest rows; `valid` marks rows that have one.
+
+    The array stays on disk (memory-mapped float16) until `vectors` is first used, so pages that only show a
+    few rows (`take`) never hold a million embeddings in memory.
+    """
 
     which: str
-    vectors: np.ndarray  # (n_rows, dim) float32, zero rows where not valid
+    path: Path
     valid: np.ndarray  # bool
     embedder: str
     meta: dict
     status: pd.DataFrame  # id, reason ("" when embedded), sha256 of the file bytes
+
+    @cached_property
+    def vectors(self) -> np.ndarray:
+        """(n_rows, dim) float32, zero rows where not valid."""
+        return np.load(self.path, allow_pickle=False).astype(np.float32)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        mapped = np.load(self.path, allow_pickle=False, mmap_mode="r")
+        return np.asarray(mapped[np.asarray(rows)], dtype=np.float32)
 
     @property
     def n_missing(self) -> int:
@@ -106,7 +120,9 @@ def prepare(workspace: Workspace, embedder_spec: str | None = None, *, workers: 
     if spec.startswith("precomputed:"):
         from analysis.embedders.precomputed import import_precomputed
 
-        return import_precomputed(workspace, Path(spec.removeprefix("precomputed:")).expanduser())
+        given = spec.removeprefix("precomputed:")
+        path = Path(given).expanduser()
+        return import_precomputed(workspace, path if path.is_absolute() else workspace.config.root / path, name=spec)
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     workspace.config.cache_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(workspace.config.cache_dir / "prepare.lock"))
@@ -216,9 +232,9 @@ def load_embeddings(workspace: Workspace, which: str = "original", embedder_spec
             continue
         key = embedding_key(workspace, which, meta["embedder"], meta["embedder_version"], meta["preprocessing"])
         if meta.get("key") == key:
-            vectors = np.load(meta_path.with_suffix(".npy"), allow_pickle=False).astype(np.float32)
             status = pd.read_parquet(meta_path.with_suffix(".status.parquet"))
-            return EmbeddingSet(which, vectors, (status["reason"] == "").to_numpy(), spec, meta, status)
+            return EmbeddingSet(which, meta_path.with_suffix(".npy"), (status["reason"] == "").to_numpy(), spec,
+                                meta, status)
     if required:
         raise AuditInputError(f"no {which} embeddings for the current manifests (embedder {spec}).",
                               path=workspace.config.root, fix="run `pretrain-audit prepare DIR` first.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis import __version__
-from analysis.cache import atomic_save_json, atomic_save_npy, file_fingerprint, fingerprint
+from analysis.cache import atomic_save_json, atomic_save_npy, atomic_save_parquet, file_fingerprint, fingerprint
 from analysis.captions import DocTermIndex, build_index
 from analysis.reweight import FeatureKind, Reweighting, fit_weights
 from analysis.workspace import Workspace
@@ -101,9 +101,14 @@ def latest_dedup(workspace: Workspace):
 
 
 def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k: int = 5, with_dedup: bool = True):
+    """Regurgitation check; the nearest-neighbour search (and the after-dedup search) are cached on disk, so
+    changing the threshold only re-flags."""
+    import pandas as pd
+
     from analysis.embeddings import load_embeddings
     from analysis.errors import AuditInputError
-    from analysis.regurgitation import check_regurgitation, default_threshold
+    from analysis.regurgitation import (best_after_dedup, dedup_group_sizes, default_threshold, nearest_training,
+                                        source_similarities, summarise)
 
     if workspace.generated is None:
         raise AuditInputError("this workspace has no generated samples.", path=workspace.config.config_path,
@@ -111,7 +116,61 @@ def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k
     training = load_embeddings(workspace, "original")
     generated = load_embeddings(workspace, "generated")
     threshold = default_threshold(training.embedder) if threshold is None else threshold
+    directory = workspace.config.cache_dir / "regurgitation"
+    key = fingerprint("neighbours", __version__, training.meta.get("key"), generated.meta.get("key"), k)
+    neighbours_path, meta_path = directory / f"{key}.parquet", directory / f"{key}.json"
+    if neighbours_path.exists() and meta_path.exists():
+        import json
+
+        neighbours = pd.read_parquet(neighbours_path)
+        meta = json.loads(meta_path.read_text())
+        method, recall = meta["method"], meta["recall"]
+        sources = pd.Series(meta["source_similarity"], dtype=np.float64) if meta["source_similarity"] else None
+    else:
+        training_ids = workspace.original["id"].to_numpy()
+        neighbours, method, recall = nearest_training(workspace.generated["id"].to_numpy(), generated.vectors,
+                                                      generated.valid, training_ids, training.vectors, training.valid, k)
+        sources = source_similarities(workspace.generated, generated.vectors, workspace.original, training.vectors)
+        atomic_save_parquet(neighbours_path, neighbours)
+        atomic_save_json(meta_path, {"method": method, "recall": recall,
+                                     "source_similarity": None if sources is None else
+                                     {str(i): (None if np.isnan(v) else float(v)) for i, v in sources.items()}})
+    sizes = after = None
     dedup = latest_dedup(workspace) if with_dedup else None
-    return check_regurgitation(workspace.generated, generated.vectors, generated.valid, workspace.original,
-                               training.vectors, training.valid, threshold=threshold, k=k, dedup=dedup,
-                               images_root=workspace.config.images_root)
+    if dedup is not None:
+        sizes = dedup_group_sizes(dedup)
+        after_key = fingerprint("after-dedup", key, dedup.threshold, dedup.clusters, dedup.clusterings,
+                                int(dedup.keep.sum()))
+        after_path = directory / f"{after_key}.parquet"
+        if after_path.exists():
+            after = pd.read_parquet(after_path)["similarity"]
+        else:
+            after = best_after_dedup(workspace.generated["id"].to_numpy(), generated.vectors, generated.valid,
+                                     training.vectors, training.valid & dedup.keep)
+            atomic_save_parquet(after_path, after.rename("similarity").to_frame())
+    return summarise(workspace.generated, workspace.original, neighbours, threshold=threshold, k=k, method=method,
+                     recall=recall, group_sizes=sizes, after_dedup=after, source_similarity=sources,
+                     images_root=workspace.config.images_root)
+
+
+def dedup_curve_for(workspace: Workspace, low: float = 0.80):
+    """Fraction removed by dedup at thresholds from `low` to 0.99, from the pairs found at `low` (cached)."""
+    import pandas as pd
+
+    from analysis.dedup import removal_curve
+    from analysis.embeddings import load_embeddings
+
+    found = load_embeddings(workspace, "original")
+    base = dedup_for(workspace, threshold=low)
+    key = fingerprint("dedup-curve", __version__, found.meta.get("key"), low, base.clusters, base.clusterings,
+                      int(len(base.pairs)))
+    path = workspace.config.cache_dir / "dedup" / f"curve-{key}.parquet"
+    if path.exists():
+        return pd.read_parquet(path)
+    rows = np.unique(base.pairs) if len(base.pairs) else np.zeros(0, dtype=np.int64)
+    vectors = np.zeros((found.valid.shape[0], int(found.meta["dim"])), dtype=np.float32)
+    if len(rows):
+        vectors[rows] = found.take(rows)
+    curve = removal_curve(vectors, base.pairs, np.round(np.arange(low, 0.995, 0.01), 2))
+    atomic_save_parquet(path, curve)
+    return curve

@@ -60,65 +60,104 @@ class RegurgitationResult:
                 "k": self.k, "search": self.method, "recall_at_k": self.recall_at_k, "samples": records}
 
 
-def check_regurgitation(generated: pd.DataFrame, generated_vectors: np.ndarray, generated_valid: np.ndarray,
-                        training: pd.DataFrame, training_vectors: np.ndarray, training_valid: np.ndarray, *,
-                        threshold: float, k: int = 5, dedup: DedupResult | None = None,
-                        images_root: Path | None = None) -> RegurgitationResult:
+def nearest_training(generated_ids: np.ndarray, generated_vectors: np.ndarray, generated_valid: np.ndarray,
+                     training_ids: np.ndarray, training_vectors: np.ndarray, training_valid: np.ndarray,
+                     k: int) -> tuple[pd.DataFrame, str, float | None]:
+    """The k nearest training images of every embedded generated sample (the expensive, threshold-free part)."""
     base_rows = np.flatnonzero(training_valid)
     query_rows = np.flatnonzero(generated_valid)
     search = knn(generated_vectors[query_rows], training_vectors[base_rows], k)
     indices = np.where(search.indices >= 0, base_rows[np.maximum(search.indices, 0)], -1)
-    training_ids = training["id"].to_numpy()
-    samples = pd.DataFrame({"id": generated["id"].to_numpy(), "embedded": generated_valid})
-    samples["best_match"] = None
-    samples["similarity"] = np.nan
-    samples.loc[query_rows, "best_match"] = training_ids[indices[:, 0]]
-    samples.loc[query_rows, "similarity"] = search.similarities[:, 0].astype(np.float64)
-    samples["flagged"] = samples["similarity"].fillna(-1.0) >= threshold
     neighbours = pd.DataFrame({
-        "id": np.repeat(generated["id"].to_numpy()[query_rows], indices.shape[1]),
+        "id": np.repeat(generated_ids[query_rows], indices.shape[1]),
         "rank": np.tile(np.arange(1, indices.shape[1] + 1), len(query_rows)),
-        "training_id": training_ids[indices.ravel()], "similarity": search.similarities.ravel().astype(np.float64)})
+        "training_row": indices.ravel(), "training_id": training_ids[indices.ravel()],
+        "similarity": search.similarities.ravel().astype(np.float64)})
+    return neighbours, search.method, search.recall_at_k
 
-    if "source_id" in generated.columns:
-        _add_source_columns(samples, generated, generated_vectors, training, training_vectors, query_rows, indices)
-    if dedup is not None:
-        sizes = np.zeros(len(training), dtype=np.int64) + 1
-        in_group = dedup.group_id >= 0
-        sizes[in_group] = dedup.group_sizes()[dedup.group_id[in_group]]
-        position = pd.Series(np.arange(len(training)), index=training_ids)
-        best = samples["best_match"].map(position)
-        samples["group_size"] = [int(sizes[int(b)]) if pd.notna(b) else None for b in best]
-        kept_rows = np.flatnonzero(dedup.keep & training_valid)
-        after = knn(generated_vectors[query_rows], training_vectors[kept_rows], 1)
-        samples["best_similarity_after_dedup"] = np.nan
-        samples.loc[query_rows, "best_similarity_after_dedup"] = after.similarities[:, 0].astype(np.float64)
+
+def summarise(generated: pd.DataFrame, training: pd.DataFrame, neighbours: pd.DataFrame, *, threshold: float,
+              k: int, method: str, recall: float | None, group_sizes: np.ndarray | None = None,
+              after_dedup: pd.Series | None = None, source_similarity: pd.Series | None = None,
+              images_root: Path | None = None) -> RegurgitationResult:
+    """Per-sample table from the neighbours: best match, flag at `threshold`, group size, source rank, SSIM."""
+    best = neighbours[neighbours["rank"] == 1].set_index("id")
+    samples = pd.DataFrame({"id": generated["id"].to_numpy()})
+    samples["embedded"] = samples["id"].isin(best.index)
+    samples["best_match"] = samples["id"].map(best["training_id"])
+    samples["similarity"] = samples["id"].map(best["similarity"]).astype(np.float64)
+    samples["flagged"] = samples["similarity"].fillna(-1.0) >= threshold
+    if group_sizes is not None:
+        samples["group_size"] = samples["id"].map(best["training_row"]).map(
+            lambda row: int(group_sizes[int(row)]) if pd.notna(row) else None)
     else:
         samples["group_size"] = None
+    if after_dedup is not None:
+        samples["best_similarity_after_dedup"] = samples["id"].map(after_dedup)
+    if "source_id" in generated.columns:
+        samples["source_id"] = generated["source_id"].to_numpy()
+        pair_rank = neighbours.set_index(["id", "training_id"])["rank"]
+        samples["source_rank"] = [int(pair_rank.get((g, s))) if (g, s) in pair_rank.index else None
+                                  for g, s in zip(samples["id"], samples["source_id"])]
+        samples["source_similarity"] = samples["id"].map(source_similarity) if source_similarity is not None else np.nan
     if images_root is not None:
         samples["ssim"] = np.nan
-        image_of = dict(zip(training_ids, training.get("image", pd.Series([""] * len(training))).astype(str)))
+        image_of = dict(zip(training["id"], training.get("image", pd.Series([""] * len(training))).astype(str)))
+        generated_image = dict(zip(generated["id"], generated.get("image", pd.Series([""] * len(generated))).astype(str)))
         for row in np.flatnonzero(samples["flagged"].to_numpy()):
-            samples.loc[row, "ssim"] = pixel_similarity(images_root, str(generated["image"].iloc[row]),
+            sample_id = samples.loc[row, "id"]
+            samples.loc[row, "ssim"] = pixel_similarity(images_root, generated_image.get(sample_id, ""),
                                                         image_of.get(samples.loc[row, "best_match"], ""))
-    return RegurgitationResult(samples, neighbours, threshold, k, search.method, search.recall_at_k)
+    return RegurgitationResult(samples, neighbours, threshold, k, method, recall)
 
 
-def _add_source_columns(samples: pd.DataFrame, generated: pd.DataFrame, generated_vectors: np.ndarray,
-                        training: pd.DataFrame, training_vectors: np.ndarray, query_rows: np.ndarray,
-                        indices: np.ndarray) -> None:
-    """Similarity to the training image whose caption was the prompt, and its rank among the k neighbours."""
+def check_regurgitation(generated: pd.DataFrame, generated_vectors: np.ndarray, generated_valid: np.ndarray,
+                        training: pd.DataFrame, training_vectors: np.ndarray, training_valid: np.ndarray, *,
+                        threshold: float, k: int = 5, dedup: DedupResult | None = None,
+                        images_root: Path | None = None) -> RegurgitationResult:
+    """Everything in one call (uncached); `analysis.pipeline.regurgitation_for` caches the search."""
+    training_ids = training["id"].to_numpy()
+    neighbours, method, recall = nearest_training(generated["id"].to_numpy(), generated_vectors, generated_valid,
+                                                  training_ids, training_vectors, training_valid, k)
+    sizes = after = None
+    if dedup is not None:
+        sizes = dedup_group_sizes(dedup)
+        after = best_after_dedup(generated["id"].to_numpy(), generated_vectors, generated_valid, training_vectors,
+                                 training_valid & dedup.keep)
+    return summarise(generated, training, neighbours, threshold=threshold, k=k, method=method, recall=recall,
+                     group_sizes=sizes, after_dedup=after,
+                     source_similarity=source_similarities(generated, generated_vectors, training, training_vectors),
+                     images_root=images_root)
+
+
+def dedup_group_sizes(dedup: DedupResult) -> np.ndarray:
+    """Per training row: the size of its duplicate group (1 for an image in no group)."""
+    sizes = np.ones(dedup.n_images, dtype=np.int64)
+    in_group = dedup.group_id >= 0
+    sizes[in_group] = dedup.group_sizes()[dedup.group_id[in_group]]
+    return sizes
+
+
+def best_after_dedup(generated_ids: np.ndarray, generated_vectors: np.ndarray, generated_valid: np.ndarray,
+                     training_vectors: np.ndarray, kept: np.ndarray) -> pd.Series:
+    """Best similarity against the deduplicated training set: is the copy still reachable after dedup?"""
+    rows = np.flatnonzero(kept)
+    queries = np.flatnonzero(generated_valid)
+    result = knn(generated_vectors[queries], training_vectors[rows], 1)
+    return pd.Series(result.similarities[:, 0].astype(np.float64), index=generated_ids[queries])
+
+
+def source_similarities(generated: pd.DataFrame, generated_vectors: np.ndarray, training: pd.DataFrame,
+                        training_vectors: np.ndarray) -> pd.Series | None:
+    """Similarity of each sample to the training image whose caption was its prompt."""
+    if "source_id" not in generated.columns:
+        return None
     position = pd.Series(np.arange(len(training)), index=training["id"].to_numpy())
     source = generated["source_id"].astype("string").fillna("").map(lambda s: position.get(s, -1)).to_numpy()
-    samples["source_id"] = generated["source_id"].to_numpy()
-    samples["source_similarity"] = np.nan
-    samples["source_rank"] = None
-    for local, row in enumerate(query_rows):
-        if source[row] < 0:
-            continue
-        samples.loc[row, "source_similarity"] = float(generated_vectors[row] @ training_vectors[source[row]])
-        hits = np.flatnonzero(indices[local] == source[row])
-        samples.loc[row, "source_rank"] = int(hits[0] + 1) if len(hits) else None
+    has = source >= 0
+    values = np.full(len(generated), np.nan)
+    values[has] = np.einsum("ij,ij->i", generated_vectors[has], training_vectors[source[has]])
+    return pd.Series(values, index=generated["id"].to_numpy())
 
 
 def pixel_similarity(images_root: Path, generated_image: str, training_image: str) -> float | None:

@@ -118,7 +118,7 @@ def _check_values(vectors: np.ndarray, path: Path) -> None:
                               path=path, fix="recompute or drop those embeddings.")
 
 
-def import_precomputed(workspace, path: Path) -> dict[str, Path]:
+def import_precomputed(workspace, path: Path, name: str | None = None) -> dict[str, Path]:
     """Align precomputed vectors with the manifests and store them like computed ones."""
     from analysis import __version__
     from analysis.embeddings import _rows, _set_dir, _write_current, embedding_key
@@ -127,8 +127,9 @@ def import_precomputed(workspace, path: Path) -> dict[str, Path]:
     if ids["id"].duplicated().any():
         raise AuditInputError(f"duplicate id {ids['id'][ids['id'].duplicated()].iloc[0]!r} in the embeddings' ids.",
                               path=path, fix="each embedding row needs a unique id.")
-    name = f"precomputed:{path}"
+    name = name or f"precomputed:{path}"
     version = f"imported from {path.resolve()}"
+    key_version = f"imported from {name}"  # the cache key must not change when the workspace moves
     outputs = {}
     for which in ("original", "generated"):
         rows = _rows(workspace, which)
@@ -143,14 +144,15 @@ def import_precomputed(workspace, path: Path) -> dict[str, Path]:
         matrix = np.zeros((len(rows), vectors.shape[1]), np.float32)
         hit = found.notna().to_numpy()
         matrix[hit] = l2_normalise(vectors[found[hit].astype(int).to_numpy()])
-        key = embedding_key(workspace, which, name, version, "none")
+        key = embedding_key(workspace, which, name, key_version, "none")
         final = _set_dir(workspace, name) / f"{which}-{key}.npy"
         status = pd.DataFrame({"id": rows["id"].to_numpy(), "reason": np.where(hit, "", "no precomputed embedding"),
                                "sha256": ""})
         atomic_save_parquet(final.with_suffix(".status.parquet"), status)
         atomic_save_npy(final, matrix.astype(np.float16))
         atomic_save_json(final.with_suffix(".json"), {
-            "which": which, "key": key, "embedder": name, "embedder_version": version, "preprocessing": "none",
+            "which": which, "key": key, "embedder": name, "embedder_version": key_version, "source": version,
+            "preprocessing": "none",
             "dim": int(vectors.shape[1]), "n_rows": len(rows), "n_embedded": int(hit.sum()),
             "n_skipped": int((~hit).sum()), "dtype": "float16", "normalised": "L2", "tool_version": __version__,
             "skipped_by_reason": {"no precomputed embedding": int((~hit).sum())} if (~hit).any() else {}})

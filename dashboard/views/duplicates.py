@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from analysis.dedup import default_threshold, exact_duplicates, removal_curve
-from analysis.pipeline import dedup_for
+from analysis.dedup import default_threshold, exact_duplicates
+from analysis.pipeline import dedup_curve_for, dedup_for
 from analysis.figures import dedup_curve_chart, group_size_chart
 from dashboard.components import image_tile, require_embeddings, show_figure
 from dashboard.state import current_workspace
@@ -49,14 +49,14 @@ def render() -> None:
     group_browser(workspace, found, result)
 
 
-def _curve(directory: str, key: str, low: float, _workspace, _vectors):
-    base = dedup_for(_workspace, threshold=low)
-    return removal_curve(_vectors, base.pairs, np.round(np.arange(low, 0.995, 0.01), 2))
+@st.cache_data(show_spinner="Computing the threshold curve (cached after the first time)…", max_entries=8)
+def _curve(directory: str, key: str, _workspace):
+    return dedup_curve_for(_workspace)
 
 
 def curve_chart(workspace, found, threshold: float):
-    curve = _curve(str(workspace.config.root.resolve()), found.meta.get("key", ""), 0.80, workspace, found.vectors)
-    return dedup_curve_chart(curve, threshold, workspace)
+    return dedup_curve_chart(_curve(str(workspace.config.root.resolve()), found.meta.get("key", ""), workspace),
+                             threshold, workspace)
 
 
 def group_browser(workspace, found, result) -> None:
@@ -81,7 +81,9 @@ def group_browser(workspace, found, result) -> None:
                                     key="d-group"))
     members = np.flatnonzero(result.group_id == group)
     representative = members[result.keep[members]][0]
-    similarity = found.vectors[members] @ found.vectors[representative]
+    vectors = found.take(members)  # only this group's rows are read from disk
+    similarity = vectors @ vectors[int(np.flatnonzero(members == representative)[0])]
+    similarity_of = dict(zip(members.tolist(), similarity.tolist()))
     order = members[np.argsort(-similarity)]
     reveal = st.toggle("Reveal images removed by the safety filters", key="d-reveal",
                        help="Images the filters removed are blurred by default.")
@@ -92,7 +94,7 @@ def group_browser(workspace, found, result) -> None:
             blur = not workspace.kept[row] and not reveal
             image_tile(workspace, str(workspace.original["image"].iloc[row]) if "image" in workspace.original else "",
                        blur=blur)
-            label = "KEPT" if row == representative else f"cos {float(found.vectors[row] @ found.vectors[representative]):.3f}"
+            label = "KEPT" if row == representative else f"cos {similarity_of[int(row)]:.3f}"
             st.caption(f"{ids[row]} · {label}")
             st.text(str(workspace.original["caption"].iloc[row])[:120])
     if len(order) > MEMBERS_SHOWN:
