@@ -1,0 +1,49 @@
+"""Time every dashboard page on a workspace (Streamlit AppTest, in one process like a server), cold and cached,
+the gallery's page turn, and the process's peak memory.
+
+Usage: python -m bench.page_timing DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from bench.common import emit
+
+PAGES = ("overview", "removals", "bias", "duplicates", "regurgitation")
+
+
+def run_page(module: str, timeout: float = 1800):
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_string(f"from dashboard.views import {module}\n{module}.render()\n", default_timeout=timeout)
+    start = time.perf_counter()
+    app.run()
+    elapsed = time.perf_counter() - start
+    if app.exception:
+        raise RuntimeError(f"{module}: {app.exception[0].message}")
+    return app, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dir", type=Path)
+    args = parser.parse_args()
+    os.environ["PRETRAIN_AUDIT_WORKSPACE"] = str(args.dir.resolve())
+    timings = {}
+    for page in PAGES:
+        _, cold = run_page(page)
+        app, warm = run_page(page)
+        timings[page] = {"first_s": round(cold, 2), "cached_s": round(warm, 2)}
+        if page == "removals":
+            start = time.perf_counter()
+            app.number_input(key="g-page").set_value(2).run()
+            timings[page]["page_turn_s"] = round(time.perf_counter() - start, 2)
+    emit({"task": "dashboard pages", "workspace": str(args.dir), "pages": timings})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Integration on real data from ../shared/real (COCO photos, LAION captions); skipped when it is absent."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageEnhance
+
+from analysis.embeddings import load_embeddings, prepare, skipped_images
+from analysis.workspace import init_workspace, load_workspace
+from tests.conftest import REAL_DATA, run_cli
+
+pytestmark = [pytest.mark.real_data,
+              pytest.mark.skipif(not (REAL_DATA / "coco-mini").exists(),
+                                 reason="../shared/real (COCO-mini, LAION sample) is not present on this machine")]
+
+
+def _strong_edit(image: Image.Image, variant: int) -> Image.Image:
+    width, height = image.size
+    if variant == 0:
+        return image.crop((width // 10, height // 10, width - width // 10, height - height // 10))
+    if variant == 1:
+        return image.resize((width // 3, height // 3))
+    if variant == 2:
+        return ImageEnhance.Color(ImageEnhance.Brightness(image).enhance(1.3)).enhance(0.4)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=10)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """COCO-mini as a workspace: first caption per image (by annotation id); 'knife', 'scissors' or 'person' among
+    the image's objects stands in for a filter; strongly edited copies of 12 photos as generated samples."""
+    root = tmp_path_factory.mktemp("coco")
+    source = REAL_DATA / "coco-mini"
+    shutil.copytree(source / "images", root / "images")
+    captions = json.loads((source / "captions_val2017.json").read_text())
+    instances = json.loads((source / "instances_val2017.json").read_text())
+    first_caption: dict[int, str] = {}
+    for annotation in sorted(captions["annotations"], key=lambda a: a["id"]):
+        first_caption.setdefault(annotation["image_id"], annotation["caption"].strip())
+    names = {c["id"]: c["name"] for c in instances["categories"]}
+    objects: dict[int, set[str]] = {}
+    for annotation in instances["annotations"]:
+        objects.setdefault(annotation["image_id"], set()).add(names[annotation["category_id"]])
+    # Every photo on disk is a row (COCO file names are the zero-padded image id); 80 have no caption (kept empty).
+    rows = [{"id": str(int(path.stem)), "image": path.name, "caption": first_caption.get(int(path.stem), ""),
+             "kept": not ({"knife", "scissors", "person"} & objects.get(int(path.stem), set()))}
+            for path in sorted((root / "images").glob("*.jpg"))]
+    pd.DataFrame(rows).to_parquet(root / "original.parquet")
+    (root / "images" / "generated").mkdir()
+    generated = []
+    for number, row in enumerate(rows[:12]):
+        with Image.open(root / "images" / row["image"]) as image:
+            _strong_edit(image.convert("RGB"), number % 4).save(root / "images" / "generated" / f"g{number}.png")
+        generated.append({"id": f"g{number}", "image": f"generated/g{number}.png", "prompt": row["caption"],
+                          "source_id": row["id"]})
+    pd.DataFrame(generated).to_parquet(root / "generated.parquet")
+    init_workspace(root, original="original.parquet", kept_column="kept", images_root="images",
+                   generated="generated.parquet", name="COCO-mini")
+    prepare(load_workspace(root), progress=False, log=lambda m: None)
+    return root
+
+
+def test_every_coco_photo_is_embedded(coco: Path) -> None:
+    found = load_embeddings(load_workspace(coco))
+    assert found.valid.all() and len(found.valid) >= 150
+
+
+def test_strongly_edited_copies_retrieve_their_original_first(coco: Path) -> None:
+    result = run_cli("regurgitation", str(coco), "--json")
+    assert result.returncode == 0, result.stderr
+    samples = json.loads(result.stdout)["samples"]
+    assert all(s["source_rank"] == 1 for s in samples), [(s["id"], s["source_rank"]) for s in samples]
+
+
+def test_bias_and_removals_run_on_real_captions(coco: Path) -> None:
+    removals = json.loads(run_cli("removals", str(coco), "--json").stdout)
+    assert removals["n_removed"] > 0 and removals["n_original"] >= 150
+    bias = run_cli("bias", str(coco), "--terms", "man,woman,person", "--json")
+    assert bias.returncode == 0, bias.stderr
+    terms = {t["term"]: t for t in json.loads(bias.stdout)["terms"]}
+    assert terms["man"]["original"]["count"] > 0
+
+
+def test_caption_only_laion_audit(tmp_path: Path) -> None:
+    laion = pd.read_parquet(REAL_DATA / "captions" / "laion400m_sample_10000.parquet")
+    laion["key"] = [f"{i:06d}" for i in range(len(laion))]
+    laion.to_parquet(tmp_path / "laion.parquet")
+    laion[["key"]].iloc[::2].to_parquet(tmp_path / "kept.parquet")
+    workspace = init_workspace(tmp_path, original="laion.parquet", filtered="kept.parquet")
+    assert workspace.n_removed == len(laion) // 2 and not workspace.has_images
+    assert run_cli("bias", str(tmp_path), "--terms", "woman,man", "--json").returncode == 0
+    prepare(workspace, progress=False, log=lambda m: None)
+    reasons = skipped_images(load_workspace(tmp_path))["reason"].value_counts()
+    assert reasons.to_dict() == {"no image path": len(laion)}
+    assert np.isfinite(load_embeddings(load_workspace(tmp_path)).valid.sum())
