@@ -39,7 +39,7 @@ def style_figure(figure: go.Figure, title: str, workspace: Workspace, *, height:
     plot_height = max(height - 80 - BOTTOM_MARGIN, 1)
     figure.add_annotation(text=provenance_line(workspace, footer), xref="paper", yref="paper", x=0,
                           y=-(BOTTOM_MARGIN - 8) / plot_height, xanchor="left", yanchor="bottom", showarrow=False,
-                          font=dict(size=12, color="#666"))
+                          align="left", font=dict(size=12, color="#666"))
     return figure
 
 
@@ -77,7 +77,7 @@ def score_chart(workspace: Workspace) -> go.Figure:
                                     opacity=0.8, showlegend=position == 1, legendgroup=label), row=1, col=position)
         figure.add_vline(x=score_filter.threshold, line_dash="dot", line_color="#222", row=1, col=position)
         figure.update_xaxes(title="classifier score", range=[0, 1], row=1, col=position)
-    figure.update_layout(barmode="overlay", legend=dict(y=1.14))
+    figure.update_layout(barmode="overlay", legend=dict(y=1.2, yanchor="bottom", x=1.0, xanchor="right"))
     figure.update_yaxes(type="log", title="rows (log scale)", row=1, col=1)
     return style_figure(figure, "Classifier scores of kept and removed rows", workspace, height=440)
 

@@ -96,9 +96,10 @@ def summarise(generated: pd.DataFrame, training: pd.DataFrame, neighbours: pd.Da
         samples["best_similarity_after_dedup"] = samples["id"].map(after_dedup)
     if "source_id" in generated.columns:
         samples["source_id"] = generated["source_id"].to_numpy()
-        pair_rank = neighbours.set_index(["id", "training_id"])["rank"]
-        samples["source_rank"] = [int(pair_rank.get((g, s))) if (g, s) in pair_rank.index else None
-                                  for g, s in zip(samples["id"], samples["source_id"])]
+        ranks = samples[["id", "source_id"]].merge(neighbours[["id", "training_id", "rank"]],
+                                                   left_on=["id", "source_id"], right_on=["id", "training_id"],
+                                                   how="left")["rank"]
+        samples["source_rank"] = ranks.astype("Int64").to_numpy()
         samples["source_similarity"] = samples["id"].map(source_similarity) if source_similarity is not None else np.nan
     if images_root is not None:
         samples["ssim"] = np.nan

@@ -56,10 +56,18 @@ def caption_features(index: DocTermIndex, min_count: int = 3) -> sp.csr_matrix:
     return sp.csr_matrix((data, (index.rows[keep], column[index.terms[keep]])), shape=(index.n_docs, len(frequent)))
 
 
+MAX_TRAIN_ROWS = 200_000
+
+
 def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddings: np.ndarray | None = None,
                 features: FeatureKind | None = None, regularisation: float = 1.0, clip: float | None = 20.0,
-                folds: int = 5, seed: int = 0) -> Reweighting:
-    """Fit the weak kept-classifier and return per-row weights (0 for removed rows)."""
+                folds: int = 5, seed: int = 0, max_train_rows: int = MAX_TRAIN_ROWS) -> Reweighting:
+    """Fit the weak kept-classifier and return per-row weights (0 for removed rows).
+
+    Beyond `max_train_rows`, the classifier is cross-fitted on a stratified sample of that size (out-of-fold
+    probabilities for the sampled rows) and a model fitted on the whole sample scores the other rows, which it
+    never saw: every probability is still out-of-sample, at a bounded cost.
+    """
     from sklearn.metrics import roc_auc_score
 
     if features is None:
@@ -73,7 +81,19 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
                               fix="reweighting only makes sense when the filter removed something.")
     model = LogisticRegression(C=regularisation, max_iter=2000, solver="lbfgs")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    probability = cross_val_predict(model, matrix, kept.astype(int), cv=splitter, method="predict_proba")[:, 1]
+    labels = kept.astype(int)
+    if len(kept) <= max_train_rows:
+        probability = cross_val_predict(model, matrix, labels, cv=splitter, method="predict_proba")[:, 1]
+    else:
+        from sklearn.model_selection import train_test_split
+
+        sample, rest = train_test_split(np.arange(len(kept)), train_size=max_train_rows, stratify=labels,
+                                        random_state=seed)
+        sample, rest = np.sort(sample), np.sort(rest)
+        probability = np.empty(len(kept), dtype=np.float64)
+        probability[sample] = cross_val_predict(model, matrix[sample], labels[sample], cv=splitter,
+                                                method="predict_proba")[:, 1]
+        probability[rest] = model.fit(matrix[sample], labels[sample]).predict_proba(matrix[rest])[:, 1]
     weights = np.zeros(len(kept), dtype=np.float64)
     weights[kept] = 1.0 / np.clip(probability[kept], 1e-6, 1.0)
     weights[kept] /= weights[kept].mean()

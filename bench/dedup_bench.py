@@ -14,15 +14,13 @@ import time
 import numpy as np
 
 from analysis.dedup import _unique_pairs, deduplicate
-from analysis.index import build_ivf, tune_nprobe
+from analysis.index import exact_knn
 from bench.common import emit, planted_embeddings
 
 
 def knn_dedup_pairs(vectors: np.ndarray, threshold: float, k: int = 20) -> np.ndarray:
-    """Baseline: k nearest neighbours of every image (IVF tuned to recall@k ≥ 0.99), pairs above the threshold."""
-    index, _ = build_ivf(vectors)
-    index.nprobe, _ = tune_nprobe(index, vectors, vectors, k, 0.99)
-    similarities, neighbours = index.search(vectors, k)
+    """Baseline: the exact k nearest neighbours of every image (faiss flat index), pairs above the threshold."""
+    similarities, neighbours = exact_knn(vectors, vectors, k)
     rows = np.repeat(np.arange(len(vectors)), k)
     keep = (similarities.ravel() >= threshold) & (neighbours.ravel() >= 0) & (neighbours.ravel() != rows)
     return _unique_pairs(np.stack([rows[keep], neighbours.ravel()[keep]], axis=1), len(vectors))

@@ -48,7 +48,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=640)
-    parser.add_argument("--workers", type=int, default=2)
+    from analysis.cli_commands import default_workers
+
+    parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
     embedder = get_embedder("effnet-lite0")

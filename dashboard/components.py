@@ -63,11 +63,21 @@ def image_tile(workspace: Workspace, relative: str, *, blur: bool, caption: str 
         st.text(caption[:300])
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _embeddings(directory: str, stamp: tuple, cache_stamp: float, which: str, _workspace: Workspace):
+    from analysis.embeddings import load_embeddings
+
+    return load_embeddings(_workspace, which, required=False)
+
+
 def require_embeddings(workspace: Workspace, which: str = "original"):
     """The cached embeddings, or an explanation and a button that computes them (with progress)."""
-    from analysis.embeddings import load_embeddings, prepare
+    from analysis.embeddings import prepare
+    from dashboard.state import _stamp
 
-    found = load_embeddings(workspace, which, required=False)
+    marker = workspace.config.cache_dir / "embeddings" / "current.json"
+    found = _embeddings(str(workspace.config.root.resolve()), _stamp(workspace.config.root),
+                        marker.stat().st_mtime if marker.exists() else 0.0, which, workspace)
     if found is not None:
         return found
     st.info("This page needs image embeddings, which have not been computed for this workspace yet. "

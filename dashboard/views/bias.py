@@ -71,6 +71,11 @@ def _reweighting(workspace, index):
     return _cached_reweighting(str(workspace.config.root.resolve()), workspace.n_original, workspace, index)
 
 
+@st.cache_data(show_spinner="Finding phrases…", max_entries=16)
+def _collocations(directory: str, n_rows: int, words: tuple[str, ...], _workspace, _index):
+    return identity_collocations(_workspace.original["caption"], _index, _workspace.kept, words)
+
+
 def edit_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """Groups are editable for this session; audit.toml's [groups] keeps them for good."""
     with st.expander("Term groups (a caption counts once if it contains any member)"):
@@ -123,7 +128,7 @@ def association_section(workspace, index, terms: list[str], groups: dict) -> Non
         c: st.column_config.NumberColumn(format="%.3f") for c in ("npmi_original", "npmi_filtered", "change")})
     st.caption("Sorted by the drop in nPMI from original to filtered: the contexts of the identity term that the "
                "filter removed most. A word with no co-occurrence left after filtering shows no filtered value.")
-    phrases = identity_collocations(workspace.original["caption"], index, workspace.kept, words)
+    phrases = _collocations(str(workspace.config.root.resolve()), workspace.n_original, tuple(words), workspace, index)
     if not phrases.empty:
         st.markdown("**Phrases around it** (bigrams ranked by nltk's likelihood ratio; counts of captions)")
         st.dataframe(phrases, hide_index=True, width="stretch", column_config={
