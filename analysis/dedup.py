@@ -188,10 +188,13 @@ def exact_duplicates(digests: pd.Series) -> pd.Series:
     return codes
 
 
-def pair_similarities(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    if len(pairs) == 0:
-        return np.zeros(0, dtype=np.float32)
-    return np.einsum("ij,ij->i", vectors[pairs[:, 0]], vectors[pairs[:, 1]])
+def pair_similarities(vectors: np.ndarray, pairs: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    """Cosine similarity of each pair, in chunks (10M pairs × 512 dims would be 20 GB in one go)."""
+    out = np.zeros(len(pairs), dtype=np.float32)
+    for start in range(0, len(pairs), chunk):
+        part = pairs[start:start + chunk]
+        out[start:start + chunk] = np.einsum("ij,ij->i", vectors[part[:, 0]], vectors[part[:, 1]])
+    return out
 
 
 def removal_curve(vectors: np.ndarray, pairs: np.ndarray, thresholds: np.ndarray) -> pd.DataFrame:

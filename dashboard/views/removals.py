@@ -30,11 +30,12 @@ def render() -> None:
         column.metric(f"Filter: {item.name}", f"{item.n_removed:,}", help=f"{item.n_only_this:,} removed by it alone")
 
     terms = list(workspace.config.default_terms)
-    by_term = removal_by_terms(index, workspace.kept, terms, workspace.config.groups)
+    key = _key(workspace)
+    by_term = _by_term(key, tuple(terms), workspace, index)
     show_figure(removal_rate_chart(by_term, workspace), "removal-rate")
 
     if workspace.config.filtered.kind == "scores":
-        show_figure(score_chart(workspace), "score-hist")
+        show_figure(_score_chart(key, workspace), "score-hist")
     if len(workspace.removed_by) > 1:
         st.markdown("**Filter overlap** (rows removed by both filters; the diagonal is each filter's total)")
         st.dataframe(filter_overlap(workspace), width="content")
@@ -46,11 +47,33 @@ def render() -> None:
     gallery(workspace, index, store)
 
 
+def _key(workspace) -> str:
+    """Cache key of derived charts: the workspace and the state of its files."""
+    from dashboard.state import _stamp
+
+    return f"{workspace.config.root.resolve()}|{_stamp(workspace.config.root)}"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _by_term(key: str, terms: tuple[str, ...], _workspace, _index):
+    return removal_by_terms(_index, _workspace.kept, terms, _workspace.config.groups)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _score_chart(key: str, _workspace):
+    return score_chart(_workspace)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _sweep(key: str, filter_name: str, terms: tuple[str, ...], _workspace, _index):
+    return threshold_sweep(_workspace, _index, filter_name, list(terms))
+
+
 def what_if(workspace, index, terms: list[str]) -> None:
     st.subheader("Threshold what-if")
     names = [f.name for f in workspace.config.filtered.scores]
     chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
-    sweep = threshold_sweep(workspace, index, chosen, terms)
+    sweep = _sweep(_key(workspace), chosen, tuple(terms), workspace, index)
     current = next(f.threshold for f in workspace.config.filtered.scores if f.name == chosen)
     show_figure(what_if_chart(sweep, chosen, current, workspace), "what-if")
 
@@ -93,7 +116,9 @@ def verdict_downloads(store: VerdictStore) -> None:
                                    file_name=f"verdicts{suffix}", mime=mime, key=f"dl-verdicts{suffix}")
 
 
+@st.fragment
 def gallery(workspace, index, store: VerdictStore) -> None:
+    """A fragment: turning a page or judging an item reruns the gallery only, not the charts above."""
     st.subheader("Removed images")
     reviewer = reviewer_box()
     controls = st.columns([2, 3, 2, 2])
