@@ -63,8 +63,38 @@ def render_markdown(payload: dict) -> str:
     section("Dashboard pages on a large workspace", "pages",
             ["workspace", "page", "first open (s)", "cached (s)", "gallery page turn (s)", "peak MB", "command"],
             lambda r: None)
+    lines.extend(scaling_section())
     lines.extend(NOTES)
     return "\n".join(lines) + "\n"
+
+
+def scaling_section() -> list[str]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "scaling.json"
+    if not path.exists():
+        return []
+    results = json.loads(path.read_text())
+    sizes = sorted({r["n"] for r in results})
+    steps = list(dict.fromkeys(r["step"] for r in results))
+    cell = {(r["n"], r["step"]): r for r in results}
+    lines = ["## Scaling curve (CLI, end to end, `python -m bench.scaling`)", "",
+             "Each step is the CLI command a user runs (`prepare` here imports precomputed 512-d embeddings; `bias` "
+             "includes fitting the reweighting classifier), on workspaces from `bench/make_large_workspace.py`. "
+             "Time in seconds / peak memory in MB.", "",
+             _row(["rows"] + steps), _row(["---"] * (len(steps) + 1))]
+    for n in sizes:
+        lines.append(_row([f"{n:,}"] + [f"{cell[(n, s)]['seconds']} s / {cell[(n, s)]['peak_rss_mb']} MB"
+                                        if (n, s) in cell else "—" for s in steps]))
+    growth = []
+    for step in steps:
+        for small, large in zip(sizes, sizes[1:]):
+            if (small, step) in cell and (large, step) in cell and cell[(small, step)]["seconds"] > 0:
+                growth.append(f"{step} {small:,}→{large:,}: ×{cell[(large, step)]['seconds'] / cell[(small, step)]['seconds']:.1f} "
+                              f"for ×{large / small:.0f} rows")
+    lines += ["", "Growth per step: " + "; ".join(growth) + ".", "", "![scaling](scaling.png)", ""]
+    return lines
 
 
 NOTES = [

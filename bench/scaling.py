@@ -1,0 +1,84 @@
+"""Scaling curve: wall time and peak memory of prepare (precomputed import), bias (with reweighting), dedup and
+regurgitation at several workspace sizes, each run as the CLI a user would run. Writes docs/scaling.json and
+docs/scaling.png.
+
+Usage: python -m bench.scaling [--sizes 10000 100000 1000000] [--workdir /tmp/scaling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+STEPS = [("prepare", ["prepare", "--no-progress"]), ("bias", ["bias", "--terms", "woman,man", "--reweight"]),
+         ("dedup", ["dedup"]), ("regurgitation", ["regurgitation"])]
+
+
+def timed_child(command: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of one child process, measured with wait4."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()[-300:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/scaling"))
+    args = parser.parse_args()
+    results = []
+    for n in args.sizes:
+        directory = args.workdir / f"ws{n}"
+        if not (directory / "audit.toml").exists():
+            subprocess.run([sys.executable, "-m", "bench.make_large_workspace", str(n), str(directory),
+                            "--generated", str(max(1000, n // 100)), "--with-images", "0"], cwd=REPO, check=True)
+        for step, arguments in STEPS:
+            seconds, peak = timed_child([sys.executable, "-m", "analysis.cli", arguments[0], str(directory),
+                                         *arguments[1:]])
+            results.append({"n": n, "step": step, "seconds": round(seconds, 1), "peak_rss_mb": round(peak)})
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    (REPO / "docs" / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, REPO / "docs" / "scaling.png")
+
+
+def plot(results: list[dict], out: Path) -> None:
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    from plotly.subplots import make_subplots
+
+    from analysis.report import chromium_path
+
+    os.environ.setdefault("BROWSER_PATH", chromium_path())
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("wall time (s)", "peak memory (MB)"))
+    colours = {"prepare": "#7f7f7f", "bias": "#c0392b", "dedup": "#2d5fa8", "regurgitation": "#16a085"}
+    for step, colour in colours.items():
+        rows = [r for r in results if r["step"] == step]
+        for column, key in ((1, "seconds"), (2, "peak_rss_mb")):
+            figure.add_trace(go.Scatter(x=[r["n"] for r in rows], y=[r[key] for r in rows], name=step,
+                                        mode="lines+markers", line=dict(color=colour, width=3),
+                                        showlegend=column == 1), row=1, col=column)
+    sizes = sorted({r["n"] for r in results})
+    reference = [r for r in results if r["step"] == "dedup"]
+    if reference:
+        base = reference[0]["seconds"] / reference[0]["n"]
+        figure.add_trace(go.Scatter(x=sizes, y=[base * n for n in sizes], name="linear (from dedup at smallest n)",
+                                    mode="lines", line=dict(color="#999", dash="dot")), row=1, col=1)
+    figure.update_xaxes(type="log", title="rows in the workspace")
+    figure.update_yaxes(type="log")
+    figure.update_layout(title="pretrain-audit scaling on 2 CPU cores (bench/scaling.py)", height=480, width=1100,
+                         template="plotly_white", font=dict(size=14))
+    pio.write_image(figure, out, scale=2)
+
+
+if __name__ == "__main__":
+    main()
