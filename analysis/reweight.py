@@ -57,6 +57,7 @@ def caption_features(index: DocTermIndex, min_count: int = 3) -> sp.csr_matrix:
 
 
 MAX_TRAIN_ROWS = 200_000
+PREDICT_CHUNK = 100_000
 
 
 def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddings: np.ndarray | None = None,
@@ -73,7 +74,7 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
     if features is None:
         features = "both" if (embeddings is not None and index is not None) else (
             "embeddings" if embeddings is not None else "captions")
-    matrix = _design_matrix(features, index, embeddings)
+    captions = caption_features(index) if features in ("captions", "both") and index is not None else None
     n_removed = int((~kept).sum())
     if n_removed < folds or int(kept.sum()) < folds:
         raise AuditInputError(f"reweighting needs at least {folds} kept and {folds} removed items "
@@ -83,6 +84,7 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     labels = kept.astype(int)
     if len(kept) <= max_train_rows:
+        matrix = _design_matrix(features, captions, embeddings, np.arange(len(kept)))
         probability = cross_val_predict(model, matrix, labels, cv=splitter, method="predict_proba")[:, 1]
     else:
         from sklearn.model_selection import train_test_split
@@ -91,9 +93,13 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
                                         random_state=seed)
         sample, rest = np.sort(sample), np.sort(rest)
         probability = np.empty(len(kept), dtype=np.float64)
-        probability[sample] = cross_val_predict(model, matrix[sample], labels[sample], cv=splitter,
+        matrix = _design_matrix(features, captions, embeddings, sample)
+        probability[sample] = cross_val_predict(model, matrix, labels[sample], cv=splitter,
                                                 method="predict_proba")[:, 1]
-        probability[rest] = model.fit(matrix[sample], labels[sample]).predict_proba(matrix[rest])[:, 1]
+        model.fit(matrix, labels[sample])
+        for start in range(0, len(rest), PREDICT_CHUNK):  # bounded memory: the design matrix is built per chunk
+            rows = rest[start:start + PREDICT_CHUNK]
+            probability[rows] = model.predict_proba(_design_matrix(features, captions, embeddings, rows))[:, 1]
     weights = np.zeros(len(kept), dtype=np.float64)
     weights[kept] = 1.0 / np.clip(probability[kept], 1e-6, 1.0)
     weights[kept] /= weights[kept].mean()
@@ -104,15 +110,20 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
                        effective_sample_size(weights[kept]), int(kept.sum()))
 
 
-def _design_matrix(features: FeatureKind, index: DocTermIndex | None, embeddings: np.ndarray | None):
+def _design_matrix(features: FeatureKind, captions: sp.csr_matrix | None, embeddings: np.ndarray | None,
+                   rows: np.ndarray):
+    """Features of `rows` only, so that a million rows never need one huge matrix."""
     parts = []
     if features in ("captions", "both"):
-        if index is None:
+        if captions is None:
             raise AuditInputError("caption features need captions.", fix="use --reweight-features embeddings.")
-        parts.append(caption_features(index))
+        parts.append(captions[rows])
     if features in ("embeddings", "both"):
         if embeddings is None:
             raise AuditInputError("no embeddings for reweighting: run `pretrain-audit prepare DIR` first.",
                                   fix="or use caption features (--reweight-features captions).")
-        parts.append(sp.csr_matrix(np.asarray(embeddings, dtype=np.float32)))
+        dense = np.asarray(embeddings[rows], dtype=np.float32)
+        if not parts:
+            return dense
+        parts.append(sp.csr_matrix(dense))
     return parts[0] if len(parts) == 1 else sp.hstack(parts, format="csr")

@@ -108,3 +108,14 @@ def test_collocations_find_phrases_around_the_identity_term() -> None:
     young = table.set_index("bigram").loc["young woman"]
     assert (young["original_count"], young["filtered_count"]) == (7, 4)
     assert "in lingerie" not in set(table["bigram"])  # bigrams must contain the identity word
+
+
+def test_large_inputs_are_cross_fitted_on_a_sample_and_scored_out_of_sample() -> None:
+    rng = np.random.default_rng(0)
+    captions = np.where(rng.random(3000) < 0.3, "a woman in a red dress", "a man on a bike")
+    kept = np.where(np.char.find(captions.astype(str), "woman") >= 0, rng.random(3000) < 0.8, rng.random(3000) < 0.95)
+    index = build_index(list(captions))
+    full = fit_weights(kept, index=index)
+    sampled = fit_weights(kept, index=index, max_train_rows=1000)
+    assert sampled.weights[kept].mean() == pytest.approx(1.0)
+    assert np.corrcoef(full.weights[kept], sampled.weights[kept])[0, 1] > 0.9
