@@ -6,7 +6,7 @@ Relative change = filtered frequency / original frequency − 1 (DALL·E 2's "wo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -253,4 +253,4 @@ def bias_report(index: DocTermIndex, kept: np.ndarray, terms: Iterable[str], gro
 
 
 __all__ = ["TermShift", "BiasReport", "bias_report", "term_shifts", "group_shifts", "top_shifted_words",
-           "npmi_table", "parse_terms", "asdict"]
+           "npmi_table", "parse_terms"]

@@ -76,11 +76,9 @@ def normalise_term(word: str) -> str:
 
 def tokenize(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """(caption index per token, token) for every token, in order. Mostly for tests and n-grams."""
-    split = pc.split_pattern_regex(_as_arrow(captions), WORD_SEPARATOR)
-    flat, parents = pc.list_flatten(split), pc.list_parent_indices(split)
-    nonempty = pc.not_equal(pc.utf8_length(flat), 0)
-    words = [w.casefold() for w in flat.filter(nonempty).to_pylist()]
-    return parents.filter(nonempty).to_numpy().astype(np.int64), words
+    array = _as_arrow(captions)
+    words, parents = _split_chunk(0, array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
+    return parents, [w.casefold() for w in words.to_pylist()]
 
 
 def _as_arrow(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

@@ -19,6 +19,17 @@ def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
+def _command(sub: Any, name: str, help: str, handler: Callable[[argparse.Namespace], int], *,
+             json: bool = True) -> argparse.ArgumentParser:
+    """A subcommand on a workspace DIR, with `--json` unless it prints no report."""
+    parser = sub.add_parser(name, help=help)
+    parser.add_argument("dir")
+    if json:
+        parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def register(function: Callable[[Any], None]) -> Callable[[Any], None]:
     REGISTRY.append(function)
     return function
@@ -57,11 +68,8 @@ def cmd_removals(args: argparse.Namespace) -> int:
 
 @register
 def _removals(sub: Any) -> None:
-    p = sub.add_parser("removals", help="what the filters removed: totals, per filter, by caption term")
-    p.add_argument("dir")
+    p = _command(sub, "removals", "what the filters removed: totals, per filter, by caption term", cmd_removals)
     p.add_argument("--terms", help="comma-separated words (default: the workspace's default terms)")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=cmd_removals)
 
 
 def cmd_bias(args: argparse.Namespace) -> int:
@@ -104,19 +112,18 @@ def cmd_bias(args: argparse.Namespace) -> int:
 
 
 def _embeddings_if_any(workspace: Any, features: str | None):
+    """Original-set embeddings for the reweighting classifier, unless it is told to use captions only."""
     if features == "captions":
         return None
-    try:
-        from analysis.embeddings import cached_embeddings
-    except ImportError:
-        return None
-    return cached_embeddings(workspace, required=features in ("embeddings", "both"))
+    from analysis.embeddings import load_embeddings
+
+    found = load_embeddings(workspace, "original", required=features in ("embeddings", "both"))
+    return None if found is None else found.vectors
 
 
 @register
 def _bias(sub: Any) -> None:
-    p = sub.add_parser("bias", help="caption word-frequency shifts, with intervals, and the reweighting fix")
-    p.add_argument("dir")
+    p = _command(sub, "bias", "caption word-frequency shifts, with intervals, and the reweighting fix", cmd_bias)
     p.add_argument("--terms", help="comma-separated words, e.g. woman,man (default: the workspace's terms)")
     p.add_argument("--groups", help="comma-separated group names from audit.toml (default: all)")
     p.add_argument("--reweight", action="store_true", help="fit the DALL·E 2 reweighting and report reweighted shifts")
@@ -125,8 +132,6 @@ def _bias(sub: Any) -> None:
     p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the weak classifier (default 1.0)")
     p.add_argument("--clip", type=float, default=20.0, help="largest weight, relative to the mean (default 20)")
     p.add_argument("--weights-out", help="write id, weight of the kept rows to this Parquet file")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=cmd_bias)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -151,16 +156,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 @register
 def _prepare(sub: Any) -> None:
-    p = sub.add_parser("prepare", help="compute and cache image embeddings (resumable, with progress)")
-    p.add_argument("dir")
+    p = _command(sub, "prepare", "compute and cache image embeddings (resumable, with progress)", cmd_prepare)
     p.add_argument("--embedder", help="effnet-lite0 (default) | open_clip:MODEL:PRETRAINED | precomputed:PATH")
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="image decoding processes (default: cores − 1, at least 1; bench/embedding_throughput.py)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--chunk-rows", type=int, default=512, help="rows per resumable chunk (default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.set_defaults(handler=cmd_prepare)
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
@@ -174,10 +176,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, pairs: int) -> None:
         print(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far", file=sys.stderr, flush=True)
 
-    result = dedup_for(workspace, threshold=args.threshold, clusters=args.clusters, clusterings=args.clusterings,
-                       exact=args.exact, keep_rule=args.keep, progress=progress)
-    payload = result.to_json()
     found = load_embeddings(workspace, "original")
+    result = dedup_for(workspace, threshold=args.threshold, clusters=args.clusters, clusterings=args.clusterings,
+                       exact=args.exact, keep_rule=args.keep, progress=progress, found=found)
+    payload = result.to_json()
     byte_groups = exact_duplicates(found.status["sha256"])
     payload["exact_byte_duplicates"] = {"n_images": int((byte_groups >= 0).sum()),
                                         "n_groups": int(byte_groups.max() + 1) if (byte_groups >= 0).any() else 0}
@@ -204,8 +206,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
 @register
 def _dedup(sub: Any) -> None:
-    p = sub.add_parser("dedup", help="near-duplicate groups by clustered search (DALL·E 2), with recall vs exact")
-    p.add_argument("dir")
+    p = _command(sub, "dedup", "near-duplicate groups by clustered search (DALL·E 2), with recall vs exact", cmd_dedup)
     p.add_argument("--threshold", type=float, help="cosine similarity for a duplicate pair (default per embedder)")
     p.add_argument("--clusters", type=int, help="k-means clusters K (default ≈ √n / 2)")
     p.add_argument("--clusterings", type=int, default=5, help="independent clusterings R (default 5, as DALL·E 2)")
@@ -213,8 +214,6 @@ def _dedup(sub: Any) -> None:
     p.add_argument("--keep", choices=["centre", "first", "resolution"], default="centre",
                    help="which image of a group is kept (default: closest to the group centre)")
     p.add_argument("--out", help="write id, group_id, keep to this Parquet file")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=cmd_dedup)
 
 
 def cmd_regurgitation(args: argparse.Namespace) -> int:
@@ -240,13 +239,10 @@ def cmd_regurgitation(args: argparse.Namespace) -> int:
 
 @register
 def _regurgitation(sub: Any) -> None:
-    p = sub.add_parser("regurgitation", help="generated samples vs their nearest training images")
-    p.add_argument("dir")
+    p = _command(sub, "regurgitation", "generated samples vs their nearest training images", cmd_regurgitation)
     p.add_argument("--threshold", type=float, help="cosine similarity that flags a likely copy (default per embedder)")
     p.add_argument("--k", type=int, default=5, help="nearest training images kept per sample (default 5)")
     p.add_argument("--out", help="write the per-sample matches to this Parquet file")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=cmd_regurgitation)
 
 
 def cmd_verdicts(args: argparse.Namespace) -> int:
@@ -269,12 +265,9 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
 
 @register
 def _verdicts(sub: Any) -> None:
-    p = sub.add_parser("verdicts", help="summarise and export reviewer verdicts (CSV or Parquet)")
-    p.add_argument("dir")
+    p = _command(sub, "verdicts", "summarise and export reviewer verdicts (CSV or Parquet)", cmd_verdicts)
     p.add_argument("--kind", choices=["removal", "regurgitation"], help="only this kind of verdict")
     p.add_argument("--out", help="write the full history to F.csv or F.parquet")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=cmd_verdicts)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -291,12 +284,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 @register
 def _report(sub: Any) -> None:
-    p = sub.add_parser("report", help="self-contained HTML (or PDF) audit report with provenance")
-    p.add_argument("dir")
+    p = _command(sub, "report", "self-contained HTML (or PDF) audit report with provenance", cmd_report,
+                 json=False)
     p.add_argument("--out", required=True, help="report.html or report.pdf")
     p.add_argument("--figures", help="also write every chart as PNG and SVG into this directory")
     p.add_argument("--terms", help="comma-separated words for the bias sections (default: the workspace's terms)")
-    p.set_defaults(handler=cmd_report)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -318,13 +310,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 @register
 def _check(sub: Any) -> None:
-    p = sub.add_parser("check", help="pass/fail gates for a training pipeline (exit 1 when a gate fails)")
-    p.add_argument("dir")
+    p = _command(sub, "check", "pass/fail gates for a training pipeline (exit 1 when a gate fails)", cmd_check)
     p.add_argument("--max-removed-fraction", type=float, help="largest share of the data the filters may remove")
     p.add_argument("--max-term-shift", action="append", metavar="TERM=X",
                    help="largest |relative change| of a term's caption frequency, e.g. woman=0.05 (repeatable)")
     p.add_argument("--reweighted", action="store_true", help="judge term shifts after the reweighting fix")
     p.add_argument("--max-regurgitation-rate", type=float, help="largest share of generated samples flagged as copies")
     p.add_argument("--max-duplicate-fraction", type=float, help="largest share of images dedup would remove")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.set_defaults(handler=cmd_check)

@@ -249,7 +249,3 @@ def skipped_images(workspace: Workspace, which: str = "original") -> pd.DataFram
     return found.status[found.status["reason"] != ""][["id", "reason"]].reset_index(drop=True)
 
 
-def cached_embeddings(workspace: Workspace, required: bool = False) -> np.ndarray | None:
-    """Original-set embeddings for the reweighting classifier (rows without an image stay zero)."""
-    found = load_embeddings(workspace, "original", required=required)
-    return None if found is None else found.vectors

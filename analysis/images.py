@@ -111,6 +111,15 @@ def placeholder(reason: str, size: int = 256) -> Image.Image:
     return tile
 
 
+def tile_png(images_root: Path, relative: str, *, blur: bool, size: int = 256) -> bytes:
+    """PNG bytes of a thumbnail, blurred when asked, or a placeholder tile saying why there is no image."""
+    result = load_image(images_root, relative)
+    if result.image is None:
+        return to_png_bytes(placeholder(result.reason or "unavailable", size))
+    image = thumbnail(result.image, size)
+    return to_png_bytes(blurred(image) if blur else image)
+
+
 def to_png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

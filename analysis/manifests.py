@@ -153,9 +153,10 @@ def _clean_ids(ids: pd.Series, path: Path) -> pd.Series:
         row = int(np.flatnonzero(nulls.to_numpy())[0])
         raise AuditInputError(f"'id' is empty in row {row + 1} ({int(nulls.sum())} empty ids in all).", path=path,
                               fix="give every row a unique, non-empty id.")
-    as_text = ids.astype("string").astype(object)
-    if as_text.dtype != object or pd.api.types.is_float_dtype(ids):
-        as_text = ids.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    if pd.api.types.is_float_dtype(ids):  # integer ids read as floats (a CSV with gaps) are shown as "7", not "7.0"
+        as_text = ids.map(lambda v: str(int(v)) if v.is_integer() else str(v))
+    else:
+        as_text = ids.astype("string").astype(object)
     duplicated = as_text.duplicated(keep=False)
     if duplicated.any():
         first = as_text[duplicated].iloc[0]

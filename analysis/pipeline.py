@@ -48,14 +48,17 @@ def reweighting(workspace: Workspace, index: DocTermIndex, *, embeddings: np.nda
 
 def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters: int | None = None,
               clusterings: int = 5, exact: bool = False, keep_rule: str = "centre", use_cache: bool = True,
-              progress=None):
-    """Clustered deduplication of the original set's embeddings, cached by its inputs."""
+              progress=None, found=None):
+    """Clustered deduplication of the original set's embeddings, cached by its inputs.
+
+    `found`: the original set's embeddings when the caller already loaded them (loading hashes every id).
+    """
     import json
 
     from analysis.dedup import DedupResult, deduplicate, default_clusters, default_threshold
     from analysis.embeddings import load_embeddings
 
-    found = load_embeddings(workspace, "original")
+    found = found or load_embeddings(workspace, "original")
     threshold = default_threshold(found.embedder) if threshold is None else threshold
     clusters = clusters or default_clusters(int(found.valid.sum()))
     key = fingerprint("dedup", __version__, found.meta.get("key"), threshold, clusters, clusterings, exact, keep_rule)
@@ -91,13 +94,12 @@ def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters:
     return result
 
 
-def latest_dedup(workspace: Workspace):
-    """The dedup result at default parameters if it has been computed (for regurgitation's group sizes)."""
+def latest_dedup(workspace: Workspace, found=None):
+    """The dedup result at default parameters (for regurgitation's group sizes); None without embeddings."""
     from analysis.embeddings import load_embeddings
 
-    if load_embeddings(workspace, "original", required=False) is None:
-        return None
-    return dedup_for(workspace)
+    found = found or load_embeddings(workspace, "original", required=False)
+    return None if found is None else dedup_for(workspace, found=found)
 
 
 def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k: int = 5, with_dedup: bool = True):
@@ -136,7 +138,7 @@ def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k
                                      "source_similarity": None if sources is None else
                                      {str(i): (None if np.isnan(v) else float(v)) for i, v in sources.items()}})
     sizes = after = None
-    dedup = latest_dedup(workspace) if with_dedup else None
+    dedup = latest_dedup(workspace, training) if with_dedup else None
     if dedup is not None:
         sizes = dedup_group_sizes(dedup)
         after_key = fingerprint("after-dedup", key, dedup.threshold, dedup.clusters, dedup.clusterings,
@@ -161,7 +163,7 @@ def dedup_curve_for(workspace: Workspace, low: float = 0.80):
     from analysis.embeddings import load_embeddings
 
     found = load_embeddings(workspace, "original")
-    base = dedup_for(workspace, threshold=low)
+    base = dedup_for(workspace, threshold=low, found=found)
     key = fingerprint("dedup-curve", __version__, found.meta.get("key"), low, base.clusters, base.clusterings,
                       int(len(base.pairs)))
     path = workspace.config.cache_dir / "dedup" / f"curve-{key}.parquet"

@@ -121,10 +121,9 @@ def threshold_sweep(workspace: Workspace, index: DocTermIndex, filter_name: str,
     return frame
 
 
-def removed_page(workspace: Workspace, *, index: DocTermIndex | None = None, filter_name: str | None = None,
-                 words: Iterable[str] = (), sort_by: str | None = None, descending: bool = True,
-                 page: int = 0, page_size: int = 24) -> tuple[pd.DataFrame, int]:
-    """One page of removed rows (and the total matching), without touching the other pages' images."""
+def removed_positions(workspace: Workspace, *, index: DocTermIndex | None = None, filter_name: str | None = None,
+                      words: Iterable[str] = (), sort_by: str | None = None, descending: bool = True) -> np.ndarray:
+    """Row positions of the removed rows matching a filter and caption words, in gallery order."""
     mask = ~workspace.kept
     if filter_name:
         if filter_name not in workspace.removed_by:
@@ -141,8 +140,21 @@ def removed_page(workspace: Workspace, *, index: DocTermIndex | None = None, fil
         values = workspace.original[sort_by].to_numpy()[positions]
         order = np.argsort(-values if descending else values, kind="stable")
         positions = positions[order]
-    start = page * page_size
-    chosen = positions[start:start + page_size]
+    return positions
+
+
+def page_rows(workspace: Workspace, positions: np.ndarray, page: int, page_size: int) -> pd.DataFrame:
+    """The rows of one gallery page, with the filters that removed each; other pages are never touched."""
+    chosen = positions[page * page_size:(page + 1) * page_size]
     frame = workspace.original.iloc[chosen].copy()
     frame["removed_by"] = [", ".join(name for name, m in workspace.removed_by.items() if m[i]) for i in chosen]
-    return frame, len(positions)
+    return frame
+
+
+def removed_page(workspace: Workspace, *, index: DocTermIndex | None = None, filter_name: str | None = None,
+                 words: Iterable[str] = (), sort_by: str | None = None, descending: bool = True,
+                 page: int = 0, page_size: int = 24) -> tuple[pd.DataFrame, int]:
+    """One page of removed rows and the total matching."""
+    positions = removed_positions(workspace, index=index, filter_name=filter_name, words=words, sort_by=sort_by,
+                                  descending=descending)
+    return page_rows(workspace, positions, page, page_size), len(positions)

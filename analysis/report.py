@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 
 from analysis import __version__, figures
 from analysis.errors import AuditInputError
-from analysis.images import blurred, load_image, placeholder, thumbnail
+from analysis.images import tile_png
 from analysis.workspace import Workspace
 
 
@@ -53,20 +53,8 @@ def provenance(workspace: Workspace, parameters: dict) -> dict:
     return info
 
 
-def _png(image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _tile(workspace: Workspace, relative: str, blur: bool, size: int = 160) -> bytes:
-    result = load_image(workspace.config.images_root, relative)
-    if result.image is None:
-        return _png(placeholder(result.reason or "unavailable", size))
-    small = thumbnail(result.image, size)
-    return _png(blurred(small) if blur else small)
+    return tile_png(workspace.config.images_root, relative, blur=blur, size=size)
 
 
 def build_sections(workspace: Workspace, terms: list[str] | None = None) -> tuple[list[ReportSection], dict]:

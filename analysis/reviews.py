@@ -73,18 +73,11 @@ class VerdictStore:
         reviewer = reviewer.strip()
         if not reviewer:
             raise AuditInputError("a verdict needs a reviewer name.", fix="enter your name before judging.")
-        with closing(self._connect()) as connection:
-            for attempt in range(50):
-                try:
-                    cursor = connection.execute(
-                        "INSERT INTO verdicts (kind, item_id, verdict, reviewer, note, created_at) VALUES (?,?,?,?,?,?)",
-                        (kind, str(item_id), verdict, reviewer, note, time.time()))
-                    return int(cursor.lastrowid)
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or attempt == 49:
-                        raise
-                    time.sleep(0.05)
-        raise AssertionError("unreachable")
+        with closing(self._connect()) as connection:  # busy_timeout waits for concurrent writers
+            cursor = connection.execute(
+                "INSERT INTO verdicts (kind, item_id, verdict, reviewer, note, created_at) VALUES (?,?,?,?,?,?)",
+                (kind, str(item_id), verdict, reviewer, note, time.time()))
+            return int(cursor.lastrowid)
 
     def history(self, kind: str | None = None) -> pd.DataFrame:
         query = "SELECT seq, kind, item_id, verdict, reviewer, note, created_at FROM verdicts"

@@ -8,12 +8,19 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.captions import DocTermIndex
-from analysis.images import blurred, load_image, placeholder, thumbnail, to_png_bytes
+from analysis import images
 from analysis.pipeline import caption_index
 from analysis.workspace import Workspace
 
 def show_figure(figure: go.Figure, key: str) -> None:
     st.plotly_chart(figure, key=key, config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})
+
+
+def cache_key(workspace: Workspace) -> str:
+    """Key of derived dashboard artifacts: the workspace and the state of its config and manifests."""
+    from dashboard.state import _stamp
+
+    return f"{workspace.config.root.resolve()}|{_stamp(workspace.config.root)}"
 
 
 @st.cache_resource(show_spinner="Indexing captions…", max_entries=4)
@@ -29,12 +36,8 @@ def workspace_index(workspace: Workspace) -> DocTermIndex:
 
 @st.cache_data(max_entries=2000, show_spinner=False)
 def tile_png(images_root: str, relative: str, blur: bool, size: int = 256) -> bytes:
-    """PNG bytes of a thumbnail; blurred on the server, so the unblurred pixels never reach the browser."""
-    result = load_image(Path(images_root), relative)
-    if result.image is None:
-        return to_png_bytes(placeholder(result.reason or "unavailable", size))
-    image = thumbnail(result.image, size)
-    return to_png_bytes(blurred(image) if blur else image)
+    """Blurred on the server, so the unblurred pixels never reach the browser."""
+    return images.tile_png(Path(images_root), relative, blur=blur, size=size)
 
 
 def reviewer_name() -> str:
@@ -88,3 +91,21 @@ def require_embeddings(workspace: Workspace, which: str = "original"):
         status.update(label="Embeddings ready", state="complete")
         st.rerun()
     st.stop()
+
+
+def verdict_control(store, kind: str, item: str, verdict: str | None, reviewer: str, *, key: str, label: str,
+                    options: tuple[str, ...], labels: dict[str, str] | None = None, show_label: bool = True) -> None:
+    """One verdict widget: shows the stored latest verdict and appends a new one when the reviewer picks."""
+    if st.session_state.get(key) != verdict:
+        st.session_state[key] = verdict  # the stored verdict, including one made in another session
+    st.segmented_control(label, options, key=key, format_func=labels.get if labels else str,
+                         label_visibility="visible" if show_label else "collapsed", disabled=not reviewer,
+                         help=None if reviewer else "Enter your reviewer name in the sidebar first.",
+                         on_change=_record_verdict, args=(store, kind, item, key, reviewer))
+
+
+def _record_verdict(store, kind: str, item: str, key: str, reviewer: str) -> None:
+    choice = st.session_state.get(key)
+    if choice:
+        store.record(kind, item, choice, reviewer)
+        st.toast(f"{item}: {choice} (recorded)")

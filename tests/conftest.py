@@ -62,6 +62,24 @@ def write_manifest(path: Path, rows: list[dict] | pd.DataFrame) -> Path:
     return path
 
 
+def scene_workspace(root: Path, n: int, size: int) -> Path:
+    """A small workspace of `n` drawn scene images (`size` px), all kept, with nothing prepared."""
+    import numpy as np
+
+    from analysis.workspace import init_workspace
+    from data_samples import drawing
+
+    rng = np.random.default_rng(0)
+    (root / "img").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        drawing.scene(rng, size).save(root / "img" / f"{i}.png")
+        rows.append({"id": f"r{i}", "caption": "x", "image": f"img/{i}.png", "keep": True})
+    write_manifest(root / "o.parquet", rows)
+    init_workspace(root, original="o.parquet", kept_column="keep")
+    return root
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "analysis.cli", *args], capture_output=True, text=True,
                           cwd=cwd or REPO, timeout=600)

@@ -15,23 +15,14 @@ import pytest
 
 from analysis.embeddings import load_embeddings, prepare
 from analysis.errors import AuditInputError
-from analysis.workspace import init_workspace, load_workspace
-from data_samples import drawing
-from tests.conftest import REPO, write_manifest
+from analysis.workspace import load_workspace
+from tests.conftest import REPO, scene_workspace
 
 KILLS = 20
 
 
 def _workspace(root: Path, n: int = 40) -> Path:
-    rng = np.random.default_rng(0)
-    (root / "img").mkdir(parents=True)
-    rows = []
-    for i in range(n):
-        drawing.scene(rng, 64).save(root / "img" / f"{i}.png")
-        rows.append({"id": f"r{i}", "caption": "x", "image": f"img/{i}.png", "keep": True})
-    write_manifest(root / "o.parquet", rows)
-    init_workspace(root, original="o.parquet", kept_column="keep")
-    return root
+    return scene_workspace(root, n, 64)
 
 
 @pytest.mark.slow

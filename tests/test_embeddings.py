@@ -18,9 +18,9 @@ from PIL import Image
 from analysis.embedders.base import get_embedder
 from analysis.embeddings import load_embeddings, prepare, skipped_images
 from analysis.errors import AuditInputError
-from analysis.workspace import init_workspace, load_workspace
+from analysis.workspace import load_workspace
 from data_samples import drawing
-from tests.conftest import REPO, write_manifest
+from tests.conftest import REPO, scene_workspace
 
 
 @pytest.fixture(scope="module")
@@ -67,15 +67,7 @@ def test_second_prepare_is_a_no_op(sample_copy: Path) -> None:
 
 
 def _small_workspace(tmp_path: Path, n: int = 48) -> Path:
-    rng = np.random.default_rng(0)
-    (tmp_path / "img").mkdir(parents=True)
-    rows = []
-    for i in range(n):
-        drawing.scene(rng, 96).save(tmp_path / "img" / f"{i}.png")
-        rows.append({"id": f"r{i}", "caption": "x", "image": f"img/{i}.png", "keep": True})
-    write_manifest(tmp_path / "o.parquet", rows)
-    init_workspace(tmp_path, original="o.parquet", kept_column="keep")
-    return tmp_path
+    return scene_workspace(tmp_path, n, 96)
 
 
 def test_killed_prepare_resumes_to_the_same_embeddings(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from analysis.bias import (FREQUENCY_DEFINITION, TermShift, bias_report, identit
 from analysis.errors import AuditInputError
 from analysis.pipeline import reweighting
 from analysis.figures import shift_chart, top_words_chart, weights_chart
-from dashboard.components import show_figure, workspace_index
+from dashboard.components import cache_key, show_figure, workspace_index
 from dashboard.state import current_workspace
 
 PRESETS = {"gender": "woman,man,women,men,girl,boy", "family": "mother,father,daughter,son,wife,husband",
@@ -63,16 +63,16 @@ def render() -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _cached_reweighting(directory: str, n_rows: int, _workspace, _index):
+def _cached_reweighting(key: str, _workspace, _index):
     return reweighting(_workspace, _index)
 
 
 def _reweighting(workspace, index):
-    return _cached_reweighting(str(workspace.config.root.resolve()), workspace.n_original, workspace, index)
+    return _cached_reweighting(cache_key(workspace), workspace, index)
 
 
 @st.cache_data(show_spinner="Finding phrases…", max_entries=16)
-def _collocations(directory: str, n_rows: int, words: tuple[str, ...], _workspace, _index):
+def _collocations(key: str, words: tuple[str, ...], _workspace, _index):
     return identity_collocations(_workspace.original["caption"], _index, _workspace.kept, words)
 
 
@@ -128,7 +128,7 @@ def association_section(workspace, index, terms: list[str], groups: dict) -> Non
         c: st.column_config.NumberColumn(format="%.3f") for c in ("npmi_original", "npmi_filtered", "change")})
     st.caption("Sorted by the drop in nPMI from original to filtered: the contexts of the identity term that the "
                "filter removed most. A word with no co-occurrence left after filtering shows no filtered value.")
-    phrases = _collocations(str(workspace.config.root.resolve()), workspace.n_original, tuple(words), workspace, index)
+    phrases = _collocations(cache_key(workspace), tuple(words), workspace, index)
     if not phrases.empty:
         st.markdown("**Phrases around it** (bigrams ranked by nltk's likelihood ratio; counts of captions)")
         st.dataframe(phrases, hide_index=True, width="stretch", column_config={

@@ -15,8 +15,8 @@ MEMBERS_SHOWN = 24
 
 
 @st.cache_resource(show_spinner="Clustering embeddings and searching for duplicates…", max_entries=8)
-def _dedup(directory: str, embeddings_key: str, threshold: float, _workspace):
-    return dedup_for(_workspace, threshold=threshold)
+def _dedup(directory: str, embeddings_key: str, threshold: float, _workspace, _found):
+    return dedup_for(_workspace, threshold=threshold, found=_found)
 
 
 def render() -> None:
@@ -28,7 +28,7 @@ def render() -> None:
     default = default_threshold(found.embedder)
     threshold = st.slider("Cosine similarity threshold for a duplicate pair", 0.80, 0.99, float(default), 0.01,
                           key="d-threshold", help=f"default for {found.embedder}: {default}")
-    result = _dedup(str(workspace.config.root.resolve()), found.meta.get("key", ""), threshold, workspace)
+    result = _dedup(str(workspace.config.root.resolve()), found.meta.get("key", ""), threshold, workspace, found)
     byte_groups = exact_duplicates(found.status["sha256"])
     columns = st.columns(5)
     columns[0].metric("Images in groups", f"{result.n_in_groups:,}")

@@ -10,7 +10,7 @@ from analysis.regurgitation import default_threshold
 from analysis.reviews import COPY_VERDICTS, VerdictStore
 from analysis.stats import wilson_interval
 from analysis.figures import copy_group_chart, similarity_chart
-from dashboard.components import image_tile, require_embeddings, reviewer_box, show_figure
+from dashboard.components import image_tile, require_embeddings, reviewer_box, show_figure, verdict_control
 from dashboard.state import current_workspace
 
 PER_PAGE = 5
@@ -94,19 +94,6 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
                     image_tile(workspace, str(row.get("image", "")), blur=not kept[neighbour["training_id"]],
                                caption=str(row["caption"]))
                     st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
-            verdict_control(store, str(sample["id"]), verdict_of.get(sample["id"]), reviewer)
-
-
-def verdict_control(store: VerdictStore, item: str, verdict: str | None, reviewer: str) -> None:
-    key = f"rv-{item}"
-    if st.session_state.get(key) != verdict:
-        st.session_state[key] = verdict
-    st.segmented_control("Is this a copy?", COPY_VERDICTS, key=key, disabled=not reviewer,
-                         help=None if reviewer else "Enter your reviewer name in the sidebar first.",
-                         on_change=_record, args=(store, item, key, reviewer))
-
-
-def _record(store: VerdictStore, item: str, key: str, reviewer: str) -> None:
-    choice = st.session_state.get(key)
-    if choice:
-        store.record("regurgitation", item, choice, reviewer)
+            item = str(sample["id"])
+            verdict_control(store, "regurgitation", item, verdict_of.get(item), reviewer, key=f"rv-{item}",
+                            label="Is this a copy?", options=COPY_VERDICTS)

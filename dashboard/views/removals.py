@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.removals import (filter_overlap, removal_by_terms, removal_summary, removed_page,
+from analysis.removals import (filter_overlap, page_rows, removal_by_terms, removal_summary, removed_positions,
                                threshold_sweep)
 from analysis.reviews import REMOVAL_VERDICTS, VerdictStore, precision_estimates
 from analysis.figures import removal_rate_chart, score_chart, what_if_chart
-from dashboard.components import reviewer_box, show_figure, tile_png, workspace_index
+from dashboard.components import cache_key, reviewer_box, show_figure, tile_png, verdict_control, workspace_index
 from dashboard.state import current_workspace
 
 PAGE_SIZE = 12
@@ -30,7 +30,7 @@ def render() -> None:
         column.metric(f"Filter: {item.name}", f"{item.n_removed:,}", help=f"{item.n_only_this:,} removed by it alone")
 
     terms = list(workspace.config.default_terms)
-    key = _key(workspace)
+    key = cache_key(workspace)
     by_term = _by_term(key, tuple(terms), workspace, index)
     show_figure(removal_rate_chart(by_term, workspace), "removal-rate")
 
@@ -45,13 +45,6 @@ def render() -> None:
     store = VerdictStore.for_workspace(workspace.config.root)
     precision_section(workspace, store)
     gallery(workspace, index, store)
-
-
-def _key(workspace) -> str:
-    """Cache key of derived charts: the workspace and the state of its files."""
-    from dashboard.state import _stamp
-
-    return f"{workspace.config.root.resolve()}|{_stamp(workspace.config.root)}"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -73,7 +66,7 @@ def what_if(workspace, index, terms: list[str]) -> None:
     st.subheader("Threshold what-if")
     names = [f.name for f in workspace.config.filtered.scores]
     chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
-    sweep = _sweep(_key(workspace), chosen, tuple(terms), workspace, index)
+    sweep = _sweep(cache_key(workspace), chosen, tuple(terms), workspace, index)
     current = next(f.threshold for f in workspace.config.filtered.scores if f.name == chosen)
     show_figure(what_if_chart(sweep, chosen, current, workspace), "what-if")
 
@@ -127,13 +120,13 @@ def gallery(workspace, index, store: VerdictStore) -> None:
     score_columns = [f.column for f in workspace.config.filtered.scores]
     sort_by = controls[2].selectbox("Sort by", score_columns + ["id"], key="g-sort") if score_columns else None
     reveal_page = controls[3].toggle("Reveal this page", key="g-reveal", help="Removed images are blurred by default.")
-    _, total = removed_page(workspace, index=index, filter_name=None if filter_name == "all filters" else filter_name,
-                            words=words.split(), page_size=1)
+    positions = removed_positions(workspace, index=index, words=words.split(), sort_by=sort_by,
+                                  filter_name=None if filter_name == "all filters" else filter_name)
+    total = len(positions)
     pages = max(1, -(-total // PAGE_SIZE))
     page_number = st.number_input(f"Page (of {pages:,}; {total:,} removed images match)", min_value=1,
                                   max_value=pages, value=1, key="g-page") - 1
-    frame, _ = removed_page(workspace, index=index, filter_name=None if filter_name == "all filters" else filter_name,
-                            words=words.split(), sort_by=sort_by, page=int(page_number), page_size=PAGE_SIZE)
+    frame = page_rows(workspace, positions, int(page_number), PAGE_SIZE)
     latest = store.latest("removal").set_index("item_id")["verdict"].to_dict()
     grid = st.columns(4)
     for position, (_, row) in enumerate(frame.iterrows()):
@@ -153,17 +146,5 @@ def item_tile(workspace, row, reveal_page: bool, verdict: str | None, reviewer: 
     scores = " · ".join(f"{c} {row[c]:.2f}" for c in score_columns)
     st.caption(f"{item} · removed by {row['removed_by']}" + (f" · {scores}" if scores else ""))
     st.caption(f"Latest verdict: **{verdict}**" if verdict else "Not judged yet")
-    key = f"v-{item}"
-    if st.session_state.get(key) != verdict:
-        st.session_state[key] = verdict  # show the stored verdict, including one made in another session
-    st.segmented_control("Verdict", REMOVAL_VERDICTS, key=key, format_func=VERDICT_LABELS.get,
-                         label_visibility="collapsed", disabled=not reviewer,
-                         help=None if reviewer else "Enter your reviewer name in the sidebar first.",
-                         on_change=_record, args=(store, item, key, reviewer))
-
-
-def _record(store: VerdictStore, item: str, key: str, reviewer: str) -> None:
-    choice = st.session_state.get(key)
-    if choice:
-        store.record("removal", item, choice, reviewer)
-        st.toast(f"{item}: {choice} (recorded)")
+    verdict_control(store, "removal", item, verdict, reviewer, key=f"v-{item}", label="Verdict",
+                    options=REMOVAL_VERDICTS, labels=VERDICT_LABELS, show_label=False)
