@@ -208,7 +208,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 def _dedup(sub: Any) -> None:
     p = _command(sub, "dedup", "near-duplicate groups by clustered search (DALL·E 2), with recall vs exact", cmd_dedup)
     p.add_argument("--threshold", type=float, help="cosine similarity for a duplicate pair (default per embedder)")
-    p.add_argument("--clusters", type=int, help="k-means clusters K (default ≈ √n / 2)")
+    p.add_argument("--clusters", type=int, help="k-means clusters K (default ≈ n / 1,000: clusters of ~1,000 images)")
     p.add_argument("--clusterings", type=int, default=5, help="independent clusterings R (default 5, as DALL·E 2)")
     p.add_argument("--exact", action="store_true", help="also run exact all-pairs search and report recall")
     p.add_argument("--keep", choices=["centre", "first", "resolution"], default="centre",

@@ -29,9 +29,13 @@ def default_threshold(embedder: str) -> float:
     return next((v for k, v in DEFAULT_THRESHOLDS.items() if embedder.startswith(k)), 0.95)
 
 
+CLUSTER_SIZE = 1000  # target images per cluster: in-cluster search costs n · CLUSTER_SIZE · d
+BRANCHING = 32  # k-means splits each oversized cluster into at most this many parts
+
+
 def default_clusters(n: int) -> int:
-    """K ≈ √n / 2 (1,000 at a million images): clusters of ~2√n images keep the in-cluster search ~n^1.5."""
-    return int(max(1, min(4096, round(np.sqrt(n) / 2))))
+    """K ≈ n / 1,000: a fixed cluster size keeps the in-cluster search linear in n (1,000 clusters at a million)."""
+    return int(max(1, round(n / CLUSTER_SIZE)))
 
 
 @dataclass(frozen=True)
@@ -76,16 +80,44 @@ class DedupResult:
                 "largest_groups": sorted(self.group_sizes().tolist(), reverse=True)[:10]}
 
 
-def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: int = 20) -> np.ndarray:
-    """Spherical k-means (faiss) trained on a bounded sample, then every vector assigned to its nearest centroid."""
+def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: int = 20,
+                        branching: int = BRANCHING) -> np.ndarray:
+    """Hierarchical spherical k-means into about `clusters` clusters of ≤ 2·n/clusters images each.
+
+    A flat K-means assigns every vector to every centroid (n · K, quadratic when K grows with n); splitting
+    oversized clusters with k ≤ `branching` costs n · branching per level, and the levels grow as log n.
+    A cluster k-means cannot split (identical vectors) stays whole.
+    """
     data = np.ascontiguousarray(vectors, dtype=np.float32)
-    if clusters <= 1:
-        return np.zeros(len(data), dtype=np.int64)
-    kmeans = faiss.Kmeans(data.shape[1], clusters, niter=niter, spherical=True, seed=seed,
+    labels = np.zeros(len(data), dtype=np.int64)
+    target = max(1, int(np.ceil(len(data) / max(1, clusters))))
+    pending, next_label = [np.arange(len(data))], 0
+    while pending:
+        members = pending.pop()
+        parts = min(branching, int(np.ceil(len(members) / target)))
+        split = _kmeans_split(data, members, parts, seed + next_label, niter) if len(members) > 2 * target else None
+        if split is None or split.max() == split.min():
+            labels[members] = next_label
+            next_label += 1
+            continue
+        order = np.argsort(split, kind="stable")
+        pending.extend(np.split(members[order], np.flatnonzero(np.diff(split[order])) + 1))
+    return labels
+
+
+def _kmeans_split(data: np.ndarray, members: np.ndarray, parts: int, seed: int, niter: int,
+                  chunk: int = 65_536) -> np.ndarray:
+    """Part (0..parts-1) of each member: k-means trained on ≤ 64 points per centroid, members assigned in chunks."""
+    rng = np.random.default_rng(seed)
+    sample = members if len(members) <= 64 * parts else np.sort(rng.choice(members, 64 * parts, replace=False))
+    kmeans = faiss.Kmeans(data.shape[1], parts, niter=niter, spherical=True, seed=seed,
                           max_points_per_centroid=64, verbose=False)
-    kmeans.train(data)
-    _, assignment = kmeans.index.search(data, 1)
-    return assignment[:, 0].astype(np.int64)
+    kmeans.train(data[sample])
+    part = np.empty(len(members), dtype=np.int64)
+    for start in range(0, len(members), chunk):
+        _, nearest = kmeans.index.search(data[members[start:start + chunk]], 1)
+        part[start:start + chunk] = nearest[:, 0]
+    return part
 
 
 def clustered_pairs(vectors: np.ndarray, threshold: float, clusters: int, seed: int) -> np.ndarray:
@@ -150,8 +182,9 @@ def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None =
                 progress=None) -> DedupResult:
     """Find duplicate groups by clustered search (union of `clusterings` k-means runs)."""
     n = len(vectors)
-    rows = np.arange(n) if valid is None else np.flatnonzero(valid)
-    data = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+    every_row = valid is None or bool(valid.all())
+    rows = np.arange(n) if every_row else np.flatnonzero(valid)
+    data = np.ascontiguousarray(vectors if every_row else vectors[rows], dtype=np.float32)  # no copy when all valid
     clusters = clusters or default_clusters(len(rows))
     union = np.zeros((0, 2), dtype=np.int64)
     cumulative, snapshots = [], []

@@ -49,9 +49,13 @@ class EmbeddingSet:
         """(n_rows, dim) float32, zero rows where not valid."""
         return np.load(self.path, allow_pickle=False).astype(np.float32)
 
+    @property
+    def mapped(self) -> np.ndarray:
+        """(n_rows, dim) float16 memory map: for scans that read the array once, chunk by chunk."""
+        return np.load(self.path, allow_pickle=False, mmap_mode="r")
+
     def take(self, rows: np.ndarray) -> np.ndarray:
-        mapped = np.load(self.path, allow_pickle=False, mmap_mode="r")
-        return np.asarray(mapped[np.asarray(rows)], dtype=np.float32)
+        return np.asarray(self.mapped[np.asarray(rows)], dtype=np.float32)
 
     @property
     def n_missing(self) -> int:

@@ -1,4 +1,4 @@
-"""Nearest-neighbour search with faiss: exact inner product while it stays fast, IVF beyond.
+"""Nearest-neighbour search with faiss: exact inner product unless an IVF index costs less.
 
 Vectors are L2-normalised, so inner product = cosine similarity. The IVF parameters come from the
 data size (nlist ≈ 2·√n, trained on 40 points per list) and nprobe is raised until recall@k on a sample of queries, measured
@@ -14,12 +14,14 @@ import numpy as np
 
 EXACT_LIMIT = 200_000  # base size up to which exact search is used
 RECALL_TARGET = 0.995  # tuned on a query sample; the margin keeps recall on all queries ≥ 0.99
+TUNING_QUERIES = 2000  # queries searched exactly to tune nprobe
+SCAN_CHUNK = 131_072  # base rows converted to float32 at a time by the exact scan
 
 
 @dataclass(frozen=True)
 class SearchResult:
     similarities: np.ndarray  # (n_queries, k) float32, best first
-    indices: np.ndarray  # (n_queries, k) int64 into the base; -1 where fewer than k exist
+    indices: np.ndarray  # (n_queries, k) int64 rows of the base; -1 where fewer than k exist
     method: str
     recall_at_k: float | None  # measured against exact on a query sample (None for exact search)
     nprobe: int | None = None
@@ -29,47 +31,84 @@ def _as_float32(matrix: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
-def exact_knn(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    index = faiss.IndexFlatIP(base.shape[1])
-    index.add(_as_float32(base))
-    return index.search(_as_float32(queries), min(k, len(base)))
+def ivf_lists(n: int) -> int:
+    return int(max(16, min(65536, 2 * np.sqrt(n))))
 
 
-def knn(queries: np.ndarray, base: np.ndarray, k: int = 10, *, exact_limit: int = EXACT_LIMIT,
-        recall_target: float = RECALL_TARGET, seed: int = 0) -> SearchResult:
-    """k nearest base vectors of every query by cosine similarity."""
-    k = min(k, len(base))
-    if len(base) <= exact_limit:
-        similarities, indices = exact_knn(queries, base, k)
-        return SearchResult(similarities, indices, "exact (faiss IndexFlatIP)", None)
-    index, nlist = build_ivf(base, seed=seed)
-    nprobe, recall = tune_nprobe(index, queries, base, k, recall_target, seed)
+def exact_is_cheaper(n_queries: int, n_base: int, exact_limit: int = EXACT_LIMIT,
+                     tuning_queries: int = TUNING_QUERIES) -> bool:
+    """Exact search costs n_queries · n_base; IVF costs n_base · nlist to build plus an exact search of its
+    tuning sample, so it only pays off for a small base never, and for a large one beyond that many queries."""
+    return n_base <= exact_limit or n_queries <= tuning_queries + ivf_lists(n_base)
+
+
+def exact_knn(queries: np.ndarray, base: np.ndarray, k: int, rows: np.ndarray | None = None,
+              chunk: int = SCAN_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest rows of `base` (or of its `rows`) by inner product, best first, as rows of `base`.
+
+    The base is scanned a chunk at a time, so it may be a float16 memory map: memory stays at chunk × d
+    floats however large it is, and no float32 copy of the whole base is made.
+    """
+    query = _as_float32(queries)
+    total = len(base) if rows is None else len(rows)
+    k = min(k, total)
+    best_similarities = np.full((len(query), k), -np.inf, dtype=np.float32)
+    best_rows = np.full((len(query), k), -1, dtype=np.int64)
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        part = np.arange(start, stop) if rows is None else np.asarray(rows[start:stop], dtype=np.int64)
+        block = _as_float32(base[start:stop] if rows is None else base[part])
+        similarities, local = faiss.knn(query, block, min(k, len(part)), metric=faiss.METRIC_INNER_PRODUCT)
+        found = np.where(local >= 0, part[np.maximum(local, 0)], -1)
+        merged_similarities = np.concatenate([best_similarities, similarities], axis=1)
+        merged_rows = np.concatenate([best_rows, found], axis=1)
+        order = np.argsort(-merged_similarities, axis=1, kind="stable")[:, :k]
+        best_similarities = np.take_along_axis(merged_similarities, order, axis=1)
+        best_rows = np.take_along_axis(merged_rows, order, axis=1)
+    return best_similarities, best_rows
+
+
+def knn(queries: np.ndarray, base: np.ndarray, k: int = 10, *, rows: np.ndarray | None = None,
+        exact_limit: int = EXACT_LIMIT, tuning_queries: int = TUNING_QUERIES, recall_target: float = RECALL_TARGET,
+        seed: int = 0) -> SearchResult:
+    """k nearest base rows (or `rows` of the base) of every query by cosine similarity."""
+    n_base = len(base) if rows is None else len(rows)
+    k = min(k, n_base)
+    if exact_is_cheaper(len(queries), n_base, exact_limit, tuning_queries):
+        similarities, indices = exact_knn(queries, base, k, rows)
+        return SearchResult(similarities, indices, "exact (faiss)", None)
+    index, nlist = build_ivf(base, rows=rows, seed=seed)
+    nprobe, recall = tune_nprobe(index, queries, base, k, recall_target, seed, tuning_queries, rows=rows)
     index.nprobe = nprobe
     similarities, indices = index.search(_as_float32(queries), k)
     return SearchResult(similarities, indices, f"IVF{nlist},Flat nprobe={nprobe}", recall, nprobe)
 
 
-def build_ivf(base: np.ndarray, seed: int = 0) -> tuple[faiss.IndexIVFFlat, int]:
-    n, dim = base.shape
-    nlist = int(max(16, min(65536, 2 * np.sqrt(n))))
+def build_ivf(base: np.ndarray, rows: np.ndarray | None = None, seed: int = 0) -> tuple[faiss.IndexIVFFlat, int]:
+    """IVF-Flat over the base (or its `rows`, kept as the ids the index returns), added in chunks."""
+    rows = np.arange(len(base)) if rows is None else np.asarray(rows, dtype=np.int64)
+    dim = base.shape[1]
+    nlist = ivf_lists(len(rows))
     quantizer = faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(seed)
-    sample = base[np.sort(rng.choice(n, size=min(n, 40 * nlist), replace=False))]
+    sample = rows[np.sort(rng.choice(len(rows), size=min(len(rows), 40 * nlist), replace=False))]
     index.cp.seed = seed
-    index.train(_as_float32(sample))
-    for start in range(0, n, 200_000):
-        index.add(_as_float32(base[start:start + 200_000]))
+    index.train(_as_float32(base[sample]))
+    for start in range(0, len(rows), 200_000):
+        part = rows[start:start + 200_000]
+        index.add_with_ids(_as_float32(base[part]), part)
     return index, nlist
 
 
 def tune_nprobe(index: faiss.IndexIVFFlat, queries: np.ndarray, base: np.ndarray, k: int, target: float,
-                seed: int = 0, sample_size: int = 2000) -> tuple[int, float]:
+                seed: int = 0, sample_size: int = TUNING_QUERIES,
+                rows: np.ndarray | None = None) -> tuple[int, float]:
     """Smallest power-of-two nprobe whose recall@k on a query sample reaches `target` (vs exact search), then
     doubled as a safety margin for the queries outside the sample; returns it with its measured sample recall."""
     rng = np.random.default_rng(seed)
     sample = _as_float32(queries[rng.choice(len(queries), size=min(sample_size, len(queries)), replace=False)])
-    _, truth = exact_knn(sample, base, k)
+    _, truth = exact_knn(sample, base, k, rows)
     nprobe = 1
     while nprobe < index.nlist:
         index.nprobe = nprobe

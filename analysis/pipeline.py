@@ -131,8 +131,8 @@ def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k
     else:
         training_ids = workspace.original["id"].to_numpy()
         neighbours, method, recall = nearest_training(workspace.generated["id"].to_numpy(), generated.vectors,
-                                                      generated.valid, training_ids, training.vectors, training.valid, k)
-        sources = source_similarities(workspace.generated, generated.vectors, workspace.original, training.vectors)
+                                                      generated.valid, training_ids, training.mapped, training.valid, k)
+        sources = source_similarities(workspace.generated, generated.vectors, workspace.original, training.mapped)
         atomic_save_parquet(neighbours_path, neighbours)
         atomic_save_json(meta_path, {"method": method, "recall": recall,
                                      "source_similarity": None if sources is None else
@@ -147,8 +147,8 @@ def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k
         if after_path.exists():
             after = pd.read_parquet(after_path)["similarity"]
         else:
-            after = best_after_dedup(workspace.generated["id"].to_numpy(), generated.vectors, generated.valid,
-                                     training.vectors, training.valid & dedup.keep)
+            after = best_after_dedup(neighbours, workspace.generated["id"].to_numpy(), generated.vectors,
+                                     generated.valid, training.mapped, training.valid & dedup.keep)
             atomic_save_parquet(after_path, after.rename("similarity").to_frame())
     return summarise(workspace.generated, workspace.original, neighbours, threshold=threshold, k=k, method=method,
                      recall=recall, group_sizes=sizes, after_dedup=after, source_similarity=sources,

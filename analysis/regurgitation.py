@@ -64,10 +64,10 @@ def nearest_training(generated_ids: np.ndarray, generated_vectors: np.ndarray, g
                      training_ids: np.ndarray, training_vectors: np.ndarray, training_valid: np.ndarray,
                      k: int) -> tuple[pd.DataFrame, str, float | None]:
     """The k nearest training images of every embedded generated sample (the expensive, threshold-free part)."""
-    base_rows = np.flatnonzero(training_valid)
     query_rows = np.flatnonzero(generated_valid)
-    search = knn(generated_vectors[query_rows], training_vectors[base_rows], k)
-    indices = np.where(search.indices >= 0, base_rows[np.maximum(search.indices, 0)], -1)
+    search = knn(np.asarray(generated_vectors[query_rows]), training_vectors, k,
+                 rows=None if training_valid.all() else np.flatnonzero(training_valid))
+    indices = search.indices
     neighbours = pd.DataFrame({
         "id": np.repeat(generated_ids[query_rows], indices.shape[1]),
         "rank": np.tile(np.arange(1, indices.shape[1] + 1), len(query_rows)),
@@ -123,8 +123,8 @@ def check_regurgitation(generated: pd.DataFrame, generated_vectors: np.ndarray, 
     sizes = after = None
     if dedup is not None:
         sizes = dedup_group_sizes(dedup)
-        after = best_after_dedup(generated["id"].to_numpy(), generated_vectors, generated_valid, training_vectors,
-                                 training_valid & dedup.keep)
+        after = best_after_dedup(neighbours, generated["id"].to_numpy(), generated_vectors, generated_valid,
+                                 training_vectors, training_valid & dedup.keep)
     return summarise(generated, training, neighbours, threshold=threshold, k=k, method=method, recall=recall,
                      group_sizes=sizes, after_dedup=after,
                      source_similarity=source_similarities(generated, generated_vectors, training, training_vectors),
@@ -139,13 +139,23 @@ def dedup_group_sizes(dedup: DedupResult) -> np.ndarray:
     return sizes
 
 
-def best_after_dedup(generated_ids: np.ndarray, generated_vectors: np.ndarray, generated_valid: np.ndarray,
-                     training_vectors: np.ndarray, kept: np.ndarray) -> pd.Series:
-    """Best similarity against the deduplicated training set: is the copy still reachable after dedup?"""
-    rows = np.flatnonzero(kept)
+def best_after_dedup(neighbours: pd.DataFrame, generated_ids: np.ndarray, generated_vectors: np.ndarray,
+                     generated_valid: np.ndarray, training_vectors: np.ndarray, kept: np.ndarray) -> pd.Series:
+    """Best similarity against the deduplicated training set: is the copy still reachable after dedup?
+
+    Read off the k nearest neighbours when one of them is kept (the first kept one is the best kept one);
+    searched again, over the kept rows, only for the samples whose k neighbours dedup all removed.
+    """
+    training_rows = neighbours["training_row"].to_numpy()
+    is_kept = (training_rows >= 0) & kept[np.maximum(training_rows, 0)]
+    best = neighbours[is_kept].sort_values(["id", "rank"]).drop_duplicates("id").set_index("id")["similarity"]
     queries = np.flatnonzero(generated_valid)
-    result = knn(generated_vectors[queries], training_vectors[rows], 1)
-    return pd.Series(result.similarities[:, 0].astype(np.float64), index=generated_ids[queries])
+    missing = queries[~pd.Series(generated_ids[queries]).isin(best.index).to_numpy()]
+    if len(missing):
+        result = knn(np.asarray(generated_vectors[missing]), training_vectors, 1, rows=np.flatnonzero(kept))
+        searched = pd.Series(result.similarities[:, 0].astype(np.float64), index=generated_ids[missing])
+        best = pd.concat([best, searched])
+    return best.reindex(generated_ids[queries]).astype(np.float64)
 
 
 def source_similarities(generated: pd.DataFrame, generated_vectors: np.ndarray, training: pd.DataFrame,

@@ -3,7 +3,9 @@
 Reports wall time, peak memory, recall of duplicate pairs against exact search (with --exact, feasible up to a few
 hundred thousand), and a baseline: all-kNN dedup with faiss (each image's k nearest neighbours, pairs above the
 threshold), which is what FiftyOne/imagededup-style tools effectively do.
-Usage: python bench/dedup_bench.py N [--exact] [--threshold T] [--clusterings R] [--baseline]
+--sampled-recall S estimates the same recall where exact all-pairs search is too slow (a million images): all pairs
+of S random images with every other image, found by brute force, against the pairs dedup found that touch them.
+Usage: python bench/dedup_bench.py N [--exact] [--sampled-recall S] [--threshold T] [--clusterings R] [--baseline]
 """
 
 from __future__ import annotations
@@ -26,6 +28,25 @@ def knn_dedup_pairs(vectors: np.ndarray, threshold: float, k: int = 20) -> np.nd
     return _unique_pairs(np.stack([rows[keep], neighbours.ravel()[keep]], axis=1), len(vectors))
 
 
+def sampled_recall(vectors: np.ndarray, found: np.ndarray, threshold: float, sample: int, seed: int = 0,
+                   chunk: int = 32_768) -> tuple[float, int]:
+    """(pair recall, true pairs) over the pairs that touch `sample` random images: each pair is drawn with the
+    same probability, so this estimates the recall over all pairs."""
+    rng = np.random.default_rng(seed)
+    queries = np.sort(rng.choice(len(vectors), size=sample, replace=False))
+    truth = []
+    for start in range(0, len(vectors), chunk):
+        similarities = vectors[queries] @ vectors[start:start + chunk].T
+        q, j = np.nonzero(similarities >= threshold)
+        truth.append(np.stack([queries[q], start + j], axis=1))
+    truth = np.concatenate(truth)
+    truth = _unique_pairs(truth[truth[:, 0] != truth[:, 1]], len(vectors))
+    touching = found[np.isin(found[:, 0], queries) | np.isin(found[:, 1], queries)]
+    codes = truth[:, 0] * np.int64(len(vectors)) + truth[:, 1]
+    hits = np.isin(codes, touching[:, 0] * np.int64(len(vectors)) + touching[:, 1])
+    return (float(hits.mean()) if len(codes) else 1.0), int(len(codes))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int)
@@ -33,6 +54,7 @@ def main() -> None:
     parser.add_argument("--clusterings", type=int, default=5)
     parser.add_argument("--exact", action="store_true")
     parser.add_argument("--baseline", action="store_true")
+    parser.add_argument("--sampled-recall", type=int, default=0, metavar="S")
     args = parser.parse_args()
     vectors, labels = planted_embeddings(args.n)
     start = time.perf_counter()
@@ -57,6 +79,10 @@ def main() -> None:
             float(np.isin(codes, (p := deduplicate(vectors, args.threshold, clusterings=r).pairs)[:, 0]
                           * np.int64(args.n) + p[:, 1]).mean()) for r in range(1, args.clusterings)
         ] + [payload["recall_vs_exact"]]
+    if args.sampled_recall:
+        payload["sampled_recall"], payload["sampled_true_pairs"] = sampled_recall(
+            vectors, result.pairs, args.threshold, args.sampled_recall)
+        payload["sampled_images"] = args.sampled_recall
     if args.baseline:
         start = time.perf_counter()
         baseline = knn_dedup_pairs(vectors, args.threshold)

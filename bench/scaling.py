@@ -2,7 +2,11 @@
 regurgitation at several workspace sizes, each run as the CLI a user would run. Writes docs/scaling.json and
 docs/scaling.png.
 
-Usage: python -m bench.scaling [--sizes 10000 100000 1000000] [--workdir /tmp/scaling]
+The generated set has a fixed size (--generated, 1,000 by default) at every workspace size: regurgitation's work is
+generated × training images, and this curve is about the training data growing; how the search scales with the
+number of generated samples is bench/regurgitation_bench.py's job.
+
+Usage: python -m bench.scaling [--sizes 10000 100000 1000000] [--generated 1000] [--workdir /tmp/scaling]
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,18 +39,21 @@ def timed_child(command: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--generated", type=int, default=1000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/scaling"))
     args = parser.parse_args()
     results = []
     for n in args.sizes:
-        directory = args.workdir / f"ws{n}"
+        directory = args.workdir / f"ws{n}-g{args.generated}"
         if not (directory / "audit.toml").exists():
             subprocess.run([sys.executable, "-m", "bench.make_large_workspace", str(n), str(directory),
-                            "--generated", str(max(1000, n // 100)), "--with-images", "0"], cwd=REPO, check=True)
+                            "--generated", str(args.generated), "--with-images", "0"], cwd=REPO, check=True)
+        shutil.rmtree(directory / ".audit-cache", ignore_errors=True)  # every step computes, none reads a cache
         for step, arguments in STEPS:
             seconds, peak = timed_child([sys.executable, "-m", "analysis.cli", arguments[0], str(directory),
                                          *arguments[1:]])
-            results.append({"n": n, "step": step, "seconds": round(seconds, 1), "peak_rss_mb": round(peak)})
+            results.append({"n": n, "generated": args.generated, "step": step, "seconds": round(seconds, 1),
+                            "peak_rss_mb": round(peak)})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     (REPO / "docs" / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, REPO / "docs" / "scaling.png")

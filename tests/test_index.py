@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.index import exact_pairs_above, knn, pairs_above, recall_at_k
+from analysis.index import exact_is_cheaper, exact_knn, exact_pairs_above, knn, pairs_above, recall_at_k
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -27,11 +27,28 @@ def test_ivf_knn_reaches_the_recall_target_and_reports_it() -> None:
     centres = _unit(rng, 50, 32)
     base = centres[rng.integers(0, 50, 20000)] + 0.3 * rng.normal(size=(20000, 32)).astype(np.float32)
     base /= np.linalg.norm(base, axis=1, keepdims=True)
-    queries = base[:300] + 0.05 * rng.normal(size=(300, 32)).astype(np.float32)
-    result = knn(queries, base, k=10, exact_limit=1000)
+    queries = base[:600] + 0.05 * rng.normal(size=(600, 32)).astype(np.float32)
+    result = knn(queries, base, k=10, exact_limit=1000, tuning_queries=200)
     assert result.method.startswith("IVF") and result.recall_at_k >= 0.99
     brute = np.argsort(-(queries @ base.T), axis=1)[:, :10]
     assert recall_at_k(result.indices, brute) >= 0.98
+
+
+def test_exact_scan_in_chunks_over_a_float16_subset_returns_base_rows() -> None:
+    rng = np.random.default_rng(3)
+    base, queries = _unit(rng, 1000, 16).astype(np.float16), _unit(rng, 30, 16)
+    rows = np.flatnonzero(rng.random(1000) < 0.6)
+    similarities, indices = exact_knn(queries, base, 4, rows=rows, chunk=97)
+    scores = queries @ base[rows].astype(np.float32).T
+    assert np.array_equal(indices, rows[np.argsort(-scores, axis=1, kind="stable")[:, :4]])
+    assert np.allclose(similarities, -np.sort(-scores, axis=1)[:, :4], atol=1e-5)
+
+
+def test_few_queries_are_searched_exactly_even_against_a_large_base() -> None:
+    # IVF needs an exact search of its tuning sample plus n·nlist to build: never cheaper for a few queries.
+    assert exact_is_cheaper(1000, 10_000_000)
+    assert not exact_is_cheaper(50_000, 1_000_000)
+    assert exact_is_cheaper(50_000, 150_000)
 
 
 def test_pairs_above_matches_brute_force_and_faiss_range_search() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from analysis.embeddings import load_embeddings
 from analysis.pipeline import regurgitation_for
+from analysis.regurgitation import best_after_dedup, nearest_training
 from analysis.workspace import load_workspace
 
 MAX_FALSE_FLAGS = 2  # stated tolerance on the sample; observed: 0
@@ -57,3 +58,21 @@ def test_rate_interval_contains_the_rate(sample_copy: Path) -> None:
     payload = regurgitation_for(load_workspace(sample_copy)).to_json()
     assert payload["ci95"][0] <= payload["rate"] <= payload["ci95"][1]
     assert payload["n_generated"] == 100
+
+
+def test_best_after_dedup_equals_a_search_of_the_kept_images_only() -> None:
+    rng = np.random.default_rng(7)
+    training = rng.normal(size=(400, 16)).astype(np.float32)
+    training /= np.linalg.norm(training, axis=1, keepdims=True)
+    generated = training[:30] + 0.05 * rng.normal(size=(30, 16)).astype(np.float32)
+    generated /= np.linalg.norm(generated, axis=1, keepdims=True)
+    ids = np.array([f"g{i}" for i in range(30)])
+    neighbours, _, _ = nearest_training(ids, generated, np.ones(30, bool), np.array([f"t{i}" for i in range(400)]),
+                                        training, np.ones(400, bool), k=3)
+    kept = rng.random(400) < 0.5
+    # Remove every neighbour of the first five samples, so the fallback search is exercised too.
+    kept[neighbours.loc[neighbours["id"].isin(ids[:5]), "training_row"].to_numpy()] = False
+    after = best_after_dedup(neighbours, ids, generated, np.ones(30, bool), training, kept)
+    expected = (generated @ training[kept].T).max(axis=1)
+    assert after.index.tolist() == ids.tolist()
+    assert np.allclose(after.to_numpy(), expected, atol=1e-5)

@@ -4,18 +4,20 @@ Layouts accepted for `precomputed:PATH`:
 - PATH is a directory with `embeddings.npy` and `ids.txt` (one id per line) or `ids.parquet` (column `id`);
 - PATH is a directory with `img_emb/img_emb_N.npy` and `metadata/metadata_N.parquet` (clip-retrieval), the
   id taken from `id`, `key` or `image_path` (matched against the manifest's `image` column).
-Arrays are loaded with `allow_pickle=False`; shapes, dtypes, NaNs, zero rows and id coverage are checked.
+Arrays are memory-mapped with `allow_pickle=False` and read a chunk of rows at a time (a million 512-d rows
+never sit in memory as float32); shapes, dtypes, NaNs, zero rows and id coverage are checked.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.cache import atomic_save_json, atomic_save_npy, atomic_save_parquet
+from analysis.cache import atomic_npy_writer, atomic_save_json, atomic_save_parquet
 from analysis.embedders.base import l2_normalise
 from analysis.errors import AuditInputError
 
@@ -35,10 +37,37 @@ def _load_array(path: Path) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.floating):
         raise AuditInputError(f"has dtype {array.dtype}; embeddings must be floating point.", path=path,
                               fix="store float16 or float32.")
-    return np.asarray(array, dtype=np.float32)
+    return array
 
 
-def read_precomputed(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
+CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class ShardedRows:
+    """Rows of one or more memory-mapped .npy shards addressed as one array, without concatenating them."""
+
+    shards: list[np.ndarray]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return sum(len(s) for s in self.shards), int(self.shards[0].shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """float32 rows at `positions` (global row numbers)."""
+        offsets = np.cumsum([0] + [len(s) for s in self.shards])
+        shard_of = np.searchsorted(offsets, positions, side="right") - 1
+        out = np.empty((len(positions), self.shape[1]), dtype=np.float32)
+        for shard in np.unique(shard_of):
+            selected = shard_of == shard
+            out[selected] = self.shards[shard][positions[selected] - offsets[shard]]
+        return out
+
+
+def read_precomputed(path: Path) -> tuple[ShardedRows, pd.DataFrame]:
     """(vectors, ids frame with `id` and maybe `image`) from either layout, validated."""
     path = Path(path)
     if not path.exists():
@@ -64,7 +93,7 @@ def read_precomputed(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
         raise AuditInputError(f"{len(vectors):,} embedding rows but {len(ids):,} ids.", path=path,
                               fix="write exactly one id per embedding row, in the same order.")
     _check_values(vectors, vectors_path)
-    return vectors, ids.assign(id=ids["id"].astype(str))
+    return ShardedRows([vectors]), ids.assign(id=ids["id"].astype(str))
 
 
 def _shard_number(path: Path) -> int:
@@ -72,7 +101,7 @@ def _shard_number(path: Path) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _read_clip_retrieval(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
+def _read_clip_retrieval(path: Path) -> tuple[ShardedRows, pd.DataFrame]:
     shards = sorted((path / "img_emb").glob("img_emb_*.npy"), key=_shard_number)
     if not shards:
         raise AuditInputError("img_emb/ has no img_emb_N.npy shards.", path=path / "img_emb",
@@ -103,19 +132,22 @@ def _read_clip_retrieval(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
     ids = pd.DataFrame({"id": meta[key].astype(str)})
     if key == "image_path":
         ids["image"] = ids["id"]
-    return np.concatenate(vectors), ids
+    return ShardedRows(vectors), ids
 
 
 def _check_values(vectors: np.ndarray, path: Path) -> None:
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise AuditInputError(f"row {row + 1} has NaN or infinite values ({int((~finite).sum())} such rows).",
-                              path=path, fix="recompute or drop those embeddings.")
-    zero = np.linalg.norm(vectors, axis=1) == 0
-    if zero.any():
-        raise AuditInputError(f"row {int(np.flatnonzero(zero)[0]) + 1} is all zeros ({int(zero.sum())} such rows).",
-                              path=path, fix="recompute or drop those embeddings.")
+    """No NaN, infinite or all-zero rows; checked a chunk at a time, the first bad row and the count reported."""
+    for problem, is_bad, fix in (
+            ("has NaN or infinite values", lambda block: ~np.isfinite(block).all(axis=1), "recompute or drop those embeddings."),
+            ("is all zeros", lambda block: ~block.any(axis=1), "recompute or drop those embeddings.")):
+        first, count = None, 0
+        for start in range(0, len(vectors), CHUNK_ROWS):
+            bad = np.flatnonzero(is_bad(np.asarray(vectors[start:start + CHUNK_ROWS])))
+            if len(bad) and first is None:
+                first = start + int(bad[0])
+            count += len(bad)
+        if first is not None:
+            raise AuditInputError(f"row {first + 1} {problem} ({count} such rows).", path=path, fix=fix)
 
 
 def import_precomputed(workspace, path: Path, name: str | None = None) -> dict[str, Path]:
@@ -141,15 +173,19 @@ def import_precomputed(workspace, path: Path, name: str | None = None) -> dict[s
         if which == "original" and found.notna().sum() == 0:
             raise AuditInputError(f"none of the {len(rows):,} original ids has an embedding.", path=path,
                                   fix="the ids must be the manifest's ids (or image paths for clip-retrieval).")
-        matrix = np.zeros((len(rows), vectors.shape[1]), np.float32)
         hit = found.notna().to_numpy()
-        matrix[hit] = l2_normalise(vectors[found[hit].astype(int).to_numpy()])
+        source = found.fillna(-1).astype(np.int64).to_numpy()
         key = embedding_key(workspace, which, name, key_version, "none")
         final = _set_dir(workspace, name) / f"{which}-{key}.npy"
         status = pd.DataFrame({"id": rows["id"].to_numpy(), "reason": np.where(hit, "", "no precomputed embedding"),
                                "sha256": ""})
         atomic_save_parquet(final.with_suffix(".status.parquet"), status)
-        atomic_save_npy(final, matrix.astype(np.float16))
+        with atomic_npy_writer(final, (len(rows), vectors.shape[1]), np.float16) as matrix:
+            for start in range(0, len(rows), CHUNK_ROWS):
+                block = np.zeros((min(CHUNK_ROWS, len(rows) - start), vectors.shape[1]), np.float32)
+                chunk_hit = hit[start:start + CHUNK_ROWS]
+                block[chunk_hit] = l2_normalise(vectors.take(source[start:start + CHUNK_ROWS][chunk_hit]))
+                matrix[start:start + len(block)] = block
         atomic_save_json(final.with_suffix(".json"), {
             "which": which, "key": key, "embedder": name, "embedder_version": key_version, "source": version,
             "preprocessing": "none",
