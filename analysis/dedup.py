@@ -110,8 +110,8 @@ def _kmeans_split(data: np.ndarray, members: np.ndarray, parts: int, seed: int, 
     """Part (0..parts-1) of each member: k-means trained on ≤ 64 points per centroid, members assigned in chunks."""
     rng = np.random.default_rng(seed)
     sample = members if len(members) <= 64 * parts else np.sort(rng.choice(members, 64 * parts, replace=False))
-    kmeans = faiss.Kmeans(data.shape[1], parts, niter=niter, spherical=True, seed=seed,
-                          max_points_per_centroid=64, verbose=False)
+    kmeans = faiss.Kmeans(data.shape[1], parts, niter=niter, spherical=True, seed=seed, min_points_per_centroid=1,
+                          max_points_per_centroid=64, verbose=False)  # small parts are expected deep in the tree
     kmeans.train(data[sample])
     part = np.empty(len(members), dtype=np.int64)
     for start in range(0, len(members), chunk):

@@ -98,15 +98,10 @@ class _ImageDataset:
         return len(self.paths)
 
     def __getitem__(self, position: int):
-        result = load_image(self.images_root, self.paths[position], min_side=self.shape[-1])
+        result = load_image(self.images_root, self.paths[position], min_side=self.shape[-1], digest=True)
         if result.image is None:
             return np.zeros(self.shape, np.float32), result.reason or "unreadable", ""
-        raw = self.images_root / self.paths[position]
-        try:
-            digest = hashlib.sha256(raw.read_bytes()).hexdigest()
-        except OSError:
-            digest = ""
-        return self.preprocess(result.image), "", digest
+        return self.preprocess(result.image), "", result.sha256
 
 
 def _collate(items):

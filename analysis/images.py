@@ -6,6 +6,7 @@ every failure becomes a short reason string instead of an exception.
 
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +16,16 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 # Anything larger than this many pixels is refused before decoding (a decompression bomb guard).
 MAX_PIXELS = 50_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+MAX_FILE_BYTES = 512 * 1024 * 1024  # files are read whole; no real image file comes near this
+
+
 
 
 @dataclass(frozen=True)
 class ImageResult:
     image: Image.Image | None
     reason: str | None = None  # why there is no image, when there is none
+    sha256: str = ""  # of the file's bytes, when asked for and the image decoded
 
 
 def resolve_image(images_root: Path, relative: str) -> Path | None:
@@ -34,11 +39,12 @@ def resolve_image(images_root: Path, relative: str) -> Path | None:
     return candidate
 
 
-def load_image(images_root: Path, relative: str, min_side: int | None = None) -> ImageResult:
+def load_image(images_root: Path, relative: str, min_side: int | None = None, digest: bool = False) -> ImageResult:
     """Decode an image as RGB with EXIF orientation applied, or say why it cannot be.
 
     With `min_side`, JPEGs are decoded at the smallest DCT scale that keeps both sides ≥ min_side (Pillow's
-    draft mode): a 640 px photo embedded at 224 px decodes ~4× faster with no visible difference.
+    draft mode): a 640 px photo embedded at 224 px decodes ~4× faster with no visible difference. With `digest`,
+    the sha256 of the file comes from the same single read (byte-duplicate detection needs it).
     """
     if not relative:
         return ImageResult(None, "no image path")
@@ -50,7 +56,16 @@ def load_image(images_root: Path, relative: str, min_side: int | None = None) ->
     if not path.is_file():
         return ImageResult(None, "file not found")
     try:
-        with Image.open(path) as handle:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return ImageResult(None, f"file too large ({size / 2**20:,.0f} MB)")
+        data = path.read_bytes()
+    except OSError as exc:
+        return ImageResult(None, f"unreadable file ({exc.strerror or exc})")
+    if not data:
+        return ImageResult(None, "empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as handle:
             width, height = handle.size
             if width * height > MAX_PIXELS:
                 return ImageResult(None, f"too large ({width}×{height} px, decompression-bomb guard)")
@@ -60,12 +75,10 @@ def load_image(images_root: Path, relative: str, min_side: int | None = None) ->
             image = ImageOps.exif_transpose(handle)
             image = _to_rgb(image)
             image.load()
-            return ImageResult(image)
+            return ImageResult(image, sha256=hashlib.sha256(data).hexdigest() if digest else "")
     except Image.DecompressionBombError:
         return ImageResult(None, "too large (decompression-bomb guard)")
     except (OSError, SyntaxError, ValueError) as exc:
-        if path.stat().st_size == 0:
-            return ImageResult(None, "empty file (0 bytes)")
         return ImageResult(None, f"unreadable image ({str(exc).splitlines()[0][:80]})")
 
 

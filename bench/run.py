@@ -62,8 +62,9 @@ def run(command: list[str]) -> dict:
     completed = subprocess.run([sys.executable, "-m", command[0].removesuffix(".py").replace("/", "."), *command[1:]],
                                cwd=REPO, capture_output=True, text=True)
     if completed.returncode != 0:
-        return {"error": completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "failed",
-                "command": " ".join(command)}
+        # Streamlit's bare-mode warning is noise; the error is the last other line.
+        lines = [line for line in completed.stderr.splitlines() if line.strip() and "ScriptRunContext" not in line]
+        return {"error": lines[-1] if lines else "failed", "command": " ".join(command)}
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     result["command"] = "python -m " + command[0].removesuffix(".py").replace("/", ".") + " " + " ".join(command[1:])
     return result

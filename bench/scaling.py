@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -41,7 +42,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--generated", type=int, default=1000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/scaling"))
+    parser.add_argument("--plot-only", action="store_true", help="redraw docs/scaling.png from docs/scaling.json")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads((REPO / "docs" / "scaling.json").read_text()), REPO / "docs" / "scaling.png")
+        return
     results = []
     for n in args.sizes:
         directory = args.workdir / f"ws{n}-g{args.generated}"
@@ -76,15 +81,18 @@ def plot(results: list[dict], out: Path) -> None:
                                         mode="lines+markers", line=dict(color=colour, width=3),
                                         showlegend=column == 1), row=1, col=column)
     sizes = sorted({r["n"] for r in results})
-    reference = [r for r in results if r["step"] == "dedup"]
-    if reference:
-        base = reference[0]["seconds"] / reference[0]["n"]
-        figure.add_trace(go.Scatter(x=sizes, y=[base * n for n in sizes], name="linear (from dedup at smallest n)",
-                                    mode="lines", line=dict(color="#999", dash="dot")), row=1, col=1)
-    figure.update_xaxes(type="log", title="rows in the workspace")
-    figure.update_yaxes(type="log")
-    figure.update_layout(title="pretrain-audit scaling on 2 CPU cores (bench/scaling.py)", height=480, width=1100,
-                         template="plotly_white", font=dict(size=14))
+    anchor = next((r for r in results if r["step"] == "dedup" and r["n"] == sizes[len(sizes) // 2]), None)
+    if anchor:  # reference slopes through dedup's middle point, where fixed costs no longer dominate
+        for name, grow, dash in (("linear", lambda n: n, "dot"), ("n log n", lambda n: n * math.log(n), "dash")):
+            figure.add_trace(go.Scatter(x=sizes, y=[anchor["seconds"] * grow(n) / grow(anchor["n"]) for n in sizes],
+                                        name=f"{name} (through dedup at {anchor['n']:,})", mode="lines",
+                                        line=dict(color="#888", dash=dash, width=2)), row=1, col=1)
+    figure.update_xaxes(type="log", title="rows in the workspace", tickvals=sizes,
+                        ticktext=[f"{n // 1000:,}k" if n < 1_000_000 else f"{n / 1e6:g}M" for n in sizes])
+    figure.update_yaxes(type="log", tickvals=[0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500], row=1, col=1)
+    figure.update_yaxes(type="log", tickvals=[100, 200, 500, 1000, 2000, 5000, 10000, 20000], row=1, col=2)
+    figure.update_layout(title="pretrain-audit scaling on 2 CPU cores (bench/scaling.py)", height=520, width=1200,
+                         template="plotly_white", font=dict(size=15))
     pio.write_image(figure, out, scale=2)
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.dedup import choose_keepers, deduplicate, exact_duplicates, groups_from_pairs, removal_curve
+from analysis.dedup import (choose_keepers, cluster_assignments, deduplicate, exact_duplicates, groups_from_pairs,
+                            removal_curve)
 from analysis.embeddings import load_embeddings
 from analysis.pipeline import dedup_for
 from analysis.workspace import load_workspace
@@ -38,6 +39,21 @@ def test_planted_families_are_recovered_exactly() -> None:
     assert (result.group_id[truth == -1] == -1).all()
     assert result.n_removed == sum((2, 3, 5, 8, 20)) - 5
     assert result.recall_vs_exact == 1.0 and result.exact_pairs == sum(s * (s - 1) // 2 for s in (2, 3, 5, 8, 20))
+
+
+def test_hierarchical_clusters_stay_under_twice_the_target_size() -> None:
+    vectors, _ = planted(n_background=6000, seed=8)
+    labels = cluster_assignments(vectors, clusters=60, seed=0)
+    sizes = np.bincount(labels)
+    assert sizes.max() <= 2 * np.ceil(len(vectors) / 60)
+    assert 30 <= len(sizes) <= 240  # about the K asked for, whatever k-means' balance
+
+
+def test_identical_images_k_means_cannot_split_stay_in_one_cluster() -> None:
+    vectors, _ = planted(n_background=200, seed=9)
+    copies = np.repeat(vectors[:1], 500, axis=0)
+    labels = cluster_assignments(np.concatenate([vectors, copies]), clusters=20, seed=0)
+    assert len(set(labels[len(vectors):])) == 1
 
 
 def test_groups_are_connected_components_numbered_largest_first() -> None:

@@ -191,3 +191,16 @@ def test_pickled_embeddings_are_refused(tmp_path: Path) -> None:
     (directory / "ids.txt").write_text("a")
     with pytest.raises(AuditInputError, match="no pickled objects"):
         read_precomputed(directory)
+
+
+def test_the_file_digest_comes_from_the_same_read_as_the_image(tmp_path: Path) -> None:
+    import hashlib
+
+    from PIL import Image
+
+    from analysis.images import load_image
+
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "red.jpg")
+    with_digest = load_image(tmp_path, "red.jpg", digest=True)
+    assert with_digest.sha256 == hashlib.sha256((tmp_path / "red.jpg").read_bytes()).hexdigest()
+    assert load_image(tmp_path, "red.jpg").sha256 == "" and with_digest.image.size == (40, 30)
