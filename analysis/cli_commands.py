@@ -168,7 +168,7 @@ def _prepare(sub: Any) -> None:
 def cmd_dedup(args: argparse.Namespace) -> int:
     from analysis.dedup import exact_duplicates
     from analysis.embeddings import load_embeddings
-    from analysis.pipeline import dedup_for
+    from analysis.pipeline import dedup_for, dedup_recall_for
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(Path(args.dir))
@@ -180,6 +180,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     result = dedup_for(workspace, threshold=args.threshold, clusters=args.clusters, clusterings=args.clusterings,
                        exact=args.exact, keep_rule=args.keep, progress=progress, found=found)
     payload = result.to_json()
+    payload["recall_estimate"] = None
+    if args.estimate_recall:
+        print(f"estimating recall on {args.estimate_recall:,} random images…", file=sys.stderr, flush=True)
+        payload["recall_estimate"] = dedup_recall_for(workspace, result, found, sample=args.estimate_recall).to_json()
     byte_groups = exact_duplicates(found.status["sha256"])
     payload["exact_byte_duplicates"] = {"n_images": int((byte_groups >= 0).sum()),
                                         "n_groups": int(byte_groups.max() + 1) if (byte_groups >= 0).any() else 0}
@@ -198,6 +202,11 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if payload["recall_vs_exact"] is not None:
         lines.append(f"recall vs exact search: {payload['recall_vs_exact']:.1%} "
                      f"(by clusterings: {', '.join(f'{r:.1%}' for r in payload['recall_by_clusterings'])})")
+    if payload["recall_estimate"]:
+        estimate = payload["recall_estimate"]
+        lines.append(f"recall estimated on {estimate['sampled_images']:,} random images: {estimate['recall']:.2%} "
+                     f"(95% CI {estimate['ci95'][0]:.2%}–{estimate['ci95'][1]:.2%}, {estimate['true_pairs']:,} "
+                     "true pairs touch them)")
     lines.append(f"byte-identical files: {payload['exact_byte_duplicates']['n_images']:,} in "
                  f"{payload['exact_byte_duplicates']['n_groups']:,} groups")
     _emit(payload, args.json, lines)
@@ -211,6 +220,8 @@ def _dedup(sub: Any) -> None:
     p.add_argument("--clusters", type=int, help="k-means clusters K (default ≈ n / 1,000: clusters of ~1,000 images)")
     p.add_argument("--clusterings", type=int, default=5, help="independent clusterings R (default 5, as DALL·E 2)")
     p.add_argument("--exact", action="store_true", help="also run exact all-pairs search and report recall")
+    p.add_argument("--estimate-recall", type=int, default=0, metavar="S",
+                   help="estimate recall from all pairs of S random images (for sets too large for --exact)")
     p.add_argument("--keep", choices=["centre", "first", "resolution"], default="centre",
                    help="which image of a group is kept (default: closest to the group centre)")
     p.add_argument("--out", help="write id, group_id, keep to this Parquet file")

@@ -210,6 +210,52 @@ def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None =
     return DedupResult(n, pairs, group_id, keep, threshold, clusters, clusterings, cumulative, exact_count, recall)
 
 
+@dataclass(frozen=True)
+class RecallEstimate:
+    """Recall of the clustered search over the duplicate pairs that touch a random sample of images."""
+
+    recall: float
+    true_pairs: int  # pairs above the threshold touching the sample, found by brute force
+    sampled_images: int
+    seed: int
+
+    def interval(self) -> tuple[float, float]:
+        from analysis.stats import wilson_interval
+
+        return wilson_interval(round(self.recall * self.true_pairs), self.true_pairs)
+
+    def to_json(self) -> dict:
+        low, high = self.interval()
+        return {"recall": self.recall, "ci95": [low, high], "true_pairs": self.true_pairs,
+                "sampled_images": self.sampled_images, "seed": self.seed}
+
+
+def sampled_recall(vectors: np.ndarray, pairs: np.ndarray, threshold: float, sample: int = 1000, *,
+                   valid: np.ndarray | None = None, seed: int = 0, chunk: int = 65_536) -> RecallEstimate:
+    """Estimate recall against exact search where exact all-pairs search is too slow (hours at a million images).
+
+    Every pair above the threshold that touches one of `sample` random images is found by brute force (a scan
+    of sample × n similarities, chunk by chunk, so `vectors` may be a float16 memory map) and looked up among
+    `pairs`. Each true pair is drawn with about the same probability, so this estimates the recall over all pairs.
+    """
+    n = len(vectors)
+    candidates = np.arange(n) if valid is None else np.flatnonzero(valid)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(candidates, size=min(sample, len(candidates)), replace=False))
+    queries = np.asarray(vectors[rows], dtype=np.float32)
+    truth = []
+    for start in range(0, n, chunk):
+        block = np.asarray(vectors[start:start + chunk], dtype=np.float32)
+        query, other = np.nonzero(queries @ block.T >= threshold)
+        truth.append(np.stack([rows[query], start + other], axis=1))
+    truth = np.concatenate(truth) if truth else np.zeros((0, 2), dtype=np.int64)
+    truth = _unique_pairs(truth[truth[:, 0] != truth[:, 1]], n)
+    touching = pairs[np.isin(pairs[:, 0], rows) | np.isin(pairs[:, 1], rows)] if len(pairs) else pairs.reshape(0, 2)
+    touching = _unique_pairs(touching, n)
+    found = np.isin(truth[:, 0] * np.int64(n) + truth[:, 1], touching[:, 0] * np.int64(n) + touching[:, 1])
+    return RecallEstimate(float(found.mean()) if len(truth) else 1.0, int(len(truth)), int(len(rows)), seed)
+
+
 def exact_duplicates(digests: pd.Series) -> pd.Series:
     """Group id (by file content hash) for byte-identical files; -1 for unique or unreadable files."""
     present = digests.fillna("") != ""

@@ -141,13 +141,28 @@ def top_words_chart(top: pd.DataFrame, workspace: Workspace) -> go.Figure:
                         footer="Monroe et al. 2008, informative Dirichlet prior; words in 5+ captions")
 
 
+SIZE_BIN_EDGES = (2, 3, 4, 6, 11, 21, 51, 101, 201, 501, 1001, 10001)
+
+
+def group_size_bins(sizes: np.ndarray) -> pd.DataFrame:
+    """Groups per size: exact sizes while there are few, else ranges that widen with the size (2, 3, 4–5, 6–10,
+    11–20, …), so a long tail of large groups stays readable in one chart."""
+    values, counts = np.unique(sizes, return_counts=True) if len(sizes) else (np.array([], int), np.array([], int))
+    if len(values) <= 12:
+        return pd.DataFrame({"label": [f"{v:,}" for v in values], "groups": counts})
+    edges = [e for e in SIZE_BIN_EDGES if e <= values.max()] + [int(values.max()) + 1]
+    bins = np.searchsorted(edges, values, side="right") - 1
+    totals = np.bincount(bins, weights=counts, minlength=len(edges) - 1)[:len(edges) - 1]
+    labels = [f"{low:,}" if high - low == 1 else f"{low:,}–{high - 1:,}" for low, high in zip(edges, edges[1:])]
+    return pd.DataFrame({"label": labels, "groups": totals.astype(int)})
+
+
 def group_size_chart(result, workspace: Workspace) -> go.Figure:
-    sizes = result.group_sizes()
-    values, counts = np.unique(sizes, return_counts=True) if len(sizes) else (np.array([]), np.array([]))
-    figure = go.Figure(go.Bar(x=values.astype(str), y=counts, marker_color="#2d5fa8", text=counts,
-                              textposition="outside", cliponaxis=False))
+    bins = group_size_bins(result.group_sizes())
+    figure = go.Figure(go.Bar(x=bins["label"], y=bins["groups"], marker_color="#2d5fa8",
+                              text=[f"{g:,}" for g in bins["groups"]], textposition="outside", cliponaxis=False))
     figure.update_xaxes(title="images in the group", type="category")
-    figure.update_yaxes(title="groups", range=[0, (counts.max() if len(counts) else 1) * 1.15])
+    figure.update_yaxes(title="groups", range=[0, (bins["groups"].max() if len(bins) else 1) * 1.15])
     return style_figure(figure, f"Duplicate groups by size (cosine ≥ {result.threshold:.2f})", workspace, height=400)
 
 
@@ -165,20 +180,24 @@ def similarity_chart(samples: pd.DataFrame, threshold: float, workspace: Workspa
     for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
         part = samples[samples["flagged"] == flagged]
         figure.add_trace(go.Histogram(x=part["similarity"], name=name, marker_color=colour, xbins=dict(size=0.01)))
-    figure.add_vline(x=threshold, line_dash="dot", annotation_text=f"threshold {threshold:.3f}")
+    figure.add_vline(x=threshold, line_dash="dot", annotation_text=f"threshold {threshold:.3f}",
+                     annotation_position="top left")  # the line sits near the right edge
     figure.update_layout(barmode="stack")
-    figure.update_xaxes(title="cosine similarity to the nearest training image")
+    lowest = samples["similarity"].min() if samples["similarity"].notna().any() else 0.0
+    figure.update_xaxes(title="cosine similarity to the nearest training image",
+                        range=[min(float(lowest), threshold) - 0.02, 1.01])  # cosine never exceeds 1
     figure.update_yaxes(title="generated samples")
     return style_figure(figure, "Similarity to the nearest training image", workspace, height=420,
                         footer=f"n={len(samples):,} generated samples")
 
 
 def copy_group_chart(samples: pd.DataFrame, threshold: float, workspace: Workspace) -> go.Figure:
+    crowded = len(samples) > 500  # thousands of large markers would merge into blobs
     figure = go.Figure()
     for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
         part = samples[samples["flagged"] == flagged]
         figure.add_trace(go.Scatter(x=part["group_size"].astype(float), y=part["similarity"], mode="markers",
-                                    name=name, marker=dict(color=colour, size=10, opacity=0.75),
+                                    name=name, marker=dict(color=colour, size=5 if crowded else 10, opacity=0.4 if crowded else 0.75),
                                     text=part["id"], hovertemplate="%{text}: group %{x}, cos %{y:.3f}"))
     figure.add_hline(y=threshold, line_dash="dot")
     figure.update_xaxes(title="size of the nearest image's duplicate group", type="log",

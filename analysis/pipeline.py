@@ -94,6 +94,23 @@ def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters:
     return result
 
 
+def dedup_recall_for(workspace: Workspace, result, found, *, sample: int = 1000, seed: int = 0):
+    """Recall of a dedup result estimated on `sample` random images (cached: a scan of sample × n similarities)."""
+    import json
+
+    from analysis.dedup import RecallEstimate, sampled_recall
+
+    key = fingerprint("dedup-recall", __version__, found.meta.get("key"), result.threshold, result.clusters,
+                      result.clusterings, int(len(result.pairs)), sample, seed)
+    path = workspace.config.cache_dir / "dedup" / f"recall-{key}.json"
+    if path.exists():
+        payload = json.loads(path.read_text())
+        return RecallEstimate(payload["recall"], payload["true_pairs"], payload["sampled_images"], payload["seed"])
+    estimate = sampled_recall(found.mapped, result.pairs, result.threshold, sample, valid=found.valid, seed=seed)
+    atomic_save_json(path, estimate.to_json())
+    return estimate
+
+
 def latest_dedup(workspace: Workspace, found=None):
     """The dedup result at default parameters (for regurgitation's group sizes); None without embeddings."""
     from analysis.embeddings import load_embeddings

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from analysis.dedup import _unique_pairs, deduplicate
+from analysis.dedup import _unique_pairs, deduplicate, sampled_recall
 from analysis.index import exact_knn
 from bench.common import emit, planted_embeddings
 
@@ -26,25 +26,6 @@ def knn_dedup_pairs(vectors: np.ndarray, threshold: float, k: int = 20) -> np.nd
     rows = np.repeat(np.arange(len(vectors)), k)
     keep = (similarities.ravel() >= threshold) & (neighbours.ravel() >= 0) & (neighbours.ravel() != rows)
     return _unique_pairs(np.stack([rows[keep], neighbours.ravel()[keep]], axis=1), len(vectors))
-
-
-def sampled_recall(vectors: np.ndarray, found: np.ndarray, threshold: float, sample: int, seed: int = 0,
-                   chunk: int = 32_768) -> tuple[float, int]:
-    """(pair recall, true pairs) over the pairs that touch `sample` random images: each pair is drawn with the
-    same probability, so this estimates the recall over all pairs."""
-    rng = np.random.default_rng(seed)
-    queries = np.sort(rng.choice(len(vectors), size=sample, replace=False))
-    truth = []
-    for start in range(0, len(vectors), chunk):
-        similarities = vectors[queries] @ vectors[start:start + chunk].T
-        q, j = np.nonzero(similarities >= threshold)
-        truth.append(np.stack([queries[q], start + j], axis=1))
-    truth = np.concatenate(truth)
-    truth = _unique_pairs(truth[truth[:, 0] != truth[:, 1]], len(vectors))
-    touching = found[np.isin(found[:, 0], queries) | np.isin(found[:, 1], queries)]
-    codes = truth[:, 0] * np.int64(len(vectors)) + truth[:, 1]
-    hits = np.isin(codes, touching[:, 0] * np.int64(len(vectors)) + touching[:, 1])
-    return (float(hits.mean()) if len(codes) else 1.0), int(len(codes))
 
 
 def main() -> None:
@@ -80,9 +61,9 @@ def main() -> None:
                           * np.int64(args.n) + p[:, 1]).mean()) for r in range(1, args.clusterings)
         ] + [payload["recall_vs_exact"]]
     if args.sampled_recall:
-        payload["sampled_recall"], payload["sampled_true_pairs"] = sampled_recall(
-            vectors, result.pairs, args.threshold, args.sampled_recall)
-        payload["sampled_images"] = args.sampled_recall
+        estimate = sampled_recall(vectors, result.pairs, args.threshold, args.sampled_recall)
+        payload["sampled_recall"], payload["sampled_true_pairs"] = estimate.recall, estimate.true_pairs
+        payload["sampled_images"] = estimate.sampled_images
     if args.baseline:
         start = time.perf_counter()
         baseline = knn_dedup_pairs(vectors, args.threshold)

@@ -102,13 +102,15 @@ def test_dedup_json_and_keep_list(sample_copy: Path) -> None:
 
     import pandas as pd
 
-    result = run_cli("dedup", str(sample_copy), "--json", "--exact", "--out", str(sample_copy / "keep.parquet"))
+    result = run_cli("dedup", str(sample_copy), "--json", "--exact", "--estimate-recall", "300",
+                     "--out", str(sample_copy / "keep.parquet"))
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     for field in ("n_images", "n_pairs", "n_groups", "n_in_groups", "n_removed", "fraction_removed", "threshold",
-                  "clusters", "clusterings", "recall_vs_exact"):
+                  "clusters", "clusterings", "recall_vs_exact", "recall_estimate"):
         assert field in payload
     assert payload["n_images"] == 1000 and payload["clusterings"] == 5 and payload["recall_vs_exact"] == 1.0
+    assert payload["recall_estimate"]["recall"] == 1.0 and payload["recall_estimate"]["sampled_images"] == 300
     assert payload["n_removed"] == payload["n_in_groups"] - payload["n_groups"]
     keep = pd.read_parquet(sample_copy / "keep.parquet")
     assert list(keep.columns) == ["id", "group_id", "keep"]

@@ -75,6 +75,15 @@ def test_duplicates_search_by_id(sample_copy: Path, monkeypatch: pytest.MonkeyPa
     assert any(": 8 images" in c.value for c in app.caption)
 
 
+def test_duplicates_recall_estimate_on_demand(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("duplicates", sample_copy, monkeypatch)
+    assert "Recall vs exact search (estimated)" not in {m.label for m in app.metric}  # a scan: only when asked
+    app.button(key="d-recall").click().run()
+    assert not app.exception
+    # The sample's 1,000 images form one cluster, so the clustered search is exact there.
+    assert {m.label: m.value for m in app.metric}["Recall vs exact search (estimated)"] == "100.00%"
+
+
 def test_duplicates_page_offers_to_prepare_when_no_embeddings(bare_sample: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("duplicates", bare_sample, monkeypatch)

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from analysis.dedup import default_threshold, exact_duplicates
-from analysis.pipeline import dedup_curve_for, dedup_for
+from analysis.pipeline import dedup_curve_for, dedup_for, dedup_recall_for
 from analysis.figures import dedup_curve_chart, group_size_chart
 from dashboard.components import image_tile, require_embeddings, show_figure
 from dashboard.state import current_workspace
@@ -41,12 +41,35 @@ def render() -> None:
     if found.n_missing:
         st.caption(f"{found.n_missing:,} images have no embedding (missing or unreadable) and are not judged.")
 
+    recall_check(workspace, found, result)
     left, right = st.columns(2)
     with left:
         show_figure(group_size_chart(result, workspace), "group-sizes")
     with right:
         show_figure(curve_chart(workspace, found, threshold), "dedup-curve")
     group_browser(workspace, found, result)
+
+
+RECALL_SAMPLE = 1000
+
+
+def recall_check(workspace, found, result) -> None:
+    """How many true duplicate pairs the clustered search misses, estimated on demand (a scan of 1,000 × n)."""
+    with st.expander("How complete is this search? Estimate recall against exact search"):
+        st.caption(f"All pairs of {RECALL_SAMPLE:,} random images with every other image are found by brute force "
+                   "and looked up among the pairs the clustered search found (`pretrain-audit dedup "
+                   "--estimate-recall`).")
+        if st.button("Estimate recall", key="d-recall"):
+            with st.spinner(f"Comparing {RECALL_SAMPLE:,} random images with all {result.n_images:,}…"):
+                st.session_state["d-recall-result"] = (result.threshold, dedup_recall_for(
+                    workspace, result, found, sample=RECALL_SAMPLE))
+        shown = st.session_state.get("d-recall-result")
+        if shown and shown[0] == result.threshold:
+            estimate = shown[1]
+            low, high = estimate.interval()
+            st.metric("Recall vs exact search (estimated)", f"{estimate.recall:.2%}",
+                      help=f"95% interval {low:.2%}–{high:.2%}; {estimate.true_pairs:,} true pairs touch the "
+                           f"{estimate.sampled_images:,} sampled images")
 
 
 @st.cache_data(show_spinner="Computing the threshold curve (cached after the first time)…", max_entries=8)
