@@ -86,8 +86,8 @@ def cmd_bias(args: argparse.Namespace) -> int:
     weights = info = None
     if args.reweight or args.weights_out:
         print("fitting the reweighting classifier…", file=sys.stderr)
-        result = reweighting(workspace, index, embeddings=_embeddings_if_any(workspace, args.reweight_features),
-                             features=args.reweight_features, regularisation=args.C, clip=args.clip)
+        result = reweighting(workspace, index, features=args.reweight_features, regularisation=args.C,
+                             clip=args.clip)
         weights, info = result.weights, result.summary()
         if args.weights_out:
             out = Path(args.weights_out)
@@ -109,16 +109,6 @@ def cmd_bias(args: argparse.Namespace) -> int:
         lines.append(text)
     _emit(payload, args.json, lines)
     return 0
-
-
-def _embeddings_if_any(workspace: Any, features: str | None):
-    """Original-set embeddings for the reweighting classifier, unless it is told to use captions only."""
-    if features == "captions":
-        return None
-    from analysis.embeddings import load_embeddings
-
-    found = load_embeddings(workspace, "original", required=features in ("embeddings", "both"))
-    return None if found is None else found.vectors
 
 
 @register

@@ -17,10 +17,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from analysis.captions import unique_int64
-from analysis.index import exact_pairs_above, pairs_above
+from analysis.index import as_float32, exact_pairs_above, pairs_above
 
 KeepRule = Literal["centre", "first", "resolution"]
 DEFAULT_R = 5  # clusterings, as in DALL·E 2
+CURVE_LOW = 0.80  # lowest threshold of the removal curve and of the dashboard's slider
 # Cosine thresholds per embedder, with the reasoning in docs/dedup.md.
 DEFAULT_THRESHOLDS = {"effnet-lite0": 0.90, "open_clip": 0.95, "precomputed": 0.95}
 
@@ -50,6 +51,7 @@ class DedupResult:
     pairs_per_clustering: list[int] = field(default_factory=list)  # cumulative unique pairs after r clusterings
     exact_pairs: int | None = None
     recall_by_clusterings: list[float] | None = None
+    similarities: np.ndarray | None = None  # cosine similarity of each pair (float32), as the search computed it
 
     @property
     def n_groups(self) -> int:
@@ -81,21 +83,24 @@ class DedupResult:
 
 
 def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: int = 20,
-                        branching: int = BRANCHING) -> np.ndarray:
-    """Hierarchical spherical k-means into about `clusters` clusters of ≤ 2·n/clusters images each.
+                        branching: int = BRANCHING, rows: np.ndarray | None = None) -> np.ndarray:
+    """Hierarchical spherical k-means of `rows` (default: all) into about `clusters` clusters of ≤ 2·n/clusters
+    images each; returns one label per row of `rows`.
 
     A flat K-means assigns every vector to every centroid (n · K, quadratic when K grows with n); splitting
     oversized clusters with k ≤ `branching` costs n · branching per level, and the levels grow as log n.
-    A cluster k-means cannot split (identical vectors) stays whole.
+    A cluster k-means cannot split (identical vectors) stays whole. `vectors` may be a float16 memory map:
+    only a k-means sample and one chunk at a time are converted to float32.
     """
-    data = np.ascontiguousarray(vectors, dtype=np.float32)
-    labels = np.zeros(len(data), dtype=np.int64)
-    target = max(1, int(np.ceil(len(data) / max(1, clusters))))
-    pending, next_label = [np.arange(len(data))], 0
+    rows = np.arange(len(vectors)) if rows is None else np.asarray(rows, dtype=np.int64)
+    labels = np.zeros(len(rows), dtype=np.int64)
+    target = max(1, int(np.ceil(len(rows) / max(1, clusters))))
+    pending, next_label = [np.arange(len(rows))], 0
     while pending:
         members = pending.pop()
         parts = min(branching, int(np.ceil(len(members) / target)))
-        split = _kmeans_split(data, members, parts, seed + next_label, niter) if len(members) > 2 * target else None
+        split = (_kmeans_split(vectors, rows[members], parts, seed + next_label, niter)
+                 if len(members) > 2 * target else None)
         if split is None or split.max() == split.min():
             labels[members] = next_label
             next_label += 1
@@ -105,37 +110,52 @@ def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: in
     return labels
 
 
-def _kmeans_split(data: np.ndarray, members: np.ndarray, parts: int, seed: int, niter: int,
+def _kmeans_split(vectors: np.ndarray, members: np.ndarray, parts: int, seed: int, niter: int,
                   chunk: int = 65_536) -> np.ndarray:
-    """Part (0..parts-1) of each member: k-means trained on ≤ 64 points per centroid, members assigned in chunks."""
+    """Part (0..parts-1) of each member row: k-means trained on ≤ 64 points per centroid, members assigned in
+    chunks."""
     rng = np.random.default_rng(seed)
     sample = members if len(members) <= 64 * parts else np.sort(rng.choice(members, 64 * parts, replace=False))
-    kmeans = faiss.Kmeans(data.shape[1], parts, niter=niter, spherical=True, seed=seed, min_points_per_centroid=1,
+    kmeans = faiss.Kmeans(vectors.shape[1], parts, niter=niter, spherical=True, seed=seed, min_points_per_centroid=1,
                           max_points_per_centroid=64, verbose=False)  # small parts are expected deep in the tree
-    kmeans.train(data[sample])
+    kmeans.train(as_float32(vectors[sample]))
     part = np.empty(len(members), dtype=np.int64)
     for start in range(0, len(members), chunk):
-        _, nearest = kmeans.index.search(data[members[start:start + chunk]], 1)
+        _, nearest = kmeans.index.search(as_float32(vectors[members[start:start + chunk]]), 1)
         part[start:start + chunk] = nearest[:, 0]
     return part
 
 
-def clustered_pairs(vectors: np.ndarray, threshold: float, clusters: int, seed: int) -> np.ndarray:
-    """Pairs above the threshold that fall inside the same cluster of one clustering."""
-    assignment = cluster_assignments(vectors, clusters, seed)
+def clustered_pairs(vectors: np.ndarray, threshold: float, clusters: int, seed: int,
+                    rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (rows of `vectors`) above the threshold that fall inside the same cluster of one clustering, with
+    their similarities."""
+    rows = np.arange(len(vectors)) if rows is None else np.asarray(rows, dtype=np.int64)
+    assignment = cluster_assignments(vectors, clusters, seed, rows=rows)
     order = np.argsort(assignment, kind="stable")
     bounds = np.flatnonzero(np.diff(assignment[order])) + 1
-    found = [pairs_above(vectors, threshold, members) for members in np.split(order, bounds) if len(members) > 1]
-    found = [f for f in found if len(f)]
-    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+    found = [pairs_above(vectors, threshold, rows[members], with_similarities=True)
+             for members in np.split(order, bounds) if len(members) > 1]
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
+    return np.concatenate([p for p, _ in found]), np.concatenate([s for _, s in found])
 
 
-def _unique_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
+def _unique_pairs(pairs: np.ndarray, n: int, similarities: np.ndarray | None = None):
+    """Distinct pairs as (low, high) rows, sorted; with `similarities`, also the similarity of each kept pair."""
     if len(pairs) == 0:
-        return pairs.reshape(0, 2)
-    low, high = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-    codes = unique_int64(low * np.int64(n) + high)
-    return np.stack([codes // n, codes % n], axis=1)
+        pairs = pairs.reshape(0, 2)
+        return pairs if similarities is None else (pairs, np.zeros(0, dtype=np.float32))
+    codes = np.minimum(pairs[:, 0], pairs[:, 1]) * np.int64(n) + np.maximum(pairs[:, 0], pairs[:, 1])
+    if similarities is None:
+        codes = unique_int64(codes)
+        return np.stack([codes // n, codes % n], axis=1)
+    order = np.argsort(codes, kind="stable")
+    codes = codes[order]
+    first = np.ones(len(codes), dtype=bool)
+    np.not_equal(codes[1:], codes[:-1], out=first[1:])
+    order, codes = order[first], codes[first]
+    return np.stack([codes // n, codes % n], axis=1), similarities[order]
 
 
 def groups_from_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -170,8 +190,8 @@ def choose_keepers(vectors: np.ndarray, group_id: np.ndarray, rule: KeepRule = "
                 raise ValueError("the resolution rule needs image sizes (width and height columns)")
             chosen = rows[np.argmax(resolution[rows])]
         else:
-            centre = vectors[rows].mean(axis=0)
-            chosen = rows[np.argmax(vectors[rows] @ centre)]
+            members = as_float32(vectors[rows])
+            chosen = rows[np.argmax(members @ members.mean(axis=0))]
         keep[chosen] = True
     return keep
 
@@ -180,34 +200,58 @@ def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None =
                 clusterings: int = DEFAULT_R, exact: bool = False, keep_rule: KeepRule = "centre",
                 resolution: np.ndarray | None = None, valid: np.ndarray | None = None, seed: int = 0,
                 progress=None) -> DedupResult:
-    """Find duplicate groups by clustered search (union of `clusterings` k-means runs)."""
+    """Find duplicate groups by clustered search (union of `clusterings` k-means runs).
+
+    `vectors` may be the float16 memory map of the embeddings: every step reads the rows it needs and converts
+    them to float32 a block at a time, so a million 512-d embeddings never need a 2 GB float32 copy.
+    """
     n = len(vectors)
-    every_row = valid is None or bool(valid.all())
-    rows = np.arange(n) if every_row else np.flatnonzero(valid)
-    data = np.ascontiguousarray(vectors if every_row else vectors[rows], dtype=np.float32)  # no copy when all valid
+    rows = np.arange(n) if valid is None else np.flatnonzero(valid)
     clusters = clusters or default_clusters(len(rows))
-    union = np.zeros((0, 2), dtype=np.int64)
+    union, union_similarities = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
     cumulative, snapshots = [], []
     for r in range(clusterings):
-        found = clustered_pairs(data, threshold, clusters, seed + r)
-        union = _unique_pairs(np.concatenate([union, found]), len(rows))
+        found, similarities = clustered_pairs(vectors, threshold, clusters, seed + r, rows)
+        union, union_similarities = _unique_pairs(np.concatenate([union, found]), n,
+                                                  np.concatenate([union_similarities, similarities]))
+        del found, similarities
         cumulative.append(int(len(union)))
-        snapshots.append(union)
+        if exact:  # recall after each clustering needs each union; otherwise they would only cost memory
+            snapshots.append(union)
         if progress:
             progress(r + 1, clusterings, len(union))
     exact_count = recall = None
     if exact:
-        truth = _unique_pairs(exact_pairs_above(data, threshold), len(rows))
+        truth = _unique_pairs(rows[exact_pairs_above(as_float32(vectors[rows]), threshold)], n)
         exact_count = int(len(truth))
-        truth_codes = truth[:, 0] * np.int64(len(rows)) + truth[:, 1]
-        recall = [float(np.isin(truth_codes, s[:, 0] * np.int64(len(rows)) + s[:, 1]).mean()) if exact_count else 1.0
+        truth_codes = truth[:, 0] * np.int64(n) + truth[:, 1]
+        recall = [float(np.isin(truth_codes, s[:, 0] * np.int64(n) + s[:, 1]).mean()) if exact_count else 1.0
                   for s in snapshots]
-    pairs = rows[union] if len(union) else union
-    group_id = groups_from_pairs(pairs, n)
-    keep = choose_keepers(np.asarray(vectors, dtype=np.float32), group_id, keep_rule, resolution)
+    group_id = groups_from_pairs(union, n)
+    keep = choose_keepers(vectors, group_id, keep_rule, resolution)
     if valid is not None:
         keep = keep | ~valid  # rows without an embedding are not judged: they stay
-    return DedupResult(n, pairs, group_id, keep, threshold, clusters, clusterings, cumulative, exact_count, recall)
+    return DedupResult(n, union, group_id, keep, threshold, clusters, clusterings, cumulative, exact_count, recall,
+                       union_similarities)
+
+
+def at_higher_threshold(base: DedupResult, vectors: np.ndarray, threshold: float, *,
+                        keep_rule: KeepRule = "centre", resolution: np.ndarray | None = None,
+                        valid: np.ndarray | None = None) -> DedupResult:
+    """The result `deduplicate` gives at `threshold` ≥ base.threshold, from the base's pairs alone (seconds, not
+    a new search). Exact because the clusterings do not depend on the threshold: the pairs found at a higher
+    threshold are the base's pairs whose similarity reaches it."""
+    if threshold < base.threshold:
+        raise ValueError(f"cannot derive threshold {threshold} from pairs found at {base.threshold}")
+    similarities = base.similarities if base.similarities is not None else pair_similarities(vectors, base.pairs)
+    reaching = similarities >= threshold
+    pairs = base.pairs[reaching]
+    group_id = groups_from_pairs(pairs, base.n_images)
+    keep = choose_keepers(vectors, group_id, keep_rule, resolution)
+    if valid is not None:
+        keep = keep | ~valid
+    return DedupResult(base.n_images, pairs, group_id, keep, threshold, base.clusters, base.clusterings,
+                       similarities=similarities[reaching])
 
 
 @dataclass(frozen=True)
@@ -272,17 +316,19 @@ def pair_similarities(vectors: np.ndarray, pairs: np.ndarray, chunk: int = 200_0
     out = np.zeros(len(pairs), dtype=np.float32)
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
-        out[start:start + chunk] = np.einsum("ij,ij->i", vectors[part[:, 0]], vectors[part[:, 1]])
+        out[start:start + chunk] = np.einsum("ij,ij->i", as_float32(vectors[part[:, 0]]),
+                                             as_float32(vectors[part[:, 1]]))
     return out
 
 
-def removal_curve(vectors: np.ndarray, pairs: np.ndarray, thresholds: np.ndarray) -> pd.DataFrame:
+def removal_curve(vectors: np.ndarray, pairs: np.ndarray, thresholds: np.ndarray,
+                  similarities: np.ndarray | None = None) -> pd.DataFrame:
     """Fraction of images dedup would remove at each threshold, from pairs found at the lowest one.
 
     Valid because the clusterings do not depend on the threshold: the pairs found at a higher threshold
     are exactly those found at the lowest one whose similarity reaches it.
     """
-    similarities = pair_similarities(vectors, pairs)
+    similarities = pair_similarities(vectors, pairs) if similarities is None else similarities
     n = len(vectors)
     rows = []
     for threshold in thresholds:

@@ -27,7 +27,7 @@ class SearchResult:
     nprobe: int | None = None
 
 
-def _as_float32(matrix: np.ndarray) -> np.ndarray:
+def as_float32(matrix: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(matrix, dtype=np.float32)
 
 
@@ -49,7 +49,7 @@ def exact_knn(queries: np.ndarray, base: np.ndarray, k: int, rows: np.ndarray | 
     The base is scanned a chunk at a time, so it may be a float16 memory map: memory stays at chunk × d
     floats however large it is, and no float32 copy of the whole base is made.
     """
-    query = _as_float32(queries)
+    query = as_float32(queries)
     total = len(base) if rows is None else len(rows)
     k = min(k, total)
     best_similarities = np.full((len(query), k), -np.inf, dtype=np.float32)
@@ -57,7 +57,7 @@ def exact_knn(queries: np.ndarray, base: np.ndarray, k: int, rows: np.ndarray | 
     for start in range(0, total, chunk):
         stop = min(start + chunk, total)
         part = np.arange(start, stop) if rows is None else np.asarray(rows[start:stop], dtype=np.int64)
-        block = _as_float32(base[start:stop] if rows is None else base[part])
+        block = as_float32(base[start:stop] if rows is None else base[part])
         similarities, local = faiss.knn(query, block, min(k, len(part)), metric=faiss.METRIC_INNER_PRODUCT)
         found = np.where(local >= 0, part[np.maximum(local, 0)], -1)
         merged_similarities = np.concatenate([best_similarities, similarities], axis=1)
@@ -80,7 +80,7 @@ def knn(queries: np.ndarray, base: np.ndarray, k: int = 10, *, rows: np.ndarray 
     index, nlist = build_ivf(base, rows=rows, seed=seed)
     nprobe, recall = tune_nprobe(index, queries, base, k, recall_target, seed, tuning_queries, rows=rows)
     index.nprobe = nprobe
-    similarities, indices = index.search(_as_float32(queries), k)
+    similarities, indices = index.search(as_float32(queries), k)
     return SearchResult(similarities, indices, f"IVF{nlist},Flat nprobe={nprobe}", recall, nprobe)
 
 
@@ -94,10 +94,10 @@ def build_ivf(base: np.ndarray, rows: np.ndarray | None = None, seed: int = 0) -
     rng = np.random.default_rng(seed)
     sample = rows[np.sort(rng.choice(len(rows), size=min(len(rows), 40 * nlist), replace=False))]
     index.cp.seed = seed
-    index.train(_as_float32(base[sample]))
+    index.train(as_float32(base[sample]))
     for start in range(0, len(rows), 200_000):
         part = rows[start:start + 200_000]
-        index.add_with_ids(_as_float32(base[part]), part)
+        index.add_with_ids(as_float32(base[part]), part)
     return index, nlist
 
 
@@ -107,7 +107,7 @@ def tune_nprobe(index: faiss.IndexIVFFlat, queries: np.ndarray, base: np.ndarray
     """Smallest power-of-two nprobe whose recall@k on a query sample reaches `target` (vs exact search), then
     doubled as a safety margin for the queries outside the sample; returns it with its measured sample recall."""
     rng = np.random.default_rng(seed)
-    sample = _as_float32(queries[rng.choice(len(queries), size=min(sample_size, len(queries)), replace=False)])
+    sample = as_float32(queries[rng.choice(len(queries), size=min(sample_size, len(queries)), replace=False)])
     _, truth = exact_knn(sample, base, k, rows)
     nprobe = 1
     while nprobe < index.nlist:
@@ -130,29 +130,30 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
 
 
 def pairs_above(vectors: np.ndarray, threshold: float, subset: np.ndarray | None = None,
-                block: int = 4096) -> np.ndarray:
+                block: int = 4096, *, with_similarities: bool = False):
     """All pairs (i < j) of `vectors` (or of the rows in `subset`) with cosine similarity ≥ threshold.
 
     Blocked matrix products keep memory at block × n floats whatever the subset size. Returns an
-    (m, 2) int64 array of row indices into `vectors`.
+    (m, 2) int64 array of row indices into `vectors`, and with `with_similarities` also their similarities.
     """
     rows = np.arange(len(vectors)) if subset is None else np.asarray(subset, dtype=np.int64)
-    if len(rows) < 2:
-        return np.zeros((0, 2), dtype=np.int64)
-    matrix = _as_float32(vectors[rows])
-    found = []
-    for start in range(0, len(rows), block):
+    found, similarity_of = [np.zeros((0, 2), dtype=np.int64)], [np.zeros(0, dtype=np.float32)]
+    matrix = as_float32(vectors[rows]) if len(rows) >= 2 else None
+    for start in range(0, len(rows) if matrix is not None else 0, block):
         similarities = matrix[start:start + block] @ matrix[start:].T
         local_i, local_j = np.nonzero(similarities >= threshold)
         keep = local_j > local_i
-        found.append(np.stack([rows[start + local_i[keep]], rows[start + local_j[keep]]], axis=1))
-    return np.concatenate(found) if found else np.zeros((0, 2), dtype=np.int64)
+        local_i, local_j = local_i[keep], local_j[keep]
+        found.append(np.stack([rows[start + local_i], rows[start + local_j]], axis=1))
+        similarity_of.append(similarities[local_i, local_j])
+    pairs = np.concatenate(found)
+    return (pairs, np.concatenate(similarity_of)) if with_similarities else pairs
 
 
 def exact_pairs_above(vectors: np.ndarray, threshold: float, block: int = 8192) -> np.ndarray:
     """All pairs above the threshold over the whole set with faiss range search (the `--exact` reference)."""
     index = faiss.IndexFlatIP(vectors.shape[1])
-    matrix = _as_float32(vectors)
+    matrix = as_float32(vectors)
     index.add(matrix)
     found = []
     for start in range(0, len(matrix), block):

@@ -24,22 +24,33 @@ def manifest_fingerprints(workspace: Workspace) -> dict[str, str]:
     return {name: file_fingerprint(path) for name, path in paths.items() if path is not None and Path(path).exists()}
 
 
-def reweighting(workspace: Workspace, index: DocTermIndex, *, embeddings: np.ndarray | None = None,
-                features: FeatureKind | None = None, regularisation: float = 1.0,
-                clip: float | None = 20.0) -> Reweighting:
-    """Fit (or load from the cache) the reweighting classifier's weights."""
+def reweighting(workspace: Workspace, index: DocTermIndex, *, features: FeatureKind | None = None,
+                regularisation: float = 1.0, clip: float | None = 20.0, found=None) -> Reweighting:
+    """Fit (or load from the cache) the reweighting classifier's weights.
+
+    Features default to captions and image embeddings when the original set's embeddings are cached, else
+    captions alone: one rule for the CLI, the dashboard, the report and the gates, so they show the same numbers.
+    `found`: the original set's embeddings when the caller already loaded them.
+    """
+    import json
+
+    from analysis.embeddings import load_embeddings
+
+    if features != "captions" and found is None:
+        found = load_embeddings(workspace, "original", required=features in ("embeddings", "both"))
+    if features == "captions":
+        found = None
+    features = features or ("both" if found is not None else "captions")
     key = fingerprint("weights", __version__, manifest_fingerprints(workspace), features,
-                      None if embeddings is None else embeddings.shape, regularisation, clip)
+                      None if found is None else found.meta.get("key"), regularisation, clip)
     cache = workspace.config.cache_dir / f"weights-{key}.npy"
     meta = cache.with_suffix(".json")
     if cache.exists() and meta.exists():
-        import json
-
         info = json.loads(meta.read_text())
         return Reweighting(np.load(cache, allow_pickle=False), info["features"], regularisation, clip, info["auc"],
                            info["effective_sample_size"], info["n_kept"])
-    result = fit_weights(workspace.kept, index=index, embeddings=embeddings, features=features,
-                         regularisation=regularisation, clip=clip)
+    result = fit_weights(workspace.kept, index=index, embeddings=None if found is None else found.mapped,
+                         features=features, regularisation=regularisation, clip=clip)
     atomic_save_npy(cache, result.weights)
     atomic_save_json(meta, {"features": result.features, "auc": result.auc,
                             "effective_sample_size": result.effective_sample_size, "n_kept": result.n_kept})
@@ -51,25 +62,33 @@ def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters:
               progress=None, found=None):
     """Clustered deduplication of the original set's embeddings, cached by its inputs.
 
+    Without --exact, a cached result at a lower threshold (same embeddings, clusters and clusterings) answers a
+    higher threshold by filtering its pairs: moving the dashboard's slider up costs seconds, not a new search.
     `found`: the original set's embeddings when the caller already loaded them (loading hashes every id).
     """
     import json
 
-    from analysis.dedup import DedupResult, deduplicate, default_clusters, default_threshold
+    from analysis.dedup import DedupResult, at_higher_threshold, deduplicate, default_clusters, default_threshold
     from analysis.embeddings import load_embeddings
 
     found = found or load_embeddings(workspace, "original")
     threshold = default_threshold(found.embedder) if threshold is None else threshold
     clusters = clusters or default_clusters(int(found.valid.sum()))
+    search = {"embeddings": found.meta.get("key"), "clusters": clusters, "clusterings": clusterings}
     key = fingerprint("dedup", __version__, found.meta.get("key"), threshold, clusters, clusterings, exact, keep_rule)
-    path = workspace.config.cache_dir / "dedup" / f"{key}.npz"
-    meta_path = path.with_suffix(".json")
-    if use_cache and path.exists() and meta_path.exists():
-        arrays = np.load(path, allow_pickle=False)
-        meta = json.loads(meta_path.read_text())
-        return DedupResult(meta["n_images"], arrays["pairs"], arrays["group_id"], arrays["keep"], threshold, clusters,
-                           clusterings, meta["pairs_per_clustering"], meta["exact_pairs"],
-                           meta["recall_by_clusterings"])
+    directory = workspace.config.cache_dir / "dedup"
+    path = directory / f"{key}.npz"
+
+    def cached(at: Path) -> DedupResult:
+        arrays = np.load(at, allow_pickle=False)
+        meta = json.loads(at.with_suffix(".json").read_text())
+        return DedupResult(meta["n_images"], arrays["pairs"], arrays["group_id"], arrays["keep"], meta["threshold"],
+                           clusters, clusterings, meta["pairs_per_clustering"], meta["exact_pairs"],
+                           meta["recall_by_clusterings"],
+                           arrays["similarities"] if "similarities" in arrays.files else None)
+
+    if use_cache and path.exists() and path.with_suffix(".json").exists():
+        return cached(path)
     resolution = None
     if keep_rule == "resolution":
         if not {"width", "height"} <= set(workspace.original.columns):
@@ -78,20 +97,46 @@ def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters:
             raise AuditInputError("the 'resolution' keep rule needs width and height columns in the manifest.",
                                   path=workspace.config.original, fix="add them, or use --keep centre or first.")
         resolution = (workspace.original["width"] * workspace.original["height"]).to_numpy(dtype=np.float64)
-    result = deduplicate(found.vectors, threshold, clusters=clusters, clusterings=clusterings, exact=exact,
-                         keep_rule=keep_rule, resolution=resolution, valid=found.valid, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    base = _lower_threshold_result(directory, search, threshold) if use_cache and not exact else None
+    if base is not None:
+        result = at_higher_threshold(cached(base), found.mapped, threshold, keep_rule=keep_rule,
+                                     resolution=resolution, valid=found.valid)
+    else:
+        result = deduplicate(found.mapped, threshold, clusters=clusters, clusterings=clusterings, exact=exact,
+                             keep_rule=keep_rule, resolution=resolution, valid=found.valid, progress=progress)
+    directory.mkdir(parents=True, exist_ok=True)
     import io
 
     from analysis.cache import atomic_write_bytes
 
     buffer = io.BytesIO()
-    np.savez(buffer, pairs=result.pairs, group_id=result.group_id, keep=result.keep)
+    arrays = {"pairs": result.pairs, "group_id": result.group_id, "keep": result.keep}
+    if result.similarities is not None:
+        arrays["similarities"] = result.similarities
+    np.savez(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
-    atomic_save_json(meta_path, {"n_images": result.n_images, "pairs_per_clustering": result.pairs_per_clustering,
-                                 "exact_pairs": result.exact_pairs, "recall_by_clusterings": result.recall_by_clusterings,
-                                 "embedder": found.embedder})
+    atomic_save_json(path.with_suffix(".json"), {
+        "n_images": result.n_images, "pairs_per_clustering": result.pairs_per_clustering,
+        "exact_pairs": result.exact_pairs, "recall_by_clusterings": result.recall_by_clusterings,
+        "embedder": found.embedder, "threshold": threshold, "search": search, "version": __version__})
     return result
+
+
+def _lower_threshold_result(directory: Path, search: dict, threshold: float) -> Path | None:
+    """The cached dedup result of the same search at the highest threshold not above `threshold` (fewest pairs)."""
+    import json
+
+    best = None
+    for meta_path in directory.glob("*.json") if directory.exists() else []:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue  # a foreign or damaged file is not a base; the search runs instead
+        if meta.get("search") != search or meta.get("version") != __version__ or not meta_path.with_suffix(".npz").exists():
+            continue
+        if meta["threshold"] <= threshold and (best is None or meta["threshold"] > best[0]):
+            best = (meta["threshold"], meta_path.with_suffix(".npz"))
+    return None if best is None else best[1]
 
 
 def dedup_recall_for(workspace: Workspace, result, found, *, sample: int = 1000, seed: int = 0):
@@ -172,24 +217,22 @@ def regurgitation_for(workspace: Workspace, *, threshold: float | None = None, k
                      images_root=workspace.config.images_root)
 
 
-def dedup_curve_for(workspace: Workspace, low: float = 0.80):
-    """Fraction removed by dedup at thresholds from `low` to 0.99, from the pairs found at `low` (cached)."""
+def dedup_curve_for(workspace: Workspace, low: float | None = None, found=None):
+    """Fraction removed by dedup at thresholds from `low` (default 0.80) to 0.99, from the pairs found at `low`
+    (cached). Computing it leaves the result at `low` in the cache, from which any higher threshold is derived."""
     import pandas as pd
 
-    from analysis.dedup import removal_curve
+    from analysis.dedup import CURVE_LOW, removal_curve
     from analysis.embeddings import load_embeddings
 
-    found = load_embeddings(workspace, "original")
+    low = CURVE_LOW if low is None else low
+    found = found or load_embeddings(workspace, "original")
     base = dedup_for(workspace, threshold=low, found=found)
     key = fingerprint("dedup-curve", __version__, found.meta.get("key"), low, base.clusters, base.clusterings,
                       int(len(base.pairs)))
     path = workspace.config.cache_dir / "dedup" / f"curve-{key}.parquet"
     if path.exists():
         return pd.read_parquet(path)
-    rows = np.unique(base.pairs) if len(base.pairs) else np.zeros(0, dtype=np.int64)
-    vectors = np.zeros((found.valid.shape[0], int(found.meta["dim"])), dtype=np.float32)
-    if len(rows):
-        vectors[rows] = found.take(rows)
-    curve = removal_curve(vectors, base.pairs, np.round(np.arange(low, 0.995, 0.01), 2))
+    curve = removal_curve(found.mapped, base.pairs, np.round(np.arange(low, 0.995, 0.01), 2), base.similarities)
     atomic_save_parquet(path, curve)
     return curve

@@ -57,7 +57,15 @@ def caption_features(index: DocTermIndex, min_count: int = 3) -> sp.csr_matrix:
 
 
 MAX_TRAIN_ROWS = 200_000
+TRAIN_NONZEROS = 30_000_000  # design-matrix entries the classifier trains on: ~0.4 GB per copy the folds make
 PREDICT_CHUNK = 100_000
+
+
+def training_rows(n_rows: int, nonzeros_per_row: float, max_train_rows: int = MAX_TRAIN_ROWS) -> int:
+    """Rows the classifier trains on: all up to `max_train_rows`, fewer when each row is wide (512-d embeddings
+    add 512 entries to a row of ~10 caption words), so that memory stays bounded, and never below 20,000."""
+    budget = int(TRAIN_NONZEROS / max(1.0, nonzeros_per_row))
+    return min(n_rows, max_train_rows, max(20_000, budget))
 
 
 def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddings: np.ndarray | None = None,
@@ -65,9 +73,10 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
                 folds: int = 5, seed: int = 0, max_train_rows: int = MAX_TRAIN_ROWS) -> Reweighting:
     """Fit the weak kept-classifier and return per-row weights (0 for removed rows).
 
-    Beyond `max_train_rows`, the classifier is cross-fitted on a stratified sample of that size (out-of-fold
-    probabilities for the sampled rows) and a model fitted on the whole sample scores the other rows, which it
-    never saw: every probability is still out-of-sample, at a bounded cost.
+    Beyond `max_train_rows` (fewer for wide rows: `training_rows`), the classifier is cross-fitted on a
+    stratified sample of that size (out-of-fold probabilities for the sampled rows) and a model fitted on the
+    whole sample scores the other rows, which it never saw: every probability is still out-of-sample, at a
+    bounded cost.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -83,6 +92,9 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
     model = LogisticRegression(C=regularisation, max_iter=2000, solver="lbfgs")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     labels = kept.astype(int)
+    width = (captions.nnz / max(1, captions.shape[0]) if captions is not None else 0.0) + (
+        embeddings.shape[1] if features in ("embeddings", "both") and embeddings is not None else 0)
+    max_train_rows = training_rows(len(kept), width, max_train_rows)
     if len(kept) <= max_train_rows:
         matrix = _design_matrix(features, captions, embeddings, np.arange(len(kept)))
         probability = cross_val_predict(model, matrix, labels, cv=splitter, method="predict_proba")[:, 1]
@@ -99,7 +111,7 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
         model.fit(matrix, labels[sample])
         for start in range(0, len(rest), PREDICT_CHUNK):  # bounded memory: the design matrix is built per chunk
             rows = rest[start:start + PREDICT_CHUNK]
-            probability[rows] = model.predict_proba(_design_matrix(features, captions, embeddings, rows))[:, 1]
+            probability[rows] = _probability_kept(model, features, captions, embeddings, rows)
     weights = np.zeros(len(kept), dtype=np.float64)
     weights[kept] = 1.0 / np.clip(probability[kept], 1e-6, 1.0)
     weights[kept] /= weights[kept].mean()
@@ -108,6 +120,22 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
         weights[kept] /= weights[kept].mean()
     return Reweighting(weights, features, regularisation, clip, float(roc_auc_score(kept, probability)),
                        effective_sample_size(weights[kept]), int(kept.sum()))
+
+
+def _probability_kept(model: LogisticRegression, features: FeatureKind, captions: sp.csr_matrix | None,
+                      embeddings: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+    """P(kept) of `rows`, the caption and embedding parts scored apart and summed: no stacked sparse copy of a
+    dense 512-d block (what made scoring a million rows cost gigabytes)."""
+    from scipy.special import expit
+
+    weights, score = model.coef_[0], np.full(len(rows), float(model.intercept_[0]))
+    offset = 0
+    if features in ("captions", "both"):
+        score += captions[rows] @ weights[:captions.shape[1]]
+        offset = captions.shape[1]
+    if features in ("embeddings", "both"):
+        score += np.asarray(embeddings[rows], dtype=np.float32) @ weights[offset:].astype(np.float32)
+    return expit(score)
 
 
 def _design_matrix(features: FeatureKind, captions: sp.csr_matrix | None, embeddings: np.ndarray | None,

@@ -1,13 +1,16 @@
 """Time every dashboard page on a workspace (Streamlit AppTest, in one process like a server), cold and cached,
 the gallery's page turn, and the process's peak memory.
 
-Usage: python -m bench.page_timing DIR
+Usage: python -m bench.page_timing DIR [--cold]
+  --cold: clear the workspace's derived analyses first (the embeddings stay), so that *first open* includes
+          computing them in the dashboard process (dedup and its curve, reweighting, regurgitation search)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -31,7 +34,13 @@ def run_page(module: str, timeout: float = 1800):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dir", type=Path)
+    parser.add_argument("--cold", action="store_true", help="clear the derived analyses (not the embeddings) first")
     args = parser.parse_args()
+    if args.cold:
+        cache = args.dir / ".audit-cache"
+        for entry in cache.iterdir() if cache.exists() else []:
+            if entry.name != "embeddings":
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     os.environ["PRETRAIN_AUDIT_WORKSPACE"] = str(args.dir.resolve())
     timings = {}
     for page in PAGES:
@@ -42,7 +51,8 @@ def main() -> None:
             start = time.perf_counter()
             app.number_input(key="g-page").set_value(2).run()
             timings[page]["page_turn_s"] = round(time.perf_counter() - start, 2)
-    emit({"task": "dashboard pages", "workspace": str(args.dir), "pages": timings})
+    emit({"task": "dashboard pages", "workspace": str(args.dir), "pages": timings,
+          "state": "empty analysis cache" if args.cold else "analyses cached on disk"})
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ PLANS = {
     ],
     # Needs a workspace built by bench/make_large_workspace.py and prepared; see docs/benchmarks.md.
     "pages": [
+        ("pages", ["bench/page_timing.py", "/tmp/ws1m", "--cold"]),
         ("pages", ["bench/page_timing.py", "/tmp/ws1m"]),
     ],
 }

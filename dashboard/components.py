@@ -73,14 +73,20 @@ def _embeddings(directory: str, stamp: tuple, cache_stamp: float, which: str, _w
     return load_embeddings(_workspace, which, required=False)
 
 
-def require_embeddings(workspace: Workspace, which: str = "original"):
-    """The cached embeddings, or an explanation and a button that computes them (with progress)."""
-    from analysis.embeddings import prepare
+def loaded_embeddings(workspace: Workspace, which: str = "original"):
+    """The embeddings `prepare` cached for this workspace (memory-mapped, loaded once per change), or None."""
     from dashboard.state import _stamp
 
     marker = workspace.config.cache_dir / "embeddings" / "current.json"
-    found = _embeddings(str(workspace.config.root.resolve()), _stamp(workspace.config.root),
-                        marker.stat().st_mtime if marker.exists() else 0.0, which, workspace)
+    return _embeddings(str(workspace.config.root.resolve()), _stamp(workspace.config.root),
+                       marker.stat().st_mtime if marker.exists() else 0.0, which, workspace)
+
+
+def require_embeddings(workspace: Workspace, which: str = "original"):
+    """The cached embeddings, or an explanation and a button that computes them (with progress)."""
+    from analysis.embeddings import prepare
+
+    found = loaded_embeddings(workspace, which)
     if found is not None:
         return found
     st.info("This page needs image embeddings, which have not been computed for this workspace yet. "

@@ -50,6 +50,20 @@ def test_bias_page_reports_the_sample_shift(sample_copy: Path, monkeypatch: pyte
     assert len(app.get("plotly_chart")) >= 3
 
 
+def test_bias_page_shows_the_reweighted_change_the_cli_reports(sample_copy: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.conftest import run_cli
+
+    cli = run_cli("bias", str(sample_copy), "--terms", "woman,man", "--reweight", "--json")
+    assert cli.returncode == 0, cli.stderr
+    reweighted = {t["term"]: t["reweighted"]["relative_change"] for t in json.loads(cli.stdout)["terms"]}
+    table = open_page("bias", sample_copy, monkeypatch).dataframe[0].value.set_index("term / group")
+    for term in ("woman", "man"):
+        assert table.loc[term, "reweighted change"] == f"{reweighted[term]:+.1%}"
+
+
 def test_bias_page_rejects_a_phrase_as_a_term(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("bias", sample_copy, monkeypatch)
     app.text_input(key="b-terms-workspace default").input("young woman").run()

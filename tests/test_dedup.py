@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.dedup import (choose_keepers, cluster_assignments, deduplicate, exact_duplicates, groups_from_pairs,
-                            removal_curve)
+from analysis.dedup import (at_higher_threshold, choose_keepers, cluster_assignments, deduplicate, exact_duplicates,
+                            groups_from_pairs, removal_curve)
 from analysis.embeddings import load_embeddings
 from analysis.pipeline import dedup_for
 from analysis.workspace import load_workspace
@@ -106,6 +106,52 @@ def test_removal_curve_matches_direct_runs() -> None:
     assert curve["fraction_removed"].iloc[1] == pytest.approx(direct.n_removed / len(vectors))
 
 
+def spread_families(seed: int = 3, dim: int = 32) -> np.ndarray:
+    """Families whose members sit at many similarities to one another (about 0.75 to 0.99), over a background."""
+    rng = np.random.default_rng(seed)
+    parts = [rng.normal(size=(2000, dim))]
+    for _ in range(30):
+        centre = rng.normal(size=dim)
+        centre /= np.linalg.norm(centre)
+        parts.append(centre + rng.uniform(0.02, 0.12, size=(12, 1)) * rng.normal(size=(12, dim)))
+    x = np.concatenate(parts).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_a_higher_threshold_derived_from_a_lower_one_equals_a_direct_run() -> None:
+    vectors = spread_families()
+    base = deduplicate(vectors, 0.85, clusters=10, clusterings=2)
+    for threshold in (0.9, 0.95):
+        direct = deduplicate(vectors, threshold, clusters=10, clusterings=2)
+        derived = at_higher_threshold(base, vectors, threshold)
+        assert 0 < len(direct.pairs) < len(base.pairs)
+        assert np.array_equal(derived.pairs, direct.pairs)
+        assert np.array_equal(derived.group_id, direct.group_id) and np.array_equal(derived.keep, direct.keep)
+    with pytest.raises(ValueError):
+        at_higher_threshold(base, vectors, 0.8)
+
+
+def test_each_pair_carries_its_cosine_similarity() -> None:
+    vectors = spread_families(seed=5)
+    result = deduplicate(vectors, 0.88, clusters=10, clusterings=3)
+    cosine = np.einsum("ij,ij->i", vectors[result.pairs[:, 0]], vectors[result.pairs[:, 1]])
+    assert len(result.similarities) == len(result.pairs) > 100
+    assert np.allclose(result.similarities, cosine, atol=1e-5) and (result.similarities >= 0.88).all()
+
+
+def test_dedup_reads_a_float16_memory_map_like_the_array_itself(tmp_path: Path) -> None:
+    vectors = spread_families(seed=4).astype(np.float16)
+    np.save(tmp_path / "e.npy", vectors)
+    mapped = np.load(tmp_path / "e.npy", mmap_mode="r")
+    valid = np.ones(len(vectors), dtype=bool)
+    valid[::7] = False
+    from_map = deduplicate(mapped, 0.9, clusters=10, clusterings=2, valid=valid, exact=True)
+    in_memory = deduplicate(vectors.astype(np.float32), 0.9, clusters=10, clusterings=2, valid=valid, exact=True)
+    assert from_map.n_groups > 10 and from_map.recall_vs_exact == in_memory.recall_vs_exact
+    assert np.array_equal(from_map.pairs, in_memory.pairs) and np.array_equal(from_map.keep, in_memory.keep)
+    assert not np.isin(from_map.pairs, np.flatnonzero(~valid)).any() and from_map.keep[~valid].all()
+
+
 def test_exact_byte_duplicates() -> None:
     import pandas as pd
 
@@ -132,6 +178,16 @@ def test_dedup_result_is_cached(sample_copy: Path) -> None:
     second = dedup_for(workspace)
     assert np.array_equal(first.group_id, second.group_id) and np.array_equal(first.keep, second.keep)
     assert load_embeddings(workspace).valid.sum() == first.n_images
+
+
+def test_a_cached_lower_threshold_answers_a_higher_one(sample_copy: Path) -> None:
+    workspace = load_workspace(sample_copy)
+    dedup_for(workspace, threshold=0.8)
+    derived = dedup_for(workspace, threshold=0.93)
+    assert derived.pairs_per_clustering == []  # derived from the 0.80 pairs, not searched again
+    searched = dedup_for(workspace, threshold=0.93, use_cache=False)
+    assert searched.pairs_per_clustering and np.array_equal(derived.pairs, searched.pairs)
+    assert np.array_equal(derived.group_id, searched.group_id) and np.array_equal(derived.keep, searched.keep)
 
 
 def test_group_size_chart_bins_a_long_tail_and_keeps_every_group() -> None:

@@ -10,7 +10,7 @@ from analysis.bias import (FREQUENCY_DEFINITION, TermShift, bias_report, identit
 from analysis.errors import AuditInputError
 from analysis.pipeline import reweighting
 from analysis.figures import shift_chart, top_words_chart, weights_chart
-from dashboard.components import cache_key, show_figure, workspace_index
+from dashboard.components import cache_key, loaded_embeddings, show_figure, workspace_index
 from dashboard.state import current_workspace
 
 PRESETS = {"gender": "woman,man,women,men,girl,boy", "family": "mother,father,daughter,son,wife,husband",
@@ -63,12 +63,14 @@ def render() -> None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _cached_reweighting(key: str, _workspace, _index):
-    return reweighting(_workspace, _index)
+def _cached_reweighting(key: str, embeddings_key: str | None, _workspace, _index, _found):
+    return reweighting(_workspace, _index, found=_found)
 
 
 def _reweighting(workspace, index):
-    return _cached_reweighting(cache_key(workspace), workspace, index)
+    found = loaded_embeddings(workspace)
+    return _cached_reweighting(cache_key(workspace), None if found is None else found.meta.get("key"), workspace,
+                               index, found)
 
 
 @st.cache_data(show_spinner="Finding phrases…", max_entries=16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from analysis.dedup import default_threshold, exact_duplicates
+from analysis.dedup import CURVE_LOW, default_threshold, exact_duplicates
 from analysis.pipeline import dedup_curve_for, dedup_for, dedup_recall_for
 from analysis.figures import dedup_curve_chart, group_size_chart
 from dashboard.components import image_tile, require_embeddings, show_figure
@@ -14,9 +14,16 @@ from dashboard.state import current_workspace
 MEMBERS_SHOWN = 24
 
 
-@st.cache_resource(show_spinner="Clustering embeddings and searching for duplicates…", max_entries=8)
+@st.cache_resource(show_spinner="Grouping the duplicate pairs at this threshold…", max_entries=4)
 def _dedup(directory: str, embeddings_key: str, threshold: float, _workspace, _found):
     return dedup_for(_workspace, threshold=threshold, found=_found)
+
+
+@st.cache_data(show_spinner=f"Clustering the embeddings and searching for duplicate pairs at cosine ≥ {CURVE_LOW} "
+                            "(once per workspace, cached on disk; every threshold on the slider is derived from it)…",
+               max_entries=8)
+def _curve(directory: str, key: str, _workspace, _found):
+    return dedup_curve_for(_workspace, found=_found)
 
 
 def render() -> None:
@@ -26,9 +33,11 @@ def render() -> None:
                "searched within clusters, union over 5 clusterings; a group is a connected component of pairs.")
     found = require_embeddings(workspace)
     default = default_threshold(found.embedder)
-    threshold = st.slider("Cosine similarity threshold for a duplicate pair", 0.80, 0.99, float(default), 0.01,
+    threshold = st.slider("Cosine similarity threshold for a duplicate pair", CURVE_LOW, 0.99, float(default), 0.01,
                           key="d-threshold", help=f"default for {found.embedder}: {default}")
-    result = _dedup(str(workspace.config.root.resolve()), found.meta.get("key", ""), threshold, workspace, found)
+    directory = str(workspace.config.root.resolve())
+    curve = _curve(directory, found.meta.get("key", ""), workspace, found)  # first: the search every threshold reuses
+    result = _dedup(directory, found.meta.get("key", ""), threshold, workspace, found)
     byte_groups = exact_duplicates(found.status["sha256"])
     columns = st.columns(5)
     columns[0].metric("Images in groups", f"{result.n_in_groups:,}")
@@ -46,7 +55,7 @@ def render() -> None:
     with left:
         show_figure(group_size_chart(result, workspace), "group-sizes")
     with right:
-        show_figure(curve_chart(workspace, found, threshold), "dedup-curve")
+        show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
     group_browser(workspace, found, result)
 
 
@@ -71,16 +80,6 @@ def recall_check(workspace, found, result) -> None:
             found_pairs = round(estimate.recall * estimate.true_pairs)
             st.caption(f"95% interval {low:.2%}–{high:.2%} (Wilson): {estimate.true_pairs:,} true duplicate pairs "
                        f"touch the {estimate.sampled_images:,} sampled images; {found_pairs:,} of them were found.")
-
-
-@st.cache_data(show_spinner="Computing the threshold curve (cached after the first time)…", max_entries=8)
-def _curve(directory: str, key: str, _workspace):
-    return dedup_curve_for(_workspace)
-
-
-def curve_chart(workspace, found, threshold: float):
-    return dedup_curve_chart(_curve(str(workspace.config.root.resolve()), found.meta.get("key", ""), workspace),
-                             threshold, workspace)
 
 
 def group_browser(workspace, found, result) -> None:
