@@ -6,7 +6,7 @@ Relative change = filtered frequency / original frequency − 1 (DALL·E 2's "wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -35,6 +35,13 @@ class TermShift:
     removal_rate: float | None  # share of the captions containing the term that the filters removed
     reweighted_frequency: float | None = None
     reweighted_change: float | None = None
+    kind: str = "term"  # or "group"
+
+    @property
+    def label(self) -> str:
+        """How charts and tables name it: “woman” for a term, group: women for a group (a group may share a
+        term's name)."""
+        return f"group: {self.name}" if self.kind == "group" else f"“{self.name}”"
 
     def to_json(self, key: str = "term") -> dict:
         payload = {
@@ -92,7 +99,8 @@ def group_shifts(index: DocTermIndex, kept: np.ndarray, groups: Mapping[str, Ite
         members = tuple(normalise_term(m) for m in raw_members)
         for member in members:
             check_single_word(member)
-        shifts.append(shift_for_mask(name, members, index.docs_containing(members), kept, weights))
+        shifts.append(replace(shift_for_mask(name, members, index.docs_containing(members), kept, weights),
+                              kind="group"))
     return shifts
 
 

@@ -19,7 +19,10 @@ BOTTOM_MARGIN = 115  # room for the x-axis title and the provenance footer under
 FONT = dict(family="Source Sans Pro, Arial, sans-serif", size=15, color="#222")
 PALETTE = {"original": "#7f7f7f", "filtered": "#c0392b", "reweighted": "#2d5fa8", "kept": "#2d5fa8",
            "removed": "#c0392b"}
-LINE_COLOURS = ["#c0392b", "#2d5fa8", "#8e44ad", "#16a085", "#d35400", "#7f8c8d"]
+# Okabe–Ito colours (told apart with colour-blindness too), with dashes for the second half of the terms
+LINE_COLOURS = ["#D55E00", "#0072B2", "#CC79A7", "#009E73", "#E69F00", "#56B4E9", "#7f7f7f"]
+LINE_DASHES = ["solid", "solid", "dash", "dash", "dot", "dot", "dashdot"]
+NOTE = "<br><span style='font-size:12px;color:#555'>{}</span>"  # a second, smaller line in a tick label
 
 
 def provenance_line(workspace: Workspace, extra: str = "") -> str:
@@ -30,11 +33,15 @@ def provenance_line(workspace: Workspace, extra: str = "") -> str:
 
 
 def style_figure(figure: go.Figure, title: str, workspace: Workspace, *, height: int = 420,
-                 footer: str = "") -> go.Figure:
+                 footer: str = "", legend_right: bool = False) -> go.Figure:
+    """`legend_right`: a vertical legend beside the plot, for legends too long for the strip above it (where
+    they would run into the title)."""
+    legend = (dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02) if legend_right else
+              dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
     figure.update_layout(
         title=dict(text=title, font=dict(size=19), x=0.01, xanchor="left"),
         font=FONT, height=height, template="plotly_white", margin=dict(l=20, r=30, t=80, b=BOTTOM_MARGIN),
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        legend=legend,
     )
     plot_height = max(height - 80 - BOTTOM_MARGIN, 1)
     figure.add_annotation(text=provenance_line(workspace, footer), xref="paper", yref="paper", x=0,
@@ -45,19 +52,20 @@ def style_figure(figure: go.Figure, title: str, workspace: Workspace, *, height:
 
 def removal_rate_chart(by_term: pd.DataFrame, workspace: Workspace) -> go.Figure:
     shown = by_term[(by_term["captions"] > 0) & (by_term["kind"] != "all")].copy()
-    shown["label"] = np.where(shown["kind"] == "group", "group: " + shown["name"], "“" + shown["name"] + "”")
+    names = np.where(shown["kind"] == "group", "group: " + shown["name"], "“" + shown["name"] + "”")
+    # The numbers go in the tick labels: inside a short bar they would overflow into its interval
+    shown["label"] = [name + NOTE.format(f"{r:.1%} of {c:,}")
+                      for name, r, c in zip(names, shown["removal_rate"], shown["captions"])]
     overall = by_term[by_term["kind"] == "all"].iloc[0]
     figure = go.Figure(go.Bar(
         x=shown["removal_rate"] * 100, y=shown["label"], orientation="h", marker_color=PALETTE["removed"],
         error_x=dict(type="data", symmetric=False, array=(shown["ci_high"] - shown["removal_rate"]) * 100,
-                     arrayminus=(shown["removal_rate"] - shown["ci_low"]) * 100, color="#444"),
-        text=[f"{r:.1%} of {c:,}" for r, c in zip(shown["removal_rate"], shown["captions"])],
-        textposition="inside", insidetextanchor="start", textfont=dict(color="white", size=15)))
+                     arrayminus=(shown["removal_rate"] - shown["ci_low"]) * 100, color="#444")))
     figure.add_vline(x=overall["removal_rate"] * 100, line_dash="dash", line_color="#555",
                      annotation_text=f"all captions {overall['removal_rate']:.1%}", annotation_position="top")
     figure.update_xaxes(title="captions removed by the filters (%), 95% Wilson interval", ticksuffix="%")
     figure.update_yaxes(autorange="reversed")
-    return style_figure(figure, "Share of captions removed, by term", workspace, height=120 + 45 * max(len(shown), 2))
+    return style_figure(figure, "Share of captions removed, by term", workspace, height=140 + 55 * max(len(shown), 2))
 
 
 def score_chart(workspace: Workspace) -> go.Figure:
@@ -77,41 +85,48 @@ def score_chart(workspace: Workspace) -> go.Figure:
                                     opacity=0.8, showlegend=position == 1, legendgroup=label), row=1, col=position)
         figure.add_vline(x=score_filter.threshold, line_dash="dot", line_color="#222", row=1, col=position)
         figure.update_xaxes(title="classifier score", range=[0, 1], row=1, col=position)
-    figure.update_layout(barmode="overlay", legend=dict(y=1.2, yanchor="bottom", x=1.0, xanchor="right"))
+    figure.update_layout(barmode="overlay")
     figure.update_yaxes(type="log", title="rows (log scale)", row=1, col=1)
-    return style_figure(figure, "Classifier scores of kept and removed rows", workspace, height=440)
+    return style_figure(figure, "Classifier scores of kept and removed rows", workspace, height=440,
+                        legend_right=True)
 
 
 def what_if_chart(sweep: pd.DataFrame, filter_name: str, current: float, workspace: Workspace) -> go.Figure:
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["fraction_removed"] * 100, name="dataset removed (%)",
+    figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep["fraction_removed"] * 100, name="dataset removed",
                                 line=dict(color="#222", width=3)))
-    for colour, column in zip(LINE_COLOURS, [c for c in sweep.columns if c.startswith("change_")]):
+    columns = [c for c in sweep.columns if c.startswith("change_")]
+    for colour, dash, column in zip(LINE_COLOURS, LINE_DASHES, columns):
         if sweep[column].notna().any():
-            figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep[column] * 100, line=dict(color=colour, width=2.5),
-                                        name=f"“{column.removeprefix('change_')}” frequency change (%)"))
+            figure.add_trace(go.Scatter(x=sweep["threshold"], y=sweep[column] * 100,
+                                        line=dict(color=colour, width=2.5, dash=dash),
+                                        name=f"“{column.removeprefix('change_')}” frequency change"))
     figure.add_vline(x=current, line_dash="dot", annotation_text=f"current {current:g}")
     figure.update_xaxes(title=f"threshold of '{filter_name}' (removed when score ≥ threshold)")
     figure.update_yaxes(title="%", ticksuffix="%")
-    return style_figure(figure, f"What if the '{filter_name}' threshold were different?", workspace, height=460)
+    return style_figure(figure, f"What if the '{filter_name}' threshold were different?", workspace, height=460,
+                        legend_right=True)
 
 
-def shift_chart(shifts: list, workspace: Workspace, group_names: list[str]) -> go.Figure:
-    labels = [f"group: {s.name}" if s.name in group_names and s.members != (s.name,) else f"“{s.name}”" for s in shifts]
+def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
+    names = [s.label for s in shifts]
     change = np.array([s.relative_change for s in shifts]) * 100
     low = np.array([s.ci95[0] if s.ci95 else np.nan for s in shifts]) * 100
     high = np.array([s.ci95[1] if s.ci95 else np.nan for s in shifts]) * 100
-    figure = go.Figure(go.Bar(
-        y=labels, x=change, orientation="h", name="original → filtered", marker_color=PALETTE["filtered"],
-        error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#444"),
-        text=[f"{c:+.1f}%" for c in change], textposition="inside", insidetextanchor="start",
-        textfont=dict(color="white")))
+    reweighted = None
     if any(s.reweighted_change is not None for s in shifts):
         reweighted = np.array([s.reweighted_change if s.reweighted_change is not None else np.nan
                                for s in shifts]) * 100
+    # The numbers go in the tick labels: on a short bar they would overflow into its interval
+    labels = [name + NOTE.format(f"{c:+.1f}%" + ("" if reweighted is None or np.isnan(reweighted[i])
+                                                  else f" · reweighted {reweighted[i]:+.1f}%"))
+              for i, (name, c) in enumerate(zip(names, change))]
+    figure = go.Figure(go.Bar(
+        y=labels, x=change, orientation="h", name="original → filtered", marker_color=PALETTE["filtered"],
+        error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#444")))
+    if reweighted is not None:
         figure.add_trace(go.Bar(y=labels, x=reweighted, orientation="h", name="original → reweighted filtered",
-                                marker_color=PALETTE["reweighted"], text=[f"{c:+.1f}%" for c in reweighted],
-                                textposition="outside"))
+                                marker_color=PALETTE["reweighted"]))
     figure.add_vline(x=0, line_color="#222")
     figure.update_layout(barmode="group")
     figure.update_xaxes(title="relative change in caption frequency (%), bars: 95% bootstrap interval",
@@ -130,15 +145,18 @@ def weights_chart(kept_weights: np.ndarray, info: dict, workspace: Workspace) ->
 
 
 def top_words_chart(top: pd.DataFrame, workspace: Workspace) -> go.Figure:
-    ordered = top.sort_values("log_odds_z")
-    colours = [PALETTE["filtered"] if z < 0 else PALETTE["reweighted"] for z in ordered["log_odds_z"]]
-    figure = go.Figure(go.Bar(x=ordered["log_odds_z"], y=ordered["word"], orientation="h", marker_color=colours,
-                              customdata=np.stack([ordered["original_count"], ordered["relative_change"] * 100], 1),
-                              hovertemplate="%{y}: z=%{x:.2f}, %{customdata[0]} captions, %{customdata[1]:+.1f}%"))
-    figure.update_xaxes(title="z-scored log-odds, kept vs removed (negative: removed more often)")
+    ordered = top.assign(removed_z=-top["log_odds_z"]).sort_values("removed_z", ascending=False)
+    colours = [PALETTE["filtered"] if z > 0 else PALETTE["reweighted"] for z in ordered["removed_z"]]
+    labels = [f"{w}" + NOTE.format(f"{n:,} captions, {c:+.0%}")
+              for w, n, c in zip(ordered["word"], ordered["original_count"], ordered["relative_change"])]
+    figure = go.Figure(go.Bar(x=ordered["removed_z"], y=labels, orientation="h", marker_color=colours,
+                              hovertemplate="z=%{x:.2f}<extra></extra>"))
+    figure.update_xaxes(title="over-representation among removed captions (z-scored log-odds; negative: kept more)")
+    figure.update_yaxes(autorange="reversed")
     return style_figure(figure, "Words most over-represented among removed captions", workspace,
-                        height=140 + 24 * len(ordered),
-                        footer="Monroe et al. 2008, informative Dirichlet prior; words in 5+ captions")
+                        height=140 + 40 * len(ordered),
+                        footer="Monroe et al. 2008, informative Dirichlet prior; words in 5+ captions; "
+                               "under each word: captions with it, change in its frequency")
 
 
 SIZE_BIN_EDGES = (2, 3, 4, 6, 11, 21, 51, 101, 201, 501, 1001, 10001)
@@ -187,8 +205,9 @@ def similarity_chart(samples: pd.DataFrame, threshold: float, workspace: Workspa
     figure.update_xaxes(title="cosine similarity to the nearest training image",
                         range=[min(float(lowest), threshold) - 0.02, 1.01])  # cosine never exceeds 1
     figure.update_yaxes(title="generated samples")
-    return style_figure(figure, "Similarity to the nearest training image", workspace, height=420,
-                        footer=f"n={len(samples):,} generated samples")
+    figure = style_figure(figure, "Similarity to the nearest training image", workspace, height=420,
+                          footer=f"n={len(samples):,} generated samples")
+    return figure.update_layout(legend=dict(x=0.0, xanchor="left"))  # the threshold's label is on the right
 
 
 def copy_group_chart(samples: pd.DataFrame, threshold: float, workspace: Workspace) -> go.Figure:

@@ -103,7 +103,7 @@ def build_sections(workspace: Workspace, terms: list[str] | None = None) -> tupl
             line += f"; after reweighting {shift.reweighted_change:+.1%}"
         bias_section.summary.append(line)
     if shifts:
-        bias_section.figures["term_shifts"] = figures.shift_chart(shifts, workspace, [g.name for g in report.groups])
+        bias_section.figures["term_shifts"] = figures.shift_chart(shifts, workspace)
     top = top_shifted_words(index, workspace.kept)
     if not top.empty:
         bias_section.figures["top_shifted_words"] = figures.top_words_chart(top, workspace)

@@ -46,7 +46,8 @@ def test_verdict_needs_a_reviewer_and_is_recorded(sample_copy: Path, monkeypatch
 def test_bias_page_reports_the_sample_shift(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("bias", sample_copy, monkeypatch)
     table = app.dataframe[0].value.set_index("term / group")
-    assert table.loc["woman", "change"] == "-14.0%" and table.loc["man", "change"] == "-6.1%"
+    assert table.loc["“woman”", "change"] == "-14.0%" and table.loc["“man”", "change"] == "-6.1%"
+    assert table.loc["group: women", "change"].startswith("-")  # a group is told apart from a term
     assert len(app.get("plotly_chart")) >= 3
 
 
@@ -61,7 +62,7 @@ def test_bias_page_shows_the_reweighted_change_the_cli_reports(sample_copy: Path
     reweighted = {t["term"]: t["reweighted"]["relative_change"] for t in json.loads(cli.stdout)["terms"]}
     table = open_page("bias", sample_copy, monkeypatch).dataframe[0].value.set_index("term / group")
     for term in ("woman", "man"):
-        assert table.loc[term, "reweighted change"] == f"{reweighted[term]:+.1%}"
+        assert table.loc[f"“{term}”", "reweighted change"] == f"{reweighted[term]:+.1%}"
 
 
 def test_bias_page_rejects_a_phrase_as_a_term(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:

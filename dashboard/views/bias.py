@@ -49,7 +49,7 @@ def render() -> None:
     if missing:
         st.info(f"Not in any caption: {', '.join(missing)}.")
     if shifts:
-        show_figure(shift_chart(shifts, workspace, [s.name for s in report.groups]), "bias-shift")
+        show_figure(shift_chart(shifts, workspace), "bias-shift")
         st.dataframe(_shift_table(shifts), hide_index=True, width="stretch")
     if info:
         weight_section(workspace, weights, info)
@@ -98,7 +98,7 @@ def _shift_table(shifts: list[TermShift]):
     import pandas as pd
 
     return pd.DataFrame([{
-        "term / group": s.name, "original": f"{s.original_count:,} ({s.original_frequency:.2%})",
+        "term / group": s.label, "original": f"{s.original_count:,} ({s.original_frequency:.2%})",
         "filtered": f"{s.filtered_count:,} ({s.filtered_frequency:.2%})",
         "change": f"{s.relative_change:+.1%}", "95% CI": f"{s.ci95[0]:+.1%} … {s.ci95[1]:+.1%}" if s.ci95 else "—",
         "removed": f"{s.removal_rate:.1%}" if s.removal_rate is not None else "—",
