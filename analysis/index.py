@@ -98,8 +98,8 @@ def build_ivf(base: np.ndarray, rows: np.ndarray | None = None, seed: int = 0) -
     sample = rows[np.sort(rng.choice(len(rows), size=min(len(rows), 40 * nlist), replace=False))]
     index.cp.seed = seed
     index.train(as_float32(base[sample]))
-    for start in range(0, len(rows), 200_000):
-        part = rows[start:start + 200_000]
+    for start in range(0, len(rows), SCAN_CHUNK):  # a float32 chunk at a time: the index itself holds float16
+        part = rows[start:start + SCAN_CHUNK]
         index.add_with_ids(as_float32(base[part]), part)
     return index, nlist
 

@@ -18,7 +18,7 @@ import pandas as pd
 import tomli_w
 
 from analysis.errors import AuditInputError
-from analysis.manifests import load_manifest, score_values
+from analysis.manifests import ids_in, load_manifest, score_values
 
 CONFIG_NAME = "audit.toml"
 CACHE_DIR = ".audit-cache"
@@ -246,9 +246,9 @@ def load_workspace(root: Path | str) -> Workspace:
         check_image_paths(generated, config.generated)
         if "source_id" in generated.columns:
             sources = generated["source_id"].astype("string").fillna("")
-            unknown = (sources != "") & ~sources.isin(original["id"])
+            unknown = (sources != "").to_numpy(dtype=bool) & ~ids_in(sources, original["id"])
             if unknown.any():
-                row = int(np.flatnonzero(unknown.to_numpy())[0])
+                row = int(np.flatnonzero(unknown)[0])
                 raise AuditInputError(f"source_id {sources.iloc[row]!r} in row {row + 1} is not an id of the original "
                                       "manifest.", path=config.generated, fix="leave source_id empty or use an original id.")
             generated["source_id"] = sources.astype(object)
@@ -260,13 +260,13 @@ def _kept_mask(config: WorkspaceConfig, original: pd.DataFrame) -> tuple[np.ndar
     if spec.kind == "manifest":
         assert spec.manifest is not None
         filtered = load_manifest(spec.manifest, required=("id",), what="filtered manifest")
-        known = filtered["id"].isin(original["id"])
+        known = ids_in(filtered["id"], original["id"])
         if not known.all():
-            row = int(np.flatnonzero(~known.to_numpy())[0])
+            row = int(np.flatnonzero(~known)[0])
             raise AuditInputError(f"id {filtered['id'].iloc[row]!r} in row {row + 1} is not in the original manifest "
                                   f"({int((~known).sum())} unknown ids).", path=spec.manifest,
                                   fix="the filtered manifest must be a subset of the original.")
-        kept = original["id"].isin(filtered["id"]).to_numpy()
+        kept = ids_in(original["id"], filtered["id"])
         return kept, {"filtered manifest": ~kept}
     if spec.kind == "kept_column":
         column = spec.kept_column

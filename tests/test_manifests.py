@@ -100,3 +100,16 @@ def test_truncated_parquet_is_named(tmp_path: Path) -> None:
 def test_unsupported_extension(tmp_path: Path) -> None:
     (tmp_path / "m.xlsx").write_bytes(b"PK")
     assert "unsupported manifest format '.xlsx'" in _error(tmp_path / "m.xlsx")
+
+
+def test_ids_in_agrees_with_pandas_isin() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from analysis.manifests import ids_in
+
+    reference = pd.Series(["a", "b", "c", "ü"], dtype="string")
+    values = pd.Series(["c", "x", "", "a", "ü", "A"], dtype="string")
+    assert ids_in(values, reference).tolist() == [True, False, False, True, True, False]
+    assert np.array_equal(ids_in(values, reference), values.isin(reference).to_numpy())
+    assert ids_in(pd.Series([], dtype="string"), reference).shape == (0,)
