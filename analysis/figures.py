@@ -86,7 +86,7 @@ def score_chart(workspace: Workspace) -> go.Figure:
         figure.add_vline(x=score_filter.threshold, line_dash="dot", line_color="#222", row=1, col=position)
         figure.update_xaxes(title="classifier score", range=[0, 1], row=1, col=position)
     figure.update_layout(barmode="overlay")
-    figure.update_yaxes(type="log", title="rows (log scale)", row=1, col=1)
+    figure.update_yaxes(type="log", dtick=1, title="rows (log scale)", row=1, col=1)
     return style_figure(figure, "Classifier scores of kept and removed rows", workspace, height=440,
                         legend_right=True)
 
@@ -139,7 +139,7 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
 def weights_chart(kept_weights: np.ndarray, info: dict, workspace: Workspace) -> go.Figure:
     figure = go.Figure(go.Histogram(x=kept_weights, nbinsx=60, marker_color=PALETTE["reweighted"]))
     figure.update_xaxes(title="weight of a kept item (mean 1)")
-    figure.update_yaxes(type="log", title="kept items (log scale)")
+    figure.update_yaxes(type="log", dtick=1, title="kept items (log scale)")
     return style_figure(figure, "Reweighting: distribution of weights", workspace, height=360,
                         footer=f"features: {info['features']}, C={info['C']}")
 
