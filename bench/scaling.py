@@ -90,7 +90,7 @@ def plot(results: list[dict], out: Path) -> None:
     figure.update_xaxes(type="log", title="rows in the workspace", tickvals=sizes,
                         ticktext=[f"{n // 1000:,}k" if n < 1_000_000 else f"{n / 1e6:g}M" for n in sizes])
     figure.update_yaxes(type="log", tickvals=[0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500], row=1, col=1)
-    figure.update_yaxes(type="log", tickvals=[100, 200, 500, 1000, 2000, 5000, 10000, 20000], row=1, col=2)
+    figure.update_yaxes(type="log", tickvals=[100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000, 20000], row=1, col=2)
     figure.update_layout(title="pretrain-audit scaling on 2 CPU cores (bench/scaling.py)", height=520, width=1200,
                          template="plotly_white", font=dict(size=15))
     pio.write_image(figure, out, scale=2)
