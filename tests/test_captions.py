@@ -64,3 +64,24 @@ def test_doc_counts_on_a_subset_and_with_weights() -> None:
     woman = index.term_id("woman")
     assert index.doc_counts(kept)[woman] == 2
     assert index.doc_counts(kept, np.array([1.0, 0.0, 2.0, 3.0]))[woman] == pytest.approx(4.0)
+
+
+def test_the_caption_index_is_cached_on_disk_and_follows_the_manifest(sample_copy) -> None:
+    import pandas as pd
+
+    from analysis.pipeline import caption_index
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(sample_copy)
+    built = caption_index(workspace)
+    assert list((sample_copy / ".audit-cache" / "captions").glob("*.npz"))
+    loaded = caption_index(workspace)
+    assert loaded.n_docs == built.n_docs and loaded.vocabulary.tolist() == built.vocabulary.tolist()
+    assert np.array_equal(loaded.rows, built.rows) and np.array_equal(loaded.terms, built.terms)
+    assert loaded.rows.dtype == np.int64
+
+    manifest = workspace.config.original
+    frame = pd.read_parquet(manifest) if manifest.suffix == ".parquet" else pd.read_csv(manifest)
+    frame.loc[0, "caption"] = "zebracorn"
+    frame.to_parquet(manifest, index=False) if manifest.suffix == ".parquet" else frame.to_csv(manifest, index=False)
+    assert caption_index(load_workspace(sample_copy)).term_id("zebracorn") is not None
