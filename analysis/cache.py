@@ -35,9 +35,28 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file in the target's folder (so the rename is atomic), readable as an ordinary file would be:
+    mkstemp creates it 0600, which would make exported reports and tables unreadable to the user's colleagues."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())
+    return fd, tmp
+
+
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask would race with the dashboard's other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -51,7 +70,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
@@ -67,7 +86,7 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
 def atomic_npy_writer(path: Path, shape: tuple[int, ...], dtype: Any) -> Iterator[np.ndarray]:
     """A writable memory-mapped .npy, filled by the caller in pieces, renamed into place only when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
@@ -84,7 +103,7 @@ def atomic_npy_writer(path: Path, shape: tuple[int, ...], dtype: Any) -> Iterato
 
 def atomic_save_parquet(path: Path, frame: pd.DataFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)

@@ -67,3 +67,21 @@ def test_second_prepare_on_the_same_workspace_is_refused(tmp_path: Path) -> None
     with FileLock(str(workspace / ".audit-cache" / "prepare.lock")):
         with pytest.raises(AuditInputError, match="another `prepare` is running"):
             prepare(load_workspace(workspace), progress=False)
+
+
+def test_written_files_get_ordinary_permissions_not_mkstemps_0600(tmp_path: Path) -> None:
+    import os
+
+    from analysis.cache import atomic_write_bytes
+
+    target = tmp_path / "report.html"
+    atomic_write_bytes(target, b"<html></html>")
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
