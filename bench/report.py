@@ -151,7 +151,10 @@ NOTES = [
     "computes what the page needs in the dashboard process: the Duplicates page searches once at cosine 0.80 and "
     "derives every slider position from it, the Bias page fits the reweighting classifier, the Regurgitation page "
     "searches the training set. With *analyses cached on disk* (by that run, or by the CLI) the first open only "
-    "loads them. *cached* is the next rerun of the page; peak MB is the whole dashboard process over all pages.",
+    "loads them. *cached* is the next rerun of the page; peak MB is the whole dashboard process over all pages. With "
+    "an empty cache the peak comes while the Regurgitation page builds its IVF index (+2.4 GB in that step, "
+    "measured alone: the index's 1 GB of float16 codes, its lists' growth while filling, and the 1 GB of "
+    "memory-mapped embeddings it reads, which are reclaimable file pages).",
     "- **Dedup recall at 1M** is estimated, because exact all-pairs search would take hours here: every pair that "
     "touches 2,000 random images is found by brute force and looked up among the pairs dedup found. At 100k the same "
     "estimate and the exact recall agree (`--exact --sampled-recall 2000`: 100% of 40,779 sampled pairs, 99.997% of "
