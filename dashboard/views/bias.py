@@ -43,7 +43,8 @@ def render() -> None:
                 weights, info = result.weights, result.summary()
             except AuditInputError as exc:
                 st.warning(str(exc))
-    report = bias_report(index, workspace.kept, terms, groups, weights, info)
+    report = _report(cache_key(workspace), tuple(terms), tuple(groups.items()), weights is not None, workspace,
+                     index, weights, info)
     shifts = [s for s in report.terms + report.groups if s.relative_change is not None]
     missing = [s.name for s in report.terms if s.relative_change is None]
     if missing:
@@ -60,6 +61,13 @@ def render() -> None:
     else:
         show_figure(top_words_chart(top, workspace), "top-words")
     association_section(workspace, index, terms, groups)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _report(key: str, terms: tuple[str, ...], groups: tuple, reweighted: bool, _workspace, _index, _weights,
+            _info):
+    """The shifts with their bootstrap intervals (half a second at a million captions), once per choice of terms."""
+    return bias_report(_index, _workspace.kept, list(terms), dict(groups), _weights, _info)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
