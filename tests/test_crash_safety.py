@@ -19,10 +19,15 @@ from analysis.workspace import load_workspace
 from tests.conftest import REPO, scene_workspace
 
 KILLS = 20
+ROWS = 480  # 120 chunks of 4: more than 20 runs, each killed within its first few chunks, can finish
 
 
-def _workspace(root: Path, n: int = 40) -> Path:
+def _workspace(root: Path, n: int = ROWS) -> Path:
     return scene_workspace(root, n, 64)
+
+
+def _finished_chunks(target: Path) -> int:
+    return sum(1 for _ in target.rglob("*.chunks-4/*.npy"))
 
 
 @pytest.mark.slow
@@ -40,8 +45,14 @@ def test_random_sigkills_leave_a_cache_that_finishes_identically(tmp_path: Path)
     chooser = random.Random(1)
     kills = 0
     for _ in range(KILLS):
+        # Killed while it works, not while it imports: after 1-2 new chunks, somewhere inside the next one
+        # (a chunk takes ~0.2 s), so the kill can land mid-computation or mid-write.
+        wanted = _finished_chunks(target) + chooser.randint(1, 2)
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(chooser.uniform(1.0, 4.0))  # model import and load take ~1.5 s; chunks then land every ~0.2 s
+        deadline = time.monotonic() + 120
+        while process.poll() is None and _finished_chunks(target) < wanted and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(chooser.uniform(0.0, 0.1))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
             kills += 1
@@ -52,7 +63,8 @@ def test_random_sigkills_leave_a_cache_that_finishes_identically(tmp_path: Path)
             assert np.array_equal(found.vectors, expected)
         for chunk in target.rglob("*.chunks-4/*.npy"):
             assert np.load(chunk, allow_pickle=False).shape == (4, 1280)
-    assert kills >= 10, "most runs must have been interrupted for the test to mean anything"
+    assert kills == KILLS, "every run must be interrupted while it works for the test to mean anything"
+    assert 0 < _finished_chunks(target) < ROWS // 4, "the killed runs made progress and left work to resume"
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert np.array_equal(load_embeddings(load_workspace(target)).vectors, expected)
