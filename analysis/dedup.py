@@ -22,7 +22,7 @@ from analysis.index import as_float32, exact_pairs_above, pairs_above
 KeepRule = Literal["centre", "first", "resolution"]
 DEFAULT_R = 5  # clusterings, as in DALL·E 2
 CURVE_LOW = 0.80  # lowest threshold of the removal curve and of the dashboard's slider
-# Cosine thresholds per embedder, with the reasoning in docs/dedup.md.
+# Cosine thresholds per embedder, with the reasoning in docs/analyses.md (Near-duplicates).
 DEFAULT_THRESHOLDS = {"effnet-lite0": 0.90, "open_clip": 0.95, "precomputed": 0.95}
 
 
