@@ -20,6 +20,11 @@ FREQUENCY_DEFINITION = "share of captions containing the term at least once (doc
 CI_METHOD = "95% percentile bootstrap over captions (2,000 multinomial resamples of the term × kept cells)"
 
 
+def term_label(name: str, is_group: bool) -> str:
+    """How charts and tables name a term or group: “woman”, group: women (a group may share a term's name)."""
+    return f"group: {name}" if is_group else f"“{name}”"
+
+
 @dataclass(frozen=True)
 class TermShift:
     """One term (or group) in the original, filtered and (optionally) reweighted caption sets."""
@@ -39,9 +44,7 @@ class TermShift:
 
     @property
     def label(self) -> str:
-        """How charts and tables name it: “woman” for a term, group: women for a group (a group may share a
-        term's name)."""
-        return f"group: {self.name}" if self.kind == "group" else f"“{self.name}”"
+        return term_label(self.name, self.kind == "group")
 
     def to_json(self, key: str = "term") -> dict:
         payload = {

@@ -16,7 +16,6 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from analysis.captions import unique_int64
 from analysis.index import as_float32, exact_pairs_above, pairs_above
 
 KeepRule = Literal["centre", "first", "resolution"]
@@ -143,19 +142,13 @@ def clustered_pairs(vectors: np.ndarray, threshold: float, clusters: int, seed: 
 
 def _unique_pairs(pairs: np.ndarray, n: int, similarities: np.ndarray | None = None):
     """Distinct pairs as (low, high) rows, sorted; with `similarities`, also the similarity of each kept pair."""
-    if len(pairs) == 0:
-        pairs = pairs.reshape(0, 2)
-        return pairs if similarities is None else (pairs, np.zeros(0, dtype=np.float32))
     codes = np.minimum(pairs[:, 0], pairs[:, 1]) * np.int64(n) + np.maximum(pairs[:, 0], pairs[:, 1])
-    if similarities is None:
-        codes = unique_int64(codes)
-        return np.stack([codes // n, codes % n], axis=1)
     order = np.argsort(codes, kind="stable")
-    codes = codes[order]
-    first = np.ones(len(codes), dtype=bool)
-    np.not_equal(codes[1:], codes[:-1], out=first[1:])
-    order, codes = order[first], codes[first]
-    return np.stack([codes // n, codes % n], axis=1), similarities[order]
+    first = np.ones(len(order), dtype=bool)
+    np.not_equal(codes[order[1:]], codes[order[:-1]], out=first[1:])
+    order = order[first]
+    unique = np.stack([codes[order] // n, codes[order] % n], axis=1).reshape(-1, 2)
+    return unique if similarities is None else (unique, similarities[order])
 
 
 def groups_from_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
@@ -227,12 +220,17 @@ def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None =
         truth_codes = truth[:, 0] * np.int64(n) + truth[:, 1]
         recall = [float(np.isin(truth_codes, s[:, 0] * np.int64(n) + s[:, 1]).mean()) if exact_count else 1.0
                   for s in snapshots]
-    group_id = groups_from_pairs(union, n)
-    keep = choose_keepers(vectors, group_id, keep_rule, resolution)
-    if valid is not None:
-        keep = keep | ~valid  # rows without an embedding are not judged: they stay
+    group_id, keep = _groups_and_keepers(vectors, union, keep_rule, resolution, valid)
     return DedupResult(n, union, group_id, keep, threshold, clusters, clusterings, cumulative, exact_count, recall,
                        union_similarities)
+
+
+def _groups_and_keepers(vectors: np.ndarray, pairs: np.ndarray, keep_rule: KeepRule,
+                        resolution: np.ndarray | None, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Groups of the pair graph and the image kept per group; rows without an embedding are not judged: they stay."""
+    group_id = groups_from_pairs(pairs, len(vectors))
+    keep = choose_keepers(vectors, group_id, keep_rule, resolution)
+    return group_id, keep if valid is None else keep | ~valid
 
 
 def at_higher_threshold(base: DedupResult, vectors: np.ndarray, threshold: float, *,
@@ -246,10 +244,7 @@ def at_higher_threshold(base: DedupResult, vectors: np.ndarray, threshold: float
     similarities = base.similarities if base.similarities is not None else pair_similarities(vectors, base.pairs)
     reaching = similarities >= threshold
     pairs = base.pairs[reaching]
-    group_id = groups_from_pairs(pairs, base.n_images)
-    keep = choose_keepers(vectors, group_id, keep_rule, resolution)
-    if valid is not None:
-        keep = keep | ~valid
+    group_id, keep = _groups_and_keepers(vectors, pairs, keep_rule, resolution, valid)
     return DedupResult(base.n_images, pairs, group_id, keep, threshold, base.clusters, base.clusterings,
                        similarities=similarities[reaching])
 

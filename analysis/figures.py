@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis import __version__
+from analysis.bias import term_label
 from analysis.workspace import Workspace
 
 BOTTOM_MARGIN = 115  # room for the x-axis title and the provenance footer under it
@@ -52,10 +53,10 @@ def style_figure(figure: go.Figure, title: str, workspace: Workspace, *, height:
 
 def removal_rate_chart(by_term: pd.DataFrame, workspace: Workspace) -> go.Figure:
     shown = by_term[(by_term["captions"] > 0) & (by_term["kind"] != "all")].copy()
-    names = np.where(shown["kind"] == "group", "group: " + shown["name"], "“" + shown["name"] + "”")
     # The numbers go in the tick labels: inside a short bar they would overflow into its interval
-    shown["label"] = [name + NOTE.format(f"{r:.1%} of {c:,}")
-                      for name, r, c in zip(names, shown["removal_rate"], shown["captions"])]
+    shown["label"] = [term_label(name, kind == "group") + NOTE.format(f"{r:.1%} of {c:,}")
+                      for name, kind, r, c in zip(shown["name"], shown["kind"], shown["removal_rate"],
+                                                  shown["captions"])]
     overall = by_term[by_term["kind"] == "all"].iloc[0]
     figure = go.Figure(go.Bar(
         x=shown["removal_rate"] * 100, y=shown["label"], orientation="h", marker_color=PALETTE["removed"],

@@ -141,8 +141,8 @@ def pairs_above(vectors: np.ndarray, threshold: float, subset: np.ndarray | None
     """
     rows = np.arange(len(vectors)) if subset is None else np.asarray(subset, dtype=np.int64)
     found, similarity_of = [np.zeros((0, 2), dtype=np.int64)], [np.zeros(0, dtype=np.float32)]
-    matrix = as_float32(vectors[rows]) if len(rows) >= 2 else None
-    for start in range(0, len(rows) if matrix is not None else 0, block):
+    matrix = as_float32(vectors[rows])
+    for start in range(0, len(rows), block):
         similarities = matrix[start:start + block] @ matrix[start:].T
         local_i, local_j = np.nonzero(similarities >= threshold)
         keep = local_j > local_i

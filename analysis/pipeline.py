@@ -14,7 +14,7 @@ from analysis.workspace import Workspace
 
 
 def caption_index(workspace: Workspace) -> DocTermIndex:
-    """The document-term index of the original captions, cached on disk by the manifest's and config's content:
+    """The document-term index of the original captions, cached on disk by the manifest's content:
     building it tokenises every caption (about 3 s at a million), loading it takes a fraction of that."""
     import io
 
@@ -23,8 +23,7 @@ def caption_index(workspace: Workspace) -> DocTermIndex:
     from analysis.cache import atomic_write_bytes
 
     config = workspace.config
-    key = fingerprint("caption-index", __version__, file_fingerprint(config.original),
-                      file_fingerprint(config.config_path) if Path(config.config_path).exists() else None)
+    key = fingerprint("caption-index", __version__, file_fingerprint(config.original))
     path = config.cache_dir / "captions" / f"{key}.npz"
     vocabulary_path = path.with_suffix(".vocabulary.parquet")
     if path.exists() and vocabulary_path.exists():
@@ -60,10 +59,10 @@ def reweighting(workspace: Workspace, index: DocTermIndex, *, features: FeatureK
 
     from analysis.embeddings import load_embeddings
 
-    if features != "captions" and found is None:
-        found = load_embeddings(workspace, "original", required=features in ("embeddings", "both"))
     if features == "captions":
         found = None
+    elif found is None:
+        found = load_embeddings(workspace, "original", required=features in ("embeddings", "both"))
     features = features or ("both" if found is not None else "captions")
     key = fingerprint("weights", __version__, manifest_fingerprints(workspace), features,
                       None if found is None else found.meta.get("key"), regularisation, clip)
@@ -103,16 +102,16 @@ def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters:
     directory = workspace.config.cache_dir / "dedup"
     path = directory / f"{key}.npz"
 
-    def cached(at: Path) -> DedupResult:
+    def cached(at: Path, at_threshold: float) -> DedupResult:
         arrays = np.load(at, allow_pickle=False)
         meta = json.loads(at.with_suffix(".json").read_text())
-        return DedupResult(meta["n_images"], arrays["pairs"], arrays["group_id"], arrays["keep"], meta["threshold"],
+        return DedupResult(meta["n_images"], arrays["pairs"], arrays["group_id"], arrays["keep"], at_threshold,
                            clusters, clusterings, meta["pairs_per_clustering"], meta["exact_pairs"],
                            meta["recall_by_clusterings"],
                            arrays["similarities"] if "similarities" in arrays.files else None)
 
     if use_cache and path.exists() and path.with_suffix(".json").exists():
-        return cached(path)
+        return cached(path, threshold)
     resolution = None
     if keep_rule == "resolution":
         if not {"width", "height"} <= set(workspace.original.columns):
@@ -123,7 +122,7 @@ def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters:
         resolution = (workspace.original["width"] * workspace.original["height"]).to_numpy(dtype=np.float64)
     base = _lower_threshold_result(directory, search, threshold) if use_cache and not exact else None
     if base is not None:
-        result = at_higher_threshold(cached(base), found.mapped, threshold, keep_rule=keep_rule,
+        result = at_higher_threshold(cached(*base), found.mapped, threshold, keep_rule=keep_rule,
                                      resolution=resolution, valid=found.valid)
     else:
         result = deduplicate(found.mapped, threshold, clusters=clusters, clusterings=clusterings, exact=exact,
@@ -146,8 +145,9 @@ def dedup_for(workspace: Workspace, *, threshold: float | None = None, clusters:
     return result
 
 
-def _lower_threshold_result(directory: Path, search: dict, threshold: float) -> Path | None:
-    """The cached dedup result of the same search at the highest threshold not above `threshold` (fewest pairs)."""
+def _lower_threshold_result(directory: Path, search: dict, threshold: float) -> tuple[Path, float] | None:
+    """(path, threshold) of the cached dedup result of the same search at the highest threshold not above
+    `threshold` (the fewest pairs to filter)."""
     import json
 
     best = None
@@ -158,9 +158,9 @@ def _lower_threshold_result(directory: Path, search: dict, threshold: float) -> 
             continue  # a foreign or damaged file is not a base; the search runs instead
         if meta.get("search") != search or meta.get("version") != __version__ or not meta_path.with_suffix(".npz").exists():
             continue
-        if meta["threshold"] <= threshold and (best is None or meta["threshold"] > best[0]):
-            best = (meta["threshold"], meta_path.with_suffix(".npz"))
-    return None if best is None else best[1]
+        if meta["threshold"] <= threshold and (best is None or meta["threshold"] > best[1]):
+            best = (meta_path.with_suffix(".npz"), meta["threshold"])
+    return best
 
 
 def dedup_recall_for(workspace: Workspace, result, found, *, sample: int = 1000, seed: int = 0):

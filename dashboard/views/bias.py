@@ -43,8 +43,7 @@ def render() -> None:
                 weights, info = result.weights, result.summary()
             except AuditInputError as exc:
                 st.warning(str(exc))
-    report = _report(cache_key(workspace), tuple(terms), tuple(groups.items()), weights is not None, workspace,
-                     index, weights, info)
+    report = _report(cache_key(workspace), tuple(terms), tuple(groups.items()), info, workspace, index, weights)
     shifts = [s for s in report.terms + report.groups if s.relative_change is not None]
     missing = [s.name for s in report.terms if s.relative_change is None]
     if missing:
@@ -64,15 +63,16 @@ def render() -> None:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _report(key: str, terms: tuple[str, ...], groups: tuple, reweighted: bool, _workspace, _index, _weights,
-            _info):
-    """The shifts with their bootstrap intervals (half a second at a million captions), once per choice of terms."""
-    return bias_report(_index, _workspace.kept, list(terms), dict(groups), _weights, _info)
+def _report(key: str, terms: tuple[str, ...], groups: tuple, info: dict | None, _workspace, _index, _weights):
+    """The shifts with their bootstrap intervals (half a second at a million captions), once per choice of terms
+    and per fitted reweighting (`info` identifies it)."""
+    return bias_report(_index, _workspace.kept, list(terms), dict(groups), _weights, info)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _cached_reweighting(key: str, embeddings_key: str | None, _workspace, _index, _found):
-    return reweighting(_workspace, _index, found=_found)
+    # No embeddings cached: say so, rather than have the pipeline look for them again
+    return reweighting(_workspace, _index, found=_found, features=None if _found is not None else "captions")
 
 
 def _reweighting(workspace, index):
