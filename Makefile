@@ -7,7 +7,7 @@ PORT    ?= 8501
 SAMPLE  ?= sample-workspace
 PYTHON  ?= python3
 
-.PHONY: install run test browser bench clean-sample
+.PHONY: install run test lint browser bench clean-sample
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ browser:
 
 test: install browser
 	$(PY) -m pytest -q
+
+# ruff (lint, import order, format) on the whole tree; mypy on the engine and the CLI (pyproject.toml)
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) -m bench.run

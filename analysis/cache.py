@@ -11,10 +11,10 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -54,45 +54,15 @@ def _umask() -> int:
     return 0o022
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @contextmanager
-def atomic_npy_writer(path: Path, shape: tuple[int, ...], dtype: Any) -> Iterator[np.ndarray]:
-    """A writable memory-mapped .npy, filled by the caller in pieces, renamed into place only when complete."""
+def atomic_path(path: Path) -> Iterator[str]:
+    """A temporary path beside `path` for the caller to write; renamed onto `path` when the block completes,
+    removed when it fails. Every artifact and export is written through here."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-        yield array
-        array.flush()
-        del array
+        yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -101,17 +71,60 @@ def atomic_npy_writer(path: Path, shape: tuple[int, ...], dtype: Any) -> Iterato
         raise
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def atomic_save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
 def atomic_save_parquet(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temp_beside(path)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_save_json(path: Path, payload: Any) -> None:
     atomic_write_bytes(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode("utf-8"))
+
+
+@contextmanager
+def atomic_npy_writer(path: Path, shape: tuple[int, ...], dtype: Any) -> Iterator[np.ndarray]:
+    """A writable memory-mapped .npy, filled by the caller in pieces, renamed into place only when complete."""
+    with atomic_path(path) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        yield array
+        array.flush()
+        del array
+
+
+T = TypeVar("T")
+
+
+def load_or_compute(
+    files: Sequence[Path],
+    load: Callable[[], T],
+    compute: Callable[[], T],
+    save: Callable[[T], None],
+    *,
+    use_cache: bool = True,
+) -> T:
+    """The one caching rule of the workspace: when every file of an artifact exists, load it; otherwise compute it
+    and save it. `save` writes each file atomically and the last of `files` last, so the presence of all of them
+    means a complete artifact, and an interrupted run leaves nothing that a rerun would mistake for one."""
+    if use_cache and all(Path(f).exists() for f in files):
+        return load()
+    value = compute()
+    save(value)
+    return value
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())

@@ -1,8 +1,8 @@
 """Nearest-neighbour search with faiss: exact inner product unless an IVF index costs less.
 
 Vectors are L2-normalised, so inner product = cosine similarity. The IVF parameters come from the
-data size (nlist ≈ 2·√n, trained on 40 points per list) and nprobe is raised until recall@k on a sample of queries, measured
-against exact search, reaches the target; the measured recall is returned with every search.
+data size (nlist ≈ 2·√n, trained on 40 points per list) and nprobe is raised until recall@k on a sample of
+queries, measured against exact search, reaches the target; the measured recall is returned with every search.
 """
 
 from __future__ import annotations
@@ -35,15 +35,17 @@ def ivf_lists(n: int) -> int:
     return int(max(16, min(65536, 2 * np.sqrt(n))))
 
 
-def exact_is_cheaper(n_queries: int, n_base: int, exact_limit: int = EXACT_LIMIT,
-                     tuning_queries: int = TUNING_QUERIES) -> bool:
+def exact_is_cheaper(
+    n_queries: int, n_base: int, exact_limit: int = EXACT_LIMIT, tuning_queries: int = TUNING_QUERIES
+) -> bool:
     """Exact search costs n_queries · n_base; IVF costs n_base · nlist to build plus an exact search of its
     tuning sample, so it only pays off for a small base never, and for a large one beyond that many queries."""
     return n_base <= exact_limit or n_queries <= tuning_queries + ivf_lists(n_base)
 
 
-def exact_knn(queries: np.ndarray, base: np.ndarray, k: int, rows: np.ndarray | None = None,
-              chunk: int = SCAN_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+def exact_knn(
+    queries: np.ndarray, base: np.ndarray, k: int, rows: np.ndarray | None = None, chunk: int = SCAN_CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest rows of `base` (or of its `rows`) by inner product, best first, as rows of `base`.
 
     The base is scanned a chunk at a time, so it may be a float16 memory map: memory stays at chunk × d
@@ -68,9 +70,17 @@ def exact_knn(queries: np.ndarray, base: np.ndarray, k: int, rows: np.ndarray | 
     return best_similarities, best_rows
 
 
-def knn(queries: np.ndarray, base: np.ndarray, k: int = 10, *, rows: np.ndarray | None = None,
-        exact_limit: int = EXACT_LIMIT, tuning_queries: int = TUNING_QUERIES, recall_target: float = RECALL_TARGET,
-        seed: int = 0) -> SearchResult:
+def knn(
+    queries: np.ndarray,
+    base: np.ndarray,
+    k: int = 10,
+    *,
+    rows: np.ndarray | None = None,
+    exact_limit: int = EXACT_LIMIT,
+    tuning_queries: int = TUNING_QUERIES,
+    recall_target: float = RECALL_TARGET,
+    seed: int = 0,
+) -> SearchResult:
     """k nearest base rows (or `rows` of the base) of every query by cosine similarity."""
     n_base = len(base) if rows is None else len(rows)
     k = min(k, n_base)
@@ -91,22 +101,30 @@ def build_ivf(base: np.ndarray, rows: np.ndarray | None = None, seed: int = 0) -
     nlist = ivf_lists(len(rows))
     quantizer = faiss.IndexFlatIP(dim)
     # float16 codes: embeddings are stored as float16, so this loses nothing and halves the index (1M × 512: 1 GB)
-    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16,
-                                          faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
+    )
     index.by_residual = False  # codes are the vectors themselves, so similarities equal exact search's
     rng = np.random.default_rng(seed)
     sample = rows[np.sort(rng.choice(len(rows), size=min(len(rows), 40 * nlist), replace=False))]
     index.cp.seed = seed
     index.train(as_float32(base[sample]))
     for start in range(0, len(rows), SCAN_CHUNK):  # a float32 chunk at a time: the index itself holds float16
-        part = rows[start:start + SCAN_CHUNK]
+        part = rows[start : start + SCAN_CHUNK]
         index.add_with_ids(as_float32(base[part]), part)
     return index, nlist
 
 
-def tune_nprobe(index: faiss.IndexIVF, queries: np.ndarray, base: np.ndarray, k: int, target: float,
-                seed: int = 0, sample_size: int = TUNING_QUERIES,
-                rows: np.ndarray | None = None) -> tuple[int, float]:
+def tune_nprobe(
+    index: faiss.IndexIVF,
+    queries: np.ndarray,
+    base: np.ndarray,
+    k: int,
+    target: float,
+    seed: int = 0,
+    sample_size: int = TUNING_QUERIES,
+    rows: np.ndarray | None = None,
+) -> tuple[int, float]:
     """Smallest power-of-two nprobe whose recall@k on a query sample reaches `target` (vs exact search), then
     doubled as a safety margin for the queries outside the sample; returns it with its measured sample recall."""
     rng = np.random.default_rng(seed)
@@ -132,8 +150,14 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / total if total else 1.0
 
 
-def pairs_above(vectors: np.ndarray, threshold: float, subset: np.ndarray | None = None,
-                block: int = 4096, *, with_similarities: bool = False):
+def pairs_above(
+    vectors: np.ndarray,
+    threshold: float,
+    subset: np.ndarray | None = None,
+    block: int = 4096,
+    *,
+    with_similarities: bool = False,
+):
     """All pairs (i < j) of `vectors` (or of the rows in `subset`) with cosine similarity ≥ threshold.
 
     Blocked matrix products keep memory at block × n floats whatever the subset size. Returns an
@@ -143,7 +167,7 @@ def pairs_above(vectors: np.ndarray, threshold: float, subset: np.ndarray | None
     found, similarity_of = [np.zeros((0, 2), dtype=np.int64)], [np.zeros(0, dtype=np.float32)]
     matrix = as_float32(vectors[rows])
     for start in range(0, len(rows), block):
-        similarities = matrix[start:start + block] @ matrix[start:].T
+        similarities = matrix[start : start + block] @ matrix[start:].T
         local_i, local_j = np.nonzero(similarities >= threshold)
         keep = local_j > local_i
         local_i, local_j = local_i[keep], local_j[keep]
@@ -160,7 +184,7 @@ def exact_pairs_above(vectors: np.ndarray, threshold: float, block: int = 8192) 
     index.add(matrix)
     found = []
     for start in range(0, len(matrix), block):
-        limits, similarities, labels = index.range_search(matrix[start:start + block], float(threshold) - 1e-4)
+        limits, similarities, labels = index.range_search(matrix[start : start + block], float(threshold) - 1e-4)
         query = np.repeat(np.arange(start, start + len(limits) - 1), np.diff(limits).astype(np.int64))
         keep = (labels > query) & (similarities >= threshold)
         found.append(np.stack([query[keep], labels[keep]], axis=1))

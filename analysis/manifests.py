@@ -33,11 +33,15 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 def read_table(path: Path) -> pd.DataFrame:
     """Read a manifest file into a DataFrame, with one clear error for any unreadable file."""
     if not path.exists():
-        raise AuditInputError("manifest file not found.", path=path,
-                              fix="check the path in audit.toml or on the command line.")
+        raise AuditInputError(
+            "manifest file not found.", path=path, fix="check the path in audit.toml or on the command line."
+        )
     if path.stat().st_size == 0:
-        raise AuditInputError("manifest file is empty (0 bytes).", path=path,
-                              fix="point to a manifest with a header and at least one row.")
+        raise AuditInputError(
+            "manifest file is empty (0 bytes).",
+            path=path,
+            fix="point to a manifest with a header and at least one row.",
+        )
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
@@ -55,22 +59,30 @@ def read_table(path: Path) -> pd.DataFrame:
     except AuditInputError:
         raise
     except UnicodeDecodeError as exc:
-        raise AuditInputError(f"not valid UTF-8 text ({exc.reason} at byte {exc.start}).", path=path,
-                              fix="re-encode the file as UTF-8.") from None
+        raise AuditInputError(
+            f"not valid UTF-8 text ({exc.reason} at byte {exc.start}).", path=path, fix="re-encode the file as UTF-8."
+        ) from None
     except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AuditInputError(f"cannot be read as {suffix[1:].upper()}: {first_line}", path=path,
-                              fix="check that the file is complete and in the format its extension says.") from None
-    raise AuditInputError(f"unsupported manifest format '{suffix}'.", path=path,
-                          fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)}.")
+        raise AuditInputError(
+            f"cannot be read as {suffix[1:].upper()}: {first_line}",
+            path=path,
+            fix="check that the file is complete and in the format its extension says.",
+        ) from None
+    raise AuditInputError(
+        f"unsupported manifest format '{suffix}'.", path=path, fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)}."
+    )
 
 
 def _require_text_columns(table: pa.Table, path: Path) -> None:
     """pyarrow reads invalid UTF-8 in a CSV as binary; that is an encoding problem, not data."""
     for field in table.schema:
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
-            raise AuditInputError(f"column '{field.name}' is not valid UTF-8 text.", path=path,
-                                  fix="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).")
+            raise AuditInputError(
+                f"column '{field.name}' is not valid UTF-8 text.",
+                path=path,
+                fix="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8).",
+            )
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -82,11 +94,17 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise AuditInputError(f"line {line_number} is not valid JSON ({exc.msg}).", path=path,
-                                      fix="write one JSON object per line.") from None
+                raise AuditInputError(
+                    f"line {line_number} is not valid JSON ({exc.msg}).",
+                    path=path,
+                    fix="write one JSON object per line.",
+                ) from None
             if not isinstance(row, dict):
-                raise AuditInputError(f"line {line_number} is a JSON {type(row).__name__}, not an object.",
-                                      path=path, fix="write one JSON object per line.")
+                raise AuditInputError(
+                    f"line {line_number} is a JSON {type(row).__name__}, not an object.",
+                    path=path,
+                    fix="write one JSON object per line.",
+                )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -97,8 +115,11 @@ def _flatten_nested(table: pa.Table, path: Path) -> pa.Table:
     for field in table.schema:
         nested = pa.types.is_nested(field.type)
         if nested and _canonical_name(field.name) in ("id", "caption", "image"):
-            raise AuditInputError(f"column '{field.name}' is nested ({field.type}); it must hold plain values.",
-                                  path=path, fix=f"store '{field.name}' as a string column.")
+            raise AuditInputError(
+                f"column '{field.name}' is nested ({field.type}); it must hold plain values.",
+                path=path,
+                fix=f"store '{field.name}' as a string column.",
+            )
         if not nested:
             keep.append(field.name)
     return table.select(keep)
@@ -135,9 +156,12 @@ def load_manifest(path: Path, *, required: tuple[str, ...] = ("id", "caption"), 
     for column in required:
         if column not in frame.columns:
             aliases = ", ".join(COLUMN_ALIASES.get(column, (column,)))
-            raise AuditInputError(f"{what} has no '{column}' column (looked for: {aliases}); columns are: "
-                                  f"{', '.join(map(str, frame.columns[:12]))}.", path=path,
-                                  fix=f"add or rename a column to '{column}'.")
+            raise AuditInputError(
+                f"{what} has no '{column}' column (looked for: {aliases}); columns are: "
+                f"{', '.join(map(str, frame.columns[:12]))}.",
+                path=path,
+                fix=f"add or rename a column to '{column}'.",
+            )
     frame["id"] = _clean_ids(frame["id"], path)
     for text_column in ("caption", "prompt"):
         if text_column in frame.columns:
@@ -151,8 +175,11 @@ def _clean_ids(ids: pd.Series, path: Path) -> pd.Series:
     nulls = ids.isna() | (ids.astype("string").str.strip() == "")
     if nulls.any():
         row = int(np.flatnonzero(nulls.to_numpy())[0])
-        raise AuditInputError(f"'id' is empty in row {row + 1} ({int(nulls.sum())} empty ids in all).", path=path,
-                              fix="give every row a unique, non-empty id.")
+        raise AuditInputError(
+            f"'id' is empty in row {row + 1} ({int(nulls.sum())} empty ids in all).",
+            path=path,
+            fix="give every row a unique, non-empty id.",
+        )
     if pd.api.types.is_float_dtype(ids):  # integer ids read as floats (a CSV with gaps) are shown as "7", not "7.0"
         as_text = ids.map(lambda v: str(int(v)) if v.is_integer() else str(v))
     else:
@@ -161,8 +188,11 @@ def _clean_ids(ids: pd.Series, path: Path) -> pd.Series:
     if duplicated.any():
         first = as_text[duplicated].iloc[0]
         rows = (np.flatnonzero((as_text == first).to_numpy()) + 1).tolist()[:3]
-        raise AuditInputError(f"duplicate id '{first}' in rows {rows} ({int(as_text.duplicated().sum())} duplicates "
-                              "in all).", path=path, fix="make ids unique, e.g. by prefixing the shard name.")
+        raise AuditInputError(
+            f"duplicate id '{first}' in rows {rows} ({int(as_text.duplicated().sum())} duplicates in all).",
+            path=path,
+            fix="make ids unique, e.g. by prefixing the shard name.",
+        )
     return as_text
 
 
@@ -175,21 +205,27 @@ def _clean_text(text: pd.Series) -> pd.Series:
 def score_values(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     """A classifier score column as float64 in [0, 1]; non-numeric or NaN values are an error naming the row."""
     if column not in frame.columns:
-        raise AuditInputError(f"score column '{column}' not found; columns are: {', '.join(map(str, frame.columns))}.",
-                              path=path, fix="name an existing numeric column in the filter definition.")
+        raise AuditInputError(
+            f"score column '{column}' not found; columns are: {', '.join(map(str, frame.columns))}.",
+            path=path,
+            fix="name an existing numeric column in the filter definition.",
+        )
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise AuditInputError(f"score column '{column}' has a non-numeric, NaN or infinite value "
-                              f"({frame[column].iloc[row]!r}) in row {row + 1} ({int(bad.sum())} such rows).",
-                              path=path, fix="scores must be finite numbers; fill or drop those rows.")
+        raise AuditInputError(
+            f"score column '{column}' has a non-numeric, NaN or infinite value "
+            f"({frame[column].iloc[row]!r}) in row {row + 1} ({int(bad.sum())} such rows).",
+            path=path,
+            fix="scores must be finite numbers; fill or drop those rows.",
+        )
     return values
 
 
 def ids_in(values: pd.Series, reference: pd.Series) -> np.ndarray:
     """`values.isin(reference)` through Arrow's hash set: pandas' isin on Arrow strings first turns the reference
-    into a Python list (4 s for a million ids, on every load of a workspace)."""
+    into a Python list, on every load of a workspace."""
     import pyarrow.compute as pc
 
     def strings(series: pd.Series) -> pa.Array:

@@ -43,7 +43,7 @@ class VerdictStore:
     path: Path
 
     @classmethod
-    def for_workspace(cls, root: Path) -> "VerdictStore":
+    def for_workspace(cls, root: Path) -> VerdictStore:
         store = cls(Path(root) / DATABASE_NAME)
         store.initialise()
         return store
@@ -60,8 +60,11 @@ class VerdictStore:
                 connection.execute("PRAGMA journal_mode = WAL")
                 connection.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise AuditInputError(f"verdict database cannot be opened ({exc}).", path=self.path,
-                                  fix="restore it from a backup or move it aside; it is never rewritten.") from None
+            raise AuditInputError(
+                f"verdict database cannot be opened ({exc}).",
+                path=self.path,
+                fix="restore it from a backup or move it aside; it is never rewritten.",
+            ) from None
 
     def record(self, kind: str, item_id: str, verdict: str, reviewer: str, note: str = "") -> int:
         """Append one verdict; returns its sequence number once it is committed to disk."""
@@ -76,8 +79,9 @@ class VerdictStore:
         with closing(self._connect()) as connection:  # busy_timeout waits for concurrent writers
             cursor = connection.execute(
                 "INSERT INTO verdicts (kind, item_id, verdict, reviewer, note, created_at) VALUES (?,?,?,?,?,?)",
-                (kind, str(item_id), verdict, reviewer, note, time.time()))
-            return int(cursor.lastrowid)
+                (kind, str(item_id), verdict, reviewer, note, time.time()),
+            )
+            return int(cursor.lastrowid or 0)
 
     def history(self, kind: str | None = None) -> pd.DataFrame:
         query = "SELECT seq, kind, item_id, verdict, reviewer, note, created_at FROM verdicts"
@@ -94,6 +98,24 @@ class VerdictStore:
         """One row per judged item: its most recent verdict."""
         history = self.history(kind)
         return history.drop_duplicates("item_id", keep="last").reset_index(drop=True)
+
+
+def verdict_summary(store: VerdictStore, kind: str | None = None) -> dict:
+    """Counts of verdicts and of judged items by their latest verdict (`pretrain-audit verdicts --json`)."""
+    latest = store.latest(kind) if kind else store.history().drop_duplicates(["kind", "item_id"], keep="last")
+    counts = latest.groupby(["kind", "verdict"]).size().reset_index(name="items")
+    return {
+        "n_verdicts": int(len(store.history(kind))),
+        "n_items": int(len(latest)),
+        "latest_by_verdict": counts.to_dict("records"),
+    }
+
+
+def confirmed_copies(latest: pd.DataFrame) -> tuple[int, int, tuple[float, float]]:
+    """(copies, judged, Wilson 95% interval of the share) among regurgitation verdicts other than "unsure"."""
+    judged = latest[latest["verdict"] != "unsure"]
+    copies = int((judged["verdict"] == "copy").sum())
+    return copies, len(judged), wilson_interval(copies, len(judged))
 
 
 def export_verdicts(store: VerdictStore, path: Path, kind: str | None = None) -> Path:
@@ -118,8 +140,9 @@ def neutralise_formula(value: object) -> object:
     return value
 
 
-def precision_estimates(latest: pd.DataFrame, removed: pd.DataFrame, *, bands: int = 4,
-                        target_width: float = 0.1) -> pd.DataFrame:
+def precision_estimates(
+    latest: pd.DataFrame, removed: pd.DataFrame, *, bands: int = 4, target_width: float = 0.1
+) -> pd.DataFrame:
     """Filter precision on what it removed, from verdicts: per filter and per score band, Wilson 95%.
 
     `removed` has one row per removed item: `id`, `filter` (one row per filter that removed it) and `score`.
@@ -135,7 +158,16 @@ def precision_estimates(latest: pd.DataFrame, removed: pd.DataFrame, *, bands: i
             correct, total = int((part["verdict"] == "correct removal").sum()), len(part)
             low, high = wilson_interval(correct, total)
             needed = verdicts_for_width(correct / total if total else 0.5, target_width)
-            rows.append({"filter": filter_name, "score_band": band, "judged": total, "correct": correct,
-                         "precision": correct / total if total else np.nan, "ci_low": low, "ci_high": high,
-                         f"more_verdicts_for_width_{target_width:g}": max(0, needed - total)})
+            rows.append(
+                {
+                    "filter": filter_name,
+                    "score_band": band,
+                    "judged": total,
+                    "correct": correct,
+                    "precision": correct / total if total else np.nan,
+                    "ci_low": low,
+                    "ci_high": high,
+                    f"more_verdicts_for_width_{target_width:g}": max(0, needed - total),
+                }
+            )
     return pd.DataFrame(rows)

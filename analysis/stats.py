@@ -26,8 +26,9 @@ def verdicts_for_width(p: float, width: float, z: float = Z95) -> int:
     return int(math.ceil((2 * z) ** 2 * p * (1 - p) / (width * width)))
 
 
-def relative_change_interval(term_kept: int, term_removed: int, other_kept: int, other_removed: int,
-                             n_boot: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+def relative_change_interval(
+    term_kept: int, term_removed: int, other_kept: int, other_removed: int, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
     """95% percentile-bootstrap interval for filtered frequency / original frequency − 1.
 
     Resampling captions of the original with replacement only changes the four cell counts

@@ -8,7 +8,6 @@ column. Everything derived later (embeddings, clusters, verdicts) lives under th
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +15,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import tomli_w
+import tomllib
 
+from analysis.cache import file_fingerprint
 from analysis.errors import AuditInputError
 from analysis.manifests import ids_in, load_manifest, score_values
 
@@ -24,10 +25,48 @@ CONFIG_NAME = "audit.toml"
 CACHE_DIR = ".audit-cache"
 
 DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
-    "women": ("woman", "women", "girl", "girls", "lady", "ladies", "female", "females", "she", "her", "hers",
-              "mother", "daughter", "wife", "sister", "bride", "queen", "actress", "businesswoman"),
-    "men": ("man", "men", "boy", "boys", "gentleman", "gentlemen", "male", "males", "he", "him", "his",
-            "father", "son", "husband", "brother", "groom", "king", "actor", "businessman"),
+    "women": (
+        "woman",
+        "women",
+        "girl",
+        "girls",
+        "lady",
+        "ladies",
+        "female",
+        "females",
+        "she",
+        "her",
+        "hers",
+        "mother",
+        "daughter",
+        "wife",
+        "sister",
+        "bride",
+        "queen",
+        "actress",
+        "businesswoman",
+    ),
+    "men": (
+        "man",
+        "men",
+        "boy",
+        "boys",
+        "gentleman",
+        "gentlemen",
+        "male",
+        "males",
+        "he",
+        "him",
+        "his",
+        "father",
+        "son",
+        "husband",
+        "brother",
+        "groom",
+        "king",
+        "actor",
+        "businessman",
+    ),
 }
 DEFAULT_TERMS: tuple[str, ...] = ("woman", "man", "women", "men", "girl", "boy")
 
@@ -131,11 +170,17 @@ def read_config(root: Path) -> WorkspaceConfig:
     root = Path(root)
     config_path = root / CONFIG_NAME
     if not root.is_dir():
-        raise AuditInputError("workspace directory not found.", path=root,
-                              fix="create it with `pretrain-audit init DIR --original M` or `pretrain-audit sample DIR`.")
+        raise AuditInputError(
+            "workspace directory not found.",
+            path=root,
+            fix="create it with `pretrain-audit init DIR --original M` or `pretrain-audit sample DIR`.",
+        )
     if not config_path.exists():
-        raise AuditInputError(f"no {CONFIG_NAME} in this directory.", path=root,
-                              fix="run `pretrain-audit init DIR --original M ...` first.")
+        raise AuditInputError(
+            f"no {CONFIG_NAME} in this directory.",
+            path=root,
+            fix="run `pretrain-audit init DIR --original M ...` first.",
+        )
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -144,14 +189,18 @@ def read_config(root: Path) -> WorkspaceConfig:
     ws = raw.get("workspace", {})
     original = raw.get("original", {}).get("manifest")
     if not original:
-        raise AuditInputError("[original] manifest is missing.", path=config_path,
-                              fix='add `[original]\\nmanifest = "original.parquet"`.')
+        raise AuditInputError(
+            "[original] manifest is missing.", path=config_path, fix='add `[original]\\nmanifest = "original.parquet"`.'
+        )
     generated = raw.get("generated", {}).get("manifest")
     groups = dict(DEFAULT_GROUPS)
     for name, members in raw.get("groups", {}).items():
         if not isinstance(members, list) or not members or not all(isinstance(m, str) and m.strip() for m in members):
-            raise AuditInputError(f"[groups] {name} must be a non-empty list of words.", path=config_path,
-                                  fix=f'write e.g. {name} = ["word1", "word2"].')
+            raise AuditInputError(
+                f"[groups] {name} must be a non-empty list of words.",
+                path=config_path,
+                fix=f'write e.g. {name} = ["word1", "word2"].',
+            )
         groups[name] = tuple(m.strip().casefold() for m in members)
     terms = raw.get("terms", {}).get("default", list(DEFAULT_TERMS))
     return WorkspaceConfig(
@@ -171,20 +220,27 @@ def read_config(root: Path) -> WorkspaceConfig:
 def _check_known_keys(raw: dict[str, Any], config_path: Path) -> None:
     for section, body in raw.items():
         if section not in KNOWN_SECTIONS:
-            raise AuditInputError(f"unknown section [{section}].", path=config_path,
-                                  fix=f"use only {', '.join(sorted(KNOWN_SECTIONS))}.")
+            raise AuditInputError(
+                f"unknown section [{section}].", path=config_path, fix=f"use only {', '.join(sorted(KNOWN_SECTIONS))}."
+            )
         if section in KNOWN_KEYS and isinstance(body, dict):
             unknown = set(body) - KNOWN_KEYS[section]
             if unknown:
-                raise AuditInputError(f"unknown key(s) {sorted(unknown)} in [{section}].", path=config_path,
-                                      fix=f"allowed keys there: {', '.join(sorted(KNOWN_KEYS[section]))}.")
+                raise AuditInputError(
+                    f"unknown key(s) {sorted(unknown)} in [{section}].",
+                    path=config_path,
+                    fix=f"allowed keys there: {', '.join(sorted(KNOWN_KEYS[section]))}.",
+                )
 
 
 def _parse_filter(body: dict[str, Any], root: Path, config_path: Path) -> FilterSpec:
     ways = [key for key in ("manifest", "kept_column", "scores") if body.get(key)]
     if len(ways) != 1:
-        raise AuditInputError(f"[filtered] must define exactly one of manifest, kept_column, scores (found {ways or 'none'}).",
-                              path=config_path, fix="keep one way of defining the filtered set.")
+        raise AuditInputError(
+            f"[filtered] must define exactly one of manifest, kept_column, scores (found {ways or 'none'}).",
+            path=config_path,
+            fix="keep one way of defining the filtered set.",
+        )
     if ways[0] == "manifest":
         return FilterSpec(kind="manifest", manifest=_resolve(root, str(body["manifest"])))
     if ways[0] == "kept_column":
@@ -194,8 +250,11 @@ def _parse_filter(body: dict[str, Any], root: Path, config_path: Path) -> Filter
         try:
             name, column, threshold = str(entry["name"]), str(entry["column"]), entry["threshold"]
         except (KeyError, TypeError):
-            raise AuditInputError(f"[[filtered.scores]] entry {i + 1} needs name, column and threshold.",
-                                  path=config_path, fix='write name = "sexual", column = "sexual", threshold = 0.5.') from None
+            raise AuditInputError(
+                f"[[filtered.scores]] entry {i + 1} needs name, column and threshold.",
+                path=config_path,
+                fix='write name = "sexual", column = "sexual", threshold = 0.5.',
+            ) from None
         filters.append(ScoreFilter(name, column, check_threshold(threshold, f"filter '{name}'", config_path)))
     if len({f.name for f in filters}) != len(filters):
         raise AuditInputError("score filter names must be unique.", path=config_path, fix="rename the duplicates.")
@@ -207,11 +266,15 @@ def check_threshold(value: Any, what: str, where: Path | str | None = None) -> f
     try:
         threshold = float(value)
     except (TypeError, ValueError):
-        raise AuditInputError(f"threshold of {what} is not a number ({value!r}).", path=where,
-                              fix="use a number between 0 and 1.") from None
+        raise AuditInputError(
+            f"threshold of {what} is not a number ({value!r}).", path=where, fix="use a number between 0 and 1."
+        ) from None
     if not (0.0 <= threshold <= 1.0) or np.isnan(threshold):
-        raise AuditInputError(f"threshold of {what} is {value!r}, outside [0, 1].", path=where,
-                              fix="scores are probabilities: use a threshold between 0 and 1.")
+        raise AuditInputError(
+            f"threshold of {what} is {value!r}, outside [0, 1].",
+            path=where,
+            fix="scores are probabilities: use a threshold between 0 and 1.",
+        )
     return threshold
 
 
@@ -227,9 +290,12 @@ def check_image_paths(frame: pd.DataFrame, manifest: Path) -> None:
     escaping = absolute | paths.str.contains(_ESCAPE)
     if escaping.any():
         row = int(np.flatnonzero(escaping.to_numpy())[0])
-        raise AuditInputError(f"image path {paths.iloc[row]!r} in row {row + 1} escapes the images root "
-                              f"({int(escaping.sum())} such rows).", path=manifest,
-                              fix="image paths must be relative to the images root, without '..'; set images_root instead.")
+        raise AuditInputError(
+            f"image path {paths.iloc[row]!r} in row {row + 1} escapes the images root "
+            f"({int(escaping.sum())} such rows).",
+            path=manifest,
+            fix="image paths must be relative to the images root, without '..'; set images_root instead.",
+        )
 
 
 def load_workspace(root: Path | str) -> Workspace:
@@ -249,8 +315,11 @@ def load_workspace(root: Path | str) -> Workspace:
             unknown = (sources != "").to_numpy(dtype=bool) & ~ids_in(sources, original["id"])
             if unknown.any():
                 row = int(np.flatnonzero(unknown)[0])
-                raise AuditInputError(f"source_id {sources.iloc[row]!r} in row {row + 1} is not an id of the original "
-                                      "manifest.", path=config.generated, fix="leave source_id empty or use an original id.")
+                raise AuditInputError(
+                    f"source_id {sources.iloc[row]!r} in row {row + 1} is not an id of the original manifest.",
+                    path=config.generated,
+                    fix="leave source_id empty or use an original id.",
+                )
             generated["source_id"] = sources.astype(object)
     return Workspace(config=config, original=original, kept=kept, removed_by=removed_by, generated=generated)
 
@@ -263,26 +332,33 @@ def _kept_mask(config: WorkspaceConfig, original: pd.DataFrame) -> tuple[np.ndar
         known = ids_in(filtered["id"], original["id"])
         if not known.all():
             row = int(np.flatnonzero(~known)[0])
-            raise AuditInputError(f"id {filtered['id'].iloc[row]!r} in row {row + 1} is not in the original manifest "
-                                  f"({int((~known).sum())} unknown ids).", path=spec.manifest,
-                                  fix="the filtered manifest must be a subset of the original.")
+            raise AuditInputError(
+                f"id {filtered['id'].iloc[row]!r} in row {row + 1} is not in the original manifest "
+                f"({int((~known).sum())} unknown ids).",
+                path=spec.manifest,
+                fix="the filtered manifest must be a subset of the original.",
+            )
         kept = ids_in(original["id"], filtered["id"])
         return kept, {"filtered manifest": ~kept}
     if spec.kind == "kept_column":
         column = spec.kept_column
         assert column is not None
         if column not in original.columns:
-            raise AuditInputError(f"kept column '{column}' not found.", path=config.original,
-                                  fix="name an existing boolean column.")
+            raise AuditInputError(
+                f"kept column '{column}' not found.", path=config.original, fix="name an existing boolean column."
+            )
         kept = _as_bool(original[column], column, config.original)
         return kept, {f"kept column '{column}'": ~kept}
     removed_by = {}
     for score_filter in spec.scores:
         values = score_values(original, score_filter.column, config.original)
         if values.min() < 0 or values.max() > 1:
-            raise AuditInputError(f"score column '{score_filter.column}' has values outside [0, 1] "
-                                  f"(min {values.min():g}, max {values.max():g}).", path=config.original,
-                                  fix="store classifier probabilities (e.g. apply a sigmoid to logits).")
+            raise AuditInputError(
+                f"score column '{score_filter.column}' has values outside [0, 1] "
+                f"(min {values.min():g}, max {values.max():g}).",
+                path=config.original,
+                fix="store classifier probabilities (e.g. apply a sigmoid to logits).",
+            )
         removed_by[score_filter.name] = values >= score_filter.threshold
     removed = np.logical_or.reduce(list(removed_by.values())) if removed_by else np.zeros(len(original), bool)
     return ~removed, removed_by
@@ -296,8 +372,11 @@ def _as_bool(series: pd.Series, column: str, path: Path) -> np.ndarray:
     mapped = lowered.map(mapping)
     if mapped.isna().any():
         row = int(np.flatnonzero(mapped.isna().to_numpy())[0])
-        raise AuditInputError(f"kept column '{column}' has a non-boolean value {series.iloc[row]!r} in row {row + 1}.",
-                              path=path, fix="use true/false (or 1/0).")
+        raise AuditInputError(
+            f"kept column '{column}' has a non-boolean value {series.iloc[row]!r} in row {row + 1}.",
+            path=path,
+            fix="use true/false (or 1/0).",
+        )
     return mapped.to_numpy(dtype=bool)
 
 
@@ -311,16 +390,27 @@ def write_config(root: Path, body: dict[str, Any]) -> Path:
     return path
 
 
-def init_workspace(root: Path, *, original: str, filtered: str | None = None, kept_column: str | None = None,
-                   scores: list[str] | None = None, images_root: str | None = None,
-                   generated: str | None = None, name: str | None = None) -> Workspace:
+def init_workspace(
+    root: Path,
+    *,
+    original: str,
+    filtered: str | None = None,
+    kept_column: str | None = None,
+    scores: list[str] | None = None,
+    images_root: str | None = None,
+    generated: str | None = None,
+    name: str | None = None,
+) -> Workspace:
     """Create `audit.toml` from command-line style arguments and validate it; nothing is written on error."""
     ways = [w for w in (filtered, kept_column, scores) if w]
     if len(ways) != 1:
-        raise AuditInputError("give exactly one of --filtered, --kept-column, --score.",
-                              fix="see `pretrain-audit init --help`.")
-    body: dict[str, Any] = {"workspace": {"name": name or root.resolve().name, "images_root": images_root or "."},
-                            "original": {"manifest": original}}
+        raise AuditInputError(
+            "give exactly one of --filtered, --kept-column, --score.", fix="see `pretrain-audit init --help`."
+        )
+    body: dict[str, Any] = {
+        "workspace": {"name": name or root.resolve().name, "images_root": images_root or "."},
+        "original": {"manifest": original},
+    }
     if filtered:
         body["filtered"] = {"manifest": filtered}
     elif kept_column:
@@ -347,6 +437,20 @@ def parse_score_option(option: str) -> dict[str, Any]:
     """`NAME=COLUMN:THRESHOLD` → a filter entry."""
     match = re.fullmatch(r"([^=]+)=([^:]+):(.+)", option.strip())
     if not match:
-        raise AuditInputError(f"--score {option!r} is not NAME=COLUMN:THRESHOLD.", fix="write e.g. --score sexual=nsfw:0.5.")
+        raise AuditInputError(
+            f"--score {option!r} is not NAME=COLUMN:THRESHOLD.", fix="write e.g. --score sexual=nsfw:0.5."
+        )
     name, column, threshold = match.groups()
     return {"name": name, "column": column, "threshold": check_threshold(threshold, f"--score {name}")}
+
+
+def manifest_fingerprints(workspace: Workspace) -> dict[str, str]:
+    """Content hashes of the workspace's inputs: what cached artifacts and report provenance are keyed by."""
+    config = workspace.config
+    paths = {
+        "original": config.original,
+        "filtered": config.filtered.manifest,
+        "generated": config.generated,
+        "config": config.config_path,
+    }
+    return {name: file_fingerprint(path) for name, path in paths.items() if path is not None and Path(path).exists()}

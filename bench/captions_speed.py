@@ -46,14 +46,18 @@ def baseline_document_frequency(captions: list[str], tokenizer: str = "treebank"
 
 
 def main() -> None:
-    from analysis.bias import bias_report
+    from analysis.bias.compute import bias_report
     from analysis.captions import build_index
     from analysis.workspace import DEFAULT_GROUPS
 
     parser = argparse.ArgumentParser()
     parser.add_argument("n", type=int)
-    parser.add_argument("--baseline-sample", type=int, default=100_000,
-                        help="captions the baseline runs on; its time is scaled linearly to N")
+    parser.add_argument(
+        "--baseline-sample",
+        type=int,
+        default=100_000,
+        help="captions the baseline runs on; its time is scaled linearly to N",
+    )
     args = parser.parse_args()
     pool, source = real_captions()
     rng = np.random.default_rng(1)
@@ -70,13 +74,22 @@ def main() -> None:
         start = time.perf_counter()
         baseline_document_frequency(sample, tokenizer)
         baselines[tokenizer] = (time.perf_counter() - start) * args.n / len(sample)
-    emit({"task": "caption term table", "n": args.n, "source": source, "index_s": round(indexed, 2),
-          "term_table_s": round(total, 2), "baseline_s": round(baselines["treebank"], 2),
-          "baseline_wordpunct_s": round(baselines["wordpunct"], 2),
-          "baseline_note": f"nltk tokenizer + Counter on {len(sample):,} captions, time scaled linearly to N",
-          "speedup": round(baselines["treebank"] / total, 1),
-          "speedup_vs_wordpunct": round(baselines["wordpunct"] / total, 1),
-          "vocabulary": int(len(index.vocabulary)), "woman_change": report.terms[0].relative_change})
+    emit(
+        {
+            "task": "caption term table",
+            "n": args.n,
+            "source": source,
+            "index_s": round(indexed, 2),
+            "term_table_s": round(total, 2),
+            "baseline_s": round(baselines["treebank"], 2),
+            "baseline_wordpunct_s": round(baselines["wordpunct"], 2),
+            "baseline_note": f"nltk tokenizer + Counter on {len(sample):,} captions, time scaled linearly to N",
+            "speedup": round(baselines["treebank"] / total, 1),
+            "speedup_vs_wordpunct": round(baselines["wordpunct"] / total, 1),
+            "vocabulary": int(len(index.vocabulary)),
+            "woman_change": report.terms[0].relative_change,
+        }
+    )
 
 
 if __name__ == "__main__":

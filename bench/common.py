@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import resource
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +17,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-@contextmanager
-def timed(results: dict, key: str):
-    start = time.perf_counter()
-    yield
-    results[key] = round(time.perf_counter() - start, 3)
-
-
 def emit(payload: dict) -> None:
     payload["peak_rss_mb"] = round(peak_rss_mb(), 1)
     sys.stdout.write(json.dumps(payload) + "\n")
@@ -36,8 +27,9 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def planted_embeddings(n: int, dim: int = 512, seed: int = 0, duplicate_share: float = 0.1,
-                       topics: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+def planted_embeddings(
+    n: int, dim: int = 512, seed: int = 0, duplicate_share: float = 0.1, topics: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
     """A realistic background (images gathered around `topics` centres, cosine within a topic ~0.3–0.7) plus
     duplicate families of Zipf-distributed sizes (2 to 500) whose members are cosine ~0.89–0.98 to each other.
 
@@ -61,7 +53,7 @@ def planted_embeddings(n: int, dim: int = 512, seed: int = 0, duplicate_share: f
         count = min(block, n_background - start)
         topic = rng.integers(0, topics, count)
         noise = rng.standard_normal((count, dim), dtype=np.float32) * (spread[topic, None] / np.sqrt(dim))
-        out[start:start + count] = unit(centres[topic] + noise)
+        out[start : start + count] = unit(centres[topic] + noise)
     position = n_background
     for family, size in enumerate(sizes):
         base = out[rng.integers(0, n_background)] if rng.random() < 0.5 else centres[rng.integers(0, topics)]
@@ -69,8 +61,8 @@ def planted_embeddings(n: int, dim: int = 512, seed: int = 0, duplicate_share: f
         # or below a 0.92 threshold and some families straddle k-means cluster boundaries, as real ones do.
         sigma = rng.uniform(0.12, 0.3)
         noise = rng.standard_normal((size, dim), dtype=np.float32) * (sigma / np.sqrt(dim))
-        out[position:position + size] = unit(base[None, :] + noise)
-        labels[position:position + size] = family
+        out[position : position + size] = unit(base[None, :] + noise)
+        labels[position : position + size] = family
         position += size
     order = rng.permutation(n)
     return out[order], labels[order]

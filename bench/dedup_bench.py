@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from analysis.dedup import _unique_pairs, deduplicate, sampled_recall
+from analysis.dedup.compute import deduplicate, sampled_recall, unique_pairs
 from analysis.index import exact_knn
 from bench.common import emit, planted_embeddings
 
@@ -25,7 +25,7 @@ def knn_dedup_pairs(vectors: np.ndarray, threshold: float, k: int = 20) -> np.nd
     similarities, neighbours = exact_knn(vectors, vectors, k)
     rows = np.repeat(np.arange(len(vectors)), k)
     keep = (similarities.ravel() >= threshold) & (neighbours.ravel() >= 0) & (neighbours.ravel() != rows)
-    return _unique_pairs(np.stack([rows[keep], neighbours.ravel()[keep]], axis=1), len(vectors))
+    return unique_pairs(np.stack([rows[keep], neighbours.ravel()[keep]], axis=1), len(vectors))
 
 
 def main() -> None:
@@ -41,15 +41,24 @@ def main() -> None:
     start = time.perf_counter()
     result = deduplicate(vectors, args.threshold, clusterings=args.clusterings, exact=False)
     elapsed = time.perf_counter() - start
-    payload = {"task": "clustered dedup", "n": args.n, "threshold": args.threshold, "clusters": result.clusters,
-               "clusterings": args.clusterings, "time_s": round(elapsed, 1), "n_pairs": int(len(result.pairs)),
-               "n_groups": result.n_groups, "fraction_removed": round(result.n_removed / args.n, 4),
-               "planted_images": int((labels >= 0).sum()), "pairs_per_clustering": result.pairs_per_clustering}
+    payload = {
+        "task": "clustered dedup",
+        "n": args.n,
+        "threshold": args.threshold,
+        "clusters": result.clusters,
+        "clusterings": args.clusterings,
+        "time_s": round(elapsed, 1),
+        "n_pairs": int(len(result.pairs)),
+        "n_groups": result.n_groups,
+        "fraction_removed": round(result.n_removed / args.n, 4),
+        "planted_images": int((labels >= 0).sum()),
+        "pairs_per_clustering": result.pairs_per_clustering,
+    }
     if args.exact:
         from analysis.index import exact_pairs_above
 
         start = time.perf_counter()
-        truth = _unique_pairs(exact_pairs_above(vectors, args.threshold), args.n)
+        truth = unique_pairs(exact_pairs_above(vectors, args.threshold), args.n)
         payload["exact_s"] = round(time.perf_counter() - start, 1)
         payload["exact_pairs"] = int(len(truth))
         codes = truth[:, 0] * np.int64(args.n) + truth[:, 1]
@@ -57,8 +66,13 @@ def main() -> None:
         payload["recall_vs_exact"] = float(np.isin(codes, found).mean()) if len(codes) else 1.0
         # Recall after r clusterings, rerun cheaply from the same seeds.
         payload["recall_by_clusterings"] = [
-            float(np.isin(codes, (p := deduplicate(vectors, args.threshold, clusterings=r).pairs)[:, 0]
-                          * np.int64(args.n) + p[:, 1]).mean()) for r in range(1, args.clusterings)
+            float(
+                np.isin(
+                    codes,
+                    (p := deduplicate(vectors, args.threshold, clusterings=r).pairs)[:, 0] * np.int64(args.n) + p[:, 1],
+                ).mean()
+            )
+            for r in range(1, args.clusterings)
         ] + [payload["recall_vs_exact"]]
     if args.sampled_recall:
         estimate = sampled_recall(vectors, result.pairs, args.threshold, args.sampled_recall)

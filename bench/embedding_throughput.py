@@ -48,7 +48,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=640)
-    from analysis.cli_commands import default_workers
+    from analysis.embeddings import default_workers
 
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--batch-size", type=int, default=32)
@@ -67,9 +67,18 @@ def main() -> None:
         start = time.perf_counter()
         prepare(workspace, workers=args.workers, batch_size=args.batch_size, progress=False, log=lambda m: None)
         pipeline_rate = args.images / (time.perf_counter() - start)
-    emit({"task": "embedding throughput (effnet-lite0, CPU)", "images": args.images, "source": source,
-          "workers": args.workers, "batch_size": args.batch_size, "model_only_img_s": round(model_rate, 1),
-          "end_to_end_img_s": round(pipeline_rate, 1), "model_busy": round(pipeline_rate / model_rate, 3)})
+    emit(
+        {
+            "task": "embedding throughput (effnet-lite0, CPU)",
+            "images": args.images,
+            "source": source,
+            "workers": args.workers,
+            "batch_size": args.batch_size,
+            "model_only_img_s": round(model_rate, 1),
+            "end_to_end_img_s": round(pipeline_rate, 1),
+            "model_busy": round(pipeline_rate / model_rate, 3),
+        }
+    )
 
 
 if __name__ == "__main__":

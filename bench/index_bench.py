@@ -21,7 +21,9 @@ def main() -> None:
     args = parser.parse_args()
     base, _ = planted_embeddings(args.n)
     rng = np.random.default_rng(7)
-    queries = base[rng.choice(args.n, args.queries, replace=False)] + rng.normal(0, 0.02, (args.queries, 512)).astype(np.float32)
+    queries = base[rng.choice(args.n, args.queries, replace=False)] + rng.normal(0, 0.02, (args.queries, 512)).astype(
+        np.float32
+    )
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     start = time.perf_counter()
     index, nlist = build_ivf(base)
@@ -37,9 +39,20 @@ def main() -> None:
     start = time.perf_counter()
     _, truth = exact_knn(queries[check], base, 10)
     exact_time = (time.perf_counter() - start) * args.queries / len(check)
-    emit({"task": "IVF index", "n": args.n, "queries": args.queries, "nlist": nlist, "nprobe": nprobe,
-          "build_s": round(build, 2), "tune_s": round(tune, 2), "query_s": round(query, 2),
-          "recall_at_10": recall_at_k(found[check], truth), "exact_query_s_estimate": round(exact_time, 2)})
+    emit(
+        {
+            "task": "IVF index",
+            "n": args.n,
+            "queries": args.queries,
+            "nlist": nlist,
+            "nprobe": nprobe,
+            "build_s": round(build, 2),
+            "tune_s": round(tune, 2),
+            "query_s": round(query, 2),
+            "recall_at_10": recall_at_k(found[check], truth),
+            "exact_query_s_estimate": round(exact_time, 2),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ import pandas as pd
 from bench.captions_speed import real_captions
 from bench.common import planted_embeddings
 
-RISKY = {"sexual": ("bikini", "lingerie", "sexy", "nude", "swimsuit", "bed", "model"),
-         "violence": ("blood", "gun", "fight", "war", "knife", "attack", "fire")}
+RISKY = {
+    "sexual": ("bikini", "lingerie", "sexy", "nude", "swimsuit", "bed", "model"),
+    "violence": ("blood", "gun", "fight", "war", "knife", "attack", "fire"),
+}
 
 
 def simulated_scores(captions: pd.Series, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -49,11 +51,14 @@ def build(n: int, directory: Path, generated: int, with_images: int, seed: int =
     captions = pd.Series(pool, dtype=object).iloc[rng.integers(0, len(pool), n)].reset_index(drop=True)
     ids = np.char.add("row-", np.arange(n).astype(str))
     scores = simulated_scores(captions, rng)
-    images = np.where(np.arange(n) < with_images, np.char.add(np.char.add("img/", ids), ".png"),
-                      np.char.add(np.char.add("img/", ids), ".jpg"))  # the .jpg ones do not exist: dead links
-    pd.DataFrame({"id": ids, "caption": captions, "image": images, **scores,
-                  "url": np.char.add("https://example.invalid/", ids)}).to_parquet(directory / "original.parquet",
-                                                                                   index=False)
+    images = np.where(
+        np.arange(n) < with_images,
+        np.char.add(np.char.add("img/", ids), ".png"),
+        np.char.add(np.char.add("img/", ids), ".jpg"),
+    )  # the .jpg ones do not exist: dead links
+    pd.DataFrame(
+        {"id": ids, "caption": captions, "image": images, **scores, "url": np.char.add("https://example.invalid/", ids)}
+    ).to_parquet(directory / "original.parquet", index=False)
     (directory / "img").mkdir(exist_ok=True)
     for i in range(with_images):
         drawing.scene(rng, 96).save(directory / "img" / f"{ids[i]}.png")
@@ -69,20 +74,33 @@ def build(n: int, directory: Path, generated: int, with_images: int, seed: int =
     (directory / "embeddings" / "ids.txt").write_text("\n".join(np.concatenate([ids, generated_ids])) + "\n")
     source_rows = rng.integers(0, n, generated)
     source_rows[: len(copies)] = copies
-    pd.DataFrame({"id": generated_ids, "image": np.char.add(np.char.add("gen/", generated_ids), ".png"),
-                  "prompt": captions.iloc[source_rows].to_numpy(), "source_id": ids[source_rows]}).to_parquet(
-        directory / "generated.parquet", index=False)
-    write_config(directory, {
-        "workspace": {"name": f"benchmark {n:,} rows", "images_root": ".",
-                      "description": f"bench/make_large_workspace.py: captions from {source}; synthetic scores, "
-                                     "embeddings and images"},
-        "original": {"manifest": "original.parquet"},
-        "filtered": {"scores": [{"name": name, "column": name, "threshold": 0.5} for name in RISKY]},
-        "generated": {"manifest": "generated.parquet"},
-        "embeddings": {"embedder": "precomputed:embeddings"},
-    })
-    print(f"wrote {directory} ({n:,} rows, {generated:,} generated) in {time.monotonic() - started:.0f} s",
-          file=sys.stderr)
+    pd.DataFrame(
+        {
+            "id": generated_ids,
+            "image": np.char.add(np.char.add("gen/", generated_ids), ".png"),
+            "prompt": captions.iloc[source_rows].to_numpy(),
+            "source_id": ids[source_rows],
+        }
+    ).to_parquet(directory / "generated.parquet", index=False)
+    write_config(
+        directory,
+        {
+            "workspace": {
+                "name": f"benchmark {n:,} rows",
+                "images_root": ".",
+                "description": f"bench/make_large_workspace.py: captions from {source}; synthetic scores, "
+                "embeddings and images",
+            },
+            "original": {"manifest": "original.parquet"},
+            "filtered": {"scores": [{"name": name, "column": name, "threshold": 0.5} for name in RISKY]},
+            "generated": {"manifest": "generated.parquet"},
+            "embeddings": {"embedder": "precomputed:embeddings"},
+        },
+    )
+    print(
+        f"wrote {directory} ({n:,} rows, {generated:,} generated) in {time.monotonic() - started:.0f} s",
+        file=sys.stderr,
+    )
     return directory
 
 

@@ -51,8 +51,14 @@ def main() -> None:
             start = time.perf_counter()
             app.number_input(key="g-page").set_value(2).run()
             timings[page]["page_turn_s"] = round(time.perf_counter() - start, 2)
-    emit({"task": "dashboard pages", "workspace": str(args.dir), "pages": timings,
-          "state": "empty analysis cache" if args.cold else "analyses cached on disk"})
+    emit(
+        {
+            "task": "dashboard pages",
+            "workspace": str(args.dir),
+            "pages": timings,
+            "state": "empty analysis cache" if args.cold else "analyses cached on disk",
+        }
+    )
 
 
 if __name__ == "__main__":

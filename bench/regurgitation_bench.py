@@ -33,8 +33,17 @@ def main() -> None:
     check = rng.choice(args.q, min(1000, args.q), replace=False)
     _, truth = exact_knn(queries[check], training, 1)
     recall_at_1 = float((result.indices[check, 0] == truth[:, 0]).mean())
-    emit({"task": "regurgitation search", "n": args.n, "queries": args.q, "method": result.method,
-          "time_s": round(elapsed, 1), "recall_at_1": recall_at_1, "tuned_recall_at_5": result.recall_at_k})
+    emit(
+        {
+            "task": "regurgitation search",
+            "n": args.n,
+            "queries": args.q,
+            "method": result.method,
+            "time_s": round(elapsed, 1),
+            "recall_at_1": recall_at_1,
+            "tuned_recall_at_5": result.recall_at_k,
+        }
+    )
 
 
 if __name__ == "__main__":

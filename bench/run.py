@@ -49,8 +49,18 @@ PLANS = {
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
     memory = ""
     if Path("/proc/meminfo").exists():
         total_kb = int(Path("/proc/meminfo").read_text().split()[1])
@@ -60,8 +70,12 @@ def machine() -> str:
 
 def run(command: list[str]) -> dict:
     print("running", " ".join(command), file=sys.stderr, flush=True)
-    completed = subprocess.run([sys.executable, "-m", command[0].removesuffix(".py").replace("/", "."), *command[1:]],
-                               cwd=REPO, capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", command[0].removesuffix(".py").replace("/", "."), *command[1:]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     if completed.returncode != 0:
         # Streamlit's bare-mode warning is noise; the error is the last other line.
         lines = [line for line in completed.stderr.splitlines() if line.strip() and "ScriptRunContext" not in line]
@@ -74,7 +88,9 @@ def run(command: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", choices=list(PLANS), default="small")
-    parser.add_argument("--only", nargs="*", help="benchmark names to run (embedding, captions, index, dedup, regurgitation)")
+    parser.add_argument(
+        "--only", nargs="*", help="benchmark names to run (embedding, captions, index, dedup, regurgitation)"
+    )
     args = parser.parse_args()
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results = {key: value for key, value in previous.get("results", {}).items()}

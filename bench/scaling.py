@@ -22,8 +22,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-STEPS = [("prepare", ["prepare", "--no-progress"]), ("bias", ["bias", "--terms", "woman,man", "--reweight"]),
-         ("dedup", ["dedup"]), ("regurgitation", ["regurgitation"])]
+STEPS = [
+    ("prepare", ["prepare", "--no-progress"]),
+    ("bias", ["bias", "--terms", "woman,man", "--reweight"]),
+    ("dedup", ["dedup"]),
+    ("regurgitation", ["regurgitation"]),
+]
 
 
 def timed_child(command: list[str]) -> tuple[float, float]:
@@ -51,14 +55,35 @@ def main() -> None:
     for n in args.sizes:
         directory = args.workdir / f"ws{n}-g{args.generated}"
         if not (directory / "audit.toml").exists():
-            subprocess.run([sys.executable, "-m", "bench.make_large_workspace", str(n), str(directory),
-                            "--generated", str(args.generated), "--with-images", "0"], cwd=REPO, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.make_large_workspace",
+                    str(n),
+                    str(directory),
+                    "--generated",
+                    str(args.generated),
+                    "--with-images",
+                    "0",
+                ],
+                cwd=REPO,
+                check=True,
+            )
         shutil.rmtree(directory / ".audit-cache", ignore_errors=True)  # every step computes, none reads a cache
         for step, arguments in STEPS:
-            seconds, peak = timed_child([sys.executable, "-m", "analysis.cli", arguments[0], str(directory),
-                                         *arguments[1:]])
-            results.append({"n": n, "generated": args.generated, "step": step, "seconds": round(seconds, 1),
-                            "peak_rss_mb": round(peak)})
+            seconds, peak = timed_child(
+                [sys.executable, "-m", "pretrain_audit.cli", arguments[0], str(directory), *arguments[1:]]
+            )
+            results.append(
+                {
+                    "n": n,
+                    "generated": args.generated,
+                    "step": step,
+                    "seconds": round(seconds, 1),
+                    "peak_rss_mb": round(peak),
+                }
+            )
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     (REPO / "docs" / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(results, REPO / "docs" / "scaling.png")
@@ -77,22 +102,48 @@ def plot(results: list[dict], out: Path) -> None:
     for step, colour in colours.items():
         rows = [r for r in results if r["step"] == step]
         for column, key in ((1, "seconds"), (2, "peak_rss_mb")):
-            figure.add_trace(go.Scatter(x=[r["n"] for r in rows], y=[r[key] for r in rows], name=step,
-                                        mode="lines+markers", line=dict(color=colour, width=3),
-                                        showlegend=column == 1), row=1, col=column)
+            figure.add_trace(
+                go.Scatter(
+                    x=[r["n"] for r in rows],
+                    y=[r[key] for r in rows],
+                    name=step,
+                    mode="lines+markers",
+                    line=dict(color=colour, width=3),
+                    showlegend=column == 1,
+                ),
+                row=1,
+                col=column,
+            )
     sizes = sorted({r["n"] for r in results})
     anchor = next((r for r in results if r["step"] == "dedup" and r["n"] == sizes[len(sizes) // 2]), None)
     if anchor:  # reference slopes through dedup's middle point, where fixed costs no longer dominate
         for name, grow, dash in (("linear", lambda n: n, "dot"), ("n log n", lambda n: n * math.log(n), "dash")):
-            figure.add_trace(go.Scatter(x=sizes, y=[anchor["seconds"] * grow(n) / grow(anchor["n"]) for n in sizes],
-                                        name=f"{name} (through dedup at {anchor['n']:,})", mode="lines",
-                                        line=dict(color="#888", dash=dash, width=2)), row=1, col=1)
-    figure.update_xaxes(type="log", title="rows in the workspace", tickvals=sizes,
-                        ticktext=[f"{n // 1000:,}k" if n < 1_000_000 else f"{n / 1e6:g}M" for n in sizes])
+            figure.add_trace(
+                go.Scatter(
+                    x=sizes,
+                    y=[anchor["seconds"] * grow(n) / grow(anchor["n"]) for n in sizes],
+                    name=f"{name} (through dedup at {anchor['n']:,})",
+                    mode="lines",
+                    line=dict(color="#888", dash=dash, width=2),
+                ),
+                row=1,
+                col=1,
+            )
+    figure.update_xaxes(
+        type="log",
+        title="rows in the workspace",
+        tickvals=sizes,
+        ticktext=[f"{n // 1000:,}k" if n < 1_000_000 else f"{n / 1e6:g}M" for n in sizes],
+    )
     figure.update_yaxes(type="log", tickvals=[0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500], row=1, col=1)
     figure.update_yaxes(type="log", tickvals=[100, 200, 300, 500, 1000, 2000, 3000, 5000, 10000, 20000], row=1, col=2)
-    figure.update_layout(title="pretrain-audit scaling on 2 CPU cores (bench/scaling.py)", height=520, width=1200,
-                         template="plotly_white", font=dict(size=15))
+    figure.update_layout(
+        title="pretrain-audit scaling on 2 CPU cores (bench/scaling.py)",
+        height=520,
+        width=1200,
+        template="plotly_white",
+        font=dict(size=15),
+    )
     pio.write_image(figure, out, scale=2)
 
 

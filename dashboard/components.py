@@ -7,31 +7,35 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.captions import DocTermIndex
 from analysis import images
-from analysis.pipeline import caption_index
+from analysis.captions import DocTermIndex, caption_index
+from analysis.embedding_store import EmbeddingSet, current_marker, load_embeddings
 from analysis.workspace import Workspace
+from dashboard.state import workspace_stamp
+
 
 def show_figure(figure: go.Figure, key: str) -> None:
-    st.plotly_chart(figure, key=key, config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})
+    st.plotly_chart(
+        figure, key=key, config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+    )
 
 
 def cache_key(workspace: Workspace) -> str:
-    """Key of derived dashboard artifacts: the workspace and the state of its config and manifests."""
-    from dashboard.state import _stamp
-
-    return f"{workspace.config.root.resolve()}|{_stamp(workspace.config.root)}"
+    """The one key of every Streamlit cache of a page: the workspace, the state of its config and manifests, and
+    the last `prepare` (which rewrites the current-embeddings marker). Cached functions take it first and
+    underscore the objects it stands for (`_workspace`, `_found`), which Streamlit does not hash."""
+    marker = current_marker(workspace)
+    prepared = marker.stat().st_mtime_ns if marker.exists() else 0
+    return f"{workspace.config.root.resolve()}|{workspace_stamp(workspace.config.root)}|{prepared}"
 
 
 @st.cache_resource(show_spinner="Indexing captions…", max_entries=4)
-def _index(directory: str, stamp: tuple, _workspace: Workspace) -> DocTermIndex:
+def _index(key: str, _workspace: Workspace) -> DocTermIndex:
     return caption_index(_workspace)
 
 
 def workspace_index(workspace: Workspace) -> DocTermIndex:
-    from dashboard.state import _stamp
-
-    return _index(str(workspace.config.root.resolve()), _stamp(workspace.config.root), workspace)
+    return _index(cache_key(workspace), workspace)
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
@@ -67,19 +71,13 @@ def image_tile(workspace: Workspace, relative: str, *, blur: bool, caption: str 
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _embeddings(directory: str, stamp: tuple, cache_stamp: float, which: str, _workspace: Workspace):
-    from analysis.embeddings import load_embeddings
-
+def _embeddings(key: str, which: str, _workspace: Workspace) -> EmbeddingSet | None:
     return load_embeddings(_workspace, which, required=False)
 
 
-def loaded_embeddings(workspace: Workspace, which: str = "original"):
+def loaded_embeddings(workspace: Workspace, which: str = "original") -> EmbeddingSet | None:
     """The embeddings `prepare` cached for this workspace (memory-mapped, loaded once per change), or None."""
-    from dashboard.state import _stamp
-
-    marker = workspace.config.cache_dir / "embeddings" / "current.json"
-    return _embeddings(str(workspace.config.root.resolve()), _stamp(workspace.config.root),
-                       marker.stat().st_mtime if marker.exists() else 0.0, which, workspace)
+    return _embeddings(cache_key(workspace), which, workspace)
 
 
 def require_embeddings(workspace: Workspace, which: str = "original"):
@@ -89,8 +87,10 @@ def require_embeddings(workspace: Workspace, which: str = "original"):
     found = loaded_embeddings(workspace, which)
     if found is not None:
         return found
-    st.info("This page needs image embeddings, which have not been computed for this workspace yet. "
-            "Run `pretrain-audit prepare DIR` in a terminal, or compute them here.")
+    st.info(
+        "This page needs image embeddings, which have not been computed for this workspace yet. "
+        "Run `pretrain-audit prepare DIR` in a terminal, or compute them here."
+    )
     if st.button("Compute embeddings now", key=f"prepare-{which}"):
         status = st.status("Computing embeddings…", expanded=True)
         prepare(workspace, progress=False, log=status.write)
@@ -99,15 +99,33 @@ def require_embeddings(workspace: Workspace, which: str = "original"):
     st.stop()
 
 
-def verdict_control(store, kind: str, item: str, verdict: str | None, reviewer: str, *, key: str, label: str,
-                    options: tuple[str, ...], labels: dict[str, str] | None = None, show_label: bool = True) -> None:
+def verdict_control(
+    store,
+    kind: str,
+    item: str,
+    verdict: str | None,
+    reviewer: str,
+    *,
+    key: str,
+    label: str,
+    options: tuple[str, ...],
+    labels: dict[str, str] | None = None,
+    show_label: bool = True,
+) -> None:
     """One verdict widget: shows the stored latest verdict and appends a new one when the reviewer picks."""
     if st.session_state.get(key) != verdict:
         st.session_state[key] = verdict  # the stored verdict, including one made in another session
-    st.segmented_control(label, options, key=key, format_func=labels.get if labels else str,
-                         label_visibility="visible" if show_label else "collapsed", disabled=not reviewer,
-                         help=None if reviewer else "Enter your reviewer name in the sidebar first.",
-                         on_change=_record_verdict, args=(store, kind, item, key, reviewer))
+    st.segmented_control(
+        label,
+        options,
+        key=key,
+        format_func=labels.get if labels else str,
+        label_visibility="visible" if show_label else "collapsed",
+        disabled=not reviewer,
+        help=None if reviewer else "Enter your reviewer name in the sidebar first.",
+        on_change=_record_verdict,
+        args=(store, kind, item, key, reviewer),
+    )
 
 
 def _record_verdict(store, kind: str, item: str, key: str, reviewer: str) -> None:

@@ -22,7 +22,7 @@ def workspace_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def _stamp(directory: Path) -> tuple:
+def workspace_stamp(directory: Path) -> tuple:
     """Modification times of the config and manifests: a changed file reloads the workspace."""
     paths = [directory / CONFIG_NAME]
     try:
@@ -45,7 +45,7 @@ def current_workspace() -> Workspace:
         st.error(f"No workspace given. Start with `pretrain-audit dashboard DIR` (or set {WORKSPACE_ENV}).")
         st.stop()
     try:
-        return _load(str(directory.resolve()), _stamp(directory))
+        return _load(str(directory.resolve()), workspace_stamp(directory))
     except AuditInputError as exc:
         st.error(str(exc))
         st.stop()

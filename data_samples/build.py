@@ -29,8 +29,17 @@ EDITED_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", 
 EXACT_DUPLICATE_SOURCES = 10
 THRESHOLDS = {"sexual": 0.5, "violence": 0.5}
 SYNTHETIC_NOTE = "SYNTHETIC sample workspace built by `pretrain-audit sample`: not real training data."
-HUE_NAMES = ((0.04, "red"), (0.11, "orange"), (0.19, "yellow"), (0.45, "green"), (0.53, "teal"), (0.72, "blue"),
-             (0.8, "purple"), (0.95, "pink"), (1.0, "red"))
+HUE_NAMES = (
+    (0.04, "red"),
+    (0.11, "orange"),
+    (0.19, "yellow"),
+    (0.45, "green"),
+    (0.53, "teal"),
+    (0.72, "blue"),
+    (0.8, "purple"),
+    (0.95, "pink"),
+    (1.0, "red"),
+)
 
 
 def hue_name(hue: float) -> str:
@@ -49,8 +58,9 @@ def _families() -> list[tuple[str, str, Image.Image]]:
             hue = shape / 6 + variant * 0.025
             members.append((f"logo-{name}", f"the ACME {name} logo in {hue_name(hue)}", drawing.logo(shape, hue)))
     for photo in EDITED_PHOTOS:
-        for edit, image in zip(("original", "cropped", "rescaled", "recoloured", "compressed", "rotated"),
-                               drawing.photo_edits(photo)):
+        for edit, image in zip(
+            ("original", "cropped", "rescaled", "recoloured", "compressed", "rotated"), drawing.photo_edits(photo)
+        ):
             members.append((f"photo-{photo}", f"a {edit} photo of the {photo.replace('_', ' ')}", image))
     return members
 
@@ -74,19 +84,40 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
     items: list[dict] = []
     for family, caption, image in families:
         sexual, violence = safe_scores(rng)
-        items.append({"family": family, "caption": caption, "image": image, "kind": family.split("-")[0],
-                      "caption_kind": "neutral", "sexual": sexual, "violence": violence})
+        items.append(
+            {
+                "family": family,
+                "caption": caption,
+                "image": image,
+                "kind": family.split("-")[0],
+                "caption_kind": "neutral",
+                "sexual": sexual,
+                "violence": violence,
+            }
+        )
     for planned in scene_captions:
         if planned is None:
             sexual, violence = safe_scores(rng)
             caption, caption_kind = NEUTRAL_SAFE[int(rng.integers(len(NEUTRAL_SAFE)))], "neutral"
         else:
             sexual, violence, caption, caption_kind = planned.sexual, planned.violence, planned.caption, planned.kind
-        items.append({"family": None, "caption": caption, "image": drawing.scene(rng), "kind": "scene",
-                      "caption_kind": caption_kind, "sexual": sexual, "violence": violence})
+        items.append(
+            {
+                "family": None,
+                "caption": caption,
+                "image": drawing.scene(rng),
+                "kind": "scene",
+                "caption_kind": caption_kind,
+                "sexual": sexual,
+                "violence": violence,
+            }
+        )
     # Exact duplicates: byte-identical copies of safe scene images, under new ids.
-    safe_scene_rows = [i for i, it in enumerate(items) if it["kind"] == "scene" and it["caption_kind"] == "neutral"
-                       and max(it["sexual"], it["violence"]) < 0.3]
+    safe_scene_rows = [
+        i
+        for i, it in enumerate(items)
+        if it["kind"] == "scene" and it["caption_kind"] == "neutral" and max(it["sexual"], it["violence"]) < 0.3
+    ]
     for source in rng.choice(safe_scene_rows, EXACT_DUPLICATE_SOURCES, replace=False):
         copy = dict(items[int(source)])
         copy["family"] = f"exact-{int(source)}"
@@ -101,21 +132,39 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
         relative = f"train/{item_id}.png"
         item["image"].save(directory / "images" / relative, format="PNG", optimize=False)
         item["id"] = item_id
-        rows.append({"id": item_id, "image": relative, "caption": item["caption"], "sexual": item["sexual"],
-                     "violence": item["violence"], "kind": item["kind"], "width": item["image"].width,
-                     "height": item["image"].height})
+        rows.append(
+            {
+                "id": item_id,
+                "image": relative,
+                "caption": item["caption"],
+                "sexual": item["sexual"],
+                "violence": item["violence"],
+                "kind": item["kind"],
+                "width": item["image"].width,
+                "height": item["image"].height,
+            }
+        )
     original = pd.DataFrame(rows)
     generated, copies = _generated(rng, items, generated_dir)
 
     atomic_save_parquet(directory / "original.parquet", original)
     atomic_save_parquet(directory / "generated.parquet", generated)
-    write_config(directory, {
-        "workspace": {"name": "synthetic sample", "images_root": "images", "synthetic": True,
-                      "description": SYNTHETIC_NOTE},
-        "original": {"manifest": "original.parquet"},
-        "filtered": {"scores": [{"name": name, "column": name, "threshold": value} for name, value in THRESHOLDS.items()]},
-        "generated": {"manifest": "generated.parquet"},
-    })
+    write_config(
+        directory,
+        {
+            "workspace": {
+                "name": "synthetic sample",
+                "images_root": "images",
+                "synthetic": True,
+                "description": SYNTHETIC_NOTE,
+            },
+            "original": {"manifest": "original.parquet"},
+            "filtered": {
+                "scores": [{"name": name, "column": name, "threshold": value} for name, value in THRESHOLDS.items()]
+            },
+            "generated": {"manifest": "generated.parquet"},
+        },
+    )
     atomic_save_json(directory / "sample_truth.json", _truth(items, original, copies))
     (directory / "README.txt").write_text(SYNTHETIC_NOTE + "\nSee sample_truth.json for the planted ground truth.\n")
     if progress:
@@ -131,8 +180,11 @@ def _generated(rng: np.random.Generator, items: list[dict], out: Path) -> tuple[
     clock_or_logo = [i for i in family_rows if items[i]["kind"] in ("clock", "logo")]
     photos = [i for i in family_rows if items[i]["kind"] == "photo"]
     exact = [i for i, it in enumerate(items) if it["family"] and it["family"].startswith("exact")]
-    sources = (list(rng.choice(clock_or_logo, 11, replace=False)) + list(rng.choice(photos, 2, replace=False))
-               + list(rng.choice(exact, 2, replace=False)))
+    sources = (
+        list(rng.choice(clock_or_logo, 11, replace=False))
+        + list(rng.choice(photos, 2, replace=False))
+        + list(rng.choice(exact, 2, replace=False))
+    )
     rows, copies = [], {}
     safe_rows = [i for i, it in enumerate(items) if max(it["sexual"], it["violence"]) < 0.5]
     for index in range(N_GENERATED):
@@ -158,8 +210,10 @@ def _truth(items: list[dict], original: pd.DataFrame, copies: dict[str, str]) ->
             families.setdefault(item["family"], []).append(item["id"])
     removed = (original["sexual"] >= THRESHOLDS["sexual"]) | (original["violence"] >= THRESHOLDS["violence"])
     kinds = pd.Series([it["caption_kind"] for it in items])
-    planned = {kind: {"total": int((kinds == kind).sum()), "removed": int((removed & (kinds == kind)).sum())}
-               for kind in ("woman", "man", "neutral")}
+    planned = {
+        kind: {"total": int((kinds == kind).sum()), "removed": int((removed & (kinds == kind)).sum())}
+        for kind in ("woman", "man", "neutral")
+    }
     n, n_kept = len(original), int((~removed).sum())
 
     def change(kind: str) -> float:

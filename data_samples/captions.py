@@ -16,27 +16,59 @@ N_WOMAN, N_MAN = 120, 120
 REMOVED_PLAN = {"woman": (16, 4, 2), "man": (3, 8, 2), "neutral": (6, 8, 1)}
 
 ADJECTIVES = ("young", "smiling", "tall", "elderly", "happy", "serious", "tired", "cheerful")
-SAFE_CONTEXTS = ("reading a book in a park", "riding a bicycle down a street", "cooking dinner in a kitchen",
-                 "walking a dog on the beach", "working at a laptop in an office", "playing the guitar on stage",
-                 "holding an umbrella in the rain", "painting a landscape", "drinking coffee at a cafe",
-                 "hiking on a mountain trail", "shopping at a market", "teaching a class")
-SEXUAL_CONTEXTS = ("posing in lingerie", "in a revealing swimsuit", "in a suggestive pose on a bed",
-                   "wearing a bikini at a pool party")
-VIOLENT_CONTEXTS = ("holding a bloody knife", "in a violent street fight", "aiming a gun at the camera",
-                    "with a wounded face after an attack")
-NEUTRAL_SAFE = ("a photo of a cat on a sofa", "a bowl of fruit on a wooden table", "a city skyline at night",
-                "a red car parked by the road", "a plate of pasta with basil", "a forest path in autumn",
-                "an old building with tall windows", "a cup of coffee next to a notebook", "a beach at sunset",
-                "a mountain lake under clouds", "a bicycle leaning on a wall", "a close-up of a flower")
+SAFE_CONTEXTS = (
+    "reading a book in a park",
+    "riding a bicycle down a street",
+    "cooking dinner in a kitchen",
+    "walking a dog on the beach",
+    "working at a laptop in an office",
+    "playing the guitar on stage",
+    "holding an umbrella in the rain",
+    "painting a landscape",
+    "drinking coffee at a cafe",
+    "hiking on a mountain trail",
+    "shopping at a market",
+    "teaching a class",
+)
+SEXUAL_CONTEXTS = (
+    "posing in lingerie",
+    "in a revealing swimsuit",
+    "in a suggestive pose on a bed",
+    "wearing a bikini at a pool party",
+)
+VIOLENT_CONTEXTS = (
+    "holding a bloody knife",
+    "in a violent street fight",
+    "aiming a gun at the camera",
+    "with a wounded face after an attack",
+)
+NEUTRAL_SAFE = (
+    "a photo of a cat on a sofa",
+    "a bowl of fruit on a wooden table",
+    "a city skyline at night",
+    "a red car parked by the road",
+    "a plate of pasta with basil",
+    "a forest path in autumn",
+    "an old building with tall windows",
+    "a cup of coffee next to a notebook",
+    "a beach at sunset",
+    "a mountain lake under clouds",
+    "a bicycle leaning on a wall",
+    "a close-up of a flower",
+)
 NEUTRAL_SEXUAL = ("an explicit lingerie advertisement", "a suggestive bedroom poster", "a nude art print")
-NEUTRAL_VIOLENT = ("a car crash with blood on the road", "a bloody knife on a table", "a battlefield with bodies",
-                   "a gun pointed at the viewer")
+NEUTRAL_VIOLENT = (
+    "a car crash with blood on the road",
+    "a bloody knife on a table",
+    "a battlefield with bodies",
+    "a gun pointed at the viewer",
+)
 
 
 @dataclass(frozen=True)
 class CaptionRow:
     caption: str
-    kind: str            # woman / man / neutral
+    kind: str  # woman / man / neutral
     sexual: float
     violence: float
 
@@ -81,6 +113,7 @@ def plan_captions(rng: np.random.Generator, n_scenes: int) -> list[CaptionRow | 
         if kind != "neutral":
             plan += ["safe"] * ((N_WOMAN if kind == "woman" else N_MAN) - len(plan))
         for fate in plan:
+            contexts: tuple[str, ...]
             if fate == "safe":
                 sexual, violence, contexts = _low(rng), _low(rng), SAFE_CONTEXTS
             elif fate.startswith("near-"):

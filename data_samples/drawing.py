@@ -8,18 +8,34 @@ from __future__ import annotations
 
 import io
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 SIZE = 128
 # Real photographs that ship inside scikit-image (no download needed).
-PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "immunohistochemistry",
-               "camera", "moon", "coins", "brick", "grass", "gravel", "page", "text", "motorcycle_left")
+PHOTO_NAMES = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "camera",
+    "moon",
+    "coins",
+    "brick",
+    "grass",
+    "gravel",
+    "page",
+    "text",
+    "motorcycle_left",
+)
 
 
-@lru_cache(maxsize=None)
+@cache
 def photo(name: str) -> Image.Image:
     from skimage import data
 
@@ -71,20 +87,42 @@ def clock(style: int, hour: int, minute: int = 0, size: int = SIZE) -> Image.Ima
     image = Image.new("RGB", (size, size), colours["background"])
     draw = ImageDraw.Draw(image)
     centre, radius = size / 2, size * 0.42
-    draw.ellipse([centre - radius, centre - radius, centre + radius, centre + radius],
-                 fill=colours["face"], outline=colours["rim"], width=max(2, size // 24))
+    draw.ellipse(
+        [centre - radius, centre - radius, centre + radius, centre + radius],
+        fill=colours["face"],
+        outline=colours["rim"],
+        width=max(2, size // 24),
+    )
     for tick in range(12):
         angle = math.radians(tick * 30)
         inner, outer = radius * (0.78 if tick % 3 else 0.68), radius * 0.9
-        draw.line([centre + inner * math.sin(angle), centre - inner * math.cos(angle),
-                   centre + outer * math.sin(angle), centre - outer * math.cos(angle)],
-                  fill=colours["rim"], width=2 if tick % 3 else 4)
+        draw.line(
+            [
+                centre + inner * math.sin(angle),
+                centre - inner * math.cos(angle),
+                centre + outer * math.sin(angle),
+                centre - outer * math.cos(angle),
+            ],
+            fill=colours["rim"],
+            width=2 if tick % 3 else 4,
+        )
     hour_angle = math.radians((hour % 12) * 30 + minute * 0.5)
     minute_angle = math.radians(minute * 6)
-    draw.line([centre, centre, centre + radius * 0.5 * math.sin(hour_angle), centre - radius * 0.5 * math.cos(hour_angle)],
-              fill=colours["hands"], width=max(3, size // 20))
-    draw.line([centre, centre, centre + radius * 0.8 * math.sin(minute_angle),
-               centre - radius * 0.8 * math.cos(minute_angle)], fill=colours["hands"], width=max(2, size // 40))
+    draw.line(
+        [centre, centre, centre + radius * 0.5 * math.sin(hour_angle), centre - radius * 0.5 * math.cos(hour_angle)],
+        fill=colours["hands"],
+        width=max(3, size // 20),
+    )
+    draw.line(
+        [
+            centre,
+            centre,
+            centre + radius * 0.8 * math.sin(minute_angle),
+            centre - radius * 0.8 * math.cos(minute_angle),
+        ],
+        fill=colours["hands"],
+        width=max(2, size // 40),
+    )
     draw.ellipse([centre - 4, centre - 4, centre + 4, centre + 4], fill=colours["hands"])
     return image
 
@@ -103,8 +141,13 @@ def logo(shape: int, hue: float, size: int = SIZE) -> Image.Image:
     c, r = size / 2, size * 0.38
     name = LOGO_SHAPES[shape]
     if name == "star":
-        points = [(c + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / 5),
-                   c - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / 5)) for i in range(10)]
+        points = [
+            (
+                c + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / 5),
+                c - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / 5),
+            )
+            for i in range(10)
+        ]
         draw.polygon(points, fill=fill)
     elif name == "ring":
         draw.ellipse([c - r, c - r, c + r, c + r], fill=fill)
@@ -117,8 +160,17 @@ def logo(shape: int, hue: float, size: int = SIZE) -> Image.Image:
         draw.polygon([(c, c - r), (c + r, c), (c, c + r), (c - r, c)], fill=fill)
         draw.polygon([(c, c - r * 0.5), (c + r * 0.5, c), (c, c + r * 0.5), (c - r * 0.5, c)], fill=(20, 20, 20))
     elif name == "bolt":
-        draw.polygon([(c + r * 0.2, c - r), (c - r * 0.6, c + r * 0.1), (c - r * 0.05, c + r * 0.1),
-                      (c - r * 0.3, c + r), (c + r * 0.6, c - r * 0.15), (c + r * 0.05, c - r * 0.15)], fill=fill)
+        draw.polygon(
+            [
+                (c + r * 0.2, c - r),
+                (c - r * 0.6, c + r * 0.1),
+                (c - r * 0.05, c + r * 0.1),
+                (c - r * 0.3, c + r),
+                (c + r * 0.6, c - r * 0.15),
+                (c + r * 0.05, c - r * 0.15),
+            ],
+            fill=fill,
+        )
     else:
         w = r * 0.35
         draw.rectangle([c - w, c - r, c + w, c + r], fill=fill)
@@ -154,6 +206,9 @@ def scene(rng: np.random.Generator, size: int = SIZE) -> Image.Image:
 def near_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     """What a model that memorised an image would draw: a copy off by a pixel and a few percent of brightness."""
     dx, dy = (int(v) for v in rng.integers(-1, 2, 2))
-    shifted = ImageOps.expand(image, border=4, fill=image.getpixel((0, 0))).crop(
-        (4 + dx, 4 + dy, 4 + dx + image.width, 4 + dy + image.height))
+    corner = image.getpixel((0, 0))
+    assert isinstance(corner, (int, tuple))
+    shifted = ImageOps.expand(image, border=4, fill=corner).crop(
+        (4 + dx, 4 + dy, 4 + dx + image.width, 4 + dy + image.height)
+    )
     return ImageEnhance.Brightness(shifted).enhance(float(rng.uniform(0.97, 1.03)))

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.bias import bias_report, npmi_table, parse_terms, shift_for_mask, term_shifts, top_shifted_words
+from analysis.bias.compute import bias_report, npmi_table, parse_terms, shift_for_mask, term_shifts, top_shifted_words
+from analysis.bias.reweight import fit_weights
 from analysis.captions import build_index
 from analysis.errors import AuditInputError
-from analysis.reweight import fit_weights
 from analysis.workspace import load_workspace
 
 CAPTIONS = ["A woman's hat", "a man", "woman-owned cafe", "a dog", "Woman and man", "a man with a dog"]
@@ -55,8 +55,9 @@ def test_interval_covers_the_true_change_about_95_percent_of_the_time() -> None:
 def test_sample_reproduces_the_planted_shifts_exactly(sample_dir: Path) -> None:
     workspace = load_workspace(sample_dir)
     truth = json.loads((sample_dir / "sample_truth.json").read_text())["expected_relative_change"]
-    report = bias_report(build_index(workspace.original["caption"]), workspace.kept, ["woman", "man"],
-                         workspace.config.groups)
+    report = bias_report(
+        build_index(workspace.original["caption"]), workspace.kept, ["woman", "man"], workspace.config.groups
+    )
     changes = {t.name: t.relative_change for t in report.terms}
     assert changes["woman"] == pytest.approx(truth["woman"], abs=1e-12)
     assert changes["man"] == pytest.approx(truth["man"], abs=1e-12)
@@ -100,7 +101,7 @@ def test_npmi_is_one_for_words_that_always_cooccur() -> None:
 def test_collocations_find_phrases_around_the_identity_term() -> None:
     import pandas as pd
 
-    from analysis.bias import identity_collocations
+    from analysis.bias.compute import identity_collocations
 
     captions = pd.Series(["a young woman reading"] * 4 + ["a young woman in lingerie"] * 3 + ["a dog"] * 5)
     kept = np.array([True] * 4 + [False] * 3 + [True] * 5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import screenshot, wait_for_app
+from tests.helpers import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -63,12 +63,16 @@ def test_bias_page_renders_charts(dashboard_url: str, browser) -> None:
     context.close()
 
 
-@pytest.mark.parametrize("name,heading,expected", [
-    ("duplicates", "Groups, largest first", "a wall clock showing"),
-    ("regurgitation", "Samples, most similar first", "Training #1"),
-])
-def test_pixel_pages_render_in_a_real_browser(dashboard_url: str, browser, name: str, heading: str,
-                                              expected: str) -> None:
+@pytest.mark.parametrize(
+    "name,heading,expected",
+    [
+        ("duplicates", "Groups, largest first", "a wall clock showing"),
+        ("regurgitation", "Samples, most similar first", "Training #1"),
+    ],
+)
+def test_pixel_pages_render_in_a_real_browser(
+    dashboard_url: str, browser, name: str, heading: str, expected: str
+) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 2200})
     page = context.new_page()
     _open(page, dashboard_url, name)
@@ -89,7 +93,7 @@ def test_hostile_caption_is_shown_as_text(sample_dir, browser, tmp_path) -> None
 
     import pandas as pd
 
-    from tests.conftest import REPO, _free_port
+    from tests.helpers import REPO, free_port
 
     workspace = tmp_path / "ws"
     shutil.copytree(sample_dir, workspace)
@@ -98,9 +102,13 @@ def test_hostile_caption_is_shown_as_text(sample_dir, browser, tmp_path) -> None
     first = original[original["sexual"] >= 0.5].sort_values("sexual", ascending=False).index[0]  # gallery's first tile
     original.loc[first, "caption"] = payload
     original.to_parquet(workspace / "original.parquet", index=False)
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "analysis.cli", "dashboard", str(workspace), "--port", str(port)],
-                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pretrain_audit.cli", "dashboard", str(workspace), "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(120):
             try:

@@ -24,17 +24,20 @@ def reference_words(caption: str) -> list[str]:
     return words
 
 
-@pytest.mark.parametrize("caption,expected", [
-    ("Woman's hat", ["woman", "s", "hat"]),
-    ("a woman-owned shop", ["a", "woman", "owned", "shop"]),
-    ("WOMAN woman Woman", ["woman", "woman", "woman"]),
-    ("Straße café naïve", ["strasse", "café", "naïve"]),
-    ("snake_case 3D 42nd", ["snake", "case", "3d", "42nd"]),
-    ("", []),
-    ("  ...!!  ", []),
-    ("女性が歩く", ["女性が歩く"]),
-    ("ΣΟΦΙΑ σοφια", ["σοφια", "σοφια"]),
-])
+@pytest.mark.parametrize(
+    "caption,expected",
+    [
+        ("Woman's hat", ["woman", "s", "hat"]),
+        ("a woman-owned shop", ["a", "woman", "owned", "shop"]),
+        ("WOMAN woman Woman", ["woman", "woman", "woman"]),
+        ("Straße café naïve", ["strasse", "café", "naïve"]),
+        ("snake_case 3D 42nd", ["snake", "case", "3d", "42nd"]),
+        ("", []),
+        ("  ...!!  ", []),
+        ("女性が歩く", ["女性が歩く"]),
+        ("ΣΟΦΙΑ σοφια", ["σοφια", "σοφια"]),
+    ],
+)
 def test_words_are_runs_of_letters_or_digits_casefolded(caption: str, expected: list[str]) -> None:
     assert tokenize([caption])[1] == expected
     assert reference_words(caption) == expected
@@ -49,8 +52,16 @@ def test_document_frequency_counts_a_caption_once() -> None:
 
 
 def test_index_matches_reference_tokeniser_on_messy_captions() -> None:
-    captions = ["<b>Woman</b> &amp; man", "N°5 perfume", "İstanbul at night", "ﬁne ligature", "tab\tsep\nline",
-                "emoji 👩‍🔬 scientist", "100% cotton T-shirt", None]
+    captions = [
+        "<b>Woman</b> &amp; man",
+        "N°5 perfume",
+        "İstanbul at night",
+        "ﬁne ligature",
+        "tab\tsep\nline",
+        "emoji 👩‍🔬 scientist",
+        "100% cotton T-shirt",
+        None,
+    ]
     index = build_index(captions)
     for row, caption in enumerate(captions):
         expected = sorted(set(reference_words(caption or "")))
@@ -69,7 +80,7 @@ def test_doc_counts_on_a_subset_and_with_weights() -> None:
 def test_the_caption_index_is_cached_on_disk_and_follows_the_manifest(sample_copy) -> None:
     import pandas as pd
 
-    from analysis.pipeline import caption_index
+    from analysis.captions import caption_index
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(sample_copy)

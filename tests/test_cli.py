@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write_manifest
+from tests.helpers import run_cli, write_manifest
 
 
 def _assert_one_line_error(result, *needles: str) -> None:
@@ -18,14 +18,21 @@ def _assert_one_line_error(result, *needles: str) -> None:
         assert needle in lines[0]
 
 
-@pytest.mark.parametrize("rows,options,needle", [
-    ([{"id": "a"}], ["--kept-column", "k"], "no 'caption' column"),
-    ([{"id": "a", "caption": "x"}, {"id": "a", "caption": "y"}], ["--kept-column", "k"], "duplicate id 'a'"),
-    ([{"id": "a", "caption": "x", "s": "bad"}], ["--score", "s=s:0.5"], "score column 's'"),
-    ([{"id": "a", "caption": "x", "s": 0.1}], ["--score", "s=s:7"], "outside [0, 1]"),
-    ([{"id": "a", "caption": "x", "image": "../up.png", "k": True}], ["--kept-column", "k"], "escapes the images root"),
-    ([{"id": "a", "caption": "x", "k": "maybe"}], ["--kept-column", "k"], "non-boolean value"),
-])
+@pytest.mark.parametrize(
+    "rows,options,needle",
+    [
+        ([{"id": "a"}], ["--kept-column", "k"], "no 'caption' column"),
+        ([{"id": "a", "caption": "x"}, {"id": "a", "caption": "y"}], ["--kept-column", "k"], "duplicate id 'a'"),
+        ([{"id": "a", "caption": "x", "s": "bad"}], ["--score", "s=s:0.5"], "score column 's'"),
+        ([{"id": "a", "caption": "x", "s": 0.1}], ["--score", "s=s:7"], "outside [0, 1]"),
+        (
+            [{"id": "a", "caption": "x", "image": "../up.png", "k": True}],
+            ["--kept-column", "k"],
+            "escapes the images root",
+        ),
+        ([{"id": "a", "caption": "x", "k": "maybe"}], ["--kept-column", "k"], "non-boolean value"),
+    ],
+)
 def test_init_rejects_bad_input_in_one_line(tmp_path: Path, rows, options, needle) -> None:
     write_manifest(tmp_path / "o.csv", rows)
     where = "--score s" if "outside" in needle else "o.csv"  # a bad option is named by the option
@@ -33,12 +40,15 @@ def test_init_rejects_bad_input_in_one_line(tmp_path: Path, rows, options, needl
 
 
 def test_init_missing_manifest(tmp_path: Path) -> None:
-    _assert_one_line_error(run_cli("init", str(tmp_path), "--original", "nope.parquet", "--kept-column", "k"),
-                           "nope.parquet", "not found")
+    _assert_one_line_error(
+        run_cli("init", str(tmp_path), "--original", "nope.parquet", "--kept-column", "k"), "nope.parquet", "not found"
+    )
 
 
 def test_init_reports_counts_on_success(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "o.csv", [{"id": "a", "caption": "x", "k": True}, {"id": "b", "caption": "y", "k": False}])
+    write_manifest(
+        tmp_path / "o.csv", [{"id": "a", "caption": "x", "k": True}, {"id": "b", "caption": "y", "k": False}]
+    )
     result = run_cli("init", str(tmp_path), "--original", "o.csv", "--kept-column", "k")
     assert result.returncode == 0, result.stderr
     assert "2 original rows, 1 kept, 1 removed" in result.stderr
@@ -67,8 +77,11 @@ def test_removals_json_has_the_contract_fields(sample_dir: Path) -> None:
     result = run_cli("removals", str(sample_dir), "--json")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert {k: payload[k] for k in ("n_original", "n_kept", "n_removed")} == {"n_original": 1000, "n_kept": 950,
-                                                                              "n_removed": 50}
+    assert {k: payload[k] for k in ("n_original", "n_kept", "n_removed")} == {
+        "n_original": 1000,
+        "n_kept": 950,
+        "n_removed": 50,
+    }
     assert payload["fraction_removed"] == 0.05
     assert {f["name"]: f["n_removed"] for f in payload["filters"]} == {"sexual": 30, "violence": 25}
 
@@ -76,8 +89,16 @@ def test_removals_json_has_the_contract_fields(sample_dir: Path) -> None:
 def test_bias_json_with_reweighting(sample_copy: Path) -> None:
     import json
 
-    result = run_cli("bias", str(sample_copy), "--terms", "woman,man", "--reweight", "--json",
-                     "--weights-out", str(sample_copy / "w.parquet"))
+    result = run_cli(
+        "bias",
+        str(sample_copy),
+        "--terms",
+        "woman,man",
+        "--reweight",
+        "--json",
+        "--weights-out",
+        str(sample_copy / "w.parquet"),
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     terms = {t["term"]: t for t in payload["terms"]}
@@ -102,12 +123,31 @@ def test_dedup_json_and_keep_list(sample_copy: Path) -> None:
 
     import pandas as pd
 
-    result = run_cli("dedup", str(sample_copy), "--json", "--exact", "--estimate-recall", "300",
-                     "--out", str(sample_copy / "keep.parquet"))
+    result = run_cli(
+        "dedup",
+        str(sample_copy),
+        "--json",
+        "--exact",
+        "--estimate-recall",
+        "300",
+        "--out",
+        str(sample_copy / "keep.parquet"),
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    for field in ("n_images", "n_pairs", "n_groups", "n_in_groups", "n_removed", "fraction_removed", "threshold",
-                  "clusters", "clusterings", "recall_vs_exact", "recall_estimate"):
+    for field in (
+        "n_images",
+        "n_pairs",
+        "n_groups",
+        "n_in_groups",
+        "n_removed",
+        "fraction_removed",
+        "threshold",
+        "clusters",
+        "clusterings",
+        "recall_vs_exact",
+        "recall_estimate",
+    ):
         assert field in payload
     assert payload["n_images"] == 1000 and payload["clusterings"] == 5 and payload["recall_vs_exact"] == 1.0
     assert payload["recall_estimate"]["recall"] == 1.0 and payload["recall_estimate"]["sampled_images"] == 300

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.embeddings import load_embeddings, prepare
+from analysis.embedding_store import load_embeddings
+from analysis.embeddings import prepare
 from analysis.errors import AuditInputError
 from analysis.workspace import load_workspace
-from tests.conftest import REPO, scene_workspace
+from tests.helpers import REPO, scene_workspace
 
 KILLS = 20
 ROWS = 480  # 120 chunks of 4: more than 20 runs, each killed within its first few chunks, can finish
@@ -37,11 +38,14 @@ def test_random_sigkills_leave_a_cache_that_finishes_identically(tmp_path: Path)
     expected = load_embeddings(load_workspace(reference)).vectors
 
     target = _workspace(tmp_path / "target")
-    command = [sys.executable, "-c",
-               "import sys; from pathlib import Path; from analysis.embeddings import prepare; "
-               "from analysis.workspace import load_workspace; "
-               "prepare(load_workspace(Path(sys.argv[1])), progress=False, log=lambda m: None, chunk_rows=4, workers=0)",
-               str(target)]
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from pathlib import Path; from analysis.embeddings import prepare; "
+        "from analysis.workspace import load_workspace; "
+        "prepare(load_workspace(Path(sys.argv[1])), progress=False, log=lambda m: None, chunk_rows=4, workers=0)",
+        str(target),
+    ]
     chooser = random.Random(1)
     kills = 0
     for _ in range(KILLS):

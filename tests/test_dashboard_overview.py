@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 APP = str(REPO / "dashboard" / "app.py")
 
@@ -26,8 +26,12 @@ def open_app(workspace: Path, monkeypatch: pytest.MonkeyPatch, page: str | None 
 def test_overview_shows_counts_and_synthetic_warning(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_app(sample_dir, monkeypatch)
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics == {"Original images": "1,000", "Kept by filters": "950", "Removed": "50",
-                       "Generated samples": "100"}
+    assert metrics == {
+        "Original images": "1,000",
+        "Kept by filters": "950",
+        "Removed": "50",
+        "Generated samples": "100",
+    }
     assert any("SYNTHETIC" in w.value for w in app.warning)
 
 

@@ -51,11 +51,12 @@ def test_bias_page_reports_the_sample_shift(sample_copy: Path, monkeypatch: pyte
     assert len(app.get("plotly_chart")) >= 3
 
 
-def test_bias_page_shows_the_reweighted_change_the_cli_reports(sample_copy: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bias_page_shows_the_reweighted_change_the_cli_reports(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
-    from tests.conftest import run_cli
+    from tests.helpers import run_cli
 
     cli = run_cli("bias", str(sample_copy), "--terms", "woman,man", "--reweight", "--json")
     assert cli.returncode == 0, cli.stderr
@@ -99,8 +100,9 @@ def test_duplicates_recall_estimate_on_demand(sample_copy: Path, monkeypatch: py
     assert {m.label: m.value for m in app.metric}["Recall vs exact search (estimated)"] == "100.00%"
 
 
-def test_duplicates_page_offers_to_prepare_when_no_embeddings(bare_sample: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_duplicates_page_offers_to_prepare_when_no_embeddings(
+    bare_sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = open_page("duplicates", bare_sample, monkeypatch)
     assert "not been computed" in app.info[0].value
     assert app.button(key="prepare-original").label == "Compute embeddings now"

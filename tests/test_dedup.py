@@ -8,10 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.dedup import (at_higher_threshold, choose_keepers, cluster_assignments, deduplicate, exact_duplicates,
-                            groups_from_pairs, removal_curve)
-from analysis.embeddings import load_embeddings
-from analysis.pipeline import dedup_for
+from analysis.dedup.cached import dedup_for
+from analysis.dedup.compute import (
+    at_higher_threshold,
+    choose_keepers,
+    cluster_assignments,
+    deduplicate,
+    exact_duplicates,
+    groups_from_pairs,
+    removal_curve,
+)
+from analysis.embedding_store import load_embeddings
 from analysis.workspace import load_workspace
 
 
@@ -53,7 +60,7 @@ def test_identical_images_k_means_cannot_split_stay_in_one_cluster() -> None:
     vectors, _ = planted(n_background=200, seed=9)
     copies = np.repeat(vectors[:1], 500, axis=0)
     labels = cluster_assignments(np.concatenate([vectors, copies]), clusters=20, seed=0)
-    assert len(set(labels[len(vectors):])) == 1
+    assert len(set(labels[len(vectors) :])) == 1
 
 
 def test_groups_are_connected_components_numbered_largest_first() -> None:
@@ -84,7 +91,7 @@ def test_recall_is_measured_per_number_of_clusterings() -> None:
 
 
 def test_recall_estimated_on_every_image_is_the_exact_recall() -> None:
-    from analysis.dedup import sampled_recall
+    from analysis.dedup.compute import sampled_recall
 
     vectors, _ = planted(n_background=2000, families=(30, 30, 30), seed=3)
     vectors = vectors + 0.08 * np.random.default_rng(4).normal(size=vectors.shape).astype(np.float32)
@@ -191,7 +198,7 @@ def test_a_cached_lower_threshold_answers_a_higher_one(sample_copy: Path) -> Non
 
 
 def test_group_size_chart_bins_a_long_tail_and_keeps_every_group() -> None:
-    from analysis.figures import group_size_bins
+    from analysis.dedup.figures import group_size_bins
 
     sizes = np.concatenate([np.full(3000, 2), np.arange(3, 600)])
     bins = group_size_bins(sizes)

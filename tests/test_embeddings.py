@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from analysis.embedders.base import get_embedder
-from analysis.embeddings import load_embeddings, prepare, skipped_images
+from analysis.embedders import get_embedder
+from analysis.embedding_store import load_embeddings
+from analysis.embeddings import prepare
 from analysis.errors import AuditInputError
 from analysis.workspace import load_workspace
 from data_samples import drawing
-from tests.conftest import REPO, scene_workspace
+from tests.helpers import REPO, scene_workspace
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,18 @@ def test_killed_prepare_resumes_to_the_same_embeddings(tmp_path: Path) -> None:
     expected = load_embeddings(load_workspace(reference)).vectors
 
     interrupted = _small_workspace(tmp_path / "b")
-    command = [sys.executable, "-m", "analysis.cli", "prepare", str(interrupted), "--chunk-rows", "8", "--workers", "0",
-               "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "pretrain_audit.cli",
+        "prepare",
+        str(interrupted),
+        "--chunk-rows",
+        "8",
+        "--workers",
+        "0",
+        "--no-progress",
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list(interrupted.rglob("000001.npy")):
@@ -100,7 +111,7 @@ def test_bad_images_are_skipped_with_a_reason(tmp_path: Path) -> None:
     bomb = Image.new("1", (12000, 6000))
     bomb.save(workspace / "img" / "3.png")
     prepare(load_workspace(workspace), progress=False, log=lambda m: None)
-    reasons = skipped_images(load_workspace(workspace)).set_index("id")["reason"].to_dict()
+    reasons = load_embeddings(load_workspace(workspace)).skipped.set_index("id")["reason"].to_dict()
     assert reasons["r0"] == "file not found"
     assert reasons["r1"] == "empty file (0 bytes)"
     assert reasons["r2"].startswith("unreadable image")
@@ -112,8 +123,11 @@ def test_open_clip_plumbing_with_a_tiny_local_model(tmp_path: Path, monkeypatch:
     import torch
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    config = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
-              "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    config = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
     (tmp_path / "tiny-test-clip.json").write_text(json.dumps(config))
     open_clip.add_model_config(tmp_path / "tiny-test-clip.json")
     model = open_clip.create_model("tiny-test-clip", pretrained=None)
@@ -153,7 +167,7 @@ def test_precomputed_import_round_trips(tmp_path: Path) -> None:
     expected = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     assert np.allclose(found.vectors[:5], expected, atol=2e-3)
     assert found.valid.tolist() == [True] * 5 + [False]
-    assert skipped_images(load_workspace(workspace))["reason"].tolist() == ["no precomputed embedding"]
+    assert load_embeddings(load_workspace(workspace)).skipped["reason"].tolist() == ["no precomputed embedding"]
 
 
 def test_clip_retrieval_layout_is_read(tmp_path: Path) -> None:
@@ -168,13 +182,16 @@ def test_clip_retrieval_layout_is_read(tmp_path: Path) -> None:
     assert vectors.shape == (3, 4) and ids["image"].tolist() == ["img/0.png", "img/1.png", "img/2.png"]
 
 
-@pytest.mark.parametrize("vectors,ids,message", [
-    (np.array([[1.0, np.nan], [1.0, 0.0]]), ["a", "b"], "row 1 has NaN"),
-    (np.ones((3, 2)), ["a", "b"], "3 embedding rows but 2 ids"),
-    (np.ones(4), ["a", "b", "c", "d"], "must be 2-D"),
-    (np.zeros((2, 3)), ["a", "b"], "all zeros"),
-    (np.ones((2, 2), dtype=np.int64), ["a", "b"], "must be floating point"),
-])
+@pytest.mark.parametrize(
+    "vectors,ids,message",
+    [
+        (np.array([[1.0, np.nan], [1.0, 0.0]]), ["a", "b"], "row 1 has NaN"),
+        (np.ones((3, 2)), ["a", "b"], "3 embedding rows but 2 ids"),
+        (np.ones(4), ["a", "b", "c", "d"], "must be 2-D"),
+        (np.zeros((2, 3)), ["a", "b"], "all zeros"),
+        (np.ones((2, 2), dtype=np.int64), ["a", "b"], "must be floating point"),
+    ],
+)
 def test_bad_precomputed_embeddings_are_named(tmp_path: Path, vectors, ids, message) -> None:
     from analysis.embedders.precomputed import read_precomputed
 

@@ -10,10 +10,12 @@ import pytest
 
 from analysis.errors import AuditInputError
 from analysis.manifests import load_manifest
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
-ROWS = [{"id": "a", "caption": "A woman reading", "image": "a.png"},
-        {"id": "b", "caption": "A man cooking", "image": "b.png"}]
+ROWS = [
+    {"id": "a", "caption": "A woman reading", "image": "a.png"},
+    {"id": "b", "caption": "A man cooking", "image": "b.png"},
+]
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
@@ -23,8 +25,9 @@ def test_each_format_loads_to_the_same_rows(tmp_path: Path, suffix: str) -> None
 
 
 def test_laion_column_names_are_recognised(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path / "laion.parquet", [{"key": "000001", "URL": "http://x/1.jpg", "TEXT": "a dog",
-                                                         "punsafe": 0.2}])
+    path = write_manifest(
+        tmp_path / "laion.parquet", [{"key": "000001", "URL": "http://x/1.jpg", "TEXT": "a dog", "punsafe": 0.2}]
+    )
     frame = load_manifest(path)
     assert list(frame[["id", "url", "caption", "punsafe"]].iloc[0]) == ["000001", "http://x/1.jpg", "a dog", 0.2]
 

@@ -12,13 +12,18 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
 
-from analysis.embeddings import load_embeddings, prepare, skipped_images
+from analysis.embedding_store import load_embeddings
+from analysis.embeddings import prepare
 from analysis.workspace import init_workspace, load_workspace
-from tests.conftest import REAL_DATA, run_cli
+from tests.helpers import REAL_DATA, run_cli
 
-pytestmark = [pytest.mark.real_data,
-              pytest.mark.skipif(not (REAL_DATA / "coco-mini").exists(),
-                                 reason="../shared/real (COCO-mini, LAION sample) is not present on this machine")]
+pytestmark = [
+    pytest.mark.real_data,
+    pytest.mark.skipif(
+        not (REAL_DATA / "coco-mini").exists(),
+        reason="../shared/real (COCO-mini, LAION sample) is not present on this machine",
+    ),
+]
 
 
 def _strong_edit(image: Image.Image, variant: int) -> Image.Image:
@@ -51,20 +56,33 @@ def coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for annotation in instances["annotations"]:
         objects.setdefault(annotation["image_id"], set()).add(names[annotation["category_id"]])
     # Every photo on disk is a row (COCO file names are the zero-padded image id); 80 have no caption (kept empty).
-    rows = [{"id": str(int(path.stem)), "image": path.name, "caption": first_caption.get(int(path.stem), ""),
-             "kept": not ({"knife", "scissors", "person"} & objects.get(int(path.stem), set()))}
-            for path in sorted((root / "images").glob("*.jpg"))]
+    rows = [
+        {
+            "id": str(int(path.stem)),
+            "image": path.name,
+            "caption": first_caption.get(int(path.stem), ""),
+            "kept": not ({"knife", "scissors", "person"} & objects.get(int(path.stem), set())),
+        }
+        for path in sorted((root / "images").glob("*.jpg"))
+    ]
     pd.DataFrame(rows).to_parquet(root / "original.parquet")
     (root / "images" / "generated").mkdir()
     generated = []
     for number, row in enumerate(rows[:12]):
         with Image.open(root / "images" / row["image"]) as image:
             _strong_edit(image.convert("RGB"), number % 4).save(root / "images" / "generated" / f"g{number}.png")
-        generated.append({"id": f"g{number}", "image": f"generated/g{number}.png", "prompt": row["caption"],
-                          "source_id": row["id"]})
+        generated.append(
+            {"id": f"g{number}", "image": f"generated/g{number}.png", "prompt": row["caption"], "source_id": row["id"]}
+        )
     pd.DataFrame(generated).to_parquet(root / "generated.parquet")
-    init_workspace(root, original="original.parquet", kept_column="kept", images_root="images",
-                   generated="generated.parquet", name="COCO-mini")
+    init_workspace(
+        root,
+        original="original.parquet",
+        kept_column="kept",
+        images_root="images",
+        generated="generated.parquet",
+        name="COCO-mini",
+    )
     prepare(load_workspace(root), progress=False, log=lambda m: None)
     return root
 
@@ -99,6 +117,6 @@ def test_caption_only_laion_audit(tmp_path: Path) -> None:
     assert workspace.n_removed == len(laion) // 2 and not workspace.has_images
     assert run_cli("bias", str(tmp_path), "--terms", "woman,man", "--json").returncode == 0
     prepare(workspace, progress=False, log=lambda m: None)
-    reasons = skipped_images(load_workspace(tmp_path))["reason"].value_counts()
+    reasons = load_embeddings(load_workspace(tmp_path)).skipped["reason"].value_counts()
     assert reasons.to_dict() == {"no image path": len(laion)}
     assert np.isfinite(load_embeddings(load_workspace(tmp_path)).valid.sum())

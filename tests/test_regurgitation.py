@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.embeddings import load_embeddings
-from analysis.pipeline import regurgitation_for
-from analysis.regurgitation import best_after_dedup, nearest_training
+from analysis.embedding_store import load_embeddings
+from analysis.regurgitation.cached import regurgitation_for
+from analysis.regurgitation.compute import best_after_dedup, nearest_training
 from analysis.workspace import load_workspace
 
 MAX_FALSE_FLAGS = 2  # stated tolerance on the sample; observed: 0
@@ -33,8 +33,11 @@ def test_copies_match_their_source_and_sit_in_large_groups(sample_copy: Path) ->
     samples = regurgitation_for(workspace).samples.set_index("id")
     copies = samples.loc[list(truth["generated_copies"])]
     assert (copies["source_rank"] == 1).mean() >= 0.8
-    family_copies = [g for g, src in truth["generated_copies"].items()
-                     if not any(src in m for m in truth["exact_duplicate_families"].values())]
+    family_copies = [
+        g
+        for g, src in truth["generated_copies"].items()
+        if not any(src in m for m in truth["exact_duplicate_families"].values())
+    ]
     assert samples.loc[family_copies, "group_size"].median() >= 6
     novel = samples.loc[truth["generated_novel"], "group_size"]
     assert novel.median() == 1
@@ -67,8 +70,9 @@ def test_best_after_dedup_equals_a_search_of_the_kept_images_only() -> None:
     generated = training[:30] + 0.05 * rng.normal(size=(30, 16)).astype(np.float32)
     generated /= np.linalg.norm(generated, axis=1, keepdims=True)
     ids = np.array([f"g{i}" for i in range(30)])
-    neighbours, _, _ = nearest_training(ids, generated, np.ones(30, bool), np.array([f"t{i}" for i in range(400)]),
-                                        training, np.ones(400, bool), k=3)
+    neighbours, _, _ = nearest_training(
+        ids, generated, np.ones(30, bool), np.array([f"t{i}" for i in range(400)]), training, np.ones(400, bool), k=3
+    )
     kept = rng.random(400) < 0.5
     # Remove every neighbour of the first five samples, so the fallback search is exercised too.
     kept[neighbours.loc[neighbours["id"].isin(ids[:5]), "training_row"].to_numpy()] = False

@@ -9,18 +9,33 @@ import pandas as pd
 import pytest
 
 from analysis.captions import build_index
-from analysis.removals import (filter_overlap, removal_by_terms, removal_summary, removed_page, score_histogram,
-                               threshold_sweep)
+from analysis.removals.compute import (
+    filter_overlap,
+    removal_by_terms,
+    removal_summary,
+    removed_page,
+    score_histogram,
+    threshold_sweep,
+)
 from analysis.workspace import init_workspace, load_workspace
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
 
 @pytest.fixture()
 def small(tmp_path: Path):
-    rows = [("a woman", 0.9, 0.1), ("a woman", 0.2, 0.7), ("a woman", 0.1, 0.1), ("a man", 0.6, 0.9),
-            ("a man", 0.1, 0.1), ("a man", 0.1, 0.2), ("a dog", 0.3, 0.1), ("a cat", 0.1, 0.1)]
-    write_manifest(tmp_path / "o.parquet", [{"id": f"r{i}", "caption": c, "sex": s, "vio": v}
-                                            for i, (c, s, v) in enumerate(rows)])
+    rows = [
+        ("a woman", 0.9, 0.1),
+        ("a woman", 0.2, 0.7),
+        ("a woman", 0.1, 0.1),
+        ("a man", 0.6, 0.9),
+        ("a man", 0.1, 0.1),
+        ("a man", 0.1, 0.2),
+        ("a dog", 0.3, 0.1),
+        ("a cat", 0.1, 0.1),
+    ]
+    write_manifest(
+        tmp_path / "o.parquet", [{"id": f"r{i}", "caption": c, "sex": s, "vio": v} for i, (c, s, v) in enumerate(rows)]
+    )
     return init_workspace(tmp_path, original="o.parquet", scores=["sex=sex:0.5", "vio=vio:0.5"])
 
 

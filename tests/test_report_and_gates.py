@@ -11,7 +11,7 @@ import pytest
 
 from analysis.report import write_report
 from analysis.workspace import load_workspace
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_report_escapes_captions(sample_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.browser
 def test_report_opens_offline_in_a_real_browser_without_errors(report_html: Path, browser) -> None:
-    from tests.conftest import ARTIFACTS
+    from tests.helpers import ARTIFACTS
 
     context = browser.new_context(viewport={"width": 1200, "height": 1600}, offline=True)
     page = context.new_page()
@@ -72,7 +72,7 @@ def test_report_opens_offline_in_a_real_browser_without_errors(report_html: Path
 
 @pytest.mark.browser
 def test_pdf_and_figures(sample_dir: Path, tmp_path: Path) -> None:
-    from tests.conftest import require_browser
+    from tests.helpers import require_browser
 
     require_browser()
     workspace_dir = tmp_path / "ws"
@@ -89,16 +89,25 @@ def test_pdf_and_figures(sample_dir: Path, tmp_path: Path) -> None:
 
 
 def test_check_fails_with_a_strict_gate_and_passes_with_a_lenient_one(sample_copy: Path) -> None:
-    strict = run_cli("check", str(sample_copy), "--max-term-shift", "woman=0.05", "--max-regurgitation-rate", "0.01",
-                     "--json")
+    strict = run_cli(
+        "check", str(sample_copy), "--max-term-shift", "woman=0.05", "--max-regurgitation-rate", "0.01", "--json"
+    )
     assert strict.returncode == 1, strict.stderr
     payload = json.loads(strict.stdout)
     assert payload["passed"] is False
     by_name = {g["gate"]: g for g in payload["gates"]}
     assert by_name["|shift of 'woman'|"]["measured"] == pytest.approx(0.1404, abs=1e-3)
     assert by_name["regurgitation rate"]["measured"] == pytest.approx(0.15)
-    lenient = run_cli("check", str(sample_copy), "--max-term-shift", "woman=0.2", "--max-regurgitation-rate", "0.2",
-                      "--max-removed-fraction", "0.1")
+    lenient = run_cli(
+        "check",
+        str(sample_copy),
+        "--max-term-shift",
+        "woman=0.2",
+        "--max-regurgitation-rate",
+        "0.2",
+        "--max-removed-fraction",
+        "0.1",
+    )
     assert lenient.returncode == 0, lenient.stdout + lenient.stderr
     assert "all gates passed" in lenient.stdout
 

@@ -14,7 +14,7 @@ import pytest
 
 from analysis.errors import AuditInputError
 from analysis.reviews import VerdictStore, export_verdicts, precision_estimates
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_latest_verdict_wins_and_history_is_kept(tmp_path: Path) -> None:
@@ -35,17 +35,21 @@ def test_invalid_verdicts_are_rejected(tmp_path: Path) -> None:
         store.record("removal", "a", "unsure", "  ")
 
 
-WRITER = ("import sys; from pathlib import Path; from analysis.reviews import VerdictStore\n"
-          "store = VerdictStore(Path(sys.argv[1])); writer, count = sys.argv[2], int(sys.argv[3])\n"
-          "for i in range(count):\n"
-          "    store.record('removal', f'item-{writer}-{i}', 'correct removal', f'reviewer-{writer}')\n")
+WRITER = (
+    "import sys; from pathlib import Path; from analysis.reviews import VerdictStore\n"
+    "store = VerdictStore(Path(sys.argv[1])); writer, count = sys.argv[2], int(sys.argv[3])\n"
+    "for i in range(count):\n"
+    "    store.record('removal', f'item-{writer}-{i}', 'correct removal', f'reviewer-{writer}')\n"
+)
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     store = VerdictStore.for_workspace(tmp_path)
     writers, each = 6, 40
-    processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(store.path), str(w), str(each)], cwd=REPO)
-                 for w in range(writers)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(store.path), str(w), str(each)], cwd=REPO)
+        for w in range(writers)
+    ]
     assert [process.wait(timeout=120) for process in processes] == [0] * writers
     history = store.history()
     assert len(history) == writers * each
@@ -54,12 +58,15 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 
 def test_committed_verdicts_survive_sigkill(tmp_path: Path) -> None:
     store = VerdictStore.for_workspace(tmp_path)
-    code = ("import sys; from pathlib import Path; from analysis.reviews import VerdictStore\n"
-            "s = VerdictStore(Path(sys.argv[1]))\n"
-            "for i in range(100000):\n"
-            "    s.record('removal', f'k{i}', 'unsure', 'bot'); print(i, flush=True)\n")
-    process = subprocess.Popen([sys.executable, "-c", code, str(store.path)], stdout=subprocess.PIPE, text=True,
-                               cwd=REPO)
+    code = (
+        "import sys; from pathlib import Path; from analysis.reviews import VerdictStore\n"
+        "s = VerdictStore(Path(sys.argv[1]))\n"
+        "for i in range(100000):\n"
+        "    s.record('removal', f'k{i}', 'unsure', 'bot'); print(i, flush=True)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(store.path)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
     confirmed = -1
     deadline = time.monotonic() + 30
     while confirmed < 50 and time.monotonic() < deadline:
@@ -72,18 +79,21 @@ def test_committed_verdicts_survive_sigkill(tmp_path: Path) -> None:
 
 def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
     store = VerdictStore.for_workspace(tmp_path)
-    store.record("removal", "=HYPERLINK(\"http://x\")", "unsure", "@ana", "+1 looks fine")
+    store.record("removal", '=HYPERLINK("http://x")', "unsure", "@ana", "+1 looks fine")
     exported = pd.read_csv(export_verdicts(store, tmp_path / "v.csv"))
     assert exported.loc[0, "item_id"].startswith("'=")
     assert exported.loc[0, "reviewer"] == "'@ana" and exported.loc[0, "note"] == "'+1 looks fine"
 
 
 def test_precision_with_wilson_interval() -> None:
-    latest = pd.DataFrame({"item_id": ["a", "b", "c", "d", "e"],
-                           "verdict": ["correct removal"] * 3 + ["false positive", "unsure"]})
+    latest = pd.DataFrame(
+        {"item_id": ["a", "b", "c", "d", "e"], "verdict": ["correct removal"] * 3 + ["false positive", "unsure"]}
+    )
     removed = pd.DataFrame({"id": list("abcde"), "filter": "sex", "score": [0.6, 0.7, 0.8, 0.9, 0.95]})
     table = precision_estimates(latest, removed)
     overall = table[table["score_band"] == "all scores"].iloc[0]
     assert (overall["judged"], overall["correct"]) == (4, 3)
     assert overall["precision"] == pytest.approx(0.75)
-    assert overall["ci_low"] == pytest.approx(0.3006, abs=1e-3) and overall["ci_high"] == pytest.approx(0.9544, abs=1e-3)
+    assert overall["ci_low"] == pytest.approx(0.3006, abs=1e-3) and overall["ci_high"] == pytest.approx(
+        0.9544, abs=1e-3
+    )

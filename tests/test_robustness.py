@@ -5,26 +5,30 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from analysis.embeddings import prepare, skipped_images
+from analysis.embedding_store import load_embeddings
+from analysis.embeddings import prepare
 from analysis.errors import AuditInputError
 from analysis.workspace import init_workspace, load_workspace
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
-GOOD = [{"id": "a", "caption": "a woman", "image": "a.png", "s": 0.9, "keep": True},
-        {"id": "b", "caption": "a man", "image": "b.png", "s": 0.1, "keep": False}]
+GOOD = [
+    {"id": "a", "caption": "a woman", "image": "a.png", "s": 0.9, "keep": True},
+    {"id": "b", "caption": "a man", "image": "b.png", "s": 0.1, "keep": False},
+]
 
 
 def _manifest(rows=GOOD, name: str = "o.parquet") -> Callable[[Path], dict]:
     def build(root: Path) -> dict:
         write_manifest(root / name, [dict(r) for r in rows] if isinstance(rows, list) else rows)
         return {"original": name, "kept_column": "keep"}
+
     return build
 
 
@@ -32,6 +36,7 @@ def _raw(content: bytes, name: str) -> Callable[[Path], dict]:
     def build(root: Path) -> dict:
         (root / name).write_bytes(content)
         return {"original": name, "kept_column": "keep"}
+
     return build
 
 
@@ -67,6 +72,7 @@ def _scores(rows: list[dict], option: str = "s=s:0.5", name: str = "o.parquet") 
     def build(root: Path) -> dict:
         write_manifest(root / name, rows)
         return {"original": name, "scores": [option]}
+
     return build
 
 
@@ -75,6 +81,7 @@ def _toml(text: str) -> Callable[[Path], dict]:
         write_manifest(root / "o.parquet", GOOD)
         (root / "audit.toml").write_text(text)
         return {}
+
     return build
 
 
@@ -97,8 +104,11 @@ MANIFEST_ERRORS = [
     ("empty file", _raw(b"", "o.csv"), "is empty (0 bytes)"),
     ("header only", _raw(b"id,caption,keep\n", "o.csv"), "has no rows"),
     ("latin-1 CSV", _raw("id,caption,keep\na,caf\xe9,true\n".encode("latin-1"), "o.csv"), "not valid UTF-8"),
-    ("invalid JSON line", _raw(b'{"id": "a", "caption": "x", "keep": true}\n{oops\n', "o.jsonl"),
-     "line 2 is not valid JSON"),
+    (
+        "invalid JSON line",
+        _raw(b'{"id": "a", "caption": "x", "keep": true}\n{oops\n', "o.jsonl"),
+        "line 2 is not valid JSON",
+    ),
     ("JSON line that is a list", _raw(b'["a", "x"]\n', "o.jsonl"), "line 1 is a JSON list"),
     ("nested caption column", _nested_caption, "column 'caption' is nested"),
     ("truncated Parquet", _truncated_parquet, "cannot be read as PARQUET"),
@@ -112,10 +122,19 @@ MANIFEST_ERRORS = [
     ("unknown section in audit.toml", _toml(BASE_TOML + "[filters]\nx = 1\n"), "unknown section [filters]"),
     ("invalid TOML", _toml("[original\nmanifest = 'o.parquet'\n"), "is not valid TOML"),
     ("two filter definitions", _toml(BASE_TOML + 'manifest = "o.parquet"\n'), "exactly one of"),
-    ("threshold as text in audit.toml", _toml('[original]\nmanifest = "o.parquet"\n[filtered]\nscores = '
-                                              '[{name = "s", column = "s", threshold = "high"}]\n'), "is not a number"),
-    ("missing original manifest file", _toml('[original]\nmanifest = "nope.parquet"\n[filtered]\nkept_column = "k"\n'),
-     "manifest file not found"),
+    (
+        "threshold as text in audit.toml",
+        _toml(
+            '[original]\nmanifest = "o.parquet"\n[filtered]\nscores = '
+            '[{name = "s", column = "s", threshold = "high"}]\n'
+        ),
+        "is not a number",
+    ),
+    (
+        "missing original manifest file",
+        _toml('[original]\nmanifest = "nope.parquet"\n[filtered]\nkept_column = "k"\n'),
+        "manifest file not found",
+    ),
 ]
 
 
@@ -152,8 +171,9 @@ def test_unrelated_nested_column_is_ignored(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table({"id": ["a"], "caption": ["x"], "keep": [True], "exif": [{"iso": 100}]}),
-                   tmp_path / "o.parquet")
+    pq.write_table(
+        pa.table({"id": ["a"], "caption": ["x"], "keep": [True], "exif": [{"iso": 100}]}), tmp_path / "o.parquet"
+    )
     assert "exif" not in init_workspace(tmp_path, original="o.parquet", kept_column="keep").original.columns
 
 
@@ -167,6 +187,7 @@ def _truncated(fmt: str) -> Callable[[Path], None]:
         buffer = io.BytesIO()
         Image.new("RGB", (64, 64), (200, 30, 30)).save(buffer, format=fmt)
         path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
     return write
 
 
@@ -211,7 +232,7 @@ def test_every_bad_image_is_embedded_or_skipped_with_its_reason(tmp_path: Path) 
     write_manifest(tmp_path / "o.parquet", rows)
     workspace = init_workspace(tmp_path, original="o.parquet", kept_column="keep", images_root="images")
     prepare(workspace, progress=False, log=lambda m: None, workers=0)
-    reasons = skipped_images(load_workspace(tmp_path)).set_index("id")["reason"].to_dict()
+    reasons = load_embeddings(load_workspace(tmp_path)).skipped.set_index("id")["reason"].to_dict()
     for number, (case, _, _, expected) in enumerate(IMAGE_CASES):
         got = reasons.get(f"i{number}", "")
-        assert (got.startswith(expected) if expected else got == ""), (case, got)
+        assert got.startswith(expected) if expected else got == "", (case, got)

@@ -20,7 +20,9 @@ def _doc_frequency(captions: pd.Series, word: str) -> float:
 def test_filter_removes_more_woman_captions_than_man_captions(sample_dir: Path) -> None:
     original = pd.read_parquet(sample_dir / "original.parquet")
     kept = original[(original["sexual"] < 0.5) & (original["violence"] < 0.5)]
-    change = {w: _doc_frequency(kept["caption"], w) / _doc_frequency(original["caption"], w) - 1 for w in ("woman", "man")}
+    change = {
+        w: _doc_frequency(kept["caption"], w) / _doc_frequency(original["caption"], w) - 1 for w in ("woman", "man")
+    }
     assert -0.16 < change["woman"] < -0.12
     assert -0.08 < change["man"] < -0.04
     assert len(kept) / len(original) == 0.95

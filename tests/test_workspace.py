@@ -9,11 +9,14 @@ import pytest
 
 from analysis.errors import AuditInputError
 from analysis.workspace import init_workspace, load_workspace
-from tests.conftest import write_manifest
+from tests.helpers import write_manifest
 
-ORIGINAL = [{"id": f"r{i}", "caption": c, "image": f"img/{i}.png", "nsfw": s, "keep": k}
-            for i, (c, s, k) in enumerate([("a woman", 0.9, False), ("a man", 0.1, True), ("a dog", 0.6, False),
-                                           ("a cat", 0.2, True)])]
+ORIGINAL = [
+    {"id": f"r{i}", "caption": c, "image": f"img/{i}.png", "nsfw": s, "keep": k}
+    for i, (c, s, k) in enumerate(
+        [("a woman", 0.9, False), ("a man", 0.1, True), ("a dog", 0.6, False), ("a cat", 0.2, True)]
+    )
+]
 
 
 @pytest.fixture()
@@ -34,8 +37,12 @@ def test_score_filters_remove_rows_at_or_above_threshold(tmp_path: Path, origina
 
 
 def test_kept_column_defines_the_filtered_set(tmp_path: Path, original: Path) -> None:
-    assert init_workspace(tmp_path, original="original.parquet", kept_column="keep").kept.tolist() == [False, True,
-                                                                                                      False, True]
+    assert init_workspace(tmp_path, original="original.parquet", kept_column="keep").kept.tolist() == [
+        False,
+        True,
+        False,
+        True,
+    ]
 
 
 def test_filtered_manifest_defines_the_filtered_set(tmp_path: Path, original: Path) -> None:
@@ -64,8 +71,9 @@ def test_threshold_out_of_range_is_rejected(tmp_path: Path, original: Path) -> N
 
 
 def test_unknown_score_column(tmp_path: Path, original: Path) -> None:
-    assert "score column 'violence' not found" in _init_error(tmp_path, original="original.parquet",
-                                                              scores=["v=violence:0.5"])
+    assert "score column 'violence' not found" in _init_error(
+        tmp_path, original="original.parquet", scores=["v=violence:0.5"]
+    )
 
 
 def test_image_path_escaping_the_root_is_rejected(tmp_path: Path) -> None:
@@ -84,13 +92,16 @@ def test_absolute_image_path_is_rejected(tmp_path: Path) -> None:
 
 
 def test_exactly_one_filter_definition_is_required(tmp_path: Path, original: Path) -> None:
-    assert "exactly one of" in _init_error(tmp_path, original="original.parquet", kept_column="keep",
-                                           scores=["n=nsfw:0.5"])
+    assert "exactly one of" in _init_error(
+        tmp_path, original="original.parquet", kept_column="keep", scores=["n=nsfw:0.5"]
+    )
 
 
 def test_caption_only_manifest_without_images_loads(tmp_path: Path) -> None:
-    write_manifest(tmp_path / "laion.parquet", [{"key": "1", "TEXT": "a woman", "punsafe": 0.9},
-                                                {"key": "2", "TEXT": "a man", "punsafe": 0.1}])
+    write_manifest(
+        tmp_path / "laion.parquet",
+        [{"key": "1", "TEXT": "a woman", "punsafe": 0.9}, {"key": "2", "TEXT": "a man", "punsafe": 0.1}],
+    )
     workspace = init_workspace(tmp_path, original="laion.parquet", scores=["unsafe=punsafe:0.5"])
     assert workspace.n_removed == 1 and not workspace.has_images
 
@@ -105,8 +116,9 @@ def test_unknown_config_key_is_named(tmp_path: Path, original: Path) -> None:
 
 def test_generated_source_ids_must_exist(tmp_path: Path, original: Path) -> None:
     write_manifest(tmp_path / "gen.csv", [{"id": "g1", "image": "g1.png", "prompt": "x", "source_id": "nope"}])
-    assert "source_id 'nope'" in _init_error(tmp_path, original="original.parquet", kept_column="keep",
-                                             generated="gen.csv")
+    assert "source_id 'nope'" in _init_error(
+        tmp_path, original="original.parquet", kept_column="keep", generated="gen.csv"
+    )
 
 
 def test_sample_workspace_loads_with_its_counts(sample_dir: Path) -> None:

@@ -7,6 +7,26 @@
 
 from __future__ import annotations
 
-from analysis.embedders.base import Embedder, get_embedder
+from analysis.embedders.base import Embedder
+from analysis.errors import AuditInputError
 
-__all__ = ["Embedder", "get_embedder"]
+
+def get_embedder(spec: str, device: str = "cpu") -> Embedder:
+    """`effnet-lite0` | `open_clip:MODEL:PRETRAINED` (precomputed embeddings are imported, not computed)."""
+    if spec == "effnet-lite0":
+        from analysis.embedders.effnet import EffnetLite0
+
+        return EffnetLite0(device=device)
+    if spec.startswith("open_clip:"):
+        parts = spec.split(":", 2)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise AuditInputError(
+                f"embedder '{spec}' is not open_clip:MODEL:PRETRAINED.",
+                fix="e.g. open_clip:ViT-B-32:laion2b_s34b_b79k or open_clip:ViT-B-32:/path/to/ckpt.pt",
+            )
+        from analysis.embedders.clip import OpenClipEmbedder
+
+        return OpenClipEmbedder(parts[1], parts[2], device=device)
+    raise AuditInputError(
+        f"unknown embedder '{spec}'.", fix="use effnet-lite0, open_clip:MODEL:PRETRAINED or precomputed:PATH."
+    )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
-
-from analysis.errors import AuditInputError
 
 
 class Embedder(Protocol):
@@ -16,8 +15,10 @@ class Embedder(Protocol):
     version: str
     dim: int
     preprocessing: str
+
     # Picklable, so DataLoader workers can decode and resize in parallel while the model runs.
-    preprocess: Callable[[Image.Image], np.ndarray]
+    @property
+    def preprocess(self) -> ResizePreprocess: ...
 
     def embed(self, batch: np.ndarray) -> np.ndarray:
         """(N, C, H, W) float32 → (N, dim) float32, L2-normalised rows."""
@@ -38,9 +39,8 @@ class ResizePreprocess:
         width, height = image.size
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
-        crop = image.crop((left, top, left + side, top + side)).resize((self.size, self.size),
-                                                                        Image.Resampling.BICUBIC)
-        array = np.asarray(crop, dtype=np.float32) / 255.0
+        crop = image.crop((left, top, left + side, top + side)).resize((self.size, self.size), Image.Resampling.BICUBIC)
+        array: np.ndarray = np.asarray(crop, dtype=np.float32) / 255.0
         array = (array - np.array(self.mean, dtype=np.float32)) / np.array(self.std, dtype=np.float32)
         return np.ascontiguousarray(array.transpose(2, 0, 1))
 
@@ -53,19 +53,6 @@ def l2_normalise(matrix: np.ndarray) -> np.ndarray:
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def get_embedder(spec: str, device: str = "cpu") -> Embedder:
-    """`effnet-lite0` | `open_clip:MODEL:PRETRAINED` (precomputed embeddings are imported, not computed)."""
-    if spec == "effnet-lite0":
-        from analysis.embedders.effnet import EffnetLite0
-
-        return EffnetLite0(device=device)
-    if spec.startswith("open_clip:"):
-        parts = spec.split(":", 2)
-        if len(parts) != 3 or not parts[1] or not parts[2]:
-            raise AuditInputError(f"embedder '{spec}' is not open_clip:MODEL:PRETRAINED.",
-                                  fix="e.g. open_clip:ViT-B-32:laion2b_s34b_b79k or open_clip:ViT-B-32:/path/to/ckpt.pt")
-        from analysis.embedders.clip import OpenClipEmbedder
-
-        return OpenClipEmbedder(parts[1], parts[2], device=device)
-    raise AuditInputError(f"unknown embedder '{spec}'.",
-                          fix="use effnet-lite0, open_clip:MODEL:PRETRAINED or precomputed:PATH.")
+def default_for_embedder(defaults: Mapping[str, float], embedder: str, fallback: float = 0.95) -> float:
+    """A per-embedder default (thresholds differ by embedder: cosines of different models are not comparable)."""
+    return next((value for prefix, value in defaults.items() if embedder.startswith(prefix)), fallback)

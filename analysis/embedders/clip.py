@@ -22,8 +22,9 @@ class OpenClipEmbedder:
         self.name = f"open_clip:{model_name}:{pretrained}"
         self.device = device
         if model_name not in open_clip.list_models():
-            raise AuditInputError(f"open_clip has no model '{model_name}'.",
-                                  fix="see open_clip.list_models(), e.g. ViT-B-32.")
+            raise AuditInputError(
+                f"open_clip has no model '{model_name}'.", fix="see open_clip.list_models(), e.g. ViT-B-32."
+            )
         local = Path(pretrained).expanduser()
         try:
             if local.exists():
@@ -34,9 +35,11 @@ class OpenClipEmbedder:
                 model = open_clip.create_model(model_name, pretrained=pretrained, device=device)
         except (RuntimeError, OSError, ValueError) as exc:
             reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-            raise AuditInputError(f"cannot load open_clip weights '{pretrained}' for {model_name} ({reason}).",
-                                  fix="this machine may be offline: download the checkpoint elsewhere and pass its "
-                                      "local path, e.g. open_clip:ViT-B-32:/models/vit_b_32.pt.") from None
+            raise AuditInputError(
+                f"cannot load open_clip weights '{pretrained}' for {model_name} ({reason}).",
+                fix="this machine may be offline: download the checkpoint elsewhere and pass its "
+                "local path, e.g. open_clip:ViT-B-32:/models/vit_b_32.pt.",
+            ) from None
         self.model = model.eval()
         self.tokenizer = open_clip.get_tokenizer(model_name)
         size = model.visual.image_size

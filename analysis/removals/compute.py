@@ -3,8 +3,9 @@ score distributions, the gallery's paging, and the threshold what-if sweep."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,18 +36,31 @@ class RemovalSummary:
         return self.n_removed / self.n_original if self.n_original else 0.0
 
     def to_json(self) -> dict:
-        return {"n_original": self.n_original, "n_kept": self.n_kept, "n_removed": self.n_removed,
-                "fraction_removed": self.fraction_removed,
-                "filters": [{"name": f.name, "n_removed": f.n_removed, "fraction_removed": f.fraction_removed,
-                             "n_only_this_filter": f.n_only_this} for f in self.filters]}
+        return {
+            "n_original": self.n_original,
+            "n_kept": self.n_kept,
+            "n_removed": self.n_removed,
+            "fraction_removed": self.fraction_removed,
+            "filters": [
+                {
+                    "name": f.name,
+                    "n_removed": f.n_removed,
+                    "fraction_removed": f.fraction_removed,
+                    "n_only_this_filter": f.n_only_this,
+                }
+                for f in self.filters
+            ],
+        }
 
 
 def removal_summary(workspace: Workspace) -> RemovalSummary:
     n = workspace.n_original
     masks = workspace.removed_by
     counts = np.sum(list(masks.values()), axis=0) if masks else np.zeros(n)
-    filters = [FilterCount(name, int(mask.sum()), float(mask.mean()) if n else 0.0, int((mask & (counts == 1)).sum()))
-               for name, mask in masks.items()]
+    filters = [
+        FilterCount(name, int(mask.sum()), float(mask.mean()) if n else 0.0, int((mask & (counts == 1)).sum()))
+        for name, mask in masks.items()
+    ]
     return RemovalSummary(n, workspace.n_kept, workspace.n_removed, filters)
 
 
@@ -57,8 +71,9 @@ def filter_overlap(workspace: Workspace) -> pd.DataFrame:
     return pd.DataFrame(masks @ masks.T, index=names, columns=names)
 
 
-def removal_by_terms(index: DocTermIndex, kept: np.ndarray, terms: Iterable[str],
-                     groups: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
+def removal_by_terms(
+    index: DocTermIndex, kept: np.ndarray, terms: Iterable[str], groups: Mapping[str, Iterable[str]] | None = None
+) -> pd.DataFrame:
     """Share of captions with each term (or group) that the filters removed, with a Wilson 95% interval."""
     entries: list[tuple[str, str, tuple[str, ...]]] = [("term", normalise_term(t), (normalise_term(t),)) for t in terms]
     entries += [("group", name, tuple(normalise_term(m) for m in members)) for name, members in (groups or {}).items()]
@@ -67,12 +82,30 @@ def removal_by_terms(index: DocTermIndex, kept: np.ndarray, terms: Iterable[str]
         contains = index.docs_containing(members)
         total, removed = int(contains.sum()), int((contains & ~kept).sum())
         low, high = wilson_interval(removed, total)
-        rows.append({"kind": kind, "name": name, "captions": total, "removed": removed,
-                     "removal_rate": removed / total if total else np.nan, "ci_low": low, "ci_high": high})
+        rows.append(
+            {
+                "kind": kind,
+                "name": name,
+                "captions": total,
+                "removed": removed,
+                "removal_rate": removed / total if total else np.nan,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
     overall_removed = int((~kept).sum())
     low, high = wilson_interval(overall_removed, len(kept))
-    rows.append({"kind": "all", "name": "all captions", "captions": len(kept), "removed": overall_removed,
-                 "removal_rate": overall_removed / len(kept) if len(kept) else np.nan, "ci_low": low, "ci_high": high})
+    rows.append(
+        {
+            "kind": "all",
+            "name": "all captions",
+            "captions": len(kept),
+            "removed": overall_removed,
+            "removal_rate": overall_removed / len(kept) if len(kept) else np.nan,
+            "ci_low": low,
+            "ci_high": high,
+        }
+    )
     return pd.DataFrame(rows)
 
 
@@ -84,8 +117,13 @@ def score_histogram(scores: np.ndarray, kept: np.ndarray, bins: int = 40) -> pd.
     return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "kept": kept_counts, "removed": removed_counts})
 
 
-def threshold_sweep(workspace: Workspace, index: DocTermIndex, filter_name: str, terms: Iterable[str],
-                    thresholds: np.ndarray | None = None) -> pd.DataFrame:
+def threshold_sweep(
+    workspace: Workspace,
+    index: DocTermIndex,
+    filter_name: str,
+    terms: Iterable[str],
+    thresholds: np.ndarray | None = None,
+) -> pd.DataFrame:
     """What-if for one score filter: fraction removed and term relative changes at each threshold.
 
     The other filters stay at their configured thresholds. Vectorised with sorted scores and
@@ -93,8 +131,10 @@ def threshold_sweep(workspace: Workspace, index: DocTermIndex, filter_name: str,
     """
     spec = {f.name: f for f in workspace.config.filtered.scores}
     if filter_name not in spec:
-        raise AuditInputError(f"no score filter named '{filter_name}' (have: {', '.join(spec) or 'none'}).",
-                              fix="threshold what-ifs need score filters defined in audit.toml.")
+        raise AuditInputError(
+            f"no score filter named '{filter_name}' (have: {', '.join(spec) or 'none'}).",
+            fix="threshold what-ifs need score filters defined in audit.toml.",
+        )
     scores = workspace.original[spec[filter_name].column].to_numpy(dtype=np.float64)
     others = [m for name, m in workspace.removed_by.items() if name != filter_name]
     removed_by_others = np.logical_or.reduce(others) if others else np.zeros(len(scores), dtype=bool)
@@ -121,8 +161,15 @@ def threshold_sweep(workspace: Workspace, index: DocTermIndex, filter_name: str,
     return frame
 
 
-def removed_positions(workspace: Workspace, *, index: DocTermIndex | None = None, filter_name: str | None = None,
-                      words: Iterable[str] = (), sort_by: str | None = None, descending: bool = True) -> np.ndarray:
+def removed_positions(
+    workspace: Workspace,
+    *,
+    index: DocTermIndex | None = None,
+    filter_name: str | None = None,
+    words: Iterable[str] = (),
+    sort_by: str | None = None,
+    descending: bool = True,
+) -> np.ndarray:
     """Row positions of the removed rows matching a filter and caption words, in gallery order."""
     mask = ~workspace.kept
     if filter_name:
@@ -145,16 +192,29 @@ def removed_positions(workspace: Workspace, *, index: DocTermIndex | None = None
 
 def page_rows(workspace: Workspace, positions: np.ndarray, page: int, page_size: int) -> pd.DataFrame:
     """The rows of one gallery page, with the filters that removed each; other pages are never touched."""
-    chosen = positions[page * page_size:(page + 1) * page_size]
+    chosen = positions[page * page_size : (page + 1) * page_size]
     frame = workspace.original.iloc[chosen].copy()
     frame["removed_by"] = [", ".join(name for name, m in workspace.removed_by.items() if m[i]) for i in chosen]
     return frame
 
 
-def removed_page(workspace: Workspace, *, index: DocTermIndex | None = None, filter_name: str | None = None,
-                 words: Iterable[str] = (), sort_by: str | None = None, descending: bool = True,
-                 page: int = 0, page_size: int = 24) -> tuple[pd.DataFrame, int]:
-    """One page of removed rows and the total matching."""
-    positions = removed_positions(workspace, index=index, filter_name=filter_name, words=words, sort_by=sort_by,
-                                  descending=descending)
+def removed_page(
+    workspace: Workspace, *, page: int = 0, page_size: int = 24, **selection: Any
+) -> tuple[pd.DataFrame, int]:
+    """One page of removed rows and the total matching; `selection` as for `removed_positions`."""
+    positions = removed_positions(workspace, **selection)
     return page_rows(workspace, positions, page, page_size), len(positions)
+
+
+def removed_by_filter(workspace: Workspace) -> pd.DataFrame:
+    """id, filter, score of every (removed row, filter that removed it): what precision is estimated over
+    (a row removed by two filters counts for both; a manifest filter has no score, shown as 1)."""
+    columns = {f.name: f.column for f in workspace.config.filtered.scores}
+    frames = []
+    for name, mask in workspace.removed_by.items():
+        column = columns.get(name)
+        scores = workspace.original[column].to_numpy() if column else np.ones(len(mask))
+        frames.append(
+            pd.DataFrame({"id": workspace.original["id"].to_numpy()[mask], "filter": name, "score": scores[mask]})
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "filter", "score"])

@@ -6,8 +6,9 @@ Relative change = filtered frequency / original frequency − 1 (DALL·E 2's "wo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,23 +48,30 @@ class TermShift:
         return term_label(self.name, self.kind == "group")
 
     def to_json(self, key: str = "term") -> dict:
-        payload = {
+        payload: dict[str, Any] = {
             key: self.name,
             "original": {"count": self.original_count, "frequency": self.original_frequency},
             "filtered": {"count": self.filtered_count, "frequency": self.filtered_frequency},
             "relative_change": self.relative_change,
             "ci95": list(self.ci95) if self.ci95 else None,
             "removal_rate": self.removal_rate,
-            "reweighted": None if self.reweighted_frequency is None else {
-                "frequency": self.reweighted_frequency, "relative_change": self.reweighted_change},
+            "reweighted": None
+            if self.reweighted_frequency is None
+            else {"frequency": self.reweighted_frequency, "relative_change": self.reweighted_change},
         }
         if key == "group":
-            payload["members"] = list(self.members)
+            payload["members"] = [str(member) for member in self.members]
         return payload
 
 
-def shift_for_mask(name: str, members: tuple[str, ...], contains: np.ndarray, kept: np.ndarray,
-                   weights: np.ndarray | None = None, seed: int = 0) -> TermShift:
+def shift_for_mask(
+    name: str,
+    members: tuple[str, ...],
+    contains: np.ndarray,
+    kept: np.ndarray,
+    weights: np.ndarray | None = None,
+    seed: int = 0,
+) -> TermShift:
     """The shift of one term given the captions that contain it (`contains`) and what was kept."""
     n, n_kept = len(kept), int(kept.sum())
     term_kept = int((contains & kept).sum())
@@ -71,20 +79,32 @@ def shift_for_mask(name: str, members: tuple[str, ...], contains: np.ndarray, ke
     original_frequency = term_total / n if n else 0.0
     filtered_frequency = term_kept / n_kept if n_kept else 0.0
     change = filtered_frequency / original_frequency - 1 if term_total else None
-    interval = relative_change_interval(term_kept, term_total - term_kept, n_kept - term_kept,
-                                        n - n_kept - (term_total - term_kept), seed=seed)
+    interval = relative_change_interval(
+        term_kept, term_total - term_kept, n_kept - term_kept, n - n_kept - (term_total - term_kept), seed=seed
+    )
     reweighted_frequency = reweighted_change = None
     if weights is not None:
         kept_weights = weights[kept]
         reweighted_frequency = float(kept_weights[contains[kept]].sum() / kept_weights.sum())
         reweighted_change = reweighted_frequency / original_frequency - 1 if term_total else None
-    return TermShift(name, members, term_total, original_frequency, term_kept, filtered_frequency, change, interval,
-                     (term_total - term_kept) / term_total if term_total else None,
-                     reweighted_frequency, reweighted_change)
+    return TermShift(
+        name,
+        members,
+        term_total,
+        original_frequency,
+        term_kept,
+        filtered_frequency,
+        change,
+        interval,
+        (term_total - term_kept) / term_total if term_total else None,
+        reweighted_frequency,
+        reweighted_change,
+    )
 
 
-def term_shifts(index: DocTermIndex, kept: np.ndarray, terms: Iterable[str],
-                weights: np.ndarray | None = None) -> list[TermShift]:
+def term_shifts(
+    index: DocTermIndex, kept: np.ndarray, terms: Iterable[str], weights: np.ndarray | None = None
+) -> list[TermShift]:
     """Per-term shifts. Terms must be single words (the unit of the definition); unknown words count zero."""
     shifts = []
     for raw in terms:
@@ -94,16 +114,18 @@ def term_shifts(index: DocTermIndex, kept: np.ndarray, terms: Iterable[str],
     return shifts
 
 
-def group_shifts(index: DocTermIndex, kept: np.ndarray, groups: Mapping[str, Iterable[str]],
-                 weights: np.ndarray | None = None) -> list[TermShift]:
+def group_shifts(
+    index: DocTermIndex, kept: np.ndarray, groups: Mapping[str, Iterable[str]], weights: np.ndarray | None = None
+) -> list[TermShift]:
     """Per-group shifts: a caption counts once for a group if it contains any member."""
     shifts = []
     for name, raw_members in groups.items():
         members = tuple(normalise_term(m) for m in raw_members)
         for member in members:
             check_single_word(member)
-        shifts.append(replace(shift_for_mask(name, members, index.docs_containing(members), kept, weights),
-                              kind="group"))
+        shifts.append(
+            replace(shift_for_mask(name, members, index.docs_containing(members), kept, weights), kind="group")
+        )
     return shifts
 
 
@@ -111,8 +133,10 @@ def check_single_word(term: str) -> None:
     import re
 
     if not term or not re.fullmatch(r"[^\W_]+", term):
-        raise AuditInputError(f"term {term!r} is not a single word (letters or digits only).",
-                              fix="give words such as woman,man; use a group for several words.")
+        raise AuditInputError(
+            f"term {term!r} is not a single word (letters or digits only).",
+            fix="give words such as woman,man; use a group for several words.",
+        )
 
 
 def parse_terms(text: str) -> list[str]:
@@ -122,8 +146,25 @@ def parse_terms(text: str) -> list[str]:
     return terms
 
 
-def top_shifted_words(index: DocTermIndex, kept: np.ndarray, *, min_count: int = 5, prior: float = 10.0,
-                      limit: int = 25) -> pd.DataFrame:
+def parse_groups(text: str) -> dict[str, tuple[str, ...]]:
+    """Groups written one per line as `name: word, word, …` (lines without a name or words are ignored)."""
+    parsed: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        if ":" in line:
+            name, members = line.split(":", 1)
+            words = tuple(w.strip().casefold() for w in members.split(",") if w.strip())
+            if name.strip() and words:
+                parsed[name.strip()] = words
+    return parsed
+
+
+def format_groups(groups: Mapping[str, Iterable[str]]) -> str:
+    return "\n".join(f"{name}: {', '.join(members)}" for name, members in groups.items())
+
+
+def top_shifted_words(
+    index: DocTermIndex, kept: np.ndarray, *, min_count: int = 5, prior: float = 10.0, limit: int = 25
+) -> pd.DataFrame:
     """Words over-represented among removed vs kept captions: log-odds ratio with an informative Dirichlet prior.
 
     Monroe, Colaresi & Quinn (2008), "Fightin' Words": the prior adds on average `prior` pseudo-counts per
@@ -139,23 +180,27 @@ def top_shifted_words(index: DocTermIndex, kept: np.ndarray, *, min_count: int =
     alpha = prior * len(total) * total / total.sum()  # informative prior: proportional to the pooled counts
     alpha0 = alpha.sum()
     n_kept, n_removed = kept_counts.sum(), removed_counts.sum()
-    delta = (np.log((kept_counts + alpha) / (n_kept + alpha0 - kept_counts - alpha))
-             - np.log((removed_counts + alpha) / (n_removed + alpha0 - removed_counts - alpha)))
+    delta = np.log((kept_counts + alpha) / (n_kept + alpha0 - kept_counts - alpha)) - np.log(
+        (removed_counts + alpha) / (n_removed + alpha0 - removed_counts - alpha)
+    )
     z = delta / np.sqrt(1 / (kept_counts + alpha) + 1 / (removed_counts + alpha))
     n, n_kept_docs = index.n_docs, int(kept.sum())
-    frame = pd.DataFrame({
-        "word": index.vocabulary,
-        "original_count": total.astype(np.int64),
-        "filtered_count": kept_counts.astype(np.int64),
-        "relative_change": (kept_counts / max(n_kept_docs, 1)) / (total / max(n, 1)) - 1,
-        "log_odds_z": z,
-    })[eligible]
+    frame = pd.DataFrame(
+        {
+            "word": index.vocabulary,
+            "original_count": total.astype(np.int64),
+            "filtered_count": kept_counts.astype(np.int64),
+            "relative_change": (kept_counts / max(n_kept_docs, 1)) / (total / max(n, 1)) - 1,
+            "log_odds_z": z,
+        }
+    )[eligible]
     order = np.argsort(-np.abs(frame["log_odds_z"].to_numpy()), kind="stable")
     return frame.iloc[order[:limit]].reset_index(drop=True)
 
 
-def npmi_table(index: DocTermIndex, kept: np.ndarray, identity_words: Iterable[str], *, min_count: int = 3,
-               limit: int = 20) -> pd.DataFrame:
+def npmi_table(
+    index: DocTermIndex, kept: np.ndarray, identity_words: Iterable[str], *, min_count: int = 3, limit: int = 20
+) -> pd.DataFrame:
     """nPMI of each word with an identity term (or group), in the original and the filtered captions.
 
     nPMI(t, w) = log(p(t,w) / (p(t) p(w))) / −log p(t,w), probabilities over captions, as in Hugging Face's
@@ -179,17 +224,30 @@ def npmi_table(index: DocTermIndex, kept: np.ndarray, identity_words: Iterable[s
     everything = np.ones(index.n_docs, dtype=bool)
     original, joint_original = npmi(everything)
     filtered, joint_filtered = npmi(kept)
-    frame = pd.DataFrame({"word": index.vocabulary, "cooccurrences_original": joint_original.astype(np.int64),
-                          "cooccurrences_filtered": joint_filtered.astype(np.int64),
-                          "npmi_original": original, "npmi_filtered": filtered})
+    frame = pd.DataFrame(
+        {
+            "word": index.vocabulary,
+            "cooccurrences_original": joint_original.astype(np.int64),
+            "cooccurrences_filtered": joint_filtered.astype(np.int64),
+            "npmi_original": original,
+            "npmi_filtered": filtered,
+        }
+    )
     frame["change"] = frame["npmi_filtered"].fillna(-1.0) - frame["npmi_original"]
     eligible = (frame["cooccurrences_original"] >= min_count) & ~frame.index.isin(list(identity_ids))
     frame = frame[eligible].sort_values(["change", "word"], ascending=[True, True])
     return frame.head(limit).reset_index(drop=True)
 
 
-def identity_collocations(captions: pd.Series, index: DocTermIndex, kept: np.ndarray,
-                          identity_words: Iterable[str], *, min_count: int = 3, limit: int = 15) -> pd.DataFrame:
+def identity_collocations(
+    captions: pd.Series,
+    index: DocTermIndex,
+    kept: np.ndarray,
+    identity_words: Iterable[str],
+    *,
+    min_count: int = 3,
+    limit: int = 15,
+) -> pd.DataFrame:
     """Bigrams around an identity term ("young woman", "woman holding"), ranked with nltk's likelihood ratio,
     with their counts in the original and the filtered captions. Runs on the captions that contain the term only."""
     from nltk.collocations import BigramAssocMeasures, BigramCollocationFinder
@@ -220,9 +278,15 @@ def identity_collocations(captions: pd.Series, index: DocTermIndex, kept: np.nda
     records = []
     for (first, second), score in scored:
         original, filtered = counts[(first, second)]
-        records.append({"bigram": f"{first} {second}", "original_count": original, "filtered_count": filtered,
-                        "relative_change": (filtered / n_kept) / (original / n) - 1 if original else np.nan,
-                        "likelihood_ratio": score})
+        records.append(
+            {
+                "bigram": f"{first} {second}",
+                "original_count": original,
+                "filtered_count": filtered,
+                "relative_change": (filtered / n_kept) / (original / n) - 1 if original else np.nan,
+                "likelihood_ratio": score,
+            }
+        )
     return pd.DataFrame(records, columns=columns)
 
 
@@ -235,10 +299,14 @@ class BiasReport:
     reweighting: dict | None = None
 
     def to_json(self) -> dict:
-        payload = {"n_original": self.n_original, "n_filtered": self.n_filtered,
-                   "frequency_definition": FREQUENCY_DEFINITION, "ci_method": CI_METHOD,
-                   "terms": [t.to_json("term") for t in self.terms],
-                   "groups": [g.to_json("group") for g in self.groups]}
+        payload = {
+            "n_original": self.n_original,
+            "n_filtered": self.n_filtered,
+            "frequency_definition": FREQUENCY_DEFINITION,
+            "ci_method": CI_METHOD,
+            "terms": [t.to_json("term") for t in self.terms],
+            "groups": [g.to_json("group") for g in self.groups],
+        }
         if self.reweighting is not None:
             payload["reweighting"] = self.reweighting
         return _finite(payload)
@@ -257,11 +325,30 @@ def _finite(value):
     return value
 
 
-def bias_report(index: DocTermIndex, kept: np.ndarray, terms: Iterable[str], groups: Mapping[str, Iterable[str]],
-                weights: np.ndarray | None = None, reweighting: dict | None = None) -> BiasReport:
-    return BiasReport(index.n_docs, int(kept.sum()), term_shifts(index, kept, terms, weights),
-                      group_shifts(index, kept, groups, weights), reweighting)
+def bias_report(
+    index: DocTermIndex,
+    kept: np.ndarray,
+    terms: Iterable[str],
+    groups: Mapping[str, Iterable[str]],
+    weights: np.ndarray | None = None,
+    reweighting: dict | None = None,
+) -> BiasReport:
+    return BiasReport(
+        index.n_docs,
+        int(kept.sum()),
+        term_shifts(index, kept, terms, weights),
+        group_shifts(index, kept, groups, weights),
+        reweighting,
+    )
 
 
-__all__ = ["TermShift", "BiasReport", "bias_report", "term_shifts", "group_shifts", "top_shifted_words",
-           "npmi_table", "parse_terms"]
+__all__ = [
+    "TermShift",
+    "BiasReport",
+    "bias_report",
+    "term_shifts",
+    "group_shifts",
+    "top_shifted_words",
+    "npmi_table",
+    "parse_terms",
+]

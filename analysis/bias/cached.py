@@ -1,0 +1,85 @@
+"""The cached entry point of the reweighting fix: the weak classifier is fitted once per inputs and parameters."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import numpy as np
+
+from analysis import __version__
+from analysis.bias.reweight import FeatureKind, Reweighting, fit_weights
+from analysis.cache import atomic_save_json, atomic_save_npy, fingerprint, load_json, load_or_compute
+from analysis.captions import DocTermIndex
+from analysis.embedding_store import EmbeddingSet, load_embeddings
+from analysis.workspace import Workspace, manifest_fingerprints
+
+
+def reweighting(
+    workspace: Workspace,
+    index: DocTermIndex,
+    *,
+    features: FeatureKind | None = None,
+    regularisation: float = 1.0,
+    clip: float | None = 20.0,
+    found: EmbeddingSet | None = None,
+) -> Reweighting:
+    """Fit (or load from the cache) the reweighting classifier's weights.
+
+    Features default to captions and image embeddings when the original set's embeddings are cached, else
+    captions alone: one rule for the CLI, the dashboard, the report and the gates, so they show the same numbers.
+    `found`: the original set's embeddings when the caller already loaded them.
+    """
+    if features == "captions":
+        found = None
+    elif found is None:
+        found = load_embeddings(workspace, "original", required=features in ("embeddings", "both"))
+    chosen = cast(FeatureKind, features or ("both" if found is not None else "captions"))
+    key = fingerprint(
+        "weights",
+        __version__,
+        manifest_fingerprints(workspace),
+        chosen,
+        None if found is None else found.meta.get("key"),
+        regularisation,
+        clip,
+    )
+    path = workspace.config.cache_dir / f"weights-{key}.npy"
+    meta = path.with_suffix(".json")
+
+    def load() -> Reweighting:
+        info = load_json(meta)
+        return Reweighting(
+            np.load(path, allow_pickle=False),
+            info["features"],
+            regularisation,
+            clip,
+            info["auc"],
+            info["effective_sample_size"],
+            info["n_kept"],
+        )
+
+    def save(result: Reweighting) -> None:
+        atomic_save_npy(path, result.weights)
+        atomic_save_json(
+            meta,
+            {
+                "features": result.features,
+                "auc": result.auc,
+                "effective_sample_size": result.effective_sample_size,
+                "n_kept": result.n_kept,
+            },
+        )
+
+    return load_or_compute(
+        [path, meta],
+        load,
+        lambda: fit_weights(
+            workspace.kept,
+            index=index,
+            embeddings=None if found is None else found.mapped,
+            features=chosen,
+            regularisation=regularisation,
+            clip=clip,
+        ),
+        save,
+    )

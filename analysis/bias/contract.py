@@ -1,0 +1,185 @@
+"""Caption bias on the analysis contract: CLI `bias`, its report section and the term-shift gates."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.bias.cached import reweighting
+from analysis.bias.compute import (
+    BiasReport,
+    bias_report,
+    check_single_word,
+    parse_terms,
+    term_shifts,
+    top_shifted_words,
+)
+from analysis.bias.reweight import Reweighting
+from analysis.captions import caption_index
+from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.errors import AuditInputError
+from analysis.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class BiasResult:
+    report: BiasReport
+    reweighting: Reweighting | None
+
+
+def parse_term_limits(options: list[str]) -> dict[str, float]:
+    """`--max-term-shift woman=0.05` options as {term: limit}."""
+    limits = {}
+    for option in options:
+        term, sep, value = option.partition("=")
+        try:
+            limits[term.strip().casefold()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not term.strip():
+            raise AuditInputError(
+                f"--max-term-shift {option!r} is not TERM=X.", fix="write e.g. --max-term-shift woman=0.05."
+            )
+    return limits
+
+
+class Bias(
+    Analysis,
+    name="bias",
+    title="Bias",
+    page="bias",
+    icon=":material/balance:",
+    help="caption word-frequency shifts, with intervals, and the reweighting fix",
+):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--terms", help="comma-separated words, e.g. woman,man (default: the workspace's terms)")
+        parser.add_argument("--groups", help="comma-separated group names from audit.toml (default: all)")
+        parser.add_argument(
+            "--reweight", action="store_true", help="fit the DALL·E 2 reweighting and report reweighted shifts"
+        )
+        parser.add_argument(
+            "--reweight-features",
+            choices=["captions", "embeddings", "both"],
+            help="classifier features (default: both when embeddings are cached, else captions)",
+        )
+        parser.add_argument(
+            "--C", type=float, default=1.0, help="inverse L2 strength of the weak classifier (default 1.0)"
+        )
+        parser.add_argument(
+            "--clip", type=float, default=20.0, help="largest weight, relative to the mean (default 20)"
+        )
+        parser.add_argument("--weights-out", help="write id, weight of the kept rows to this Parquet file")
+
+    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> BiasResult:
+        terms = parse_terms(options.terms) if options.terms else list(workspace.config.default_terms)
+        groups = dict(workspace.config.groups)
+        if options.groups:
+            groups = {name: members for name, members in groups.items() if name in options.groups.split(",")}
+        index = caption_index(workspace)
+        fitted = None
+        if options.reweight or options.weights_out:
+            log("fitting the reweighting classifier…")
+            fitted = reweighting(
+                workspace, index, features=options.reweight_features, regularisation=options.C, clip=options.clip
+            )
+        report = bias_report(
+            index,
+            workspace.kept,
+            terms,
+            groups,
+            None if fitted is None else fitted.weights,
+            None if fitted is None else fitted.summary(),
+        )
+        return BiasResult(report, fitted)
+
+    def to_json(self, result: BiasResult) -> dict:
+        return result.report.to_json()
+
+    def summary_lines(self, result: BiasResult) -> list[str]:
+        report = result.report
+        lines = [f"{report.n_original:,} original captions, {report.n_filtered:,} after filtering"]
+        for kind, shift in [("term", t) for t in report.terms] + [("group", g) for g in report.groups]:
+            if shift.relative_change is None:
+                lines.append(f"  {kind} {shift.name}: not in any caption")
+                continue
+            text = (
+                f"  {kind} {shift.name}: {shift.original_frequency:.2%} → {shift.filtered_frequency:.2%} "
+                f"({shift.relative_change:+.1%}, 95% CI {shift.ci95[0]:+.1%}..{shift.ci95[1]:+.1%})"
+                if shift.ci95
+                else f"  {kind} {shift.name}: {shift.relative_change:+.1%}"
+            )
+            if shift.reweighted_change is not None:
+                text += f"; reweighted {shift.reweighted_change:+.1%}"
+            lines.append(text)
+        return lines
+
+    def write_outputs(self, workspace: Workspace, result: BiasResult, options: argparse.Namespace) -> list[str]:
+        if not options.weights_out or result.reweighting is None:
+            return []
+        kept = workspace.kept
+        pd.DataFrame(
+            {"id": workspace.original["id"][kept].to_numpy(), "weight": result.reweighting.weights[kept]}
+        ).to_parquet(Path(options.weights_out), index=False)
+        return [f"weights of the {int(kept.sum()):,} kept rows written to {options.weights_out}"]
+
+    def report_sections(self, context: ReportContext) -> list[ReportSection]:
+        from analysis.bias.figures import shift_chart, top_words_chart, weights_chart
+
+        workspace = context.workspace
+        section = ReportSection("Caption bias: frequency shifts and the reweighting fix")
+        terms = ",".join(context.terms)
+        try:
+            result = self.run(workspace, self.options(terms=terms, reweight=True))
+        except AuditInputError as exc:
+            section.note = f"Reweighting not shown: {exc}"
+            result = self.run(workspace, self.options(terms=terms))
+        section.summary = self.summary_lines(result)
+        shifts = [s for s in result.report.terms + result.report.groups if s.relative_change is not None]
+        if shifts:
+            section.figures["term_shifts"] = shift_chart(shifts, workspace)
+        top = top_shifted_words(context.index, workspace.kept)
+        if not top.empty:
+            section.figures["top_shifted_words"] = top_words_chart(top, workspace)
+        if result.reweighting is not None:
+            info = result.reweighting.summary()
+            section.figures["reweighting_weights"] = weights_chart(
+                result.reweighting.weights[workspace.kept], info, workspace
+            )
+            context.parameters["reweighting"] = (
+                f"{info['method']}; C={info['C']}, clip={info['clip']}, features={info['features']}"
+            )
+        return [section]
+
+    def add_gate_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--max-term-shift",
+            action="append",
+            metavar="TERM=X",
+            help="largest |relative change| of a term's caption frequency, e.g. woman=0.05 (repeatable)",
+        )
+        parser.add_argument("--reweighted", action="store_true", help="judge term shifts after the reweighting fix")
+
+    def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
+        limits = parse_term_limits(options.max_term_shift or [])
+        if not limits:
+            return []
+        for term in limits:
+            check_single_word(term)
+        index = caption_index(workspace)
+        weights = reweighting(workspace, index).weights if options.reweighted else None
+        gates = []
+        for shift in term_shifts(index, workspace.kept, list(limits), weights):
+            change = shift.reweighted_change if options.reweighted else shift.relative_change
+            label = f"|shift of '{shift.name}'|" + (" after reweighting" if options.reweighted else "")
+            gates.append(
+                Gate(
+                    label,
+                    limits[shift.name],
+                    None if change is None else abs(change),
+                    "term in no caption" if change is None else f"relative change {change:+.2%}",
+                )
+            )
+        return gates

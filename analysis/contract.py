@@ -1,0 +1,142 @@
+"""The analysis contract: what every analysis provides, so that the CLI, the report, the gates and the
+dashboard's navigation are built by iterating over `analysis.registry.ANALYSES` instead of naming each one.
+
+An analysis lives in one folder, `analysis/<name>/`:
+- `compute.py`  pure functions and result dataclasses (no I/O beyond what is passed in);
+- `cached.py`   its cached entry points (load the artifact when its fingerprint is present, else compute and
+                save it atomically, through `analysis.cache.load_or_compute`), when it has artifacts;
+- `figures.py`  its Plotly charts, in the house style of `analysis.charts`;
+- `contract.py` one `Analysis` subclass: CLI arguments, `run` (from parsed options to a result), `to_json`,
+                `summary_lines` (the one source of its CLI text and its report text), report sections, gates.
+Its page is `dashboard/views/<page>.py`, found by name. docs/ARCHITECTURE.md walks through adding one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from analysis.captions import DocTermIndex, caption_index
+from analysis.workspace import Workspace
+
+Log = Callable[[str], None]
+
+
+def quiet(message: str) -> None:
+    """A log that drops progress messages (reports, tests)."""
+
+
+@dataclass
+class ReportSection:
+    title: str
+    summary: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)  # name → plotly Figure
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    images: list[tuple[str, list[tuple[str, bytes]]]] = field(default_factory=list)  # (row title, [(label, png)])
+    note: str | None = None
+
+
+@dataclass
+class ReportContext:
+    """What the sections of one report share: the workspace, the terms asked for, the caption index (built
+    once), and the parameters each section used (printed in the provenance table)."""
+
+    workspace: Workspace
+    terms: list[str]
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def index(self) -> DocTermIndex:
+        return caption_index(self.workspace)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One pass/fail check of `pretrain-audit check`: passes when the measured value is at most the limit."""
+
+    name: str
+    limit: float
+    measured: float | None
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.measured is not None and self.measured <= self.limit
+
+    def to_json(self) -> dict:
+        return {
+            "gate": self.name,
+            "limit": self.limit,
+            "measured": self.measured,
+            "passed": self.passed,
+            "detail": self.detail,
+        }
+
+
+class Analysis(ABC):
+    """One audit analysis. A subclass names itself in its class line, e.g.
+    `class Duplicates(Analysis, name="dedup", title="Duplicates", help="...", page="duplicates")`, and implements
+    `run`, `to_json` and `summary_lines`; the rest is optional."""
+
+    name: ClassVar[str]  # the CLI command
+    title: ClassVar[str]  # the page's title in the navigation
+    help: ClassVar[str]  # one line for `pretrain-audit --help`
+    page: ClassVar[str | None] = None  # module of dashboard/views (and URL path) of its page, if it has one
+    icon: ClassVar[str] = ":material/analytics:"
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str,
+        title: str,
+        help: str,
+        page: str | None = None,
+        icon: str = ":material/analytics:",
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.title, cls.help, cls.page, cls.icon = name, title, help, page, icon
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Its CLI options (the command, DIR and --json are added by the CLI)."""
+
+    @abstractmethod
+    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> Any:
+        """The result for these options, from the workspace's cache where it is there."""
+
+    @abstractmethod
+    def to_json(self, result: Any) -> dict:
+        """The `--json` payload (documented in docs/cli.md)."""
+
+    @abstractmethod
+    def summary_lines(self, result: Any) -> list[str]:
+        """The key numbers as sentences: the CLI's text output and the report section's summary."""
+
+    def write_outputs(self, workspace: Workspace, result: Any, options: argparse.Namespace) -> list[str]:
+        """Write the files its options ask for (`--out` ...); returns one message per file written."""
+        return []
+
+    def report_sections(self, context: ReportContext) -> list[ReportSection]:
+        return []
+
+    def add_gate_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Options of `pretrain-audit check` that this analysis measures."""
+
+    def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
+        """The gates asked for in `options` (none when its gate options are unset)."""
+        return []
+
+    def options(self, **overrides: Any) -> argparse.Namespace:
+        """Its options at their defaults (as the CLI would parse them without flags), with `overrides`."""
+        parser = argparse.ArgumentParser(add_help=False)
+        self.add_arguments(parser)
+        options = parser.parse_args([])
+        for key, value in overrides.items():
+            setattr(options, key, value)
+        return options

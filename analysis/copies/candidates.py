@@ -1,0 +1,68 @@
+"""Stage two of copy detection over a set of candidate pairs: which of them the pixels confirm.
+
+A duplicate pair or a regurgitation flag is a *candidate* (embedding cosine ≥ the candidate threshold, at most
+`top_k` per image) that is *verified* (local-feature inliers ≥ the inlier threshold). Both numbers are kept for
+every candidate; unverified candidates are shown, never counted (DESIGN.md §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Calibrated on real COCO photos with standard copy edits (bench/copy_detection.py; docs/analyses.md).
+CANDIDATE_THRESHOLDS = {"effnet-lite0": 0.55, "open_clip": 0.70, "precomputed": 0.70}
+CANDIDATE_TOP_K = 10
+INLIER_THRESHOLD = 10
+VERIFY_CHOICES = ("local-features", "none")
+
+
+@dataclass(frozen=True)
+class CandidateCheck:
+    """The candidates of one search and what verification said of each."""
+
+    pairs: np.ndarray  # (m, 2) rows
+    similarities: np.ndarray  # (m,) cosine
+    inliers: np.ndarray  # (m,) int32
+    mirrored: np.ndarray  # (m,) bool
+    candidate_threshold: float
+    inlier_threshold: int
+
+    @property
+    def verified(self) -> np.ndarray:
+        return self.inliers >= self.inlier_threshold
+
+    def at_inliers(self, inlier_threshold: int) -> CandidateCheck:
+        return CandidateCheck(
+            self.pairs, self.similarities, self.inliers, self.mirrored, self.candidate_threshold, inlier_threshold
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "method": "local-features",
+            "candidate_threshold": self.candidate_threshold,
+            "inlier_threshold": self.inlier_threshold,
+            "n_candidates": int(len(self.pairs)),
+            "n_verified": int(self.verified.sum()),
+            "n_mirrored": int((self.verified & self.mirrored).sum()),
+        }
+
+
+def cap_per_image(pairs: np.ndarray, similarities: np.ndarray, top_k: int) -> np.ndarray:
+    """Mask of the pairs among the `top_k` most similar of at least one of their two images: a bounded number of
+    candidates per image, however crowded its neighbourhood."""
+    if not len(pairs):
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(-similarities, kind="stable")
+    keep = np.zeros(len(pairs), dtype=bool)
+    for side in (0, 1):
+        endpoint = pairs[order, side]
+        by_image = np.lexsort((np.arange(len(order)), endpoint))  # stable: most similar first within an image
+        sorted_endpoint = endpoint[by_image]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_endpoint)) + 1]
+        rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        ranked = np.empty(len(order), dtype=np.int64)
+        ranked[by_image] = rank
+        keep[order[ranked < top_k]] = True
+    return keep

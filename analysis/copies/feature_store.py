@@ -1,0 +1,150 @@
+"""Local features cached in the workspace by image fingerprint, computed only for the images that appear in a
+candidate pair, in parallel, resumable (each image's file is written atomically as soon as it is done), and
+pair verification spread over the same worker processes."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from analysis import __version__
+from analysis.cache import atomic_save_npz, fingerprint
+from analysis.copies.local_features import MAX_SIDE, N_FEATURES, Features, extract, verify
+from analysis.images import load_image, resolve_image
+from analysis.workspace import Workspace
+
+Progress = Callable[[str], None]
+CHUNK_PAIRS = 256
+
+
+def features_directory(workspace: Workspace) -> Path:
+    return workspace.config.cache_dir / "features" / fingerprint("sift", __version__, MAX_SIDE, N_FEATURES)
+
+
+def image_fingerprints(workspace: Workspace, images: np.ndarray, recorded: np.ndarray) -> np.ndarray:
+    """One key per image: the sha256 of its bytes that `prepare` recorded (`recorded`, "" where none), else a
+    hash of its path, size and modification time (the file is not read twice)."""
+    keys = np.empty(len(images), dtype=object)
+    for row, (relative, digest) in enumerate(zip(images, recorded)):
+        if digest:
+            keys[row] = digest
+            continue
+        path = resolve_image(workspace.config.images_root, str(relative))
+        stat = path.stat() if path is not None and path.is_file() else None
+        keys[row] = hashlib.sha256(
+            f"{relative}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}".encode()
+        ).hexdigest()
+    return keys
+
+
+def feature_path(directory: Path, key: str) -> Path:
+    return directory / key[:2] / f"{key}.npz"
+
+
+def save_features(path: Path, features: Features) -> None:
+    atomic_save_npz(
+        path,
+        {
+            "points": features.points,
+            "descriptors": features.descriptors,
+            "size": np.array([features.width, features.height]),
+            "scale": np.float64(features.scale),
+        },
+    )
+
+
+def load_features(path: Path) -> Features:
+    with np.load(path, allow_pickle=False) as arrays:
+        width, height = (int(v) for v in arrays["size"])
+        return Features(arrays["points"], arrays["descriptors"], width, height, float(arrays["scale"]))
+
+
+def _extract_to(job: tuple[str, str, str]) -> str:
+    """Worker: decode one image, extract, save. Unreadable images get empty features (no evidence, no match)."""
+    images_root, relative, path = job
+    result = load_image(Path(images_root), relative)
+    save_features(Path(path), Features.empty() if result.image is None else extract(result.image))
+    return path
+
+
+def ensure_features(
+    images_root: Path,
+    directory: Path,
+    images: list[str],
+    keys: list[str],
+    *,
+    workers: int = 2,
+    log: Progress | None = None,
+) -> list[Path]:
+    """The feature file of each image, extracting those not cached yet (with a progress bar on stderr)."""
+    from tqdm import tqdm
+
+    paths = [feature_path(directory, key) for key in keys]
+    todo = {str(path): (str(images_root), image, str(path)) for image, path in zip(images, paths) if not path.exists()}
+    if todo:
+        if log:
+            log(f"local features: {len(todo):,} images to extract ({len(paths) - len(todo):,} cached)")
+        bar = tqdm(total=len(todo), desc="local features", unit="img", file=sys.stderr, disable=log is None)
+        jobs = list(todo.values())
+        if workers <= 1 or len(jobs) < 8:
+            for job in jobs:
+                _extract_to(job)
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for _ in pool.map(_extract_to, jobs, chunksize=8):
+                    bar.update()
+        bar.close()
+    return paths
+
+
+def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    files, pairs = job
+    loaded: dict[int, Features] = {}
+
+    def get(position: int) -> Features:
+        if position not in loaded:
+            loaded[position] = load_features(Path(files[position]))
+        return loaded[position]
+
+    inliers = np.zeros(len(pairs), dtype=np.int32)
+    mirrored = np.zeros(len(pairs), dtype=bool)
+    for row, (a, b) in enumerate(pairs):
+        result = verify(get(int(a)), get(int(b)))
+        inliers[row], mirrored[row] = result.inliers, result.mirrored
+    return inliers, mirrored
+
+
+def verify_pairs(
+    files: list[Path], pairs: np.ndarray, *, workers: int = 2, log: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inliers and mirror flag of each pair (positions into `files`), in chunks over worker processes."""
+    from tqdm import tqdm
+
+    if not len(pairs):
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0]))  # neighbouring pairs share images: fewer loads per chunk
+    names = [str(f) for f in files]
+    jobs = [(names, pairs[order[start : start + CHUNK_PAIRS]]) for start in range(0, len(pairs), CHUNK_PAIRS)]
+    bar = tqdm(total=len(pairs), desc="verifying pairs", unit="pair", file=sys.stderr, disable=log is None)
+    results = []
+    if workers <= 1 or len(jobs) == 1:
+        for job in jobs:
+            results.append(_verify_chunk(job))
+            bar.update(len(job[1]))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for job, result in zip(jobs, pool.map(_verify_chunk, jobs)):
+                results.append(result)
+                bar.update(len(job[1]))
+    bar.close()
+    inliers = np.empty(len(pairs), dtype=np.int32)
+    mirrored = np.empty(len(pairs), dtype=bool)
+    inliers[order] = np.concatenate([r[0] for r in results])
+    mirrored[order] = np.concatenate([r[1] for r in results])
+    return inliers, mirrored

@@ -1,0 +1,333 @@
+"""The cached entry points of dedup: one search per (embeddings, threshold, K, R), stored in the workspace."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import __version__
+from analysis.cache import (
+    atomic_save_json,
+    atomic_save_npz,
+    atomic_save_parquet,
+    fingerprint,
+    load_json,
+    load_or_compute,
+)
+from analysis.copies.candidates import (
+    CANDIDATE_THRESHOLDS,
+    CANDIDATE_TOP_K,
+    INLIER_THRESHOLD,
+    CandidateCheck,
+    cap_per_image,
+)
+from analysis.copies.feature_store import ensure_features, features_directory, image_fingerprints, verify_pairs
+from analysis.dedup.compute import (
+    CURVE_LOW,
+    DedupResult,
+    KeepRule,
+    RecallEstimate,
+    at_higher_threshold,
+    deduplicate,
+    default_clusters,
+    default_threshold,
+    groups_and_keepers,
+    pair_similarities,
+    removal_curve,
+    sampled_recall,
+)
+from analysis.embedders.base import default_for_embedder
+from analysis.embedding_store import EmbeddingSet, load_embeddings
+from analysis.errors import AuditInputError
+from analysis.workspace import Workspace
+
+
+def _directory(workspace: Workspace) -> Path:
+    return workspace.config.cache_dir / "dedup"
+
+
+def _load_result(path: Path, threshold: float, clusters: int, clusterings: int) -> DedupResult:
+    arrays = np.load(path, allow_pickle=False)
+    meta = load_json(path.with_suffix(".json"))
+    return DedupResult(
+        meta["n_images"],
+        arrays["pairs"],
+        arrays["group_id"],
+        arrays["keep"],
+        threshold,
+        clusters,
+        clusterings,
+        meta["pairs_per_clustering"],
+        meta["exact_pairs"],
+        meta["recall_by_clusterings"],
+        arrays["similarities"] if "similarities" in arrays.files else None,
+    )
+
+
+def _resolution(workspace: Workspace) -> np.ndarray:
+    if not {"width", "height"} <= set(workspace.original.columns):
+        raise AuditInputError(
+            "the 'resolution' keep rule needs width and height columns in the manifest.",
+            path=workspace.config.original,
+            fix="add them, or use --keep centre or first.",
+        )
+    return (workspace.original["width"] * workspace.original["height"]).to_numpy(dtype=np.float64)
+
+
+def dedup_for(
+    workspace: Workspace,
+    *,
+    threshold: float | None = None,
+    clusters: int | None = None,
+    clusterings: int = 5,
+    exact: bool = False,
+    keep_rule: KeepRule = "centre",
+    use_cache: bool = True,
+    progress=None,
+    found: EmbeddingSet | None = None,
+) -> DedupResult:
+    """Clustered deduplication of the original set's embeddings, cached by its inputs.
+
+    Without --exact, a cached result at a lower threshold (same embeddings, clusters and clusterings) answers a
+    higher threshold by filtering its pairs: moving the dashboard's slider up costs seconds, not a new search.
+    `found`: the original set's embeddings when the caller already loaded them (loading hashes every id).
+    """
+    found = found or load_embeddings(workspace, "original")
+    assert found is not None
+    threshold = default_threshold(found.embedder) if threshold is None else threshold
+    clusters = clusters or default_clusters(int(found.valid.sum()))
+    search = {"embeddings": found.meta.get("key"), "clusters": clusters, "clusterings": clusterings}
+    key = fingerprint("dedup", __version__, found.meta.get("key"), threshold, clusters, clusterings, exact, keep_rule)
+    path = _directory(workspace) / f"{key}.npz"
+
+    def compute() -> DedupResult:
+        resolution = _resolution(workspace) if keep_rule == "resolution" else None
+        base = _lower_threshold_result(_directory(workspace), search, threshold) if use_cache and not exact else None
+        if base is not None:
+            return at_higher_threshold(
+                _load_result(base[0], base[1], clusters, clusterings),
+                found.mapped,
+                threshold,
+                keep_rule=keep_rule,
+                resolution=resolution,
+                valid=found.valid,
+            )
+        return deduplicate(
+            found.mapped,
+            threshold,
+            clusters=clusters,
+            clusterings=clusterings,
+            exact=exact,
+            keep_rule=keep_rule,
+            resolution=resolution,
+            valid=found.valid,
+            progress=progress,
+        )
+
+    def save(result: DedupResult) -> None:
+        arrays = {"pairs": result.pairs, "group_id": result.group_id, "keep": result.keep}
+        if result.similarities is not None:
+            arrays["similarities"] = result.similarities
+        atomic_save_npz(path, arrays)
+        atomic_save_json(
+            path.with_suffix(".json"),
+            {
+                "n_images": result.n_images,
+                "pairs_per_clustering": result.pairs_per_clustering,
+                "exact_pairs": result.exact_pairs,
+                "recall_by_clusterings": result.recall_by_clusterings,
+                "embedder": found.embedder,
+                "threshold": threshold,
+                "search": search,
+                "version": __version__,
+            },
+        )
+
+    return load_or_compute(
+        [path, path.with_suffix(".json")],
+        lambda: _load_result(path, threshold, clusters, clusterings),
+        compute,
+        save,
+        use_cache=use_cache,
+    )
+
+
+def _lower_threshold_result(directory: Path, search: dict, threshold: float) -> tuple[Path, float] | None:
+    """(path, threshold) of the cached dedup result of the same search at the highest threshold not above
+    `threshold` (the fewest pairs to filter)."""
+    best = None
+    for meta_path in directory.glob("*.json") if directory.exists() else []:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue  # a foreign or damaged file is not a base; the search runs instead
+        if (
+            not isinstance(meta, dict)
+            or meta.get("search") != search
+            or meta.get("version") != __version__
+            or not meta_path.with_suffix(".npz").exists()
+        ):
+            continue
+        if meta["threshold"] <= threshold and (best is None or meta["threshold"] > best[1]):
+            best = (meta_path.with_suffix(".npz"), meta["threshold"])
+    return best
+
+
+def dedup_recall_for(
+    workspace: Workspace, result: DedupResult, found: EmbeddingSet, *, sample: int = 1000, seed: int = 0
+) -> RecallEstimate:
+    """Recall of a dedup result estimated on `sample` random images (cached: a scan of sample × n similarities)."""
+    key = fingerprint(
+        "dedup-recall",
+        __version__,
+        found.meta.get("key"),
+        result.threshold,
+        result.clusters,
+        result.clusterings,
+        int(len(result.pairs)),
+        sample,
+        seed,
+    )
+    path = _directory(workspace) / f"recall-{key}.json"
+
+    def load() -> RecallEstimate:
+        payload = load_json(path)
+        return RecallEstimate(payload["recall"], payload["true_pairs"], payload["sampled_images"], payload["seed"])
+
+    return load_or_compute(
+        [path],
+        load,
+        lambda: sampled_recall(found.mapped, result.pairs, result.threshold, sample, valid=found.valid, seed=seed),
+        lambda estimate: atomic_save_json(path, estimate.to_json()),
+    )
+
+
+def latest_dedup(workspace: Workspace, found: EmbeddingSet | None = None) -> DedupResult | None:
+    """The dedup result at default parameters (for regurgitation's group sizes); None without embeddings."""
+    found = found or load_embeddings(workspace, "original", required=False)
+    return None if found is None else dedup_for(workspace, found=found)
+
+
+def dedup_curve_for(workspace: Workspace, low: float | None = None, found: EmbeddingSet | None = None) -> pd.DataFrame:
+    """Fraction removed by dedup at thresholds from `low` (default 0.80) to 0.99, from the pairs found at `low`
+    (cached). Computing it leaves the result at `low` in the cache, from which any higher threshold is derived."""
+    low = CURVE_LOW if low is None else low
+    found = found or load_embeddings(workspace, "original")
+    assert found is not None
+    base = dedup_for(workspace, threshold=low, found=found)
+    key = fingerprint(
+        "dedup-curve", __version__, found.meta.get("key"), low, base.clusters, base.clusterings, int(len(base.pairs))
+    )
+    path = _directory(workspace) / f"curve-{key}.parquet"
+    thresholds = np.round(np.arange(low, 0.995, 0.01), 2)
+    return load_or_compute(
+        [path],
+        lambda: pd.read_parquet(path),
+        lambda: removal_curve(found.mapped, base.pairs, thresholds, base.similarities),
+        lambda curve: atomic_save_parquet(path, curve),
+    )
+
+
+def verified_dedup_for(
+    workspace: Workspace,
+    *,
+    candidate_threshold: float | None = None,
+    inlier_threshold: int | None = None,
+    top_k: int = CANDIDATE_TOP_K,
+    clusters: int | None = None,
+    clusterings: int = 5,
+    keep_rule: KeepRule = "centre",
+    found: EmbeddingSet | None = None,
+    workers: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> DedupResult:
+    """Two-stage dedup: candidates from the clustered search at a recall-oriented cosine (at most `top_k` per
+    image), verified on pixels by local features; groups are formed from verified pairs only. The stage-one
+    search and the inliers of every candidate are cached, so another inlier threshold costs nothing."""
+    found = found or load_embeddings(workspace, "original")
+    assert found is not None
+    candidate_threshold = candidate_threshold or default_for_embedder(CANDIDATE_THRESHOLDS, found.embedder, 0.7)
+    inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
+    base = dedup_for(workspace, threshold=candidate_threshold, clusters=clusters, clusterings=clusterings, found=found)
+    similarities = base.similarities if base.similarities is not None else pair_similarities(found.mapped, base.pairs)
+    capped = cap_per_image(base.pairs, similarities, top_k)
+    candidates, candidate_similarities = base.pairs[capped], similarities[capped]
+    key = fingerprint(
+        "verified",
+        __version__,
+        found.meta.get("key"),
+        candidate_threshold,
+        base.clusters,
+        clusterings,
+        top_k,
+        int(len(base.pairs)),
+        features_directory(workspace).name,
+    )
+    path = _directory(workspace) / f"verified-{key}.npz"
+
+    def compute() -> CandidateCheck:
+        images = (
+            workspace.original["image"].astype(str).to_numpy()
+            if "image" in workspace.original
+            else np.full(workspace.n_original, "")
+        )
+        involved = np.unique(candidates)
+        keys = image_fingerprints(workspace, images[involved], found.status["sha256"].to_numpy(dtype=object)[involved])
+        files = ensure_features(
+            workspace.config.images_root,
+            features_directory(workspace),
+            list(images[involved]),
+            list(keys),
+            workers=workers,
+            log=log,
+        )
+        local = np.searchsorted(involved, candidates)
+        inliers, mirrored = verify_pairs(files, local, workers=workers, log=log)
+        return CandidateCheck(
+            candidates, candidate_similarities, inliers, mirrored, candidate_threshold, inlier_threshold
+        )
+
+    def load() -> CandidateCheck:
+        with np.load(path, allow_pickle=False) as arrays:
+            return CandidateCheck(
+                arrays["pairs"],
+                arrays["similarities"],
+                arrays["inliers"],
+                arrays["mirrored"],
+                candidate_threshold,
+                inlier_threshold,
+            )
+
+    def save(check: CandidateCheck) -> None:
+        atomic_save_npz(
+            path,
+            {
+                "pairs": check.pairs,
+                "similarities": check.similarities,
+                "inliers": check.inliers,
+                "mirrored": check.mirrored,
+            },
+        )
+
+    check = load_or_compute([path], load, compute, save).at_inliers(inlier_threshold)
+    verified = check.verified
+    resolution = _resolution(workspace) if keep_rule == "resolution" else None
+    group_id, keep = groups_and_keepers(found.mapped, check.pairs[verified], keep_rule, resolution, found.valid)
+    return DedupResult(
+        base.n_images,
+        check.pairs[verified],
+        group_id,
+        keep,
+        candidate_threshold,
+        base.clusters,
+        clusterings,
+        base.pairs_per_clustering,
+        None,
+        None,
+        check.similarities[verified],
+        check,
+    )

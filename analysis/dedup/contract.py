@@ -1,0 +1,192 @@
+"""Near-duplicates on the analysis contract: CLI `dedup`, its report section and the duplicate-fraction gate."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.dedup.cached import dedup_for, dedup_recall_for
+from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates
+from analysis.embedding_store import EmbeddingSet, load_embeddings
+from analysis.images import tile_png
+from analysis.workspace import Workspace
+
+NOT_PREPARED = "Not computed: run `pretrain-audit prepare DIR` first."
+
+
+@dataclass(frozen=True)
+class DuplicatesResult:
+    result: DedupResult
+    embeddings: EmbeddingSet
+    recall_estimate: RecallEstimate | None
+    byte_groups: pd.Series  # per row: group of byte-identical files, -1 for none
+
+    def keep_list(self, ids: np.ndarray) -> pd.DataFrame:
+        """id, group_id (null outside groups), keep: the `--out` table."""
+        group_id = self.result.group_id
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "group_id": pd.array(np.where(group_id >= 0, group_id, -1), dtype="Int64"),
+                "keep": self.result.keep,
+            }
+        )
+        frame.loc[frame["group_id"] < 0, "group_id"] = pd.NA
+        return frame
+
+
+class Duplicates(
+    Analysis,
+    name="dedup",
+    title="Duplicates",
+    page="duplicates",
+    icon=":material/content_copy:",
+    help="near-duplicate groups by clustered search (DALL·E 2), with recall vs exact",
+):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--threshold", type=float, help="cosine similarity for a duplicate pair (default per embedder)"
+        )
+        parser.add_argument(
+            "--clusters", type=int, help="k-means clusters K (default ≈ n / 1,000: clusters of ~1,000 images)"
+        )
+        parser.add_argument(
+            "--clusterings", type=int, default=5, help="independent clusterings R (default 5, as DALL·E 2)"
+        )
+        parser.add_argument("--exact", action="store_true", help="also run exact all-pairs search and report recall")
+        parser.add_argument(
+            "--estimate-recall",
+            type=int,
+            default=0,
+            metavar="S",
+            help="estimate recall from all pairs of S random images (for sets too large for --exact)",
+        )
+        parser.add_argument(
+            "--keep",
+            choices=["centre", "first", "resolution"],
+            default="centre",
+            help="which image of a group is kept (default: closest to the group centre)",
+        )
+        parser.add_argument("--out", help="write id, group_id, keep to this Parquet file")
+
+    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> DuplicatesResult:
+        def progress(done: int, total: int, pairs: int) -> None:
+            log(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far")
+
+        found = load_embeddings(workspace, "original")
+        assert found is not None
+        result = dedup_for(
+            workspace,
+            threshold=options.threshold,
+            clusters=options.clusters,
+            clusterings=options.clusterings,
+            exact=options.exact,
+            keep_rule=options.keep,
+            progress=progress,
+            found=found,
+        )
+        estimate = None
+        if options.estimate_recall:
+            log(f"estimating recall on {options.estimate_recall:,} random images…")
+            estimate = dedup_recall_for(workspace, result, found, sample=options.estimate_recall)
+        return DuplicatesResult(result, found, estimate, exact_duplicates(found.status["sha256"]))
+
+    def to_json(self, outcome: DuplicatesResult) -> dict:
+        payload = outcome.result.to_json()
+        payload["recall_estimate"] = None if outcome.recall_estimate is None else outcome.recall_estimate.to_json()
+        byte_groups = outcome.byte_groups
+        payload["exact_byte_duplicates"] = {
+            "n_images": int((byte_groups >= 0).sum()),
+            "n_groups": int(byte_groups.max() + 1) if (byte_groups >= 0).any() else 0,
+        }
+        payload["n_without_embedding"] = outcome.embeddings.n_missing
+        payload["embedder"] = outcome.embeddings.embedder
+        return payload
+
+    def summary_lines(self, outcome: DuplicatesResult) -> list[str]:
+        payload = self.to_json(outcome)
+        lines = [
+            f"{payload['n_in_groups']:,} images in {payload['n_groups']:,} duplicate groups "
+            f"({payload['n_pairs']:,} pairs) at cosine ≥ {payload['threshold']}; dedup removes "
+            f"{payload['n_removed']:,} ({payload['fraction_removed']:.1%})"
+        ]
+        if payload["recall_vs_exact"] is not None:
+            lines.append(
+                f"recall vs exact search: {payload['recall_vs_exact']:.1%} "
+                f"(by clusterings: {', '.join(f'{r:.1%}' for r in payload['recall_by_clusterings'])})"
+            )
+        if payload["recall_estimate"]:
+            estimate = payload["recall_estimate"]
+            lines.append(
+                f"recall estimated on {estimate['sampled_images']:,} random images: {estimate['recall']:.2%} "
+                f"(95% CI {estimate['ci95'][0]:.2%}–{estimate['ci95'][1]:.2%}, {estimate['true_pairs']:,} "
+                "true pairs touch them)"
+            )
+        lines.append(
+            f"byte-identical files: {payload['exact_byte_duplicates']['n_images']:,} in "
+            f"{payload['exact_byte_duplicates']['n_groups']:,} groups"
+        )
+        return lines
+
+    def write_outputs(self, workspace: Workspace, outcome: DuplicatesResult, options: argparse.Namespace) -> list[str]:
+        if not options.out:
+            return []
+        outcome.keep_list(workspace.original["id"].to_numpy()).to_parquet(options.out, index=False)
+        return [f"keep list written to {options.out}"]
+
+    def report_sections(self, context: ReportContext) -> list[ReportSection]:
+        from analysis.dedup.figures import group_size_chart
+
+        workspace = context.workspace
+        if load_embeddings(workspace, "original", required=False) is None:
+            return [ReportSection("Near-duplicates", note=NOT_PREPARED)]
+        outcome = self.run(workspace, self.options())
+        dedup = outcome.result
+        context.parameters["dedup"] = (
+            f"cosine ≥ {dedup.threshold}, K={dedup.clusters}, R={dedup.clusterings}, keep=centre"
+        )
+        section = ReportSection(
+            "Near-duplicates (clustered search, DALL·E 2 method)", summary=self.summary_lines(outcome)
+        )
+        section.figures["duplicate_group_sizes"] = group_size_chart(dedup, workspace)
+        ids = workspace.original["id"].to_numpy()
+        images = (
+            workspace.original["image"].astype(str).to_numpy()
+            if "image" in workspace.original
+            else np.full(len(ids), "")
+        )
+        for group in range(min(3, dedup.n_groups)):
+            members = np.flatnonzero(dedup.group_id == group)[:8]
+            section.images.append(
+                (
+                    f"Group {group} ({int((dedup.group_id == group).sum())} images)",
+                    [
+                        (
+                            f"{ids[m]}{' (kept)' if dedup.keep[m] else ''}",
+                            tile_png(workspace.config.images_root, images[m], blur=not workspace.kept[m], size=160),
+                        )
+                        for m in members
+                    ],
+                )
+            )
+        return [section]
+
+    def add_gate_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--max-duplicate-fraction", type=float, help="largest share of images dedup would remove")
+
+    def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
+        if options.max_duplicate_fraction is None:
+            return []
+        dedup = dedup_for(workspace)
+        return [
+            Gate(
+                "near-duplicate fraction removed",
+                options.max_duplicate_fraction,
+                dedup.n_removed / dedup.n_images,
+                f"{dedup.n_removed:,} images at cosine ≥ {dedup.threshold}",
+            )
+        ]

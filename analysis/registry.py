@@ -1,0 +1,17 @@
+"""Every analysis of the tool, in the order a reviewer works through an audit. The CLI, the report, `check` and
+the dashboard's navigation iterate over this list: adding an analysis is one line here (see
+docs/ARCHITECTURE.md, "How to add an analysis")."""
+
+from __future__ import annotations
+
+from analysis.bias.contract import Bias
+from analysis.contract import Analysis
+from analysis.dedup.contract import Duplicates
+from analysis.regurgitation.contract import Regurgitation
+from analysis.removals.contract import Removals
+
+ANALYSES: tuple[Analysis, ...] = (Removals(), Bias(), Duplicates(), Regurgitation())
+
+
+def by_name(name: str) -> Analysis:
+    return next(analysis for analysis in ANALYSES if analysis.name == name)

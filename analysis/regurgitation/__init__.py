@@ -1,0 +1,1 @@
+"""Regurgitation: generated samples checked against their nearest training images."""

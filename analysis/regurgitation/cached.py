@@ -1,0 +1,197 @@
+"""The cached entry point of the regurgitation check: the nearest-neighbour search (and the search after dedup)
+are stored in the workspace, so a new threshold only re-flags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from analysis import __version__
+from analysis.cache import atomic_save_json, atomic_save_parquet, fingerprint, load_json, load_or_compute
+from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD
+from analysis.copies.feature_store import ensure_features, features_directory, image_fingerprints, verify_pairs
+from analysis.dedup.cached import latest_dedup
+from analysis.embedders.base import default_for_embedder
+from analysis.embedding_store import EmbeddingSet, load_embeddings
+from analysis.errors import AuditInputError
+from analysis.regurgitation.compute import (
+    RegurgitationResult,
+    best_after_dedup,
+    dedup_group_sizes,
+    default_threshold,
+    nearest_training,
+    source_similarities,
+    summarise,
+)
+from analysis.workspace import Workspace
+
+Neighbours = tuple[pd.DataFrame, str, float | None, pd.Series | None]
+
+
+def regurgitation_for(
+    workspace: Workspace,
+    *,
+    threshold: float | None = None,
+    k: int = 5,
+    with_dedup: bool = True,
+    verify: bool = False,
+    inlier_threshold: int | None = None,
+    workers: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> RegurgitationResult:
+    """Generated samples against their k nearest training images. Without `verify`, a sample is flagged when its
+    nearest image reaches the cosine `threshold`; with it, neighbours at or above the candidate threshold are
+    verified on pixels and a sample is flagged when one of them reaches the inlier threshold."""
+    if workspace.generated is None:
+        raise AuditInputError(
+            "this workspace has no generated samples.",
+            path=workspace.config.config_path,
+            fix="add [generated] manifest = ... (or init --generated M), then prepare.",
+        )
+    generated_frame = workspace.generated
+    training = load_embeddings(workspace, "original")
+    generated = load_embeddings(workspace, "generated")
+    assert training is not None and generated is not None
+    if threshold is None:
+        threshold = (
+            default_for_embedder(CANDIDATE_THRESHOLDS, training.embedder, 0.7)
+            if verify
+            else default_threshold(training.embedder)
+        )
+    directory = workspace.config.cache_dir / "regurgitation"
+    key = fingerprint("neighbours", __version__, training.meta.get("key"), generated.meta.get("key"), k)
+    neighbours_path, meta_path = directory / f"{key}.parquet", directory / f"{key}.json"
+
+    def load() -> Neighbours:
+        meta = load_json(meta_path)
+        sources = pd.Series(meta["source_similarity"], dtype=np.float64) if meta["source_similarity"] else None
+        return pd.read_parquet(neighbours_path), meta["method"], meta["recall"], sources
+
+    def compute() -> Neighbours:
+        found, method, recall = nearest_training(
+            generated_frame["id"].to_numpy(),
+            generated.vectors,
+            generated.valid,
+            workspace.original["id"].to_numpy(),
+            training.mapped,
+            training.valid,
+            k,
+        )
+        return (
+            found,
+            method,
+            recall,
+            source_similarities(generated_frame, generated.vectors, workspace.original, training.mapped),
+        )
+
+    def save(value: Neighbours) -> None:
+        found, method, recall, sources = value
+        atomic_save_parquet(neighbours_path, found)
+        atomic_save_json(
+            meta_path,
+            {
+                "method": method,
+                "recall": recall,
+                "source_similarity": None
+                if sources is None
+                else {str(i): (None if np.isnan(v) else float(v)) for i, v in sources.items()},
+            },
+        )
+
+    neighbours, method, recall, sources = load_or_compute([neighbours_path, meta_path], load, compute, save)
+    sizes = after = None
+    dedup = latest_dedup(workspace, training) if with_dedup else None
+    if dedup is not None:
+        sizes = dedup_group_sizes(dedup)
+        after_path = directory / (
+            fingerprint("after-dedup", key, dedup.threshold, dedup.clusters, dedup.clusterings, int(dedup.keep.sum()))
+            + ".parquet"
+        )
+        after = load_or_compute(
+            [after_path],
+            lambda: pd.read_parquet(after_path)["similarity"],
+            lambda: best_after_dedup(
+                neighbours,
+                generated_frame["id"].to_numpy(),
+                generated.vectors,
+                generated.valid,
+                training.mapped,
+                training.valid & dedup.keep,
+            ),
+            lambda similarity: atomic_save_parquet(after_path, similarity.rename("similarity").to_frame()),
+        )
+    checks = None
+    if verify:
+        checks = _verified_neighbours(workspace, neighbours, threshold, key, training, generated, workers, log)
+    return summarise(
+        generated_frame,
+        workspace.original,
+        neighbours,
+        threshold=threshold,
+        k=k,
+        method=method,
+        recall=recall,
+        group_sizes=sizes,
+        after_dedup=after,
+        source_similarity=sources,
+        images_root=workspace.config.images_root,
+        checks=checks,
+        inlier_threshold=INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold,
+    )
+
+
+def _verified_neighbours(
+    workspace: Workspace,
+    neighbours: pd.DataFrame,
+    candidate_threshold: float,
+    neighbours_key: str,
+    training: EmbeddingSet,
+    generated: EmbeddingSet,
+    workers: int,
+    log: Callable[[str], None] | None,
+) -> pd.DataFrame:
+    """The neighbours at or above the candidate threshold with their inliers and mirror flags (cached)."""
+    assert workspace.generated is not None
+    candidates = neighbours[neighbours["similarity"] >= candidate_threshold].reset_index(drop=True)
+    path = (
+        workspace.config.cache_dir
+        / "regurgitation"
+        / (
+            fingerprint("verified", neighbours_key, candidate_threshold, features_directory(workspace).name)
+            + ".parquet"
+        )
+    )
+
+    generated_frame = workspace.generated
+
+    def compute() -> pd.DataFrame:
+        generated_rows = pd.Series(np.arange(len(generated_frame)), index=generated_frame["id"].to_numpy())
+        query = generated_rows.loc[candidates["id"].to_numpy()].to_numpy()
+        match = candidates["training_row"].to_numpy().astype(np.int64)
+        sides = []
+        for frame, found, rows in ((generated_frame, generated, query), (workspace.original, training, match)):
+            images = frame["image"].astype(str).to_numpy() if "image" in frame else np.full(len(frame), "")
+            involved = np.unique(rows)
+            keys = image_fingerprints(
+                workspace, images[involved], found.status["sha256"].to_numpy(dtype=object)[involved]
+            )
+            sides.append((involved, list(images[involved]), list(keys)))
+        files = ensure_features(
+            workspace.config.images_root,
+            features_directory(workspace),
+            sides[0][1] + sides[1][1],
+            sides[0][2] + sides[1][2],
+            workers=workers,
+            log=log,
+        )
+        local = np.stack(
+            [np.searchsorted(sides[0][0], query), len(sides[0][0]) + np.searchsorted(sides[1][0], match)], axis=1
+        )
+        inliers, mirrored = verify_pairs(files, local, workers=workers, log=log)
+        return candidates.assign(inliers=inliers, mirrored=mirrored)
+
+    return load_or_compute(
+        [path], lambda: pd.read_parquet(path), compute, lambda frame: atomic_save_parquet(path, frame)
+    )

@@ -1,0 +1,120 @@
+"""Regurgitation on the analysis contract: CLI `regurgitation`, its report section and the rate gate."""
+
+from __future__ import annotations
+
+import argparse
+
+from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.embedding_store import load_embeddings
+from analysis.images import tile_png
+from analysis.regurgitation.cached import regurgitation_for
+from analysis.regurgitation.compute import RegurgitationResult
+from analysis.workspace import Workspace
+
+
+class Regurgitation(
+    Analysis,
+    name="regurgitation",
+    title="Regurgitation",
+    page="regurgitation",
+    icon=":material/compare:",
+    help="generated samples vs their nearest training images",
+):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--threshold", type=float, help="cosine similarity that flags a likely copy (default per embedder)"
+        )
+        parser.add_argument("--k", type=int, default=5, help="nearest training images kept per sample (default 5)")
+        parser.add_argument("--out", help="write the per-sample matches to this Parquet file")
+
+    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> RegurgitationResult:
+        return regurgitation_for(workspace, threshold=options.threshold, k=options.k)
+
+    def to_json(self, result: RegurgitationResult) -> dict:
+        return result.to_json()
+
+    def summary_lines(self, result: RegurgitationResult) -> list[str]:
+        payload = result.to_json()
+        lines = [
+            f"{payload['n_flagged']:,} of {payload['n_generated']:,} generated samples flagged as likely copies "
+            f"({payload['rate']:.1%}, 95% CI {payload['ci95'][0]:.1%}–{payload['ci95'][1]:.1%}) at cosine ≥ "
+            f"{payload['threshold']}"
+        ]
+        for sample in payload["samples"][:10]:
+            if sample["flagged"]:
+                lines.append(
+                    f"  {sample['id']} ≈ {sample['best_match']} (cosine {sample['similarity']:.3f}, group of "
+                    f"{sample.get('group_size') or 1})"
+                )
+        return lines
+
+    def write_outputs(
+        self, workspace: Workspace, result: RegurgitationResult, options: argparse.Namespace
+    ) -> list[str]:
+        if not options.out:
+            return []
+        result.samples.to_parquet(options.out, index=False)
+        return [f"per-sample matches written to {options.out}"]
+
+    def report_sections(self, context: ReportContext) -> list[ReportSection]:
+        from analysis.regurgitation.figures import copy_group_chart, similarity_chart
+
+        workspace = context.workspace
+        if (
+            workspace.generated is None
+            or load_embeddings(workspace, "original", required=False) is None
+            or load_embeddings(workspace, "generated", required=False) is None
+        ):
+            return [
+                ReportSection(
+                    "Regurgitation", note="No generated samples (or not prepared: run `pretrain-audit prepare DIR`)."
+                )
+            ]
+        result = self.run(workspace, self.options())
+        context.parameters["regurgitation"] = f"cosine ≥ {result.threshold}, k={result.k}, search: {result.method}"
+        section = ReportSection(
+            "Regurgitation: generated samples vs nearest training images", summary=self.summary_lines(result)
+        )
+        section.figures["regurgitation_similarity"] = similarity_chart(result.samples, result.threshold, workspace)
+        if result.samples["group_size"].notna().any():
+            section.figures["copies_vs_group_size"] = copy_group_chart(result.samples, result.threshold, workspace)
+        root = workspace.config.images_root
+        generated_images = dict(zip(workspace.generated["id"], workspace.generated["image"].astype(str)))
+        original = workspace.original
+        training_images = dict(
+            zip(original["id"], original["image"].astype(str) if "image" in original else [""] * len(original))
+        )
+        kept_of = dict(zip(original["id"], workspace.kept))
+        for _, sample in result.samples.sort_values("similarity", ascending=False).head(4).iterrows():
+            match = sample["best_match"]
+            section.images.append(
+                (
+                    f"{sample['id']} (cos {sample['similarity']:.3f})",
+                    [
+                        ("generated", tile_png(root, generated_images[sample["id"]], blur=False, size=160)),
+                        (
+                            f"nearest: {match}",
+                            tile_png(root, training_images[match], blur=not kept_of[match], size=160),
+                        ),
+                    ],
+                )
+            )
+        return [section]
+
+    def add_gate_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--max-regurgitation-rate", type=float, help="largest share of generated samples flagged as copies"
+        )
+
+    def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
+        if options.max_regurgitation_rate is None:
+            return []
+        result = regurgitation_for(workspace)
+        return [
+            Gate(
+                "regurgitation rate",
+                options.max_regurgitation_rate,
+                result.rate,
+                f"{result.n_flagged:,} of {len(result.samples):,} samples at cosine ≥ {result.threshold}",
+            )
+        ]

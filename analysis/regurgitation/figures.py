@@ -1,0 +1,59 @@
+"""Charts of the regurgitation analysis: similarity distribution and copies vs duplicate-group size."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.charts import style_figure
+from analysis.workspace import Workspace
+
+
+def similarity_chart(samples: pd.DataFrame, threshold: float, workspace: Workspace) -> go.Figure:
+    figure = go.Figure()
+    for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
+        part = samples[samples["flagged"] == flagged]
+        figure.add_trace(go.Histogram(x=part["similarity"], name=name, marker_color=colour, xbins=dict(size=0.01)))
+    figure.add_vline(
+        x=threshold, line_dash="dot", annotation_text=f"threshold {threshold:.3f}", annotation_position="top left"
+    )  # the line sits near the right edge
+    figure.update_layout(barmode="stack")
+    lowest = samples["similarity"].min() if samples["similarity"].notna().any() else 0.0
+    figure.update_xaxes(
+        title="cosine similarity to the nearest training image", range=[min(float(lowest), threshold) - 0.02, 1.01]
+    )  # cosine never exceeds 1
+    figure.update_yaxes(title="generated samples")
+    figure = style_figure(
+        figure,
+        "Similarity to the nearest training image",
+        workspace,
+        height=420,
+        footer=f"n={len(samples):,} generated samples",
+    )
+    return figure.update_layout(legend=dict(x=0.0, xanchor="left"))  # the threshold's label is on the right
+
+
+def copy_group_chart(samples: pd.DataFrame, threshold: float, workspace: Workspace) -> go.Figure:
+    crowded = len(samples) > 500  # thousands of large markers would merge into blobs
+    figure = go.Figure()
+    for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
+        part = samples[samples["flagged"] == flagged]
+        figure.add_trace(
+            go.Scatter(
+                x=part["group_size"].astype(float),
+                y=part["similarity"],
+                mode="markers",
+                name=name,
+                marker=dict(color=colour, size=5 if crowded else 10, opacity=0.4 if crowded else 0.75),
+                text=part["id"],
+                hovertemplate="%{text}: group %{x}, cos %{y:.3f}",
+            )
+        )
+    figure.add_hline(y=threshold, line_dash="dot")
+    figure.update_xaxes(
+        title="size of the nearest image's duplicate group",
+        type="log",
+        tickvals=[1, 2, 5, 10, 20, 50, 100, 1000, 10000],
+    )
+    figure.update_yaxes(title="best cosine similarity")
+    return style_figure(figure, "Copies come from heavily duplicated images", workspace, height=420)

@@ -1,0 +1,230 @@
+"""The workspace commands: sample, init, prepare, dashboard, verdicts, report and check."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from analysis.embeddings import default_workers
+from pretrain_audit.output import emit, log
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def workspace_command(
+    sub: Any, name: str, help: str, handler: Handler, *, json: bool = True
+) -> argparse.ArgumentParser:
+    """A subcommand on a workspace DIR, with `--json` unless it prints no report."""
+    parser = sub.add_parser(name, help=help)
+    parser.add_argument("dir", type=Path)
+    if json:
+        parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from data_samples.build import build_sample
+
+    build_sample(args.dir, progress=True)
+    log(f"Synthetic sample workspace written to {args.dir}. Next: pretrain-audit dashboard {args.dir}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from analysis.workspace import init_workspace
+
+    workspace = init_workspace(
+        args.dir,
+        original=args.original,
+        filtered=args.filtered,
+        kept_column=args.kept_column,
+        scores=args.score,
+        images_root=args.images_root,
+        generated=args.generated,
+        name=args.name,
+    )
+    log(
+        f"Workspace '{workspace.config.name}' written to {workspace.config.config_path}: "
+        f"{workspace.n_original} original rows, {workspace.n_kept} kept, {workspace.n_removed} removed"
+        + (f", {workspace.n_generated} generated" if workspace.generated is not None else "")
+        + "."
+    )
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import dashboard
+    from analysis.workspace import load_workspace
+
+    directory = args.dir.resolve()
+    load_workspace(directory)  # fail here, with one line, rather than inside the browser
+    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    log(f"pretrain-audit dashboard on {directory}\n  open http://localhost:{args.port}  (Ctrl+C to stop)")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        f"--server.port={args.port}",
+        f"--server.address={args.address}",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+        "--theme.base=light",
+        "--server.fileWatcherType=none",
+        "--client.toolbarMode=minimal",
+        "--",
+        "--workspace",
+        str(directory),
+    ]
+    environment = dict(os.environ, PRETRAIN_AUDIT_WORKSPACE=str(directory))
+    sys.stderr.flush()
+    # Replace this process with Streamlit, so that a signal to it (Ctrl+C, a supervisor's SIGTERM) stops the server.
+    os.execve(sys.executable, command, environment)
+    return 0  # pragma: no cover
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from analysis.embedding_store import load_embeddings
+    from analysis.embeddings import prepare
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(args.dir)
+    outputs = prepare(
+        workspace,
+        args.embedder,
+        workers=args.workers,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        chunk_rows=args.chunk_rows,
+    )
+    summary = {}
+    for which in outputs:
+        found = load_embeddings(workspace, which, args.embedder)
+        assert found is not None
+        summary[which] = {
+            "n_rows": int(len(found.valid)),
+            "n_embedded": int(found.valid.sum()),
+            "n_skipped": found.n_missing,
+            "skipped_by_reason": found.meta.get("skipped_by_reason", {}),
+            "embedder": found.meta["embedder"],
+            "dim": found.meta["dim"],
+        }
+    if args.json:
+        emit(summary, [])
+    return 0
+
+
+def cmd_verdicts(args: argparse.Namespace) -> int:
+    from analysis.reviews import VerdictStore, export_verdicts, verdict_summary
+    from analysis.workspace import read_config
+
+    store = VerdictStore.for_workspace(read_config(args.dir).root)
+    if args.out:
+        export_verdicts(store, Path(args.out), args.kind)
+        log(f"verdict history written to {args.out}")
+    payload = verdict_summary(store, args.kind)
+    emit(
+        payload if args.json else None,
+        [f"{payload['n_verdicts']:,} verdicts on {payload['n_items']:,} items"]
+        + [f"  {r['kind']}: {r['verdict']}: {r['items']:,}" for r in payload["latest_by_verdict"]],
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(args.dir)
+    out = write_report(
+        workspace,
+        Path(args.out),
+        terms=args.terms.split(",") if args.terms else None,
+        figures_dir=Path(args.figures) if args.figures else None,
+    )
+    log(f"report written to {out}" + (f"; figures in {args.figures}" if args.figures else ""))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from analysis.errors import AuditInputError
+    from analysis.registry import ANALYSES
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(args.dir)
+    gates = [gate for analysis in ANALYSES for gate in analysis.gates(workspace, args)]
+    if not gates:
+        raise AuditInputError(
+            "no gate given.", fix="add e.g. --max-regurgitation-rate 0.01 or --max-term-shift woman=0.05."
+        )
+    passed = all(g.passed for g in gates)
+    lines = [
+        f"{'PASS' if g.passed else 'FAIL'} {g.name}: measured "
+        f"{'n/a' if g.measured is None else f'{g.measured:.4f}'} (limit {g.limit:g}) — {g.detail}"
+        for g in gates
+    ]
+    lines.append("all gates passed" if passed else f"{sum(not g.passed for g in gates)} gate(s) failed")
+    emit({"passed": passed, "gates": [g.to_json() for g in gates]} if args.json else None, lines)
+    return 0 if passed else 1
+
+
+def add_workspace_commands(sub: Any) -> None:
+    workspace_command(sub, "sample", "write the synthetic sample workspace", cmd_sample, json=False)
+
+    p = workspace_command(sub, "init", "create audit.toml for your own data and validate it", cmd_init, json=False)
+    p.add_argument(
+        "--original", required=True, help="original manifest (Parquet, CSV or JSONL), relative to DIR or absolute"
+    )
+    p.add_argument("--filtered", help="manifest of the ids the filters kept")
+    p.add_argument("--kept-column", help="boolean column of the original manifest: true = kept")
+    p.add_argument(
+        "--score",
+        action="append",
+        metavar="NAME=COLUMN:THRESHOLD",
+        help="score filter: a row is removed when COLUMN >= THRESHOLD (repeatable)",
+    )
+    p.add_argument("--images-root", help="directory that image paths are relative to (default: DIR)")
+    p.add_argument("--generated", help="manifest of generated samples (id, image, prompt, optional source_id)")
+    p.add_argument("--name", help="workspace name shown in the dashboard and reports")
+
+    p = workspace_command(sub, "prepare", "compute and cache image embeddings (resumable, with progress)", cmd_prepare)
+    p.add_argument("--embedder", help="effnet-lite0 (default) | open_clip:MODEL:PRETRAINED | precomputed:PATH")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="image decoding processes (default: cores − 1, at least 1; bench/embedding_throughput.py)",
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--chunk-rows", type=int, default=512, help="rows per resumable chunk (default 512)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = workspace_command(sub, "dashboard", "start the dashboard on a workspace (localhost)", cmd_dashboard, json=False)
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--address", default="localhost", help="bind address (default localhost; see docs/serving.md)")
+
+
+def add_report_commands(sub: Any) -> None:
+    """verdicts, report and check: they come after the analyses, whose results they gather."""
+    from analysis.registry import ANALYSES
+
+    p = workspace_command(sub, "verdicts", "summarise and export reviewer verdicts (CSV or Parquet)", cmd_verdicts)
+    p.add_argument("--kind", choices=["removal", "regurgitation"], help="only this kind of verdict")
+    p.add_argument("--out", help="write the full history to F.csv or F.parquet")
+
+    p = workspace_command(
+        sub, "report", "self-contained HTML (or PDF) audit report with provenance", cmd_report, json=False
+    )
+    p.add_argument("--out", required=True, help="report.html or report.pdf")
+    p.add_argument("--figures", help="also write every chart as PNG and SVG into this directory")
+    p.add_argument("--terms", help="comma-separated words for the bias sections (default: the workspace's terms)")
+
+    p = workspace_command(sub, "check", "pass/fail gates for a training pipeline (exit 1 when a gate fails)", cmd_check)
+    for analysis in ANALYSES:
+        analysis.add_gate_arguments(p)

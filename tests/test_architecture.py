@@ -1,0 +1,104 @@
+"""The shape of the code that docs/ARCHITECTURE.md promises: packages layered without cycles, modules without
+import cycles (lazy imports inside functions included), and every registered analysis wired everywhere."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import REPO
+
+PACKAGES = ("analysis", "pretrain_audit", "dashboard", "data_samples")
+# Which first-party packages each package may import: the engine imports none of the others.
+ALLOWED = {
+    "analysis": {"analysis"},
+    "dashboard": {"analysis", "dashboard"},
+    "data_samples": {"analysis", "data_samples"},
+    "pretrain_audit": {"analysis", "dashboard", "data_samples", "pretrain_audit"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def first_party_imports(path: Path) -> set[str]:
+    """Every first-party module the file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.split(".")[0] in PACKAGES}
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(path): path for package in PACKAGES for path in (REPO / package).rglob("*.py")}
+    return {
+        name: {target for target in first_party_imports(path) if target in files and target != name}
+        for name, path in files.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_packages_import_only_the_layers_below_them() -> None:
+    wrong = [
+        (source, target)
+        for source, targets in import_graph().items()
+        for target in targets
+        if target.split(".")[0] not in ALLOWED[source.split(".")[0]]
+    ]
+    assert wrong == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_every_registered_analysis_has_a_command_a_page_and_a_report_section_builder() -> None:
+    from analysis.registry import ANALYSES
+    from pretrain_audit.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for analysis in ANALYSES:
+        assert analysis.name in commands
+        assert analysis.page is None or (REPO / "dashboard" / "views" / f"{analysis.page}.py").exists()
+        assert type(analysis).report_sections is not type(analysis).__mro__[1].report_sections
