@@ -39,6 +39,7 @@ class ReportSection:
     figures: dict[str, Any] = field(default_factory=dict)  # name → plotly Figure
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
     images: list[tuple[str, list[tuple[str, bytes]]]] = field(default_factory=list)  # (row title, [(label, png)])
+    evidence: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, wide PNG of a matched pair)
     note: str | None = None
 
 

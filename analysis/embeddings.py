@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.cache import atomic_save_npy, atomic_save_parquet
+from analysis.copies.pdq import pdq_hashes
 from analysis.embedding_store import SETS, is_complete, mark_current, set_path, set_rows, write_set_metadata
 from analysis.errors import AuditInputError
 from analysis.images import load_image
@@ -100,6 +101,8 @@ def prepare(
                 workspace, which, rows, embedder, workers, batch_size, progress, log, chunk_rows
             )
         mark_current(workspace, spec)
+        for which in outputs:  # the same images, hashed for the PDQ tier and hash-list matching
+            pdq_hashes(workspace, which, workers=max(1, workers), log=log if progress else None)
         return outputs
     finally:
         lock.release()

@@ -7,10 +7,11 @@ from __future__ import annotations
 from analysis.bias.contract import Bias
 from analysis.contract import Analysis
 from analysis.dedup.contract import Duplicates
+from analysis.hashes.contract import HashListMatches
 from analysis.regurgitation.contract import Regurgitation
 from analysis.removals.contract import Removals
 
-ANALYSES: tuple[Analysis, ...] = (Removals(), Bias(), Duplicates(), Regurgitation())
+ANALYSES: tuple[Analysis, ...] = (Removals(), Bias(), Duplicates(), Regurgitation(), HashListMatches())
 
 
 def by_name(name: str) -> Analysis:

@@ -65,6 +65,7 @@ def render_html(workspace: Workspace, sections: list[ReportSection], parameters:
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}"
         ".tiles{display:flex;flex-wrap:wrap;gap:8px}.tile{width:160px;font-size:11px;color:#555;word-wrap:break-word}"
         ".tile img{width:160px;height:160px;object-fit:contain;background:#f4f4f4}"
+        ".evidence img{max-width:100%;border:1px solid #ddd}.evidence figcaption{font-size:12px;color:#555}"
         "@media print{.figure{break-inside:avoid}h2{break-before:page}}</style>",
         f"<script>{get_plotlyjs()}</script></head><body>",
         f"<h1>Training-data audit: {escape(workspace.config.name)}</h1>",
@@ -94,6 +95,12 @@ def render_html(workspace: Workspace, sections: list[ReportSection], parameters:
                     config={"staticPlot": False, "displaylogo": False},
                 )
                 + "</div>"
+            )
+        for caption, png in section.evidence:
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(
+                f"<figure class='evidence'><img alt='{escape(caption)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{escape(caption)}</figcaption></figure>"
             )
         for title, tiles in section.images:
             parts.append(f"<h3>{escape(title)}</h3><div class='tiles'>")

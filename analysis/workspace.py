@@ -74,13 +74,14 @@ KNOWN_SECTIONS = {"workspace", "original", "filtered", "generated", "terms", "gr
 KNOWN_KEYS = {
     "workspace": {"name", "images_root", "synthetic", "description"},
     "original": {"manifest"},
-    "filtered": {"manifest", "kept_column", "scores"},
+    "filtered": {"manifest", "kept_column", "scores", "hash_matches"},
     "generated": {"manifest"},
     "terms": {"default"},
     "embeddings": {"embedder"},
 }
 
 FilterKind = Literal["manifest", "kept_column", "scores"]
+HASH_FILTER = "known-bad hash list"
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,15 @@ class FilterSpec:
     manifest: Path | None = None
     kept_column: str | None = None
     scores: tuple[ScoreFilter, ...] = ()
+    hash_matches: Path | None = None  # ids matched to a known-bad hash list (`match-hashes`), removed too
 
     def describe(self) -> list[str]:
+        extra = [f"{HASH_FILTER}: removed when in {self.hash_matches}"] if self.hash_matches else []
         if self.kind == "manifest":
-            return [f"kept = ids listed in {self.manifest}"]
+            return [f"kept = ids listed in {self.manifest}", *extra]
         if self.kind == "kept_column":
-            return [f"kept = rows where column '{self.kept_column}' is true"]
-        return [f"{f.name}: removed when '{f.column}' ≥ {f.threshold:g}" for f in self.scores]
+            return [f"kept = rows where column '{self.kept_column}' is true", *extra]
+        return [f"{f.name}: removed when '{f.column}' ≥ {f.threshold:g}" for f in self.scores] + extra
 
 
 @dataclass(frozen=True)
@@ -241,10 +244,11 @@ def _parse_filter(body: dict[str, Any], root: Path, config_path: Path) -> Filter
             path=config_path,
             fix="keep one way of defining the filtered set.",
         )
+    hash_matches = _resolve(root, str(body["hash_matches"])) if body.get("hash_matches") else None
     if ways[0] == "manifest":
-        return FilterSpec(kind="manifest", manifest=_resolve(root, str(body["manifest"])))
+        return FilterSpec(kind="manifest", manifest=_resolve(root, str(body["manifest"])), hash_matches=hash_matches)
     if ways[0] == "kept_column":
-        return FilterSpec(kind="kept_column", kept_column=str(body["kept_column"]))
+        return FilterSpec(kind="kept_column", kept_column=str(body["kept_column"]), hash_matches=hash_matches)
     filters = []
     for i, entry in enumerate(body["scores"]):
         try:
@@ -258,7 +262,7 @@ def _parse_filter(body: dict[str, Any], root: Path, config_path: Path) -> Filter
         filters.append(ScoreFilter(name, column, check_threshold(threshold, f"filter '{name}'", config_path)))
     if len({f.name for f in filters}) != len(filters):
         raise AuditInputError("score filter names must be unique.", path=config_path, fix="rename the duplicates.")
-    return FilterSpec(kind="scores", scores=tuple(filters))
+    return FilterSpec(kind="scores", scores=tuple(filters), hash_matches=hash_matches)
 
 
 def check_threshold(value: Any, what: str, where: Path | str | None = None) -> float:
@@ -325,6 +329,21 @@ def load_workspace(root: Path | str) -> Workspace:
 
 
 def _kept_mask(config: WorkspaceConfig, original: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    kept, removed_by = _kept_by_definition(config, original)
+    path = config.filtered.hash_matches
+    if path is None:
+        return kept, removed_by
+    if not path.exists():
+        raise AuditInputError(
+            "the hash-list matches named in [filtered] hash_matches are missing.",
+            path=path,
+            fix="rerun `pretrain-audit match-hashes DIR --list F`, or remove hash_matches.",
+        )
+    matched = ids_in(original["id"], pd.read_parquet(path, columns=["id"])["id"].astype(str))
+    return kept & ~matched, {**removed_by, HASH_FILTER: matched}
+
+
+def _kept_by_definition(config: WorkspaceConfig, original: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     spec = config.filtered
     if spec.kind == "manifest":
         assert spec.manifest is not None

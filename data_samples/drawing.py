@@ -87,15 +87,33 @@ def clock(style: int, hour: int, minute: int = 0, size: int = SIZE) -> Image.Ima
     image = Image.new("RGB", (size, size), colours["background"])
     draw = ImageDraw.Draw(image)
     centre, radius = size / 2, size * 0.42
-    draw.ellipse(
-        [centre - radius, centre - radius, centre + radius, centre + radius],
-        fill=colours["face"],
-        outline=colours["rim"],
-        width=max(2, size // 24),
-    )
+    box = [centre - radius, centre - radius, centre + radius, centre + radius]
+    rim = max(2, size // 24)
+    # Each style is its own design (face shape and ticks), not a recolouring of one drawing: a recoloured
+    # drawing is a copy, and only the times of one style form a family.
+    if style == 0:
+        draw.ellipse(box, fill=colours["face"], outline=colours["rim"], width=rim)
+    elif style == 1:
+        draw.rounded_rectangle(box, radius=size // 8, fill=colours["face"], outline=colours["rim"], width=rim)
+    else:
+        corners = [
+            (
+                centre + radius * math.cos(math.radians(22.5 + 45 * k)),
+                centre + radius * math.sin(math.radians(22.5 + 45 * k)),
+            )
+            for k in range(8)
+        ]
+        draw.polygon(corners, fill=colours["face"], outline=colours["rim"], width=rim)
     for tick in range(12):
         angle = math.radians(tick * 30)
-        inner, outer = radius * (0.78 if tick % 3 else 0.68), radius * 0.9
+        if style == 1 and tick % 3:
+            continue  # four bold marks only
+        if style == 2:
+            x, y = centre + radius * 0.8 * math.sin(angle), centre - radius * 0.8 * math.cos(angle)
+            dot = 4 if tick % 3 == 0 else 2
+            draw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=colours["rim"])
+            continue
+        inner, outer = radius * (0.78 if tick % 3 else 0.62), radius * 0.9
         draw.line(
             [
                 centre + inner * math.sin(angle),
@@ -104,7 +122,7 @@ def clock(style: int, hour: int, minute: int = 0, size: int = SIZE) -> Image.Ima
                 centre - outer * math.cos(angle),
             ],
             fill=colours["rim"],
-            width=2 if tick % 3 else 4,
+            width=2 if tick % 3 else 5,
         )
     hour_angle = math.radians((hour % 12) * 30 + minute * 0.5)
     minute_angle = math.radians(minute * 6)
@@ -180,9 +198,19 @@ def logo(shape: int, hue: float, size: int = SIZE) -> Image.Image:
 
 
 def scene(rng: np.random.Generator, size: int = SIZE) -> Image.Image:
-    """A novel image: a photo crop or colour gradient with random shapes on top."""
+    """A novel image: a procedural texture (random waves and noise in random colours, unique per call, so no two
+    scenes share pixels the way crops of one photo would) or a colour gradient, with random shapes on top."""
     if rng.random() < 0.75:
-        image = photo_crop(rng, PHOTO_NAMES[int(rng.integers(len(PHOTO_NAMES)))], size)
+        y, x = np.mgrid[0:size, 0:size] / size
+        field = np.zeros((size, size))
+        for _ in range(4):
+            fx, fy, phase = rng.uniform(1, 9), rng.uniform(1, 9), rng.uniform(0, 2 * np.pi)
+            field += np.sin(2 * np.pi * (fx * x + fy * y) + phase) * rng.uniform(0.3, 1.0)
+        field += rng.normal(0, 0.6, (size, size))
+        field = (field - field.min()) / (np.ptp(field) + 1e-9)
+        low, high = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+        pixels = low * (1 - field[..., None]) + high * field[..., None]
+        image = Image.fromarray(pixels.astype(np.uint8))
     else:
         top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
         ramp = np.linspace(0, 1, size)[:, None, None]

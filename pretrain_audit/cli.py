@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except AuditInputError as exc:
         print(f"pretrain-audit: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("pretrain-audit: interrupted; finished artifacts are kept and a rerun resumes.", file=sys.stderr)
         return 130

@@ -76,8 +76,9 @@ def test_pixel_pages_render_in_a_real_browser(
     context = browser.new_context(viewport={"width": 1400, "height": 2200})
     page = context.new_page()
     _open(page, dashboard_url, name)
-    page.get_by_text(heading).wait_for(timeout=60000)
-    wait_for_app(page)
+    # A first open verifies the candidate pairs on pixels (cached after): minutes at most on the sample
+    page.get_by_text(heading).wait_for(timeout=240000)
+    wait_for_app(page, 120000)
     assert expected in page.inner_text("body")
     screenshot(page, name)
     context.close()

@@ -1,5 +1,7 @@
 """The CLI's JSON on the sample is a contract: scripts and CI gates parse it. These snapshots were taken before
-the analyses moved onto the registry (issue 15), when the refactored CLI matched them key for key. A field that
+the analyses moved onto the registry (issue 15), when the refactored CLI matched them key for key, and rewritten
+once when the sample's novel scenes became pixel-distinct and dedup and regurgitation became verified on pixels
+(issue 14). A field that
 disappears or changes its value fails here until the change is meant and the snapshot is rewritten with
 PRETRAIN_AUDIT_UPDATE_GOLDEN=1; new fields are allowed (DESIGN.md §5: "more are welcome")."""
 

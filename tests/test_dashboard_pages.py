@@ -75,9 +75,12 @@ def test_bias_page_rejects_a_phrase_as_a_term(sample_copy: Path, monkeypatch: py
 def test_duplicates_page_shows_groups(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("duplicates", sample_copy, monkeypatch)
     metrics = {m.label: m.value for m in app.metric}
-    assert int(metrics["Groups"].replace(",", "")) >= 25
+    assert int(metrics["Groups"].replace(",", "")) >= 20
     assert metrics["Byte-identical files"] == "20"
-    assert any("Group 0: 36 images" in c.value for c in app.caption)
+    # verified on pixels by default: the largest group is one planted clock family of 12, not several merged
+    assert any("Group 0: 12 images" in c.value for c in app.caption)
+    assert any(h.value == "Candidate pairs and their evidence" for h in app.subheader)
+    assert any("inliers" in c.value for c in app.caption)
 
 
 def test_duplicates_search_by_id(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,6 +96,7 @@ def test_duplicates_search_by_id(sample_copy: Path, monkeypatch: pytest.MonkeyPa
 
 def test_duplicates_recall_estimate_on_demand(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("duplicates", sample_copy, monkeypatch)
+    app.radio(key="d-mode").set_value("embedding cosine only").run()  # the recall of the cosine search
     assert "Recall vs exact search (estimated)" not in {m.label for m in app.metric}  # a scan: only when asked
     app.button(key="d-recall").click().run()
     assert not app.exception
@@ -111,7 +115,7 @@ def test_duplicates_page_offers_to_prepare_when_no_embeddings(
 def test_regurgitation_page_flags_and_records_verdicts(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("regurgitation", sample_copy, monkeypatch)
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Flagged as likely copies"] == "15" and metrics["Generated samples"] == "100"
+    assert metrics["Flagged as likely copies"] == "14" and metrics["Generated samples"] == "100"
     app.text_input(key="reviewer").input("ana").run()
     control = next(w for w in app.get("button_group") if w.key and w.key.startswith("rv-"))
     control.set_value("copy").run()

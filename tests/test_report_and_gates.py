@@ -97,7 +97,7 @@ def test_check_fails_with_a_strict_gate_and_passes_with_a_lenient_one(sample_cop
     assert payload["passed"] is False
     by_name = {g["gate"]: g for g in payload["gates"]}
     assert by_name["|shift of 'woman'|"]["measured"] == pytest.approx(0.1404, abs=1e-3)
-    assert by_name["regurgitation rate"]["measured"] == pytest.approx(0.15)
+    assert by_name["regurgitation rate"]["measured"] == pytest.approx(0.14)  # 14 of 15 planted copies verified
     lenient = run_cli(
         "check",
         str(sample_copy),

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # Calibrated on real COCO photos with standard copy edits (bench/copy_detection.py; docs/analyses.md).
-CANDIDATE_THRESHOLDS = {"effnet-lite0": 0.55, "open_clip": 0.70, "precomputed": 0.70}
-CANDIDATE_TOP_K = 10
+CANDIDATE_THRESHOLDS = {"effnet-lite0": 0.50, "open_clip": 0.70, "precomputed": 0.70}
+CANDIDATE_TOP_K = 20
 INLIER_THRESHOLD = 10
 VERIFY_CHOICES = ("local-features", "none")
 
@@ -54,15 +54,12 @@ def cap_per_image(pairs: np.ndarray, similarities: np.ndarray, top_k: int) -> np
     candidates per image, however crowded its neighbourhood."""
     if not len(pairs):
         return np.zeros(0, dtype=bool)
-    order = np.argsort(-similarities, kind="stable")
-    keep = np.zeros(len(pairs), dtype=bool)
-    for side in (0, 1):
-        endpoint = pairs[order, side]
-        by_image = np.lexsort((np.arange(len(order)), endpoint))  # stable: most similar first within an image
-        sorted_endpoint = endpoint[by_image]
-        starts = np.r_[0, np.flatnonzero(np.diff(sorted_endpoint)) + 1]
-        rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-        ranked = np.empty(len(order), dtype=np.int64)
-        ranked[by_image] = rank
-        keep[order[ranked < top_k]] = True
+    m = len(pairs)
+    images = pairs.T.ravel()  # both ends of every pair: entry e is pair e % m
+    entries = np.lexsort((-np.tile(similarities, 2), images))  # by image, most similar first
+    sorted_images = images[entries]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_images)) + 1]
+    rank = np.arange(2 * m) - np.repeat(starts, np.diff(np.r_[starts, 2 * m]))
+    keep = np.zeros(m, dtype=bool)
+    keep[entries[rank < top_k] % m] = True
     return keep

@@ -15,6 +15,7 @@ import numpy as np
 from analysis import __version__
 from analysis.cache import atomic_save_npz, fingerprint
 from analysis.copies.local_features import MAX_SIDE, N_FEATURES, Features, extract, verify
+from analysis.embedding_store import EmbeddingSet
 from analysis.images import load_image, resolve_image
 from analysis.workspace import Workspace
 
@@ -148,3 +149,17 @@ def verify_pairs(
     inliers[order] = np.concatenate([r[0] for r in results])
     mirrored[order] = np.concatenate([r[1] for r in results])
     return inliers, mirrored
+
+
+def verification_unavailable(workspace: Workspace, found: EmbeddingSet) -> str | None:
+    """Why pixel verification cannot run on this workspace (None when it can): it needs the image files, which
+    precomputed embeddings often come without."""
+    if not workspace.has_images:
+        return "the manifest has no image paths"
+    if found.status["sha256"].ne("").any():
+        return None  # `prepare` read the files
+    images = workspace.original["image"].astype(str)
+    sample = images[images != ""].head(20)
+    if not any((path := resolve_image(workspace.config.images_root, p)) and path.is_file() for p in sample):
+        return "the image files are not under the images root (precomputed embeddings without images)"
+    return None

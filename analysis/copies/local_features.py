@@ -63,6 +63,8 @@ def extract(image: Image.Image) -> Features:
     import cv2
 
     grey = image.convert("L")
+    # Large photos shrink to MAX_SIDE. Small images are not enlarged: on flat graphics that multiplies keypoints
+    # on shared details (a wordmark, clock hands) and pairs different designs.
     scale = min(1.0, MAX_SIDE / max(grey.size))
     if scale < 1.0:
         grey = grey.resize(

@@ -25,7 +25,13 @@ from analysis.copies.candidates import (
     CandidateCheck,
     cap_per_image,
 )
-from analysis.copies.feature_store import ensure_features, features_directory, image_fingerprints, verify_pairs
+from analysis.copies.feature_store import (
+    ensure_features,
+    features_directory,
+    image_fingerprints,
+    verification_unavailable,
+    verify_pairs,
+)
 from analysis.dedup.compute import (
     CURVE_LOW,
     DedupResult,
@@ -209,7 +215,14 @@ def dedup_recall_for(
 def latest_dedup(workspace: Workspace, found: EmbeddingSet | None = None) -> DedupResult | None:
     """The dedup result at default parameters (for regurgitation's group sizes); None without embeddings."""
     found = found or load_embeddings(workspace, "original", required=False)
-    return None if found is None else dedup_for(workspace, found=found)
+    return None if found is None else default_dedup(workspace, found)
+
+
+def default_dedup(workspace: Workspace, found: EmbeddingSet, log: Callable[[str], None] | None = None) -> DedupResult:
+    """Dedup as the shipped defaults run it: verified on pixels where the images are there, else by cosine."""
+    if verification_unavailable(workspace, found) is None:
+        return verified_dedup_for(workspace, found=found, log=log)
+    return dedup_for(workspace, found=found)
 
 
 def dedup_curve_for(workspace: Workspace, low: float | None = None, found: EmbeddingSet | None = None) -> pd.DataFrame:
@@ -257,7 +270,7 @@ def verified_dedup_for(
     capped = cap_per_image(base.pairs, similarities, top_k)
     candidates, candidate_similarities = base.pairs[capped], similarities[capped]
     key = fingerprint(
-        "verified",
+        "verified-candidates-capped-per-image",
         __version__,
         found.meta.get("key"),
         candidate_threshold,

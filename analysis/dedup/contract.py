@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
-from analysis.dedup.cached import dedup_for, dedup_recall_for
-from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates
+from analysis.copies.evidence import pair_evidence
+from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
+from analysis.copies.verification_options import add_verification_arguments, chosen_verification
+from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, verified_dedup_for
+from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
 from analysis.workspace import Workspace
@@ -24,6 +27,7 @@ class DuplicatesResult:
     embeddings: EmbeddingSet
     recall_estimate: RecallEstimate | None
     byte_groups: pd.Series  # per row: group of byte-identical files, -1 for none
+    pdq_distances: np.ndarray | None = None  # PDQ Hamming distance of each duplicate pair (None without images)
 
     def keep_list(self, ids: np.ndarray) -> pd.DataFrame:
         """id, group_id (null outside groups), keep: the `--out` table."""
@@ -72,6 +76,7 @@ class Duplicates(
             help="which image of a group is kept (default: closest to the group centre)",
         )
         parser.add_argument("--out", help="write id, group_id, keep to this Parquet file")
+        add_verification_arguments(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> DuplicatesResult:
         def progress(done: int, total: int, pairs: int) -> None:
@@ -79,21 +84,39 @@ class Duplicates(
 
         found = load_embeddings(workspace, "original")
         assert found is not None
-        result = dedup_for(
-            workspace,
-            threshold=options.threshold,
-            clusters=options.clusters,
-            clusterings=options.clusterings,
-            exact=options.exact,
-            keep_rule=options.keep,
-            progress=progress,
-            found=found,
-        )
+        method, reason = chosen_verification(workspace, found, options.verify)
+        if reason:
+            log(f"verification: none ({reason}); pairs are judged by embedding cosine alone")
+        if method == "local-features" and not options.exact:
+            result = verified_dedup_for(
+                workspace,
+                candidate_threshold=options.threshold,
+                inlier_threshold=options.inliers,
+                clusters=options.clusters,
+                clusterings=options.clusterings,
+                keep_rule=options.keep,
+                found=found,
+                log=log,
+            )
+        else:
+            result = dedup_for(
+                workspace,
+                threshold=options.threshold,
+                clusters=options.clusters,
+                clusterings=options.clusterings,
+                exact=options.exact,
+                keep_rule=options.keep,
+                progress=progress,
+                found=found,
+            )
         estimate = None
         if options.estimate_recall:
             log(f"estimating recall on {options.estimate_recall:,} random images…")
             estimate = dedup_recall_for(workspace, result, found, sample=options.estimate_recall)
-        return DuplicatesResult(result, found, estimate, exact_duplicates(found.status["sha256"]))
+        distances = None
+        if method == "local-features" or reason is None:
+            distances = pair_pdq_distances(pdq_hashes(workspace, "original", log=log), result.pairs)
+        return DuplicatesResult(result, found, estimate, exact_duplicates(found.status["sha256"]), distances)
 
     def to_json(self, outcome: DuplicatesResult) -> dict:
         payload = outcome.result.to_json()
@@ -105,6 +128,18 @@ class Duplicates(
         }
         payload["n_without_embedding"] = outcome.embeddings.n_missing
         payload["embedder"] = outcome.embeddings.embedder
+        if payload["verification"] is None:
+            payload["verification"] = {"method": "none"}
+        payload["pdq_tier"] = None
+        if outcome.pdq_distances is not None:
+            close = outcome.result.pairs[outcome.pdq_distances <= MATCH_DISTANCE]
+            groups = groups_from_pairs(close, outcome.result.n_images)
+            payload["pdq_tier"] = {
+                "max_distance": MATCH_DISTANCE,
+                "n_pairs": int(len(close)),
+                "n_images": int((groups >= 0).sum()),
+                "n_groups": int(groups.max() + 1) if (groups >= 0).any() else 0,
+            }
         return payload
 
     def summary_lines(self, outcome: DuplicatesResult) -> list[str]:
@@ -125,6 +160,20 @@ class Duplicates(
                 f"recall estimated on {estimate['sampled_images']:,} random images: {estimate['recall']:.2%} "
                 f"(95% CI {estimate['ci95'][0]:.2%}–{estimate['ci95'][1]:.2%}, {estimate['true_pairs']:,} "
                 "true pairs touch them)"
+            )
+        verification = payload["verification"]
+        if verification.get("method") == "local-features":
+            lines.append(
+                f"verified on pixels: {verification['n_verified']:,} of {verification['n_candidates']:,} candidate "
+                f"pairs (cosine ≥ {verification['candidate_threshold']}) reached ≥ {verification['inlier_threshold']} "
+                f"local-feature inliers ({verification['n_mirrored']:,} of them mirrored); unverified candidates "
+                "are not counted"
+            )
+        if payload["pdq_tier"]:
+            tier = payload["pdq_tier"]
+            lines.append(
+                f"re-encodes and resizes (PDQ distance ≤ {tier['max_distance']}): {tier['n_images']:,} images in "
+                f"{tier['n_groups']:,} groups ({tier['n_pairs']:,} of the duplicate pairs)"
             )
         lines.append(
             f"byte-identical files: {payload['exact_byte_duplicates']['n_images']:,} in "
@@ -159,6 +208,23 @@ class Duplicates(
             if "image" in workspace.original
             else np.full(len(ids), "")
         )
+        if dedup.verification is not None:
+            strongest = np.argsort(-dedup.verification.inliers[dedup.verification.verified])[:3]
+            for a, b in dedup.verification.pairs[dedup.verification.verified][strongest]:
+                evidence = pair_evidence(
+                    workspace.config.images_root,
+                    images[a],
+                    images[b],
+                    blur_a=not workspace.kept[a],
+                    blur_b=not workspace.kept[b],
+                )
+                section.evidence.append(
+                    (
+                        f"{ids[a]} ↔ {ids[b]}: {evidence.inliers} matched keypoints"
+                        + (" (mirrored)" if evidence.mirrored else ""),
+                        evidence.png,
+                    )
+                )
         for group in range(min(3, dedup.n_groups)):
             members = np.flatnonzero(dedup.group_id == group)[:8]
             section.images.append(
@@ -181,12 +247,19 @@ class Duplicates(
     def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
         if options.max_duplicate_fraction is None:
             return []
-        dedup = dedup_for(workspace)
+        found = load_embeddings(workspace, "original")
+        assert found is not None
+        dedup = default_dedup(workspace, found)
         return [
             Gate(
                 "near-duplicate fraction removed",
                 options.max_duplicate_fraction,
                 dedup.n_removed / dedup.n_images,
-                f"{dedup.n_removed:,} images at cosine ≥ {dedup.threshold}",
+                f"{dedup.n_removed:,} images"
+                + (
+                    f" in groups of verified pairs ({dedup.verification.inlier_threshold}+ inliers)"
+                    if dedup.verification is not None
+                    else f" at cosine ≥ {dedup.threshold}"
+                ),
             )
         ]

@@ -5,11 +5,23 @@ from __future__ import annotations
 import argparse
 
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.copies.evidence import pair_evidence
+from analysis.copies.verification_options import add_verification_arguments, chosen_verification
 from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import RegurgitationResult
 from analysis.workspace import Workspace
+
+
+def flag_rule(result: RegurgitationResult) -> str:
+    """How a sample was flagged, in words: by cosine alone, or verified on pixels."""
+    if result.verification:
+        return (
+            f"verified on pixels (a neighbour with cosine ≥ {result.threshold} and ≥ "
+            f"{result.verification['inlier_threshold']} local-feature inliers)"
+        )
+    return f"at cosine ≥ {result.threshold}"
 
 
 class Regurgitation(
@@ -26,9 +38,22 @@ class Regurgitation(
         )
         parser.add_argument("--k", type=int, default=5, help="nearest training images kept per sample (default 5)")
         parser.add_argument("--out", help="write the per-sample matches to this Parquet file")
+        add_verification_arguments(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> RegurgitationResult:
-        return regurgitation_for(workspace, threshold=options.threshold, k=options.k)
+        found = load_embeddings(workspace, "original")
+        assert found is not None
+        method, reason = chosen_verification(workspace, found, options.verify)
+        if reason:
+            log(f"verification: none ({reason}); flags are judged by embedding cosine alone")
+        return regurgitation_for(
+            workspace,
+            threshold=options.threshold,
+            k=options.k,
+            verify=method == "local-features",
+            inlier_threshold=options.inliers,
+            log=log,
+        )
 
     def to_json(self, result: RegurgitationResult) -> dict:
         return result.to_json()
@@ -37,14 +62,14 @@ class Regurgitation(
         payload = result.to_json()
         lines = [
             f"{payload['n_flagged']:,} of {payload['n_generated']:,} generated samples flagged as likely copies "
-            f"({payload['rate']:.1%}, 95% CI {payload['ci95'][0]:.1%}–{payload['ci95'][1]:.1%}) at cosine ≥ "
-            f"{payload['threshold']}"
+            f"({payload['rate']:.1%}, 95% CI {payload['ci95'][0]:.1%}–{payload['ci95'][1]:.1%}) {flag_rule(result)}"
         ]
         for sample in payload["samples"][:10]:
             if sample["flagged"]:
+                inliers = f", {sample['inliers']} inliers" if sample.get("inliers") is not None else ""
                 lines.append(
-                    f"  {sample['id']} ≈ {sample['best_match']} (cosine {sample['similarity']:.3f}, group of "
-                    f"{sample.get('group_size') or 1})"
+                    f"  {sample['id']} ≈ {sample['best_match']} (cosine {sample['similarity']:.3f}{inliers}, group "
+                    f"of {sample.get('group_size') or 1})"
                 )
         return lines
 
@@ -85,6 +110,21 @@ class Regurgitation(
             zip(original["id"], original["image"].astype(str) if "image" in original else [""] * len(original))
         )
         kept_of = dict(zip(original["id"], workspace.kept))
+        if result.verification:
+            flagged = result.samples[result.samples["flagged"]].sort_values("inliers", ascending=False).head(6)
+            for _, sample in flagged.iterrows():
+                match = sample["best_match"]
+                evidence = pair_evidence(
+                    root, generated_images[sample["id"]], training_images[match], blur_b=not kept_of[match]
+                )
+                section.evidence.append(
+                    (
+                        f"{sample['id']} ↔ {match}: {evidence.inliers} matched keypoints"
+                        + (" (mirrored)" if evidence.mirrored else "")
+                        + (" · training image blurred: removed by a filter" if not kept_of[match] else ""),
+                        evidence.png,
+                    )
+                )
         for _, sample in result.samples.sort_values("similarity", ascending=False).head(4).iterrows():
             match = sample["best_match"]
             section.images.append(
@@ -109,12 +149,12 @@ class Regurgitation(
     def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
         if options.max_regurgitation_rate is None:
             return []
-        result = regurgitation_for(workspace)
+        result = self.run(workspace, self.options())
         return [
             Gate(
                 "regurgitation rate",
                 options.max_regurgitation_rate,
                 result.rate,
-                f"{result.n_flagged:,} of {len(result.samples):,} samples at cosine ≥ {result.threshold}",
+                f"{result.n_flagged:,} of {len(result.samples):,} samples {flag_rule(result)}",
             )
         ]

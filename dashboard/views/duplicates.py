@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from analysis.dedup.cached import dedup_curve_for, dedup_for, dedup_recall_for
+from analysis.copies.candidates import CANDIDATE_TOP_K, INLIER_THRESHOLD
+from analysis.copies.evidence import pair_evidence
+from analysis.copies.feature_store import verification_unavailable
+from analysis.copies.pdq import pair_pdq_distances, pdq_hashes
+from analysis.dedup.cached import dedup_curve_for, dedup_for, dedup_recall_for, verified_dedup_for
 from analysis.dedup.compute import CURVE_LOW, default_threshold, exact_duplicates
 from analysis.dedup.figures import dedup_curve_chart, group_size_chart
 from dashboard.components import cache_key, image_tile, require_embeddings, show_figure
 from dashboard.state import current_workspace
 
 MEMBERS_SHOWN = 24
+VERIFIED = "verified on pixels (local features)"
+COSINE = "embedding cosine only"
 
 
 @st.cache_resource(show_spinner="Grouping the duplicate pairs at this threshold…", max_entries=4)
@@ -28,6 +37,73 @@ def _curve(key: str, _workspace, _found):
     return dedup_curve_for(_workspace, found=_found)
 
 
+@st.cache_resource(
+    show_spinner="Finding candidate pairs and verifying them on pixels (once per workspace, cached on disk)…",
+    max_entries=8,
+)
+def _verified(key: str, inliers: int, _workspace, _found):
+    return verified_dedup_for(_workspace, inlier_threshold=inliers, found=_found)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _pdq(key: str, _workspace):
+    return pdq_hashes(_workspace, "original")
+
+
+@st.cache_data(show_spinner="Drawing the matched keypoints…", max_entries=64)
+def _evidence(images_root: str, image_a: str, image_b: str, blur_a: bool, blur_b: bool):
+    return pair_evidence(Path(images_root), image_a, image_b, blur_a=blur_a, blur_b=blur_b)
+
+
+def pair_inspector(workspace, result) -> None:
+    """Every candidate pair with its cosine, inliers and PDQ distance; the matched keypoints of the chosen one."""
+    st.subheader("Candidate pairs and their evidence")
+    check = result.verification
+    status = st.segmented_control(
+        "Show", ["verified", "unverified candidates"], default="verified", key="d-pair-status"
+    )
+    chosen = check.verified if status != "unverified candidates" else ~check.verified
+    rows = np.flatnonzero(chosen)
+    rows = rows[np.argsort(-check.inliers[rows], kind="stable")]
+    if not len(rows):
+        st.info("No pairs in this view.")
+        return
+    ids = workspace.original["id"].to_numpy()
+    images = workspace.original["image"].astype(str).to_numpy() if "image" in workspace.original else None
+    distances = pair_pdq_distances(_pdq(cache_key(workspace), workspace), check.pairs[rows])
+    table = pd.DataFrame(
+        {
+            "image a": ids[check.pairs[rows, 0]],
+            "image b": ids[check.pairs[rows, 1]],
+            "cosine": check.similarities[rows].round(3),
+            "inliers": check.inliers[rows],
+            "mirrored": check.mirrored[rows],
+            "PDQ distance": np.where(distances < 256, distances, -1),
+        }
+    )
+    st.dataframe(table.head(200), hide_index=True, width="stretch", height=260)
+    st.caption(f"{len(rows):,} pairs, most inliers first (first 200 shown). PDQ distance −1: no hash.")
+    position = (
+        int(st.number_input("Show the evidence of pair number (1 = first row)", 1, len(rows), 1, key="d-pair")) - 1
+    )
+    a, b = check.pairs[rows[position]]
+    reveal = st.toggle("Reveal images removed by the safety filters", key="d-pair-reveal")
+    if images is not None:
+        evidence = _evidence(
+            str(workspace.config.images_root),
+            images[a],
+            images[b],
+            not workspace.kept[a] and not reveal,
+            not workspace.kept[b] and not reveal,
+        )
+        st.image(
+            evidence.png,
+            caption=f"{ids[a]} ↔ {ids[b]}: {evidence.inliers} inliers"
+            + (" (mirrored)" if evidence.mirrored else "")
+            + "; lines join matched keypoints",
+        )
+
+
 def render() -> None:
     workspace = current_workspace()
     st.title("Near-duplicates")
@@ -36,19 +112,43 @@ def render() -> None:
         "searched within clusters, union over 5 clusterings; a group is a connected component of pairs."
     )
     found = require_embeddings(workspace)
-    default = default_threshold(found.embedder)
-    threshold = st.slider(
-        "Cosine similarity threshold for a duplicate pair",
-        CURVE_LOW,
-        0.99,
-        float(default),
-        0.01,
-        key="d-threshold",
-        help=f"default for {found.embedder}: {default}",
-    )
     key = cache_key(workspace)
-    curve = _curve(key, workspace, found)  # first: the search every threshold reuses
-    result = _dedup(key, threshold, workspace, found)
+    unavailable = verification_unavailable(workspace, found)
+    modes = ([] if unavailable else [VERIFIED]) + [COSINE]
+    mode = st.radio("How a pair is judged a duplicate", modes, horizontal=True, key="d-mode")
+    if unavailable:
+        st.caption(f"Pixel verification is off: {unavailable}. Pairs are judged by embedding cosine alone.")
+    curve = None
+    if mode == VERIFIED:
+        inliers = st.slider(
+            "Local-feature inliers that verify a candidate pair",
+            4,
+            60,
+            INLIER_THRESHOLD,
+            key="d-inliers",
+            help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)",
+        )
+        result = _verified(key, inliers, workspace, found)
+        threshold = result.threshold
+        check = result.verification
+        st.caption(
+            f"Candidates: cosine ≥ {check.candidate_threshold} (at most {CANDIDATE_TOP_K} per image); "
+            f"{int(check.verified.sum()):,} of {len(check.pairs):,} verified on pixels. Unverified candidates are "
+            "shown below, never counted."
+        )
+    else:
+        default = default_threshold(found.embedder)
+        threshold = st.slider(
+            "Cosine similarity threshold for a duplicate pair",
+            CURVE_LOW,
+            0.99,
+            float(default),
+            0.01,
+            key="d-threshold",
+            help=f"default for {found.embedder}: {default}",
+        )
+        curve = _curve(key, workspace, found)  # first: the search every threshold reuses
+        result = _dedup(key, threshold, workspace, found)
     byte_groups = exact_duplicates(found.status["sha256"])
     columns = st.columns(5)
     columns[0].metric("Images in groups", f"{result.n_in_groups:,}")
@@ -67,13 +167,18 @@ def render() -> None:
     if found.n_missing:
         st.caption(f"{found.n_missing:,} images have no embedding (missing or unreadable) and are not judged.")
 
-    recall_check(workspace, found, result)
-    left, right = st.columns(2)
-    with left:
+    if curve is not None:
+        recall_check(workspace, found, result)
+        left, right = st.columns(2)
+        with left:
+            show_figure(group_size_chart(result, workspace), "group-sizes")
+        with right:
+            show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
+    else:
         show_figure(group_size_chart(result, workspace), "group-sizes")
-    with right:
-        show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
     group_browser(workspace, found, result)
+    if result.verification is not None:
+        pair_inspector(workspace, result)
 
 
 RECALL_SAMPLE = 1000

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
+from analysis.copies.candidates import INLIER_THRESHOLD
+from analysis.copies.evidence import pair_evidence
+from analysis.copies.feature_store import verification_unavailable
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import default_threshold
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
@@ -14,11 +19,20 @@ from dashboard.components import cache_key, image_tile, require_embeddings, revi
 from dashboard.state import current_workspace
 
 PER_PAGE = 5
+VERIFIED = "verified on pixels (local features)"
+COSINE = "embedding cosine only"
 
 
-@st.cache_resource(show_spinner="Searching nearest training images…", max_entries=8)
-def _check(key: str, threshold: float, k: int, _workspace):
-    return regurgitation_for(_workspace, threshold=threshold, k=k)
+@st.cache_resource(
+    show_spinner="Searching nearest training images (and verifying candidates on pixels)…", max_entries=8
+)
+def _check(key: str, threshold: float | None, k: int, verify: bool, inliers: int, _workspace):
+    return regurgitation_for(_workspace, threshold=threshold, k=k, verify=verify, inlier_threshold=inliers)
+
+
+@st.cache_data(show_spinner="Drawing the matched keypoints…", max_entries=64)
+def _evidence(images_root: str, image_a: str, image_b: str, blur_b: bool):
+    return pair_evidence(Path(images_root), image_a, image_b, blur_b=blur_b)
 
 
 def render() -> None:
@@ -33,17 +47,37 @@ def render() -> None:
         return
     training = require_embeddings(workspace, "original")
     require_embeddings(workspace, "generated")  # stops the page with an explanation when missing
-    default = default_threshold(training.embedder)
-    threshold = st.slider(
-        "Cosine similarity that flags a likely copy",
-        0.80,
-        1.0,
-        float(default),
-        0.005,
-        key="r-threshold",
-        help=f"default for {training.embedder}: {default}",
-    )
-    result = _check(cache_key(workspace), threshold, 5, workspace)
+    unavailable = verification_unavailable(workspace, training)
+    modes = ([] if unavailable else [VERIFIED]) + [COSINE]
+    mode = st.radio("How a sample is flagged", modes, horizontal=True, key="r-mode")
+    if unavailable:
+        st.caption(f"Pixel verification is off: {unavailable}. Samples are flagged by embedding cosine alone.")
+    if mode == VERIFIED:
+        inliers = st.slider(
+            "Local-feature inliers that verify a copy",
+            4,
+            60,
+            INLIER_THRESHOLD,
+            key="r-inliers",
+            help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)",
+        )
+        result = _check(cache_key(workspace), None, 5, True, inliers, workspace)
+        st.caption(
+            f"A sample is flagged when one of its 5 nearest training images (cosine ≥ {result.threshold}) is "
+            f"verified on pixels: ≥ {inliers} local-feature inliers under one similarity transform."
+        )
+    else:
+        default = default_threshold(training.embedder)
+        threshold = st.slider(
+            "Cosine similarity that flags a likely copy",
+            0.80,
+            1.0,
+            float(default),
+            0.005,
+            key="r-threshold",
+            help=f"default for {training.embedder}: {default}",
+        )
+        result = _check(cache_key(workspace), threshold, 5, False, INLIER_THRESHOLD, workspace)
     samples = result.samples
     store = VerdictStore.for_workspace(workspace.config.root)
     latest = store.latest("regurgitation")
@@ -64,10 +98,10 @@ def render() -> None:
 
     left, right = st.columns(2)
     with left:
-        show_figure(similarity_chart(samples, threshold, workspace), "r-hist")
+        show_figure(similarity_chart(samples, result.threshold, workspace), "r-hist")
     with right:
         if samples["group_size"].notna().any():
-            show_figure(copy_group_chart(samples, threshold, workspace), "r-scatter")
+            show_figure(copy_group_chart(samples, result.threshold, workspace), "r-scatter")
     viewer(workspace, result, store, latest)
 
 
@@ -99,6 +133,7 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
                 ssim = sample.get("ssim")
                 st.caption(
                     f"{sample['id']} · best cos {sample['similarity']:.3f}"
+                    + (f" · {int(sample['inliers'])} inliers" if "inliers" in sample and sample["flagged"] else "")
                     + (f" · SSIM {ssim:.2f}" if ssim is not None and not np.isnan(ssim) else "")
                     + (f" · group {int(sample['group_size'])}" if sample.get("group_size") else "")
                 )
@@ -113,6 +148,19 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
                         caption=str(row["caption"]),
                     )
                     st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
+            if sample["flagged"] and "inliers" in sample:
+                match = str(sample["best_match"])
+                evidence = _evidence(
+                    str(workspace.config.images_root),
+                    str(generated.loc[sample["id"], "image"]),
+                    str(training.loc[match].get("image", "")),
+                    not kept[match],
+                )
+                st.image(
+                    evidence.png,
+                    caption=f"Evidence: {sample['id']} ↔ {match}, {evidence.inliers} matched keypoints under one "
+                    "similarity transform" + (" (mirrored)" if evidence.mirrored else ""),
+                )
             item = str(sample["id"])
             verdict_control(
                 store,

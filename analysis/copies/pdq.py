@@ -1,0 +1,114 @@
+"""PDQ perceptual hashes (Meta's open standard for matching images against lists of known-bad content): 256 bits
+per image; re-encodes and resizes of one image stay within Hamming distance 31 (PDQ's published match
+threshold). Computed once per image set, cached by the set's embedding key (the ids and image paths), in
+parallel, resumable per chunk."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.cache import atomic_save_parquet, fingerprint, load_or_compute
+from analysis.embedding_store import embedding_key, set_rows
+from analysis.images import load_image
+from analysis.workspace import Workspace
+
+MATCH_DISTANCE = 31  # PDQ's recommended threshold for "same image" (Meta, "The TMK+PDQF and PDQ hashing algorithms")
+QUALITY_FLOOR = 50  # PDQ marks hashes of flat, featureless images with low quality; they match too easily
+CHUNK_ROWS = 2048
+
+
+def pdq_of_file(job: tuple[str, str]) -> tuple[str, int]:
+    """(64 hex digits, quality) of one image; ("", 0) when it cannot be decoded."""
+    import pdqhash
+
+    images_root, relative = job
+    result = load_image(Path(images_root), relative, min_side=256)
+    if result.image is None:
+        return "", 0
+    bits, quality = pdqhash.compute(np.asarray(result.image))
+    return np.packbits(bits.astype(np.uint8)).tobytes().hex(), int(quality)
+
+
+def pdq_hashes(
+    workspace: Workspace, which: str = "original", *, workers: int = 2, log: Callable[[str], None] | None = None
+) -> pd.DataFrame:
+    """id, pdq (hex, "" when unreadable), quality for every row of an image set (cached)."""
+    from tqdm import tqdm
+
+    rows = set_rows(workspace, which)
+    key = fingerprint("pdq", embedding_key(workspace, which, "pdq", "pdqhash", "none"))
+    path = workspace.config.cache_dir / "pdq" / f"{which}-{key}.parquet"
+    chunk_dir = path.with_suffix(".chunks")
+
+    def compute() -> pd.DataFrame:
+        jobs = [(str(workspace.config.images_root), str(image)) for image in rows["image"]]
+        bar = tqdm(total=len(jobs), desc=f"PDQ hashes ({which})", unit="img", file=sys.stderr, disable=log is None)
+        parts = []
+        for start in range(0, len(jobs), CHUNK_ROWS):
+            part_path = chunk_dir / f"{start // CHUNK_ROWS:06d}.parquet"
+            if not part_path.exists():
+                chunk = jobs[start : start + CHUNK_ROWS]
+                if workers > 1 and len(chunk) > 32:
+                    with ProcessPoolExecutor(max_workers=workers) as pool:
+                        found = list(pool.map(pdq_of_file, chunk, chunksize=32))
+                else:
+                    found = [pdq_of_file(job) for job in chunk]
+                atomic_save_parquet(part_path, pd.DataFrame(found, columns=["pdq", "quality"]))
+            parts.append(pd.read_parquet(part_path))
+            bar.update(min(CHUNK_ROWS, len(jobs) - start))
+        bar.close()
+        hashes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["pdq", "quality"])
+        return pd.DataFrame(
+            {"id": rows["id"].to_numpy(), "pdq": hashes["pdq"].to_numpy(), "quality": hashes["quality"].to_numpy()}
+        )
+
+    def save(frame: pd.DataFrame) -> None:
+        atomic_save_parquet(path, frame)
+        import shutil
+
+        shutil.rmtree(chunk_dir, ignore_errors=True)
+
+    return load_or_compute([path], lambda: pd.read_parquet(path), compute, save)
+
+
+def as_bits(hexes: pd.Series | list[str]) -> np.ndarray:
+    """(n, 32) uint8 of 64-hex-digit hashes (the layout faiss's binary indexes take)."""
+    values = list(hexes)
+    return np.frombuffer(b"".join(bytes.fromhex(h) for h in values), dtype=np.uint8).reshape(len(values), 32)
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Hamming distance of two (n, 32) uint8 arrays."""
+    return np.unpackbits(np.bitwise_xor(a, b), axis=1).sum(axis=1)
+
+
+def within(queries: np.ndarray, references: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (query row, reference row, distance) with Hamming distance ≤ max_distance, by faiss's binary index."""
+    import faiss
+
+    if not len(queries) or not len(references):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    index = faiss.IndexBinaryFlat(256)
+    index.add(references)
+    limits, distances, labels = index.range_search(queries, max_distance + 1)  # strict "<" radius in faiss
+    bounds = np.asarray(limits, dtype=np.int64)
+    counts = (bounds[1:] - bounds[:-1]).astype(np.int64)
+    query_rows = np.repeat(np.arange(len(queries)), counts)
+    return query_rows, labels.astype(np.int64), distances.astype(np.int64)
+
+
+def pair_pdq_distances(hashes: pd.DataFrame, pairs: np.ndarray) -> np.ndarray:
+    """PDQ Hamming distance of each pair of rows (256, the maximum, where either image has no hash)."""
+    if not len(pairs):
+        return np.zeros(0, dtype=np.int64)
+    known = (hashes["pdq"] != "").to_numpy()
+    bits = as_bits(hashes["pdq"].where(hashes["pdq"] != "", "0" * 64))
+    distances = hamming(bits[pairs[:, 0]], bits[pairs[:, 1]])
+    return np.where(known[pairs[:, 0]] & known[pairs[:, 1]], distances, 256)

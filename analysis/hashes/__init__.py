@@ -1,0 +1,1 @@
+"""Known-bad hash lists: the dataset matched against PDQ hashes of known abusive images (`match-hashes`)."""

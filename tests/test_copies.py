@@ -1,0 +1,114 @@
+"""Copy detection on pixels: local-feature verification (mirror-aware), the candidate cap, PDQ hashes and
+hash-list matching. Photos are the real ones that ship with scikit-image; the CLI runs on the sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageOps
+from skimage import data
+
+from analysis.copies.candidates import INLIER_THRESHOLD, cap_per_image
+from analysis.copies.hash_list import read_hash_list
+from analysis.copies.local_features import extract, verify
+from analysis.errors import AuditInputError
+from tests.helpers import run_cli
+
+
+def photo(name: str) -> Image.Image:
+    return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+
+def test_a_mirrored_crop_verifies_against_its_original_and_says_it_was_mirrored() -> None:
+    original = photo("astronaut")
+    copy = ImageOps.mirror(original.crop((60, 40, 460, 440)))
+    result = verify(extract(copy), extract(original))
+    assert result.mirrored
+    assert result.inliers >= 5 * INLIER_THRESHOLD
+
+
+def test_two_different_photos_do_not_verify() -> None:
+    assert verify(extract(photo("astronaut")), extract(photo("coffee"))).inliers < INLIER_THRESHOLD
+    assert verify(extract(photo("chelsea")), extract(photo("rocket"))).inliers < INLIER_THRESHOLD
+
+
+def test_inlier_points_are_given_in_the_original_pixels_of_each_image() -> None:
+    original = photo("astronaut")  # 512 px: verified at full size
+    copy = original.resize((256, 256))
+    result = verify(extract(copy), extract(original))
+    ratio = np.median(result.points_b / np.maximum(result.points_a, 1), axis=0)
+    assert np.allclose(ratio, 2.0, atol=0.1)
+
+
+def test_the_candidate_cap_keeps_each_images_most_similar_partners() -> None:
+    # image 0 has five partners; with k=2 only its two most similar survive, unless the partner keeps them
+    pairs = np.array([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [4, 6]])
+    similarities = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.95], dtype=np.float32)
+    kept = cap_per_image(pairs, similarities, 2)
+    # (0,3) is among 3's top 2 (its only pair), so every pair is someone's top-2: nothing is dropped here
+    assert kept.all()
+    crowded = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
+    kept = cap_per_image(crowded, np.array([0.9, 0.8, 0.7, 0.85, 0.75, 0.6], dtype=np.float32), 1)
+    # each image's single best: 0→(0,1), 1→(0,1), 2→(1,2), 3→(1,3)
+    assert kept.tolist() == [True, False, False, True, True, False]
+
+
+def test_pdq_of_a_reencoded_resize_is_close_and_of_another_photo_far(tmp_path: Path) -> None:
+    from analysis.copies.pdq import as_bits, hamming, pdq_of_file
+
+    photo("astronaut").save(tmp_path / "a.png")
+    photo("astronaut").resize((200, 200)).save(tmp_path / "b.jpg", quality=40)
+    photo("coffee").save(tmp_path / "c.png")
+    hashes = [pdq_of_file((str(tmp_path), name))[0] for name in ("a.png", "b.jpg", "c.png")]
+    bits = as_bits(hashes)
+    assert hamming(bits[[0]], bits[[1]])[0] <= 31
+    assert hamming(bits[[0]], bits[[2]])[0] > 80
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("pdq,label\n" + "a" * 64 + ",ok\nnot-a-hash,bad\n", "row 2"),
+        ("hash_value\n" + "a" * 64 + "\n", "no pdq column"),
+        ("pdq\n", "empty"),
+    ],
+)
+def test_a_malformed_hash_list_is_refused_with_the_row_named(tmp_path: Path, content: str, needle: str) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(content)
+    with pytest.raises(AuditInputError, match=needle):
+        read_hash_list(path)
+
+
+@pytest.mark.slow
+def test_a_hash_list_match_is_removed_blurred_and_fails_the_gate(sample_copy: Path, tmp_path: Path) -> None:
+    from analysis.copies.pdq import pdq_hashes
+    from analysis.removals.compute import removed_page
+    from analysis.workspace import HASH_FILTER, load_workspace
+
+    hashes = pdq_hashes(load_workspace(sample_copy))
+    target = hashes[hashes["quality"] >= 50].iloc[3]
+    listed = tmp_path / "known.csv"
+    pd.DataFrame({"pdq": [target["pdq"], "0" * 64], "label": ["known-bad test", "other"]}).to_csv(listed, index=False)
+    matched = run_cli("match-hashes", str(sample_copy), "--list", str(listed), "--json")
+    assert matched.returncode == 0, matched.stderr
+    assert target["id"] in {m["id"] for m in json.loads(matched.stdout)["matches"]}
+    workspace = load_workspace(sample_copy)
+    assert workspace.removed_by[HASH_FILTER][workspace.original["id"] == target["id"]].all()
+    page, _ = removed_page(workspace, filter_name=HASH_FILTER)
+    assert target["id"] in set(page["id"])  # in the Removals gallery, which blurs every removed image
+    gate = run_cli("check", str(sample_copy), "--max-hash-matches", "0", "--json")
+    assert gate.returncode == 1
+    assert json.loads(gate.stdout)["gates"][0]["measured"] >= 1
+
+
+def test_match_hashes_with_a_malformed_list_exits_2_with_one_line(sample_copy: Path, tmp_path: Path) -> None:
+    listed = tmp_path / "known.csv"
+    listed.write_text("pdq\nzz\n")
+    result = run_cli("match-hashes", str(sample_copy), "--list", str(listed))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "row 1" in result.stderr and "known.csv" in result.stderr
