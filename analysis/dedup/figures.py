@@ -25,6 +25,15 @@ def group_size_bins(sizes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"label": labels, "groups": totals.astype(int)})
 
 
+def group_size_title(result) -> str:
+    if result.verification is not None:
+        return (
+            f"Duplicate groups by size (verified: ≥ {result.verification.inlier_threshold} inliers, "
+            f"candidates cosine ≥ {result.threshold:.2f})"
+        )
+    return f"Duplicate groups by size (cosine ≥ {result.threshold:.2f})"
+
+
 def group_size_chart(result, workspace: Workspace) -> go.Figure:
     bins = group_size_bins(result.group_sizes())
     figure = go.Figure(
@@ -39,7 +48,7 @@ def group_size_chart(result, workspace: Workspace) -> go.Figure:
     )
     figure.update_xaxes(title="images in the group", type="category")
     figure.update_yaxes(title="groups", range=[0, (bins["groups"].max() if len(bins) else 1) * 1.15])
-    return style_figure(figure, f"Duplicate groups by size (cosine ≥ {result.threshold:.2f})", workspace, height=400)
+    return style_figure(figure, group_size_title(result), workspace, height=400)
 
 
 def dedup_curve_chart(curve: pd.DataFrame, threshold: float, workspace: Workspace) -> go.Figure:

@@ -108,8 +108,9 @@ def render() -> None:
     workspace = current_workspace()
     st.title("Near-duplicates")
     st.caption(
-        "DALL·E 2's method: spherical k-means on image embeddings, duplicate pairs (cosine ≥ threshold) "
-        "searched within clusters, union over 5 clusterings; a group is a connected component of pairs."
+        "DALL·E 2's method: spherical k-means on image embeddings, candidate pairs (cosine ≥ threshold) searched "
+        "within clusters, union over 5 clusterings; by default each candidate is then verified on pixels (local "
+        "features under one geometric transform). A group is a connected component of duplicate pairs."
     )
     found = require_embeddings(workspace)
     key = cache_key(workspace)
