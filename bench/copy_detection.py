@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from analysis.copies.candidates import MIN_COVERAGE, is_verified
 from bench.common import REAL, REPO, peak_rss_mb
 from bench.copy_edits import FAMILIES
 
@@ -102,7 +103,9 @@ def evaluate_dedup(workspace, result, frame: pd.DataFrame) -> dict:
     copy_rows = copies["id"].map(index).to_numpy()
     codes = np.minimum(original_rows, copy_rows) * len(ids) + np.maximum(original_rows, copy_rows)
     candidate_codes = check.pairs[:, 0] * len(ids) + check.pairs[:, 1]
-    inliers_of = dict(zip(candidate_codes.tolist(), check.inliers.tolist()))
+    inliers_of = dict(
+        zip(candidate_codes.tolist(), np.where(check.coverage >= MIN_COVERAGE, check.inliers, 0).tolist())
+    )
     cosine_of = dict(zip(candidate_codes.tolist(), check.similarities.tolist()))
     copies = copies.assign(
         inliers=[inliers_of.get(c, -1) for c in codes.tolist()],  # -1: not a candidate
@@ -130,7 +133,7 @@ def evaluate_dedup(workspace, result, frame: pd.DataFrame) -> dict:
     ]
     curve = []
     for t in (4, 6, 8, 10, 12, 15, 20, 30, 50):
-        at = check.inliers >= t
+        at = is_verified(check.inliers, check.coverage, t)
         curve.append(
             {
                 "inliers": t,
@@ -217,7 +220,8 @@ def render_markdown(payload: dict) -> str:
         f"({setup['copies']:,} copies), {setup['distractors']:,} distinct COCO train2014 photos as distractors; "
         f"generated samples: {setup['generated_copies']} further copies and {setup['generated_distinct']} held-out "
         "distinct photos. Shipped defaults: effnet-lite0 candidates at cosine ≥ "
-        f"{dedup['candidate_threshold']} (≤ 20 per image), verified at ≥ {dedup['inlier_threshold']} inliers.",
+        f"{dedup['candidate_threshold']} (≤ 20 per image), verified at ≥ {dedup['inlier_threshold']} inliers whose "
+        f"convex hull covers ≥ {MIN_COVERAGE:.0%} of both images.",
         "",
         "| measure | two-stage (shipped defaults) | cosine only, old default 0.90 | cosine only, at 95% recall |",
         "| --- | --- | --- | --- |",

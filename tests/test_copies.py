@@ -112,3 +112,19 @@ def test_match_hashes_with_a_malformed_list_exits_2_with_one_line(sample_copy: P
     result = run_cli("match-hashes", str(sample_copy), "--list", str(listed))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "row 1" in result.stderr and "known.csv" in result.stderr
+
+
+def test_a_match_confined_to_a_small_shared_patch_is_not_a_verified_copy() -> None:
+    """Two different photos that share only a small region (a sign's lettering, a logo) match on it; the
+    inliers' convex hull covers little of either image, so the pair is not a copy."""
+    from analysis.copies.candidates import is_verified
+
+    patch = photo("astronaut").crop((180, 60, 300, 180))  # the face, 120 px
+    first, second = photo("coffee"), photo("chelsea")
+    first.paste(patch, (40, 40))
+    second.paste(patch, (250, 150))
+    result = verify(extract(first), extract(second))
+    assert result.inliers >= INLIER_THRESHOLD  # the patch matches…
+    assert not is_verified(np.array([result.inliers]), np.array([result.coverage]), INLIER_THRESHOLD)[0]
+    copy = verify(extract(photo("coffee").resize((300, 200))), extract(photo("coffee")))
+    assert is_verified(np.array([copy.inliers]), np.array([copy.coverage]), INLIER_THRESHOLD)[0]

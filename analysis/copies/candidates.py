@@ -15,6 +15,7 @@ import numpy as np
 CANDIDATE_THRESHOLDS = {"effnet-lite0": 0.50, "open_clip": 0.70, "precomputed": 0.70}
 CANDIDATE_TOP_K = 20
 INLIER_THRESHOLD = 10
+MIN_COVERAGE = 0.05  # the inliers' convex hull covers ≥ 5% of both images (rejects matches on a sign's lettering)
 VERIFY_CHOICES = ("local-features", "none")
 
 
@@ -26,16 +27,23 @@ class CandidateCheck:
     similarities: np.ndarray  # (m,) cosine
     inliers: np.ndarray  # (m,) int32
     mirrored: np.ndarray  # (m,) bool
+    coverage: np.ndarray  # (m,) float32: share of the smaller image inside the inliers' convex hull
     candidate_threshold: float
     inlier_threshold: int
 
     @property
     def verified(self) -> np.ndarray:
-        return self.inliers >= self.inlier_threshold
+        return is_verified(self.inliers, self.coverage, self.inlier_threshold)
 
     def at_inliers(self, inlier_threshold: int) -> CandidateCheck:
         return CandidateCheck(
-            self.pairs, self.similarities, self.inliers, self.mirrored, self.candidate_threshold, inlier_threshold
+            self.pairs,
+            self.similarities,
+            self.inliers,
+            self.mirrored,
+            self.coverage,
+            self.candidate_threshold,
+            inlier_threshold,
         )
 
     def to_json(self) -> dict:
@@ -43,10 +51,16 @@ class CandidateCheck:
             "method": "local-features",
             "candidate_threshold": self.candidate_threshold,
             "inlier_threshold": self.inlier_threshold,
+            "min_coverage": MIN_COVERAGE,
             "n_candidates": int(len(self.pairs)),
             "n_verified": int(self.verified.sum()),
             "n_mirrored": int((self.verified & self.mirrored).sum()),
         }
+
+
+def is_verified(inliers: np.ndarray, coverage: np.ndarray, inlier_threshold: int) -> np.ndarray:
+    """A candidate is verified when enough keypoints agree on one transform and they spread over the images."""
+    return (np.asarray(inliers) >= inlier_threshold) & (np.asarray(coverage) >= MIN_COVERAGE)
 
 
 def cap_per_image(pairs: np.ndarray, similarities: np.ndarray, top_k: int) -> np.ndarray:

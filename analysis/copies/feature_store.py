@@ -104,7 +104,7 @@ def ensure_features(
     return paths
 
 
-def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     files, pairs = job
     loaded: dict[int, Features] = {}
 
@@ -115,20 +115,21 @@ def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.nda
 
     inliers = np.zeros(len(pairs), dtype=np.int32)
     mirrored = np.zeros(len(pairs), dtype=bool)
+    coverage = np.zeros(len(pairs), dtype=np.float32)
     for row, (a, b) in enumerate(pairs):
         result = verify(get(int(a)), get(int(b)))
-        inliers[row], mirrored[row] = result.inliers, result.mirrored
-    return inliers, mirrored
+        inliers[row], mirrored[row], coverage[row] = result.inliers, result.mirrored, result.coverage
+    return inliers, mirrored, coverage
 
 
 def verify_pairs(
     files: list[Path], pairs: np.ndarray, *, workers: int = 2, log: Progress | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inliers and mirror flag of each pair (positions into `files`), in chunks over worker processes."""
     from tqdm import tqdm
 
     if not len(pairs):
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32)
     order = np.lexsort((pairs[:, 1], pairs[:, 0]))  # neighbouring pairs share images: fewer loads per chunk
     names = [str(f) for f in files]
     jobs = [(names, pairs[order[start : start + CHUNK_PAIRS]]) for start in range(0, len(pairs), CHUNK_PAIRS)]
@@ -148,7 +149,9 @@ def verify_pairs(
     mirrored = np.empty(len(pairs), dtype=bool)
     inliers[order] = np.concatenate([r[0] for r in results])
     mirrored[order] = np.concatenate([r[1] for r in results])
-    return inliers, mirrored
+    coverage = np.empty(len(pairs), dtype=np.float32)
+    coverage[order] = np.concatenate([r[2] for r in results])
+    return inliers, mirrored, coverage
 
 
 def verification_unavailable(workspace: Workspace, found: EmbeddingSet) -> str | None:

@@ -52,11 +52,12 @@ class Features:
 class Verification:
     inliers: int  # matched keypoints consistent with one similarity transform, at distinct positions
     mirrored: bool  # the match was found against the mirrored image
+    coverage: float  # area of the inliers' convex hull over the image area, the smaller of the two images
     points_a: np.ndarray  # (inliers, 2) in original pixels of image a (for drawing the evidence)
     points_b: np.ndarray  # (inliers, 2) in original pixels of image b (mirror undone)
 
 
-NO_MATCH = Verification(0, False, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32))
+NO_MATCH = Verification(0, False, 0.0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32))
 
 
 def extract(image: Image.Image) -> Features:
@@ -129,4 +130,15 @@ def verify(a: Features, b: Features) -> Verification:
             points_b[:, 0] = b.width - 1 - points_b[:, 0]
     if not inliers:
         return NO_MATCH
-    return Verification(inliers, mirrored, points_a / a.scale, points_b / b.scale)
+    coverage = min(_hull_share(points_a, a), _hull_share(points_b, b))
+    return Verification(inliers, mirrored, coverage, points_a / a.scale, points_b / b.scale)
+
+
+def _hull_share(points: np.ndarray, features: Features) -> float:
+    """Share of the image inside the convex hull of the matched points: a copy matches across much of both
+    images; two photos of STOP signs match only on the lettering (bench/copy_detection.py)."""
+    import cv2
+
+    if len(points) < 3 or not features.width or not features.height:
+        return 0.0
+    return float(cv2.contourArea(cv2.convexHull(points.astype(np.float32)))) / (features.width * features.height)

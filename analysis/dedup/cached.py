@@ -270,7 +270,7 @@ def verified_dedup_for(
     capped = cap_per_image(base.pairs, similarities, top_k)
     candidates, candidate_similarities = base.pairs[capped], similarities[capped]
     key = fingerprint(
-        "verified-candidates-capped-per-image",
+        "verified-candidates-capped-per-image-with-coverage",
         __version__,
         found.meta.get("key"),
         candidate_threshold,
@@ -299,9 +299,9 @@ def verified_dedup_for(
             log=log,
         )
         local = np.searchsorted(involved, candidates)
-        inliers, mirrored = verify_pairs(files, local, workers=workers, log=log)
+        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log)
         return CandidateCheck(
-            candidates, candidate_similarities, inliers, mirrored, candidate_threshold, inlier_threshold
+            candidates, candidate_similarities, inliers, mirrored, coverage, candidate_threshold, inlier_threshold
         )
 
     def load() -> CandidateCheck:
@@ -311,6 +311,7 @@ def verified_dedup_for(
                 arrays["similarities"],
                 arrays["inliers"],
                 arrays["mirrored"],
+                arrays["coverage"],
                 candidate_threshold,
                 inlier_threshold,
             )
@@ -323,6 +324,7 @@ def verified_dedup_for(
                 "similarities": check.similarities,
                 "inliers": check.inliers,
                 "mirrored": check.mirrored,
+                "coverage": check.coverage,
             },
         )
 

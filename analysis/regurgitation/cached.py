@@ -159,7 +159,9 @@ def _verified_neighbours(
         workspace.config.cache_dir
         / "regurgitation"
         / (
-            fingerprint("verified", neighbours_key, candidate_threshold, features_directory(workspace).name)
+            fingerprint(
+                "verified-with-coverage", neighbours_key, candidate_threshold, features_directory(workspace).name
+            )
             + ".parquet"
         )
     )
@@ -189,8 +191,8 @@ def _verified_neighbours(
         local = np.stack(
             [np.searchsorted(sides[0][0], query), len(sides[0][0]) + np.searchsorted(sides[1][0], match)], axis=1
         )
-        inliers, mirrored = verify_pairs(files, local, workers=workers, log=log)
-        return candidates.assign(inliers=inliers, mirrored=mirrored)
+        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log)
+        return candidates.assign(inliers=inliers, mirrored=mirrored, coverage=coverage)
 
     return load_or_compute(
         [path], lambda: pd.read_parquet(path), compute, lambda frame: atomic_save_parquet(path, frame)

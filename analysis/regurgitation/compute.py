@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.copies.candidates import MIN_COVERAGE, is_verified
 from analysis.dedup.compute import DedupResult
 from analysis.embedders.base import default_for_embedder
 from analysis.images import load_image
@@ -142,11 +143,12 @@ def summarise(
     samples["flagged"] = samples["similarity"].fillna(-1.0) >= threshold
     verification = None
     if checks is not None:
-        strongest = checks.sort_values(["inliers", "similarity"], ascending=False).drop_duplicates("id")
+        checks = checks.assign(verified=is_verified(checks["inliers"], checks["coverage"], inlier_threshold))
+        strongest = checks.sort_values(["verified", "inliers", "similarity"], ascending=False).drop_duplicates("id")
         strongest = strongest.set_index("id")
         samples["inliers"] = samples["id"].map(strongest["inliers"]).fillna(0).astype(int)
         samples["mirrored"] = samples["id"].map(strongest["mirrored"]).fillna(False).astype(bool)
-        samples["flagged"] = samples["inliers"] >= inlier_threshold
+        samples["flagged"] = samples["id"].map(strongest["verified"]).fillna(False).astype(bool)
         flagged_ids = samples.loc[samples["flagged"], "id"]
         samples.loc[samples["flagged"], "best_match"] = flagged_ids.map(strongest["training_id"]).to_numpy()
         samples.loc[samples["flagged"], "similarity"] = flagged_ids.map(strongest["similarity"]).to_numpy()
@@ -156,8 +158,9 @@ def summarise(
             "method": "local-features",
             "candidate_threshold": threshold,
             "inlier_threshold": inlier_threshold,
+            "min_coverage": MIN_COVERAGE,
             "n_candidates": int(len(checks)),
-            "n_verified": int((checks["inliers"] >= inlier_threshold).sum()),
+            "n_verified": int(checks["verified"].sum()),
         }
     if group_sizes is not None:
         samples["group_size"] = (
