@@ -133,3 +133,40 @@ def _record_verdict(store, kind: str, item: str, key: str, reviewer: str) -> Non
     if choice:
         store.record(kind, item, choice, reviewer)
         st.toast(f"{item}: {choice} (recorded)")
+
+
+def verification_control(workspace: Workspace, found: EmbeddingSet, *, key: str, judged: str, noun: str) -> int | None:
+    """The choice a copy page shares: verified on pixels (and its inlier slider) or embedding cosine alone.
+    Returns the inlier threshold, or None for cosine alone (the only choice when the images are absent)."""
+    from analysis.copies.candidates import INLIER_THRESHOLD
+    from analysis.copies.feature_store import verification_unavailable
+
+    unavailable = verification_unavailable(workspace, found)
+    modes = ([] if unavailable else [VERIFIED_MODE]) + [COSINE_MODE]
+    mode = st.radio(judged, modes, horizontal=True, key=f"{key}-mode")
+    if unavailable:
+        st.caption(f"Pixel verification is off: {unavailable}. {noun} judged by embedding cosine alone.")
+    if mode != VERIFIED_MODE:
+        return None
+    return int(
+        st.slider(
+            "Local-feature inliers that verify a copy",
+            4,
+            60,
+            INLIER_THRESHOLD,
+            key=f"{key}-inliers",
+            help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)",
+        )
+    )
+
+
+VERIFIED_MODE = "verified on pixels (local features)"
+COSINE_MODE = "embedding cosine only"
+
+
+@st.cache_data(show_spinner="Drawing the matched keypoints…", max_entries=64)
+def pair_evidence_png(images_root: str, image_a: str, image_b: str, blur_a: bool, blur_b: bool):
+    """The matched-keypoints picture of a pair (blurred sides stay blurred), once per pair and blur state."""
+    from analysis.copies.evidence import pair_evidence
+
+    return pair_evidence(Path(images_root), image_a, image_b, blur_a=blur_a, blur_b=blur_b)

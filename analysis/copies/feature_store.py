@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from analysis.cache import atomic_save_npz, fingerprint
 from analysis.copies.local_features import MAX_SIDE, N_FEATURES, Features, extract, verify
 from analysis.embedding_store import EmbeddingSet
 from analysis.images import load_image, resolve_image
+from analysis.parallel import parallel_map
 from analysis.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -92,14 +92,8 @@ def ensure_features(
             log(f"local features: {len(todo):,} images to extract ({len(paths) - len(todo):,} cached)")
         bar = tqdm(total=len(todo), desc="local features", unit="img", file=sys.stderr, disable=log is None)
         jobs = list(todo.values())
-        if workers <= 1 or len(jobs) < 8:
-            for job in jobs:
-                _extract_to(job)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for _ in pool.map(_extract_to, jobs, chunksize=8):
-                    bar.update()
+        for _ in parallel_map(_extract_to, jobs, workers, chunksize=8):
+            bar.update()
         bar.close()
     return paths
 
@@ -135,15 +129,9 @@ def verify_pairs(
     jobs = [(names, pairs[order[start : start + CHUNK_PAIRS]]) for start in range(0, len(pairs), CHUNK_PAIRS)]
     bar = tqdm(total=len(pairs), desc="verifying pairs", unit="pair", file=sys.stderr, disable=log is None)
     results = []
-    if workers <= 1 or len(jobs) == 1:
-        for job in jobs:
-            results.append(_verify_chunk(job))
-            bar.update(len(job[1]))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for job, result in zip(jobs, pool.map(_verify_chunk, jobs)):
-                results.append(result)
-                bar.update(len(job[1]))
+    for job, result in zip(jobs, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
+        results.append(result)
+        bar.update(len(job[1]))
     bar.close()
     inliers = np.empty(len(pairs), dtype=np.int32)
     mirrored = np.empty(len(pairs), dtype=bool)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 from analysis.cache import atomic_save_parquet, fingerprint, load_or_compute
 from analysis.embedding_store import embedding_key, set_rows
 from analysis.images import load_image
+from analysis.parallel import batches, parallel_map
 from analysis.workspace import Workspace
 
 MATCH_DISTANCE = 31  # PDQ's recommended threshold for "same image" (Meta, "The TMK+PDQF and PDQ hashing algorithms")
@@ -49,19 +49,16 @@ def pdq_hashes(
     def compute() -> pd.DataFrame:
         jobs = [(str(workspace.config.images_root), str(image)) for image in rows["image"]]
         bar = tqdm(total=len(jobs), desc=f"PDQ hashes ({which})", unit="img", file=sys.stderr, disable=log is None)
-        parts = []
-        for start in range(0, len(jobs), CHUNK_ROWS):
-            part_path = chunk_dir / f"{start // CHUNK_ROWS:06d}.parquet"
-            if not part_path.exists():
-                chunk = jobs[start : start + CHUNK_ROWS]
-                if workers > 1 and len(chunk) > 32:
-                    with ProcessPoolExecutor(max_workers=workers) as pool:
-                        found = list(pool.map(pdq_of_file, chunk, chunksize=32))
-                else:
-                    found = [pdq_of_file(job) for job in chunk]
-                atomic_save_parquet(part_path, pd.DataFrame(found, columns=["pdq", "quality"]))
-            parts.append(pd.read_parquet(part_path))
-            bar.update(min(CHUNK_ROWS, len(jobs) - start))
+        chunks = [chunk_dir / f"{number:06d}.parquet" for number in range(-(-len(jobs) // CHUNK_ROWS))]
+        todo = [number for number, part in enumerate(chunks) if not part.exists()]
+        bar.update(len(jobs) - sum(len(jobs[n * CHUNK_ROWS : (n + 1) * CHUNK_ROWS]) for n in todo))
+        # One pool for every missing chunk; each chunk is saved as soon as it is complete (resumable).
+        pending = [job for number in todo for job in jobs[number * CHUNK_ROWS : (number + 1) * CHUNK_ROWS]]
+        results = parallel_map(pdq_of_file, pending, workers, chunksize=32, serial_below=33)
+        for number, found in zip(todo, batches(results, CHUNK_ROWS)):
+            atomic_save_parquet(chunks[number], pd.DataFrame(found, columns=["pdq", "quality"]))
+            bar.update(len(found))
+        parts = [pd.read_parquet(part) for part in chunks]
         bar.close()
         hashes = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["pdq", "quality"])
         return pd.DataFrame(

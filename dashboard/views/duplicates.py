@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.copies.candidates import CANDIDATE_TOP_K, INLIER_THRESHOLD
-from analysis.copies.evidence import pair_evidence
-from analysis.copies.feature_store import verification_unavailable
+from analysis.copies.candidates import CANDIDATE_TOP_K
 from analysis.copies.pdq import pair_pdq_distances, pdq_hashes
 from analysis.dedup.cached import dedup_curve_for, dedup_for, dedup_recall_for, verified_dedup_for
 from analysis.dedup.compute import CURVE_LOW, default_threshold, exact_duplicates
 from analysis.dedup.figures import dedup_curve_chart, group_size_chart
-from dashboard.components import cache_key, image_tile, require_embeddings, show_figure
+from dashboard.components import (
+    cache_key,
+    image_tile,
+    pair_evidence_png,
+    require_embeddings,
+    show_figure,
+    verification_control,
+)
 from dashboard.state import current_workspace
 
 MEMBERS_SHOWN = 24
-VERIFIED = "verified on pixels (local features)"
-COSINE = "embedding cosine only"
 
 
 @st.cache_resource(show_spinner="Grouping the duplicate pairs at this threshold…", max_entries=4)
@@ -48,11 +49,6 @@ def _verified(key: str, inliers: int, _workspace, _found):
 @st.cache_data(show_spinner=False, max_entries=4)
 def _pdq(key: str, _workspace):
     return pdq_hashes(_workspace, "original")
-
-
-@st.cache_data(show_spinner="Drawing the matched keypoints…", max_entries=64)
-def _evidence(images_root: str, image_a: str, image_b: str, blur_a: bool, blur_b: bool):
-    return pair_evidence(Path(images_root), image_a, image_b, blur_a=blur_a, blur_b=blur_b)
 
 
 def pair_inspector(workspace, result) -> None:
@@ -89,7 +85,7 @@ def pair_inspector(workspace, result) -> None:
     a, b = check.pairs[rows[position]]
     reveal = st.toggle("Reveal images removed by the safety filters", key="d-pair-reveal")
     if images is not None:
-        evidence = _evidence(
+        evidence = pair_evidence_png(
             str(workspace.config.images_root),
             images[a],
             images[b],
@@ -114,21 +110,11 @@ def render() -> None:
     )
     found = require_embeddings(workspace)
     key = cache_key(workspace)
-    unavailable = verification_unavailable(workspace, found)
-    modes = ([] if unavailable else [VERIFIED]) + [COSINE]
-    mode = st.radio("How a pair is judged a duplicate", modes, horizontal=True, key="d-mode")
-    if unavailable:
-        st.caption(f"Pixel verification is off: {unavailable}. Pairs are judged by embedding cosine alone.")
+    inliers = verification_control(
+        workspace, found, key="d", judged="How a pair is judged a duplicate", noun="Pairs are"
+    )
     curve = None
-    if mode == VERIFIED:
-        inliers = st.slider(
-            "Local-feature inliers that verify a candidate pair",
-            4,
-            60,
-            INLIER_THRESHOLD,
-            key="d-inliers",
-            help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)",
-        )
+    if inliers is not None:
         result = _verified(key, inliers, workspace, found)
         threshold = result.threshold
         check = result.verification

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 
 from analysis.copies.candidates import INLIER_THRESHOLD
-from analysis.copies.evidence import pair_evidence
-from analysis.copies.feature_store import verification_unavailable
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import default_threshold
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
 from analysis.reviews import COPY_VERDICTS, VerdictStore, confirmed_copies
 from analysis.stats import wilson_interval
-from dashboard.components import cache_key, image_tile, require_embeddings, reviewer_box, show_figure, verdict_control
+from dashboard.components import (
+    cache_key,
+    image_tile,
+    pair_evidence_png,
+    require_embeddings,
+    reviewer_box,
+    show_figure,
+    verdict_control,
+    verification_control,
+)
 from dashboard.state import current_workspace
 
 PER_PAGE = 5
-VERIFIED = "verified on pixels (local features)"
-COSINE = "embedding cosine only"
 
 
 @st.cache_resource(
@@ -28,11 +31,6 @@ COSINE = "embedding cosine only"
 )
 def _check(key: str, threshold: float | None, k: int, verify: bool, inliers: int, _workspace):
     return regurgitation_for(_workspace, threshold=threshold, k=k, verify=verify, inlier_threshold=inliers)
-
-
-@st.cache_data(show_spinner="Drawing the matched keypoints…", max_entries=64)
-def _evidence(images_root: str, image_a: str, image_b: str, blur_b: bool):
-    return pair_evidence(Path(images_root), image_a, image_b, blur_b=blur_b)
 
 
 def render() -> None:
@@ -47,20 +45,8 @@ def render() -> None:
         return
     training = require_embeddings(workspace, "original")
     require_embeddings(workspace, "generated")  # stops the page with an explanation when missing
-    unavailable = verification_unavailable(workspace, training)
-    modes = ([] if unavailable else [VERIFIED]) + [COSINE]
-    mode = st.radio("How a sample is flagged", modes, horizontal=True, key="r-mode")
-    if unavailable:
-        st.caption(f"Pixel verification is off: {unavailable}. Samples are flagged by embedding cosine alone.")
-    if mode == VERIFIED:
-        inliers = st.slider(
-            "Local-feature inliers that verify a copy",
-            4,
-            60,
-            INLIER_THRESHOLD,
-            key="r-inliers",
-            help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)",
-        )
+    inliers = verification_control(workspace, training, key="r", judged="How a sample is flagged", noun="Samples are")
+    if inliers is not None:
         result = _check(cache_key(workspace), None, 5, True, inliers, workspace)
         st.caption(
             f"A sample is flagged when one of its 5 nearest training images (cosine ≥ {result.threshold}) is "
@@ -150,10 +136,11 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
                     st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
             if sample["flagged"] and "inliers" in sample:
                 match = str(sample["best_match"])
-                evidence = _evidence(
+                evidence = pair_evidence_png(
                     str(workspace.config.images_root),
                     str(generated.loc[sample["id"], "image"]),
                     str(training.loc[match].get("image", "")),
+                    False,
                     not kept[match],
                 )
                 st.image(
