@@ -37,8 +37,9 @@ def render() -> None:
     workspace = current_workspace()
     st.title("Regurgitation")
     st.caption(
-        "Each generated sample's nearest training images by embedding similarity; a sample is a likely "
-        "copy when its best similarity reaches the threshold. SSIM is a pixel-level second opinion."
+        "Each generated sample's nearest training images by embedding similarity. By default a sample is a likely "
+        "copy when one of them is verified on pixels (matched local features under one geometric transform); with "
+        "cosine only, when its best similarity reaches the threshold. SSIM is a pixel-level second opinion."
     )
     if workspace.generated is None:
         st.info("This workspace has no generated samples: add [generated] manifest = … to audit.toml.")
