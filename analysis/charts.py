@@ -22,6 +22,7 @@ PALETTE = {
     "reweighted": "#2d5fa8",
     "kept": "#2d5fa8",
     "removed": "#c0392b",
+    "too few": "#bdbdbd",  # estimates resting on too few observations to judge (analysis.stats.judgeable)
 }
 # Okabe–Ito colours (told apart with colour-blindness too), with dashes for the second half of the terms
 LINE_COLOURS = ["#D55E00", "#0072B2", "#CC79A7", "#009E73", "#E69F00", "#56B4E9", "#7f7f7f"]

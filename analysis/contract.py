@@ -18,11 +18,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
 from analysis.captions import DocTermIndex, caption_index
+from analysis.filter_spec import NO_FILTER_HINT
 from analysis.workspace import Workspace
 
 Log = Callable[[str], None]
@@ -57,25 +58,47 @@ class ReportContext:
         return caption_index(self.workspace)
 
 
+GateStatus = Literal["pass", "fail", "unmeasured", "insufficient data"]
+
+
 @dataclass(frozen=True)
 class Gate:
-    """One pass/fail check of `pretrain-audit check`: passes when the measured value is at most the limit."""
+    """One check of `pretrain-audit check`: passes when the measured value is at most the limit, and only then.
+
+    A gate never passes on what it did not see: `measured` is None when nothing could be measured; `unmeasured`
+    says what part of its input could not be read (the gate fails unless the user allows judging on the rest);
+    `judgeable` is False when the value rests on too few observations to judge (`analysis.stats.judgeable`)."""
 
     name: str
     limit: float
     measured: float | None
     detail: str = ""
+    unmeasured: str = ""
+    judgeable: bool = True
+
+    def status(self, allow_unmeasured: bool = False) -> GateStatus:
+        if self.unmeasured and not allow_unmeasured:
+            return "unmeasured"
+        if not self.judgeable:
+            return "insufficient data"
+        if self.measured is None:
+            return "unmeasured"
+        return "pass" if self.measured <= self.limit else "fail"
 
     @property
     def passed(self) -> bool:
-        return self.measured is not None and self.measured <= self.limit
+        return self.status() == "pass"
 
-    def to_json(self) -> dict:
+    def to_json(self, allow_unmeasured: bool = False) -> dict:
+        status = self.status(allow_unmeasured)
         return {
             "gate": self.name,
             "limit": self.limit,
             "measured": self.measured,
-            "passed": self.passed,
+            "status": status,
+            "passed": status == "pass",
+            "unmeasured": self.unmeasured or None,
+            "judgeable": self.judgeable,
             "detail": self.detail,
         }
 
@@ -90,6 +113,7 @@ class Analysis(ABC):
     help: ClassVar[str]  # one line for `pretrain-audit --help`
     page: ClassVar[str | None] = None  # module of dashboard/views (and URL path) of its page, if it has one
     icon: ClassVar[str] = ":material/analytics:"
+    needs_filter: ClassVar[bool] = False  # compares the original with what the filters kept
 
     def __init_subclass__(
         cls,
@@ -99,10 +123,19 @@ class Analysis(ABC):
         help: str,
         page: str | None = None,
         icon: str = ":material/analytics:",
+        needs_filter: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         cls.name, cls.title, cls.help, cls.page, cls.icon = name, title, help, page, icon
+        cls.needs_filter = needs_filter
+
+    def missing_input(self, workspace: Workspace) -> tuple[str, str] | None:
+        """(what is missing, how to add it) when this analysis cannot run on this workspace, else None: the CLI's
+        error, the page's notice and the report section's note."""
+        if self.needs_filter and not workspace.config.filtered.defined:
+            return ("no filter is defined in this workspace, so nothing was removed to audit", NO_FILTER_HINT)
+        return None
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Its CLI options (the command, DIR and --json are added by the CLI)."""

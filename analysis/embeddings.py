@@ -8,6 +8,7 @@ DataLoader worker processes while the model runs; unreadable images are skipped 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from analysis.copies.pdq import pdq_hashes
 from analysis.embedding_store import SETS, is_complete, mark_current, set_path, set_rows, write_set_metadata
 from analysis.errors import AuditInputError
 from analysis.images import load_image
+from analysis.parallel import loader_worker_init
 from analysis.workspace import Workspace
 
 CHUNK_ROWS = 512
@@ -29,8 +31,6 @@ CHUNK_ROWS = 512
 
 def default_workers() -> int:
     """Image-decoding processes: one core is left to the model (bench/embedding_throughput.py)."""
-    import os
-
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
@@ -157,6 +157,7 @@ def _prepare_set(
             num_workers=workers,
             collate_fn=_collate,
             persistent_workers=False,
+            worker_init_fn=loader_worker_init(os.getpid()),
         )
         vectors, reasons, digests = [], [], []
         for batch, batch_reasons, batch_digests in loader:

@@ -17,7 +17,17 @@ import pyarrow.parquet as pq
 
 from analysis.errors import AuditInputError
 
-SUPPORTED_SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
+SUPPORTED_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".json")  # text formats also gzipped: .csv.gz ...
+
+
+def manifest_format(path: Path) -> tuple[str, bool]:
+    """The format suffix of a manifest and whether it is gzipped (`x.csv.gz` → (".csv", True))."""
+    suffixes = [s.lower() for s in path.suffixes]
+    gzipped = bool(suffixes) and suffixes[-1] == ".gz"
+    if gzipped:
+        suffixes = suffixes[:-1]
+    return (suffixes[-1] if suffixes else ""), gzipped
+
 
 # Alternative column names recognised on load, mapped to the canonical name.
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -42,35 +52,37 @@ def read_table(path: Path) -> pd.DataFrame:
             path=path,
             fix="point to a manifest with a header and at least one row.",
         )
-    suffix = path.suffix.lower()
+    suffix, gzipped = manifest_format(path)
     try:
-        if suffix == ".parquet":
+        if suffix == ".parquet" and not gzipped:
             table = pq.read_table(path)
             return _flatten_nested(table, path).to_pandas()
-        if suffix == ".csv":
+        if suffix in (".csv", ".tsv"):
             opts = pacsv.ReadOptions(encoding="utf8")
-            parse = pacsv.ParseOptions(newlines_in_values=True)
+            parse = pacsv.ParseOptions(newlines_in_values=True, delimiter="\t" if suffix == ".tsv" else ",")
             convert = pacsv.ConvertOptions(strings_can_be_null=False)
             table = pacsv.read_csv(path, read_options=opts, parse_options=parse, convert_options=convert)
             _require_text_columns(table, path)
             return table.to_pandas()
         if suffix in (".jsonl", ".json"):
-            return _read_jsonl(path)
+            return _read_jsonl(path, gzipped)
     except AuditInputError:
         raise
     except UnicodeDecodeError as exc:
         raise AuditInputError(
             f"not valid UTF-8 text ({exc.reason} at byte {exc.start}).", path=path, fix="re-encode the file as UTF-8."
         ) from None
-    except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError, EOFError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AuditInputError(
-            f"cannot be read as {suffix[1:].upper()}: {first_line}",
+            f"cannot be read as {suffix[1:].upper()}{' (gzip)' if gzipped else ''}: {first_line}",
             path=path,
             fix="check that the file is complete and in the format its extension says.",
         ) from None
     raise AuditInputError(
-        f"unsupported manifest format '{suffix}'.", path=path, fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)}."
+        f"unsupported manifest format '{''.join(path.suffixes) or path.name}'.",
+        path=path,
+        fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)} (text formats may be gzipped: .csv.gz, .jsonl.gz).",
     )
 
 
@@ -85,9 +97,12 @@ def _require_text_columns(table: pa.Table, path: Path) -> None:
             )
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _read_jsonl(path: Path, gzipped: bool = False) -> pd.DataFrame:
+    import gzip
+
     rows = []
-    with path.open("r", encoding="utf-8", newline=None) as handle:
+    opener = gzip.open if gzipped else open
+    with opener(path, "rt", encoding="utf-8", newline=None) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -1,10 +1,16 @@
-"""One way to spread independent image work over worker processes, shared by the copy-detection steps."""
+"""One way to spread independent image work over worker processes, shared by the copy-detection steps, and the
+rule that no worker outlives the command that started it."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -18,7 +24,7 @@ def parallel_map(
     if workers <= 1 or len(jobs) < serial_below:
         yield from map(function, jobs)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         yield from pool.map(function, jobs, chunksize=chunksize)
 
 
@@ -31,3 +37,27 @@ def batches(items: Iterable[Result], size: int) -> Iterator[list[Result]]:
             batch = []
     if batch:
         yield batch
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker initialiser: the kernel kills this worker when the process that started it dies, even by SIGKILL
+    (which runs no clean-up of ours). Without it a pool worker blocked on its task queue sleeps forever.
+    Elsewhere than Linux, nothing (those platforms' pools are not used by the CLI's tests)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def loader_worker_init(parent: int) -> Any:
+    """`die_with_parent` as a torch DataLoader `worker_init_fn` (which is called with the worker's number)."""
+    return partial(_loader_init, parent)
+
+
+def _loader_init(parent: int, worker_id: int) -> None:
+    die_with_parent(parent)

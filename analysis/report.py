@@ -46,7 +46,15 @@ def build_sections(workspace: Workspace, terms: list[str] | None = None) -> tupl
 
     context = ReportContext(workspace, terms or list(workspace.config.default_terms))
     context.parameters["terms"] = ", ".join(context.terms)
-    sections = [section for analysis in ANALYSES for section in analysis.report_sections(context)]
+    sections = []
+    for analysis in ANALYSES:
+        missing = analysis.missing_input(workspace)
+        if missing:
+            sections.append(
+                ReportSection(analysis.title, note=f"{missing[0].capitalize()}. To add a filter: {missing[1]}")
+            )
+        else:
+            sections += analysis.report_sections(context)
     return sections, context.parameters
 
 

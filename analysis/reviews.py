@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AuditInputError
-from analysis.stats import verdicts_for_width, wilson_interval
+from analysis.stats import judgeable, proportion_interval, verdicts_for_width
 
 DATABASE_NAME = "reviews.sqlite"
 REMOVAL_VERDICTS = ("correct removal", "false positive", "unsure")
@@ -112,10 +112,10 @@ def verdict_summary(store: VerdictStore, kind: str | None = None) -> dict:
 
 
 def confirmed_copies(latest: pd.DataFrame) -> tuple[int, int, tuple[float, float]]:
-    """(copies, judged, Wilson 95% interval of the share) among regurgitation verdicts other than "unsure"."""
+    """(copies, judged, Clopper–Pearson 95% interval of the share) among regurgitation verdicts other than "unsure"."""
     judged = latest[latest["verdict"] != "unsure"]
     copies = int((judged["verdict"] == "copy").sum())
-    return copies, len(judged), wilson_interval(copies, len(judged))
+    return copies, len(judged), proportion_interval(copies, len(judged))
 
 
 def export_verdicts(store: VerdictStore, path: Path, kind: str | None = None) -> Path:
@@ -143,7 +143,8 @@ def neutralise_formula(value: object) -> object:
 def precision_estimates(
     latest: pd.DataFrame, removed: pd.DataFrame, *, bands: int = 4, target_width: float = 0.1
 ) -> pd.DataFrame:
-    """Filter precision on what it removed, from verdicts: per filter and per score band, Wilson 95%.
+    """Filter precision on what it removed, from verdicts: per filter and per score band, Clopper–Pearson
+    95%, `judgeable` False below the one count rule (`analysis.stats.judgeable`).
 
     `removed` has one row per removed item: `id`, `filter` (one row per filter that removed it) and `score`.
     Precision = correct removals / (correct + false positives); `unsure` verdicts are left out.
@@ -156,7 +157,7 @@ def precision_estimates(
         group = group.assign(band=pd.cut(group["score"], edges, include_lowest=True).astype(str))
         for band, part in [("all scores", group)] + list(group.groupby("band", sort=True)):
             correct, total = int((part["verdict"] == "correct removal").sum()), len(part)
-            low, high = wilson_interval(correct, total)
+            low, high = proportion_interval(correct, total)
             needed = verdicts_for_width(correct / total if total else 0.5, target_width)
             rows.append(
                 {
@@ -167,6 +168,7 @@ def precision_estimates(
                     "precision": correct / total if total else np.nan,
                     "ci_low": low,
                     "ci_high": high,
+                    "judgeable": judgeable(total),
                     f"more_verdicts_for_width_{target_width:g}": max(0, needed - total),
                 }
             )

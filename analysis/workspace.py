@@ -1,8 +1,8 @@
 """The audit workspace: `audit.toml`, its manifests, and the filtered set they define.
 
-A workspace is a directory. Its config names the original manifest and one of three ways to say
-what the filters kept: a second manifest of kept ids, score columns with thresholds, or a boolean
-column. Everything derived later (embeddings, clusters, verdicts) lives under the same directory.
+A workspace is a directory. Its config names the original manifest and, optionally, what the filters kept
+(`analysis.filter_spec`: a manifest of kept ids, score filters, or a boolean column). Everything derived later
+(embeddings, clusters, verdicts) lives under the same directory.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,14 @@ import tomllib
 
 from analysis.cache import file_fingerprint
 from analysis.errors import AuditInputError
-from analysis.manifests import ids_in, load_manifest, score_values
+from analysis.filter_spec import (
+    FilterSpec,
+    kept_mask,
+    laion_filters,
+    parse_filter,
+    parse_score_option,
+)
+from analysis.manifests import ids_in, load_manifest
 
 CONFIG_NAME = "audit.toml"
 CACHE_DIR = ".audit-cache"
@@ -79,35 +86,6 @@ KNOWN_KEYS = {
     "terms": {"default"},
     "embeddings": {"embedder"},
 }
-
-FilterKind = Literal["manifest", "kept_column", "scores"]
-HASH_FILTER = "known-bad hash list"
-
-
-@dataclass(frozen=True)
-class ScoreFilter:
-    """A classifier filter: a row is removed when `column` >= `threshold`."""
-
-    name: str
-    column: str
-    threshold: float
-
-
-@dataclass(frozen=True)
-class FilterSpec:
-    kind: FilterKind
-    manifest: Path | None = None
-    kept_column: str | None = None
-    scores: tuple[ScoreFilter, ...] = ()
-    hash_matches: Path | None = None  # ids matched to a known-bad hash list (`match-hashes`), removed too
-
-    def describe(self) -> list[str]:
-        extra = [f"{HASH_FILTER}: removed when in {self.hash_matches}"] if self.hash_matches else []
-        if self.kind == "manifest":
-            return [f"kept = ids listed in {self.manifest}", *extra]
-        if self.kind == "kept_column":
-            return [f"kept = rows where column '{self.kept_column}' is true", *extra]
-        return [f"{f.name}: removed when '{f.column}' ≥ {f.threshold:g}" for f in self.scores] + extra
 
 
 @dataclass(frozen=True)
@@ -211,7 +189,7 @@ def read_config(root: Path) -> WorkspaceConfig:
         name=str(ws.get("name") or root.resolve().name),
         images_root=_resolve(root, str(ws.get("images_root", "."))),
         original=_resolve(root, str(original)),
-        filtered=_parse_filter(raw.get("filtered", {}), root, config_path),
+        filtered=parse_filter(raw.get("filtered", {}), lambda value: _resolve(root, value), config_path),
         generated=_resolve(root, str(generated)) if generated else None,
         synthetic=bool(ws.get("synthetic", False)),
         default_terms=tuple(str(t).casefold() for t in terms),
@@ -234,52 +212,6 @@ def _check_known_keys(raw: dict[str, Any], config_path: Path) -> None:
                     path=config_path,
                     fix=f"allowed keys there: {', '.join(sorted(KNOWN_KEYS[section]))}.",
                 )
-
-
-def _parse_filter(body: dict[str, Any], root: Path, config_path: Path) -> FilterSpec:
-    ways = [key for key in ("manifest", "kept_column", "scores") if body.get(key)]
-    if len(ways) != 1:
-        raise AuditInputError(
-            f"[filtered] must define exactly one of manifest, kept_column, scores (found {ways or 'none'}).",
-            path=config_path,
-            fix="keep one way of defining the filtered set.",
-        )
-    hash_matches = _resolve(root, str(body["hash_matches"])) if body.get("hash_matches") else None
-    if ways[0] == "manifest":
-        return FilterSpec(kind="manifest", manifest=_resolve(root, str(body["manifest"])), hash_matches=hash_matches)
-    if ways[0] == "kept_column":
-        return FilterSpec(kind="kept_column", kept_column=str(body["kept_column"]), hash_matches=hash_matches)
-    filters = []
-    for i, entry in enumerate(body["scores"]):
-        try:
-            name, column, threshold = str(entry["name"]), str(entry["column"]), entry["threshold"]
-        except (KeyError, TypeError):
-            raise AuditInputError(
-                f"[[filtered.scores]] entry {i + 1} needs name, column and threshold.",
-                path=config_path,
-                fix='write name = "sexual", column = "sexual", threshold = 0.5.',
-            ) from None
-        filters.append(ScoreFilter(name, column, check_threshold(threshold, f"filter '{name}'", config_path)))
-    if len({f.name for f in filters}) != len(filters):
-        raise AuditInputError("score filter names must be unique.", path=config_path, fix="rename the duplicates.")
-    return FilterSpec(kind="scores", scores=tuple(filters), hash_matches=hash_matches)
-
-
-def check_threshold(value: Any, what: str, where: Path | str | None = None) -> float:
-    """Thresholds apply to classifier probabilities, so they live in [0, 1]."""
-    try:
-        threshold = float(value)
-    except (TypeError, ValueError):
-        raise AuditInputError(
-            f"threshold of {what} is not a number ({value!r}).", path=where, fix="use a number between 0 and 1."
-        ) from None
-    if not (0.0 <= threshold <= 1.0) or np.isnan(threshold):
-        raise AuditInputError(
-            f"threshold of {what} is {value!r}, outside [0, 1].",
-            path=where,
-            fix="scores are probabilities: use a threshold between 0 and 1.",
-        )
-    return threshold
 
 
 _ESCAPE = re.compile(r"(?:^|[\\/])\.\.(?:[\\/]|$)")
@@ -307,7 +239,7 @@ def load_workspace(root: Path | str) -> Workspace:
     config = read_config(Path(root))
     original = load_manifest(config.original, what="original manifest")
     check_image_paths(original, config.original)
-    kept, removed_by = _kept_mask(config, original)
+    kept, removed_by = kept_mask(config.filtered, original, config.original)
     generated = None
     if config.generated is not None:
         generated = load_manifest(config.generated, required=("id",), what="generated manifest")
@@ -328,77 +260,6 @@ def load_workspace(root: Path | str) -> Workspace:
     return Workspace(config=config, original=original, kept=kept, removed_by=removed_by, generated=generated)
 
 
-def _kept_mask(config: WorkspaceConfig, original: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    kept, removed_by = _kept_by_definition(config, original)
-    path = config.filtered.hash_matches
-    if path is None:
-        return kept, removed_by
-    if not path.exists():
-        raise AuditInputError(
-            "the hash-list matches named in [filtered] hash_matches are missing.",
-            path=path,
-            fix="rerun `pretrain-audit match-hashes DIR --list F`, or remove hash_matches.",
-        )
-    matched = ids_in(original["id"], pd.read_parquet(path, columns=["id"])["id"].astype(str))
-    return kept & ~matched, {**removed_by, HASH_FILTER: matched}
-
-
-def _kept_by_definition(config: WorkspaceConfig, original: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    spec = config.filtered
-    if spec.kind == "manifest":
-        assert spec.manifest is not None
-        filtered = load_manifest(spec.manifest, required=("id",), what="filtered manifest")
-        known = ids_in(filtered["id"], original["id"])
-        if not known.all():
-            row = int(np.flatnonzero(~known)[0])
-            raise AuditInputError(
-                f"id {filtered['id'].iloc[row]!r} in row {row + 1} is not in the original manifest "
-                f"({int((~known).sum())} unknown ids).",
-                path=spec.manifest,
-                fix="the filtered manifest must be a subset of the original.",
-            )
-        kept = ids_in(original["id"], filtered["id"])
-        return kept, {"filtered manifest": ~kept}
-    if spec.kind == "kept_column":
-        column = spec.kept_column
-        assert column is not None
-        if column not in original.columns:
-            raise AuditInputError(
-                f"kept column '{column}' not found.", path=config.original, fix="name an existing boolean column."
-            )
-        kept = _as_bool(original[column], column, config.original)
-        return kept, {f"kept column '{column}'": ~kept}
-    removed_by = {}
-    for score_filter in spec.scores:
-        values = score_values(original, score_filter.column, config.original)
-        if values.min() < 0 or values.max() > 1:
-            raise AuditInputError(
-                f"score column '{score_filter.column}' has values outside [0, 1] "
-                f"(min {values.min():g}, max {values.max():g}).",
-                path=config.original,
-                fix="store classifier probabilities (e.g. apply a sigmoid to logits).",
-            )
-        removed_by[score_filter.name] = values >= score_filter.threshold
-    removed = np.logical_or.reduce(list(removed_by.values())) if removed_by else np.zeros(len(original), bool)
-    return ~removed, removed_by
-
-
-def _as_bool(series: pd.Series, column: str, path: Path) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(series):
-        return series.to_numpy(dtype=bool)
-    mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-    lowered = series.astype("string").str.strip().str.lower()
-    mapped = lowered.map(mapping)
-    if mapped.isna().any():
-        row = int(np.flatnonzero(mapped.isna().to_numpy())[0])
-        raise AuditInputError(
-            f"kept column '{column}' has a non-boolean value {series.iloc[row]!r} in row {row + 1}.",
-            path=path,
-            fix="use true/false (or 1/0).",
-        )
-    return mapped.to_numpy(dtype=bool)
-
-
 def write_config(root: Path, body: dict[str, Any]) -> Path:
     """Write `audit.toml` atomically, then validate it by loading the workspace."""
     from analysis.cache import atomic_write_bytes
@@ -412,32 +273,51 @@ def write_config(root: Path, body: dict[str, Any]) -> Path:
 def init_workspace(
     root: Path,
     *,
-    original: str,
-    filtered: str | None = None,
+    original: str | Path,
+    filtered: str | Path | None = None,
     kept_column: str | None = None,
     scores: list[str] | None = None,
-    images_root: str | None = None,
-    generated: str | None = None,
+    laion: bool = False,
+    images_root: str | Path | None = None,
+    generated: str | Path | None = None,
     name: str | None = None,
 ) -> Workspace:
-    """Create `audit.toml` from command-line style arguments and validate it; nothing is written on error."""
-    ways = [w for w in (filtered, kept_column, scores) if w]
-    if len(ways) != 1:
+    """Create `audit.toml` and validate it; nothing is written on error.
+
+    Relative paths are relative to the workspace `root` (the CLI turns the shell's relative paths into absolute
+    ones first); a path inside the workspace is stored relative to it, so the workspace can be moved. With no
+    filter at all the workspace audits one dataset (duplicates, regurgitation); `laion` adds LAION's published
+    filters for the score columns the manifest has."""
+    ways = [w for w in (filtered, kept_column, scores or laion) if w]
+    if len(ways) > 1:
         raise AuditInputError(
-            "give exactly one of --filtered, --kept-column, --score.", fix="see `pretrain-audit init --help`."
+            "give at most one of --filtered, --kept-column, --score/--laion-filters.",
+            fix="see `pretrain-audit init --help`.",
         )
+    root = Path(root)
     body: dict[str, Any] = {
-        "workspace": {"name": name or root.resolve().name, "images_root": images_root or "."},
-        "original": {"manifest": original},
+        "workspace": {"name": name or root.resolve().name, "images_root": _stored(root, images_root or ".")},
+        "original": {"manifest": _stored(root, original)},
     }
     if filtered:
-        body["filtered"] = {"manifest": filtered}
+        body["filtered"] = {"manifest": _stored(root, filtered)}
     elif kept_column:
         body["filtered"] = {"kept_column": kept_column}
-    else:
-        body["filtered"] = {"scores": [parse_score_option(option) for option in scores or []]}
+    elif scores or laion:
+        chosen = [parse_score_option(option) for option in scores or []]
+        if laion:
+            columns = list(load_manifest(_resolve(root, str(original)), what="original manifest").columns)
+            found, missing = laion_filters(columns)
+            if not found:
+                raise AuditInputError(
+                    f"--laion-filters found none of LAION's score columns; missing: {'; '.join(missing)}.",
+                    path=_resolve(root, str(original)),
+                    fix="use a LAION metadata file with similarity/punsafe/pwatermark/aesthetic, or give --score.",
+                )
+            chosen += found
+        body["filtered"] = {"scores": [f.to_toml() for f in chosen]}
     if generated:
-        body["generated"] = {"manifest": generated}
+        body["generated"] = {"manifest": _stored(root, generated)}
     root.mkdir(parents=True, exist_ok=True)
     config_path = root / CONFIG_NAME
     previous = config_path.read_bytes() if config_path.exists() else None
@@ -452,15 +332,15 @@ def init_workspace(
         raise
 
 
-def parse_score_option(option: str) -> dict[str, Any]:
-    """`NAME=COLUMN:THRESHOLD` → a filter entry."""
-    match = re.fullmatch(r"([^=]+)=([^:]+):(.+)", option.strip())
-    if not match:
-        raise AuditInputError(
-            f"--score {option!r} is not NAME=COLUMN:THRESHOLD.", fix="write e.g. --score sexual=nsfw:0.5."
-        )
-    name, column, threshold = match.groups()
-    return {"name": name, "column": column, "threshold": check_threshold(threshold, f"--score {name}")}
+def _stored(root: Path, value: str | Path) -> str:
+    """How a path is written into audit.toml: relative to the workspace when it lies inside it."""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
 
 
 def manifest_fingerprints(workspace: Workspace) -> dict[str, str]:

@@ -66,3 +66,25 @@ def planted_embeddings(
         position += size
     order = rng.permutation(n)
     return out[order], labels[order]
+
+
+def run_record(command: str) -> dict:
+    """Commit, date and command of a benchmark run: what every recorded figure names."""
+    import subprocess
+    import time
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    return {"commit": commit.stdout.strip(), "date": time.strftime("%Y-%m-%d"), "command": command}
+
+
+def replace_section(path: Path, start: str, end: str, section: str, before: str | None = None) -> None:
+    """Put `section` (which begins with `start` and ends with `end`) in place of the old one in a doc, or insert
+    it before the line `before` (else at the end) the first time."""
+    text = path.read_text()
+    if start in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    elif before and before in text:
+        text = text.replace(before, section + "\n\n" + before)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)

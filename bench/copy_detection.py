@@ -21,7 +21,6 @@ import argparse
 import json
 import random
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import pandas as pd
 from PIL import Image
 
 from analysis.copies.candidates import MIN_COVERAGE, is_verified
-from bench.common import REAL, REPO, peak_rss_mb
+from bench.common import REAL, REPO, peak_rss_mb, replace_section, run_record
 from bench.copy_edits import FAMILIES
 
 
@@ -285,15 +284,9 @@ def render_markdown(payload: dict) -> str:
 
 
 def publish(payload: dict) -> None:
-    path = REPO / "docs" / "benchmarks.md"
-    text = path.read_text()
-    section = render_markdown(payload)
-    if START in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-    else:
-        marker = "## How to read these numbers"
-        text = text.replace(marker, section + "\n\n" + marker) if marker in text else text + "\n" + section + "\n"
-    path.write_text(text)
+    replace_section(
+        REPO / "docs" / "benchmarks.md", START, END, render_markdown(payload), before="## How to read these numbers"
+    )
 
 
 def main() -> None:
@@ -358,11 +351,7 @@ def main() -> None:
         "costs": costs(workspace),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
-        ).stdout.strip(),
-        "date": time.strftime("%Y-%m-%d"),
-        "command": f"python -m bench.copy_detection --originals {args.originals} --distractors {args.distractors}",
+        **run_record(f"python -m bench.copy_detection --originals {args.originals} --distractors {args.distractors}"),
     }
     Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
     publish(payload)

@@ -28,6 +28,9 @@ def analysis_command(analysis: Analysis):
         from analysis.workspace import load_workspace
 
         workspace = load_workspace(args.dir)
+        missing = analysis.missing_input(workspace)
+        if missing:
+            raise AuditInputError(f"{missing[0]}.", path=args.dir, fix=missing[1])
         result = analysis.run(workspace, args, log)
         for message in analysis.write_outputs(workspace, result, args):
             log(message)

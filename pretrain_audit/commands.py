@@ -38,14 +38,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     from analysis.workspace import init_workspace
 
+    def from_shell(value: str | None) -> Path | None:
+        """Paths on the command line mean what the shell means: relative to the current directory."""
+        return None if value is None else Path(value).expanduser().absolute()
+
     workspace = init_workspace(
         args.dir,
-        original=args.original,
-        filtered=args.filtered,
+        original=Path(args.original).expanduser().absolute(),
+        filtered=from_shell(args.filtered),
         kept_column=args.kept_column,
         scores=args.score,
-        images_root=args.images_root,
-        generated=args.generated,
+        laion=args.laion_filters,
+        images_root=from_shell(args.images_root),
+        generated=from_shell(args.generated),
         name=args.name,
     )
     log(
@@ -53,7 +58,15 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"{workspace.n_original} original rows, {workspace.n_kept} kept, {workspace.n_removed} removed"
         + (f", {workspace.n_generated} generated" if workspace.generated is not None else "")
         + "."
+        + ("" if workspace.config.filtered.defined else " No filter defined: duplicates and regurgitation only.")
     )
+    for line in workspace.config.filtered.describe():
+        log(f"  {line}")
+    if args.laion_filters:
+        from analysis.filter_spec import laion_filters
+
+        for missing in laion_filters(list(workspace.original.columns))[1]:
+            log(f"  not applied (no such column): LAION filter {missing}")
     return 0
 
 
@@ -152,7 +165,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_GATE_FAILED = 1
+EXIT_INSUFFICIENT_DATA = 3
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 when every gate passed; 1 when one failed or could not be measured; 3 when none failed but one
+    rests on too few observations to judge (documented in docs/cli.md)."""
     from analysis.errors import AuditInputError
     from analysis.registry import ANALYSES
     from analysis.workspace import load_workspace
@@ -163,15 +182,37 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise AuditInputError(
             "no gate given.", fix="add e.g. --max-regurgitation-rate 0.01 or --max-term-shift woman=0.05."
         )
-    passed = all(g.passed for g in gates)
-    lines = [
-        f"{'PASS' if g.passed else 'FAIL'} {g.name}: measured "
-        f"{'n/a' if g.measured is None else f'{g.measured:.4f}'} (limit {g.limit:g}) — {g.detail}"
-        for g in gates
-    ]
-    lines.append("all gates passed" if passed else f"{sum(not g.passed for g in gates)} gate(s) failed")
-    emit({"passed": passed, "gates": [g.to_json() for g in gates]} if args.json else None, lines)
-    return 0 if passed else 1
+    statuses = [g.status(args.allow_unmeasured) for g in gates]
+    lines = []
+    for gate, status in zip(gates, statuses):
+        measured = "n/a" if gate.measured is None else f"{gate.measured:.4f}"
+        line = f"{status.upper()} {gate.name}: measured {measured} (limit {gate.limit:g}) — {gate.detail}"
+        if gate.unmeasured:
+            line += f" — unmeasured: {gate.unmeasured}" + (
+                " (judged on the rest: --allow-unmeasured)"
+                if args.allow_unmeasured and gate.measured is not None
+                else "; rerun with --allow-unmeasured to judge on what was read"
+            )
+        if status == "insufficient data":
+            line += " — too few observations to judge; never counted as a pass"
+        lines.append(line)
+    failed = sum(status in ("fail", "unmeasured") for status in statuses)
+    insufficient = statuses.count("insufficient data")
+    if failed:
+        code, verdict = EXIT_GATE_FAILED, f"{failed} gate(s) failed or could not be measured"
+    elif insufficient:
+        code, verdict = EXIT_INSUFFICIENT_DATA, f"{insufficient} gate(s) had insufficient data; none failed"
+    else:
+        code, verdict = 0, "all gates passed"
+    lines.append(verdict)
+    payload = {
+        "passed": code == 0,
+        "status": {0: "pass", EXIT_GATE_FAILED: "fail", EXIT_INSUFFICIENT_DATA: "insufficient data"}[code],
+        "exit_code": code,
+        "gates": [g.to_json(args.allow_unmeasured) for g in gates],
+    }
+    emit(payload if args.json else None, lines)
+    return code
 
 
 def add_workspace_commands(sub: Any) -> None:
@@ -179,15 +220,29 @@ def add_workspace_commands(sub: Any) -> None:
 
     p = workspace_command(sub, "init", "create audit.toml for your own data and validate it", cmd_init, json=False)
     p.add_argument(
-        "--original", required=True, help="original manifest (Parquet, CSV or JSONL), relative to DIR or absolute"
+        "--original",
+        required=True,
+        help="original manifest (Parquet, CSV, TSV or JSONL, optionally .gz); paths are relative to the current "
+        "directory",
     )
-    p.add_argument("--filtered", help="manifest of the ids the filters kept")
+    p.add_argument(
+        "--filtered",
+        help="manifest of the ids the filters kept (omit every filter option to audit "
+        "one dataset: duplicates and regurgitation)",
+    )
     p.add_argument("--kept-column", help="boolean column of the original manifest: true = kept")
     p.add_argument(
         "--score",
         action="append",
-        metavar="NAME=COLUMN:THRESHOLD",
-        help="score filter: a row is removed when COLUMN >= THRESHOLD (repeatable)",
+        metavar="NAME=COLUMN:[>=|<]T",
+        help="score filter: a row is removed when COLUMN >= T (COLUMN:T or COLUMN:>=T) or when COLUMN < T "
+        "(COLUMN:<T, for scores that mark what to keep); repeatable",
+    )
+    p.add_argument(
+        "--laion-filters",
+        action="store_true",
+        help="LAION's published filters for the columns present: similarity < 0.28, aesthetic < 5, punsafe >= 0.5, "
+        "pwatermark >= 0.8 are removed",
     )
     p.add_argument("--images-root", help="directory that image paths are relative to (default: DIR)")
     p.add_argument("--generated", help="manifest of generated samples (id, image, prompt, optional source_id)")
@@ -225,6 +280,16 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("--figures", help="also write every chart as PNG and SVG into this directory")
     p.add_argument("--terms", help="comma-separated words for the bias sections (default: the workspace's terms)")
 
-    p = workspace_command(sub, "check", "pass/fail gates for a training pipeline (exit 1 when a gate fails)", cmd_check)
+    p = workspace_command(
+        sub,
+        "check",
+        "pass/fail gates for a training pipeline (exit 1: a gate failed or was unmeasured; 3: insufficient data)",
+        cmd_check,
+    )
+    p.add_argument(
+        "--allow-unmeasured",
+        action="store_true",
+        help="judge a gate whose input was partly unreadable on the part that was read (default: such a gate fails)",
+    )
     for analysis in ANALYSES:
         analysis.add_gate_arguments(p)

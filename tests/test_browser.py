@@ -20,6 +20,18 @@ def test_overview_shows_counts_in_a_real_browser(dashboard_url: str, page) -> No
     assert screenshot(page, "overview").stat().st_size > 10_000
 
 
+def test_every_page_has_its_own_url(dashboard_url: str, page) -> None:
+    """The sidebar's names are the URLs (issue 19: /overview showed "Page not found"); / lands on /overview."""
+    page.goto(dashboard_url)
+    wait_for_app(page)
+    page.wait_for_url("**/overview")
+    for name in ("overview", "removals", "bias", "duplicates", "regurgitation", "report"):
+        page.goto(f"{dashboard_url}/{name}")
+        wait_for_app(page)
+        assert "Page not found" not in page.inner_text("body"), name
+        assert page.locator("[data-testid='stException']").count() == 0, name
+
+
 def _open(page, url: str, name: str) -> None:
     page.goto(f"{url}/{name}")
     wait_for_app(page)

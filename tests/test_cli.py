@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.helpers import run_cli, write_manifest
@@ -24,7 +25,7 @@ def _assert_one_line_error(result, *needles: str) -> None:
         ([{"id": "a"}], ["--kept-column", "k"], "no 'caption' column"),
         ([{"id": "a", "caption": "x"}, {"id": "a", "caption": "y"}], ["--kept-column", "k"], "duplicate id 'a'"),
         ([{"id": "a", "caption": "x", "s": "bad"}], ["--score", "s=s:0.5"], "score column 's'"),
-        ([{"id": "a", "caption": "x", "s": 0.1}], ["--score", "s=s:7"], "outside [0, 1]"),
+        ([{"id": "a", "caption": "x", "s": 0.1}], ["--score", "s=s:<inf"], "threshold of --score s is 'inf'"),
         (
             [{"id": "a", "caption": "x", "image": "../up.png", "k": True}],
             ["--kept-column", "k"],
@@ -35,13 +36,15 @@ def _assert_one_line_error(result, *needles: str) -> None:
 )
 def test_init_rejects_bad_input_in_one_line(tmp_path: Path, rows, options, needle) -> None:
     write_manifest(tmp_path / "o.csv", rows)
-    where = "--score s" if "outside" in needle else "o.csv"  # a bad option is named by the option
-    _assert_one_line_error(run_cli("init", str(tmp_path), "--original", "o.csv", *options), where, needle)
+    where = "--score s" if "threshold" in needle else "o.csv"  # a bad option is named by the option
+    _assert_one_line_error(run_cli("init", str(tmp_path), "--original", "o.csv", *options, cwd=tmp_path), where, needle)
 
 
 def test_init_missing_manifest(tmp_path: Path) -> None:
     _assert_one_line_error(
-        run_cli("init", str(tmp_path), "--original", "nope.parquet", "--kept-column", "k"), "nope.parquet", "not found"
+        run_cli("init", str(tmp_path), "--original", "nope.parquet", "--kept-column", "k", cwd=tmp_path),
+        "nope.parquet",
+        "not found",
     )
 
 
@@ -49,7 +52,7 @@ def test_init_reports_counts_on_success(tmp_path: Path) -> None:
     write_manifest(
         tmp_path / "o.csv", [{"id": "a", "caption": "x", "k": True}, {"id": "b", "caption": "y", "k": False}]
     )
-    result = run_cli("init", str(tmp_path), "--original", "o.csv", "--kept-column", "k")
+    result = run_cli("init", str(tmp_path), "--original", "o.csv", "--kept-column", "k", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "2 original rows, 1 kept, 1 removed" in result.stderr
     assert (tmp_path / "audit.toml").exists()
@@ -174,3 +177,61 @@ def test_regurgitation_json(sample_copy: Path) -> None:
 
 def test_dedup_without_embeddings_says_to_prepare(bare_sample: Path) -> None:
     _assert_one_line_error(run_cli("dedup", str(bare_sample), "--json"), "pretrain-audit prepare")
+
+
+def _rows() -> list[dict]:
+    return [
+        {"id": "a", "caption": "a woman", "similarity": 0.35, "punsafe": 0.1},
+        {"id": "b", "caption": "a man", "similarity": 0.20, "punsafe": 0.1},
+        {"id": "c", "caption": "a dog", "similarity": 0.31, "punsafe": 0.9},
+    ]
+
+
+def test_init_reads_paths_relative_to_the_current_directory(tmp_path: Path) -> None:
+    """`init ws --original data/o.csv` from the folder that holds data/, not from inside ws/."""
+    write_manifest(tmp_path / "data" / "o.csv", _rows())
+    result = run_cli("init", "ws", "--original", "data/o.csv", "--score", "u=punsafe:0.5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 original rows, 2 kept, 1 removed" in result.stderr
+    stored = (tmp_path / "ws" / "audit.toml").read_text()
+    assert f'manifest = "{tmp_path / "data" / "o.csv"}"' in stored, stored
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    assert run_cli("removals", str(tmp_path / "ws"), cwd=other).returncode == 0
+
+
+def test_init_with_a_below_threshold_score(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "o.parquet", _rows())
+    result = run_cli("init", "ws", "--original", "o.parquet", "--score", "clip=similarity:<0.28", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 removed" in result.stderr and "clip: removed when 'similarity' < 0.28" in result.stderr
+
+
+def test_init_with_the_laion_preset_names_what_it_could_not_apply(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "o.parquet", _rows())
+    result = run_cli("init", "ws", "--original", "o.parquet", "--laion-filters", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 original rows, 1 kept, 2 removed" in result.stderr
+    assert "not applied (no such column): LAION filter watermark" in result.stderr
+
+
+def test_init_with_no_filter_audits_one_dataset(tmp_path: Path) -> None:
+    write_manifest(tmp_path / "o.csv", _rows())
+    result = run_cli("init", "ws", "--original", "o.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 kept, 0 removed" in result.stderr and "No filter defined" in result.stderr
+    removals = run_cli("removals", "ws", cwd=tmp_path)
+    _assert_one_line_error(removals, "no filter is defined in this workspace", "--laion-filters")
+
+
+@pytest.mark.parametrize("name", ["o.csv.gz", "o.jsonl.gz", "o.tsv", "o.tsv.gz"])
+def test_init_reads_compressed_and_tab_separated_manifests(tmp_path: Path, name: str) -> None:
+    frame = pd.DataFrame(_rows())
+    path = tmp_path / name
+    if ".jsonl" in name:
+        frame.to_json(path, orient="records", lines=True, compression="gzip")
+    else:
+        frame.to_csv(path, index=False, sep="\t" if ".tsv" in name else ",")
+    result = run_cli("init", "ws", "--original", name, "--score", "u=punsafe:0.5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 original rows, 2 kept, 1 removed" in result.stderr

@@ -87,8 +87,9 @@ def test_a_malformed_hash_list_is_refused_with_the_row_named(tmp_path: Path, con
 @pytest.mark.slow
 def test_a_hash_list_match_is_removed_blurred_and_fails_the_gate(sample_copy: Path, tmp_path: Path) -> None:
     from analysis.copies.pdq import pdq_hashes
+    from analysis.filter_spec import HASH_FILTER
     from analysis.removals.compute import removed_page
-    from analysis.workspace import HASH_FILTER, load_workspace
+    from analysis.workspace import load_workspace
 
     hashes = pdq_hashes(load_workspace(sample_copy))
     target = hashes[hashes["quality"] >= 50].iloc[3]

@@ -63,7 +63,7 @@ def copies_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pd.DataFrame(generated).to_parquet(root / "g.parquet", index=False)
     assert (
         run_cli(
-            "init", str(root), "--original", "o.parquet", "--kept-column", "keep", "--generated", "g.parquet"
+            "init", str(root), "--original", "o.parquet", "--kept-column", "keep", "--generated", "g.parquet", cwd=root
         ).returncode
         == 0
     )

@@ -85,7 +85,7 @@ def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
     assert exported.loc[0, "reviewer"] == "'@ana" and exported.loc[0, "note"] == "'+1 looks fine"
 
 
-def test_precision_with_wilson_interval() -> None:
+def test_precision_with_clopper_pearson_interval() -> None:
     latest = pd.DataFrame(
         {"item_id": ["a", "b", "c", "d", "e"], "verdict": ["correct removal"] * 3 + ["false positive", "unsure"]}
     )
@@ -94,6 +94,8 @@ def test_precision_with_wilson_interval() -> None:
     overall = table[table["score_band"] == "all scores"].iloc[0]
     assert (overall["judged"], overall["correct"]) == (4, 3)
     assert overall["precision"] == pytest.approx(0.75)
-    assert overall["ci_low"] == pytest.approx(0.3006, abs=1e-3) and overall["ci_high"] == pytest.approx(
-        0.9544, abs=1e-3
+    # 3 of 4: Clopper–Pearson 0.1941–0.9937 (R: binom.test(3, 4)$conf.int)
+    assert overall["ci_low"] == pytest.approx(0.1941, abs=1e-4) and overall["ci_high"] == pytest.approx(
+        0.9937, abs=1e-4
     )
+    assert not overall["judgeable"], "4 verdicts are too few to judge"

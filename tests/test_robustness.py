@@ -97,8 +97,15 @@ MANIFEST_ERRORS = [
     ("NaN score", _scores(_with(s=float("nan"))), "non-numeric, NaN or infinite value"),
     ("infinite score", _scores(_with(s=float("inf"))), "non-numeric, NaN or infinite value"),
     ("text in a score column", _scores(_with(s="high"), name="o.jsonl"), "score column 's' has a non-numeric"),
-    ("score outside [0, 1]", _scores(_with(s=3.0)), "values outside [0, 1]"),
-    ("threshold outside [0, 1]", _scores(GOOD, "s=s:1.5"), "outside [0, 1]"),
+    ("infinite threshold", _scores(GOOD, "s=s:>=inf"), "threshold of --score s is 'inf'"),
+    (
+        "unknown direction in audit.toml",
+        _toml(
+            '[original]\nmanifest = "o.parquet"\n[filtered]\nscores = '
+            '[{name = "s", column = "s", threshold = 0.5, removed_when = ">"}]\n'
+        ),
+        "removed_when of filter 's' is '>'",
+    ),
     ("threshold not a number", _scores(GOOD, "s=s:high"), "is not a number"),
     ("unknown score column", _scores(GOOD, "v=violence:0.5"), "score column 'violence' not found"),
     ("empty file", _raw(b"", "o.csv"), "is empty (0 bytes)"),
@@ -121,7 +128,7 @@ MANIFEST_ERRORS = [
     ("unknown key in audit.toml", _toml(BASE_TOML + "[workspace]\ncolour = 'red'\n"), "unknown key(s) ['colour']"),
     ("unknown section in audit.toml", _toml(BASE_TOML + "[filters]\nx = 1\n"), "unknown section [filters]"),
     ("invalid TOML", _toml("[original\nmanifest = 'o.parquet'\n"), "is not valid TOML"),
-    ("two filter definitions", _toml(BASE_TOML + 'manifest = "o.parquet"\n'), "exactly one of"),
+    ("two filter definitions", _toml(BASE_TOML + 'manifest = "o.parquet"\n'), "at most one of"),
     (
         "threshold as text in audit.toml",
         _toml(

@@ -66,8 +66,60 @@ def test_non_numeric_score_names_column_and_row(tmp_path: Path) -> None:
     assert "score column 'nsfw'" in message and "row 3" in message
 
 
-def test_threshold_out_of_range_is_rejected(tmp_path: Path, original: Path) -> None:
-    assert "outside [0, 1]" in _init_error(tmp_path, original="original.parquet", scores=["nsfw=nsfw:1.5"])
+def test_non_finite_threshold_is_rejected(tmp_path: Path, original: Path) -> None:
+    assert "threshold of --score nsfw is 'nan'" in _init_error(
+        tmp_path, original="original.parquet", scores=["nsfw=nsfw:nan"]
+    )
+
+
+def test_score_filter_below_threshold_removes_low_scores(tmp_path: Path, original: Path) -> None:
+    """`:<T` is for scores that mark what to keep (CLIP similarity, aesthetics): low scores are removed."""
+    workspace = init_workspace(tmp_path, original="original.parquet", scores=["low=nsfw:<0.6"])
+    assert workspace.kept.tolist() == [True, False, True, False]
+    assert 'removed_when = "<"' in (tmp_path / "audit.toml").read_text()
+
+
+def test_explicit_at_least_is_the_default_direction(tmp_path: Path, original: Path) -> None:
+    workspace = init_workspace(tmp_path, original="original.parquet", scores=["high=nsfw:>=0.6"])
+    assert workspace.kept.tolist() == [False, True, False, True]
+
+
+def test_scores_need_not_be_probabilities(tmp_path: Path) -> None:
+    write_manifest(
+        tmp_path / "o.parquet", [{"id": f"r{i}", "caption": "x", "aesthetic": v} for i, v in enumerate([3.5, 6.2, 8.0])]
+    )
+    workspace = init_workspace(tmp_path, original="o.parquet", scores=["aesthetics=aesthetic:<5"])
+    assert workspace.kept.tolist() == [False, True, True]
+
+
+def test_laion_preset_applies_the_published_thresholds_to_the_columns_present(tmp_path: Path) -> None:
+    rows = [
+        {"key": "1", "TEXT": "a", "similarity": 0.35, "punsafe": 0.1, "pwatermark": 0.1},  # kept
+        {"key": "2", "TEXT": "b", "similarity": 0.20, "punsafe": 0.1, "pwatermark": 0.1},  # low similarity
+        {"key": "3", "TEXT": "c", "similarity": 0.35, "punsafe": 0.5, "pwatermark": 0.1},  # unsafe at 0.5
+        {"key": "4", "TEXT": "d", "similarity": 0.35, "punsafe": 0.1, "pwatermark": 0.8},  # watermark at 0.8
+        {"key": "5", "TEXT": "e", "similarity": 0.28, "punsafe": 0.49, "pwatermark": 0.79},  # kept: on the edges
+    ]
+    write_manifest(tmp_path / "laion.parquet", rows)
+    workspace = init_workspace(tmp_path, original="laion.parquet", laion=True)
+    assert workspace.kept.tolist() == [True, False, False, False, True]
+    assert {f.name for f in workspace.config.filtered.scores} == {"clip-similarity", "unsafe", "watermark"}
+
+
+def test_no_filter_is_a_valid_audit_of_one_dataset(tmp_path: Path, original: Path) -> None:
+    workspace = init_workspace(tmp_path, original="original.parquet")
+    assert workspace.n_removed == 0 and workspace.removed_by == {}
+    assert not workspace.config.filtered.defined
+
+
+def test_paths_inside_the_workspace_are_stored_relative_to_it(tmp_path: Path, original: Path) -> None:
+    init_workspace(tmp_path, original=original.resolve(), kept_column="keep")
+    assert 'manifest = "original.parquet"' in (tmp_path / "audit.toml").read_text()
+
+
+def test_paths_outside_the_workspace_are_stored_absolute(tmp_path: Path, original: Path) -> None:
+    init_workspace(tmp_path / "ws", original=original.resolve(), kept_column="keep")
+    assert f'manifest = "{original.resolve()}"' in (tmp_path / "ws" / "audit.toml").read_text()
 
 
 def test_unknown_score_column(tmp_path: Path, original: Path) -> None:
@@ -91,8 +143,8 @@ def test_absolute_image_path_is_rejected(tmp_path: Path) -> None:
     assert "escapes the images root" in _init_error(tmp_path, original="o.parquet", kept_column="keep")
 
 
-def test_exactly_one_filter_definition_is_required(tmp_path: Path, original: Path) -> None:
-    assert "exactly one of" in _init_error(
+def test_at_most_one_filter_definition_is_allowed(tmp_path: Path, original: Path) -> None:
+    assert "at most one of" in _init_error(
         tmp_path, original="original.parquet", kept_column="keep", scores=["n=nsfw:0.5"]
     )
 

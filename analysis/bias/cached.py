@@ -14,6 +14,15 @@ from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.workspace import Workspace, manifest_fingerprints
 
 
+def audited_words(workspace: Workspace) -> tuple[str, ...]:
+    """The words the workspace audits (its default terms and every group member): left out of the reweighting
+    classifier's caption features, so that their repair is measured on words the classifier never saw."""
+    words = set(workspace.config.default_terms)
+    for members in workspace.config.groups.values():
+        words.update(members)
+    return tuple(sorted(words))
+
+
 def reweighting(
     workspace: Workspace,
     index: DocTermIndex,
@@ -34,6 +43,7 @@ def reweighting(
     elif found is None:
         found = load_embeddings(workspace, "original", required=features in ("embeddings", "both"))
     chosen = cast(FeatureKind, features or ("both" if found is not None else "captions"))
+    held_out = audited_words(workspace)
     key = fingerprint(
         "weights",
         __version__,
@@ -42,6 +52,7 @@ def reweighting(
         None if found is None else found.meta.get("key"),
         regularisation,
         clip,
+        held_out,
     )
     path = workspace.config.cache_dir / f"weights-{key}.npy"
     meta = path.with_suffix(".json")
@@ -56,6 +67,7 @@ def reweighting(
             info["auc"],
             info["effective_sample_size"],
             info["n_kept"],
+            tuple(info.get("held_out_words", ())),
         )
 
     def save(result: Reweighting) -> None:
@@ -67,6 +79,7 @@ def reweighting(
                 "auc": result.auc,
                 "effective_sample_size": result.effective_sample_size,
                 "n_kept": result.n_kept,
+                "held_out_words": list(result.held_out_words),
             },
         )
 
@@ -80,6 +93,7 @@ def reweighting(
             features=chosen,
             regularisation=regularisation,
             clip=clip,
+            held_out_words=held_out,
         ),
         save,
     )

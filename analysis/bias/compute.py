@@ -15,10 +15,10 @@ import pandas as pd
 
 from analysis.captions import DocTermIndex, normalise_term
 from analysis.errors import AuditInputError
-from analysis.stats import relative_change_interval
+from analysis.stats import CHANGE_METHOD, judgeable, relative_change_interval, reweighted_change_interval
 
 FREQUENCY_DEFINITION = "share of captions containing the term at least once (document frequency)"
-CI_METHOD = "95% percentile bootstrap over captions (2,000 multinomial resamples of the term × kept cells)"
+CI_METHOD = CHANGE_METHOD
 
 
 def term_label(name: str, is_group: bool) -> str:
@@ -42,10 +42,17 @@ class TermShift:
     reweighted_frequency: float | None = None
     reweighted_change: float | None = None
     kind: str = "term"  # or "group"
+    reweighted_ci95: tuple[float, float] | None = None
+    held_out: bool | None = None  # reweighted: were its words left out of the classifier's caption features?
 
     @property
     def label(self) -> str:
         return term_label(self.name, self.kind == "group")
+
+    @property
+    def judgeable(self) -> bool:
+        """Enough captions with the term to rank its shift and to gate on it (`analysis.stats.judgeable`)."""
+        return judgeable(self.original_count)
 
     def to_json(self, key: str = "term") -> dict:
         payload: dict[str, Any] = {
@@ -54,10 +61,16 @@ class TermShift:
             "filtered": {"count": self.filtered_count, "frequency": self.filtered_frequency},
             "relative_change": self.relative_change,
             "ci95": list(self.ci95) if self.ci95 else None,
+            "judgeable": self.judgeable,
             "removal_rate": self.removal_rate,
             "reweighted": None
             if self.reweighted_frequency is None
-            else {"frequency": self.reweighted_frequency, "relative_change": self.reweighted_change},
+            else {
+                "frequency": self.reweighted_frequency,
+                "relative_change": self.reweighted_change,
+                "ci95": list(self.reweighted_ci95) if self.reweighted_ci95 else None,
+                "held_out": self.held_out,
+            },
         }
         if key == "group":
             payload["members"] = [str(member) for member in self.members]
@@ -71,6 +84,7 @@ def shift_for_mask(
     kept: np.ndarray,
     weights: np.ndarray | None = None,
     seed: int = 0,
+    held_out_words: Iterable[str] = (),
 ) -> TermShift:
     """The shift of one term given the captions that contain it (`contains`) and what was kept."""
     n, n_kept = len(kept), int(kept.sum())
@@ -82,11 +96,19 @@ def shift_for_mask(
     interval = relative_change_interval(
         term_kept, term_total - term_kept, n_kept - term_kept, n - n_kept - (term_total - term_kept), seed=seed
     )
-    reweighted_frequency = reweighted_change = None
+    reweighted_frequency = reweighted_change = reweighted_interval = None
     if weights is not None:
         kept_weights = weights[kept]
         reweighted_frequency = float(kept_weights[contains[kept]].sum() / kept_weights.sum())
         reweighted_change = reweighted_frequency / original_frequency - 1 if term_total else None
+        reweighted_interval = reweighted_change_interval(
+            kept_weights[contains[kept]] / kept_weights.mean(),
+            term_total - term_kept,
+            n_kept,
+            n - n_kept,
+            (float(kept_weights.min() / kept_weights.mean()), float(kept_weights.max() / kept_weights.mean())),
+            seed=seed,
+        )
     return TermShift(
         name,
         members,
@@ -99,23 +121,35 @@ def shift_for_mask(
         (term_total - term_kept) / term_total if term_total else None,
         reweighted_frequency,
         reweighted_change,
+        reweighted_ci95=reweighted_interval,
+        held_out=None if weights is None else set(members) <= set(held_out_words),
     )
 
 
 def term_shifts(
-    index: DocTermIndex, kept: np.ndarray, terms: Iterable[str], weights: np.ndarray | None = None
+    index: DocTermIndex,
+    kept: np.ndarray,
+    terms: Iterable[str],
+    weights: np.ndarray | None = None,
+    held_out_words: Iterable[str] = (),
 ) -> list[TermShift]:
     """Per-term shifts. Terms must be single words (the unit of the definition); unknown words count zero."""
     shifts = []
     for raw in terms:
         term = normalise_term(raw)
         check_single_word(term)
-        shifts.append(shift_for_mask(term, (term,), index.docs_containing([term]), kept, weights))
+        shifts.append(
+            shift_for_mask(term, (term,), index.docs_containing([term]), kept, weights, held_out_words=held_out_words)
+        )
     return shifts
 
 
 def group_shifts(
-    index: DocTermIndex, kept: np.ndarray, groups: Mapping[str, Iterable[str]], weights: np.ndarray | None = None
+    index: DocTermIndex,
+    kept: np.ndarray,
+    groups: Mapping[str, Iterable[str]],
+    weights: np.ndarray | None = None,
+    held_out_words: Iterable[str] = (),
 ) -> list[TermShift]:
     """Per-group shifts: a caption counts once for a group if it contains any member."""
     shifts = []
@@ -124,7 +158,12 @@ def group_shifts(
         for member in members:
             check_single_word(member)
         shifts.append(
-            replace(shift_for_mask(name, members, index.docs_containing(members), kept, weights), kind="group")
+            replace(
+                shift_for_mask(
+                    name, members, index.docs_containing(members), kept, weights, held_out_words=held_out_words
+                ),
+                kind="group",
+            )
         )
     return shifts
 
@@ -169,7 +208,9 @@ def top_shifted_words(
 
     Monroe, Colaresi & Quinn (2008), "Fightin' Words": the prior adds on average `prior` pseudo-counts per
     word, in proportion to the pooled counts, which shrinks rare words; the z-score divides by the estimate's
-    standard deviation, so a word seen twice does not top the list. Negative z = removed more often.
+    standard deviation, so a word seen twice does not top the list. Negative z = removed more often. The ranking is
+    by that uncertainty-aware z, so words from 5 captions may rank; their relative change is a point estimate
+    that the charts only print from `MIN_JUDGEABLE` captions on.
     """
     total = index.doc_counts().astype(np.float64)
     kept_counts = index.doc_counts(kept).astype(np.float64)
@@ -333,11 +374,12 @@ def bias_report(
     weights: np.ndarray | None = None,
     reweighting: dict | None = None,
 ) -> BiasReport:
+    held_out = (reweighting or {}).get("held_out_words", [])
     return BiasReport(
         index.n_docs,
         int(kept.sum()),
-        term_shifts(index, kept, terms, weights),
-        group_shifts(index, kept, groups, weights),
+        term_shifts(index, kept, terms, weights, held_out),
+        group_shifts(index, kept, groups, weights, held_out),
         reweighting,
     )
 

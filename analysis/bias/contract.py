@@ -21,6 +21,7 @@ from analysis.bias.reweight import Reweighting
 from analysis.captions import caption_index
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
+from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
 
 
@@ -53,6 +54,7 @@ class Bias(
     page="bias",
     icon=":material/balance:",
     help="caption word-frequency shifts, with intervals, and the reweighting fix",
+    needs_filter=True,
 ):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--terms", help="comma-separated words, e.g. woman,man (default: the workspace's terms)")
@@ -107,12 +109,16 @@ class Bias(
                 continue
             text = (
                 f"  {kind} {shift.name}: {shift.original_frequency:.2%} → {shift.filtered_frequency:.2%} "
-                f"({shift.relative_change:+.1%}, 95% CI {shift.ci95[0]:+.1%}..{shift.ci95[1]:+.1%})"
-                if shift.ci95
-                else f"  {kind} {shift.name}: {shift.relative_change:+.1%}"
+                f"({shift.relative_change:+.1%}"
             )
+            text += f", 95% CI {shift.ci95[0]:+.1%}..{shift.ci95[1]:+.1%})" if shift.ci95 else ")"
+            if not shift.judgeable:
+                text += f" — too few captions to judge ({shift.original_count:,} < {MIN_JUDGEABLE})"
             if shift.reweighted_change is not None:
                 text += f"; reweighted {shift.reweighted_change:+.1%}"
+                if shift.reweighted_ci95:
+                    text += f" (95% CI {shift.reweighted_ci95[0]:+.1%}..{shift.reweighted_ci95[1]:+.1%})"
+                text += ", held out of the classifier" if shift.held_out else ", a feature of the classifier"
             lines.append(text)
         return lines
 
@@ -171,6 +177,7 @@ class Bias(
         index = caption_index(workspace)
         weights = reweighting(workspace, index).weights if options.reweighted else None
         gates = []
+        no_filter = "" if workspace.config.filtered.defined else "no filter defined in this workspace"
         for shift in term_shifts(index, workspace.kept, list(limits), weights):
             change = shift.reweighted_change if options.reweighted else shift.relative_change
             label = f"|shift of '{shift.name}'|" + (" after reweighting" if options.reweighted else "")
@@ -179,7 +186,11 @@ class Bias(
                     label,
                     limits[shift.name],
                     None if change is None else abs(change),
-                    "term in no caption" if change is None else f"relative change {change:+.2%}",
+                    f"relative change {change:+.2%} ({shift.original_count:,} captions with the term)"
+                    if change is not None
+                    else "term in no caption",
+                    unmeasured=no_filter,
+                    judgeable=shift.judgeable,
                 )
             )
         return gates

@@ -7,10 +7,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.charts import NOTE, PALETTE, style_figure
+from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
 
 
 def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
+    """Judgeable shifts first, in the order given; those resting on too few captions after them, grey, labelled
+    as such and never ranked among the others."""
+    shifts = [s for s in shifts if s.judgeable] + [s for s in shifts if not s.judgeable]
     names = [s.label for s in shifts]
     change = np.array([s.relative_change for s in shifts]) * 100
     low = np.array([s.ci95[0] if s.ci95 else np.nan for s in shifts]) * 100
@@ -24,10 +28,14 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
     labels = [
         name
         + NOTE.format(
-            f"{c:+.1f}%"
-            + ("" if reweighted is None or np.isnan(reweighted[i]) else f" · reweighted {reweighted[i]:+.1f}%")
+            (
+                f"{c:+.1f}%"
+                + ("" if reweighted is None or np.isnan(reweighted[i]) else f" · reweighted {reweighted[i]:+.1f}%")
+            )
+            if shift.judgeable
+            else f"too few captions to judge ({shift.original_count:,})"
         )
-        for i, (name, c) in enumerate(zip(names, change))
+        for i, (name, c, shift) in enumerate(zip(names, change, shifts))
     ]
     figure = go.Figure(
         go.Bar(
@@ -35,7 +43,7 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
             x=change,
             orientation="h",
             name="original → filtered",
-            marker_color=PALETTE["filtered"],
+            marker_color=[PALETTE["filtered"] if s.judgeable else PALETTE["too few"] for s in shifts],
             error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#444"),
         )
     )
@@ -47,12 +55,23 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
                 orientation="h",
                 name="original → reweighted filtered",
                 marker_color=PALETTE["reweighted"],
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[
+                        (s.reweighted_ci95[1] * 100 - r) if s.reweighted_ci95 else 0 for s, r in zip(shifts, reweighted)
+                    ],
+                    arrayminus=[
+                        (r - s.reweighted_ci95[0] * 100) if s.reweighted_ci95 else 0 for s, r in zip(shifts, reweighted)
+                    ],
+                    color="#7a8fb5",
+                ),
             )
         )
     figure.add_vline(x=0, line_color="#222")
     figure.update_layout(barmode="group")
     figure.update_xaxes(
-        title="relative change in caption frequency (%), bars: 95% bootstrap interval", ticksuffix="%", zeroline=True
+        title="relative change in caption frequency (%), bars: 95% interval", ticksuffix="%", zeroline=True
     )
     figure.update_yaxes(autorange="reversed")
     return style_figure(
@@ -60,7 +79,7 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
         "How filtering shifted caption frequencies",
         workspace,
         height=160 + 60 * len(shifts),
-        footer="frequency = share of captions containing the term",
+        footer=f"frequency = share of captions containing the term; grey: fewer than {MIN_JUDGEABLE} captions",
     )
 
 
@@ -81,7 +100,7 @@ def top_words_chart(top: pd.DataFrame, workspace: Workspace) -> go.Figure:
     ordered = top.assign(removed_z=-top["log_odds_z"]).sort_values("removed_z", ascending=False)
     colours = [PALETTE["filtered"] if z > 0 else PALETTE["reweighted"] for z in ordered["removed_z"]]
     labels = [
-        f"{w}" + NOTE.format(f"{n:,} captions, {c:+.0%}")
+        f"{w}" + NOTE.format(f"{n:,} captions, {c:+.0%}" if n >= MIN_JUDGEABLE else f"{n:,} captions")
         for w, n, c in zip(ordered["word"], ordered["original_count"], ordered["relative_change"])
     ]
     figure = go.Figure(
@@ -101,5 +120,5 @@ def top_words_chart(top: pd.DataFrame, workspace: Workspace) -> go.Figure:
         workspace,
         height=140 + 40 * len(ordered),
         footer="Monroe et al. 2008, informative Dirichlet prior; words in 5+ captions; "
-        "under each word: captions with it, change in its frequency",
+        f"under each word: captions with it, and the change in its frequency from {MIN_JUDGEABLE} captions on",
     )

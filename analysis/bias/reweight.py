@@ -8,6 +8,7 @@ weight never comes from a model that saw it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,6 +33,7 @@ class Reweighting:
     auc: float
     effective_sample_size: float
     n_kept: int
+    held_out_words: tuple[str, ...] = ()  # left out of the caption features: their repair is measured, not fitted
 
     def summary(self) -> dict:
         kept_weights = self.weights[self.weights > 0]
@@ -44,14 +46,21 @@ class Reweighting:
             "classifier_auc": self.auc,
             "effective_sample_size": self.effective_sample_size,
             "n_kept": self.n_kept,
+            "held_out_words": list(self.held_out_words),
             "weight_quantiles": dict(zip(["min", "p01", "median", "p99", "max"], map(float, quantiles))),
         }
 
 
-def caption_features(index: DocTermIndex, min_count: int = 3) -> sp.csr_matrix:
-    """Binary caption × word matrix over words seen in at least `min_count` captions."""
+def caption_features(index: DocTermIndex, min_count: int = 3, held_out: Iterable[str] = ()) -> sp.csr_matrix:
+    """Binary caption × word matrix over words seen in at least `min_count` captions, except `held_out` words:
+    a classifier that saw "woman" would repair the frequency of "woman" by construction, so the words an audit
+    measures are left out and their repair is a measurement."""
     counts = np.bincount(index.terms, minlength=len(index.vocabulary))
-    frequent = np.flatnonzero(counts >= min_count)
+    eligible = counts >= min_count
+    held = set(held_out)
+    if held:
+        eligible &= ~np.isin(np.asarray(index.vocabulary, dtype=object), list(held))
+    frequent = np.flatnonzero(eligible)
     column = np.full(len(index.vocabulary), -1, dtype=np.int64)
     column[frequent] = np.arange(len(frequent))
     keep = column[index.terms] >= 0
@@ -82,6 +91,7 @@ def fit_weights(
     folds: int = 5,
     seed: int = 0,
     max_train_rows: int = MAX_TRAIN_ROWS,
+    held_out_words: Iterable[str] = (),
 ) -> Reweighting:
     """Fit the weak kept-classifier and return per-row weights (0 for removed rows).
 
@@ -98,7 +108,12 @@ def fit_weights(
             if (embeddings is not None and index is not None)
             else ("embeddings" if embeddings is not None else "captions")
         )
-    captions = caption_features(index) if features in ("captions", "both") and index is not None else None
+    held_out_words = tuple(sorted(set(held_out_words)))
+    captions = (
+        caption_features(index, held_out=held_out_words)
+        if features in ("captions", "both") and index is not None
+        else None
+    )
     n_removed = int((~kept).sum())
     if n_removed < folds or int(kept.sum()) < folds:
         raise AuditInputError(
@@ -146,6 +161,7 @@ def fit_weights(
         float(roc_auc_score(kept, probability)),
         effective_sample_size(weights[kept]),
         int(kept.sum()),
+        held_out_words,
     )
 
 

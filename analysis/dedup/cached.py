@@ -190,6 +190,7 @@ def dedup_recall_for(
     key = fingerprint(
         "dedup-recall",
         __version__,
+        "per-image",
         found.meta.get("key"),
         result.threshold,
         result.clusters,
@@ -202,13 +203,19 @@ def dedup_recall_for(
 
     def load() -> RecallEstimate:
         payload = load_json(path)
-        return RecallEstimate(payload["recall"], payload["true_pairs"], payload["sampled_images"], payload["seed"])
+        return RecallEstimate(
+            payload["recall"],
+            payload["true_pairs"],
+            payload["sampled_images"],
+            payload["seed"],
+            tuple((int(t), int(f)) for t, f in payload["per_image"]),
+        )
 
     return load_or_compute(
         [path],
         load,
         lambda: sampled_recall(found.mapped, result.pairs, result.threshold, sample, valid=found.valid, seed=seed),
-        lambda estimate: atomic_save_json(path, estimate.to_json()),
+        lambda estimate: atomic_save_json(path, {**estimate.to_json(), "per_image": list(estimate.per_image)}),
     )
 
 

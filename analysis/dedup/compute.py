@@ -314,25 +314,47 @@ def at_higher_threshold(
 
 @dataclass(frozen=True)
 class RecallEstimate:
-    """Recall of the clustered search over the duplicate pairs that touch a random sample of images."""
+    """Recall of the clustered search over the duplicate pairs that touch a random sample of images.
+
+    `per_image` holds, for each sampled image with at least one true pair, its true pairs and how many of them the
+    clustered search found: the interval resamples images, not pairs, because the pairs around one image are
+    found or missed together (`analysis.stats.clustered_ratio_interval`)."""
 
     recall: float
     true_pairs: int  # pairs above the threshold touching the sample, found by brute force
     sampled_images: int
     seed: int
+    per_image: tuple[tuple[int, int], ...] = ()  # (true pairs, found pairs) of each sampled image with pairs
+
+    @property
+    def images_with_pairs(self) -> int:
+        return len(self.per_image)
+
+    @property
+    def judgeable(self) -> bool:
+        from analysis.stats import judgeable
+
+        return judgeable(self.images_with_pairs)
 
     def interval(self) -> tuple[float, float]:
-        from analysis.stats import wilson_interval
+        from analysis.stats import clustered_ratio_interval
 
-        return wilson_interval(round(self.recall * self.true_pairs), self.true_pairs)
+        if not self.per_image:
+            return (0.0, 1.0)
+        counts = np.array(self.per_image, dtype=np.int64)
+        return clustered_ratio_interval(counts[:, 1], counts[:, 0], seed=self.seed)
 
     def to_json(self) -> dict:
         low, high = self.interval()
         return {
             "recall": self.recall,
             "ci95": [low, high],
+            "ci_method": "percentile bootstrap over sampled images (widened to Clopper–Pearson over images below "
+            "30 images with pairs)",
+            "judgeable": self.judgeable,
             "true_pairs": self.true_pairs,
             "sampled_images": self.sampled_images,
+            "images_with_pairs": self.images_with_pairs,
             "seed": self.seed,
         }
 
@@ -363,12 +385,24 @@ def sampled_recall(
         block = np.asarray(vectors[start : start + chunk], dtype=np.float32)
         query, other = np.nonzero(queries @ block.T >= threshold)
         found_pairs.append(np.stack([rows[query], start + other], axis=1))
-    truth = np.concatenate(found_pairs) if found_pairs else np.zeros((0, 2), dtype=np.int64)
-    truth = unique_pairs(truth[truth[:, 0] != truth[:, 1]], n)
-    touching = pairs[np.isin(pairs[:, 0], rows) | np.isin(pairs[:, 1], rows)] if len(pairs) else pairs.reshape(0, 2)
-    touching = unique_pairs(touching, n)
-    found = np.isin(truth[:, 0] * np.int64(n) + truth[:, 1], touching[:, 0] * np.int64(n) + touching[:, 1])
-    return RecallEstimate(float(found.mean()) if len(truth) else 1.0, int(len(truth)), int(len(rows)), seed)
+    around = np.concatenate(found_pairs) if found_pairs else np.zeros((0, 2), dtype=np.int64)
+    around = around[around[:, 0] != around[:, 1]]  # (sampled image, other image): each true pair of each image
+    known = unique_pairs(pairs, n) if len(pairs) else np.zeros((0, 2), dtype=np.int64)
+    known_keys = known[:, 0] * np.int64(n) + known[:, 1]
+    ordered = np.sort(around, axis=1)
+    hit = np.isin(ordered[:, 0] * np.int64(n) + ordered[:, 1], known_keys)
+    truth = unique_pairs(around, n)
+    found = np.isin(truth[:, 0] * np.int64(n) + truth[:, 1], known_keys)
+    images, position = np.unique(around[:, 0], return_inverse=True)
+    true_per_image = np.bincount(position, minlength=len(images))
+    found_per_image = np.bincount(position, weights=hit, minlength=len(images)).astype(np.int64)
+    return RecallEstimate(
+        float(found.mean()) if len(truth) else 1.0,
+        int(len(truth)),
+        int(len(rows)),
+        seed,
+        tuple(zip(true_per_image.tolist(), found_per_image.tolist())),
+    )
 
 
 def exact_duplicates(digests: pd.Series) -> pd.Series:

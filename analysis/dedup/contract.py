@@ -16,6 +16,7 @@ from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, ve
 from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
+from analysis.stats import judgeable
 from analysis.workspace import Workspace
 
 NOT_PREPARED = "Not computed: run `pretrain-audit prepare DIR` first."
@@ -250,16 +251,23 @@ class Duplicates(
         found = load_embeddings(workspace, "original")
         assert found is not None
         dedup = default_dedup(workspace, found)
+        n_measured = int(found.valid.sum())
         return [
             Gate(
                 "near-duplicate fraction removed",
                 options.max_duplicate_fraction,
-                dedup.n_removed / dedup.n_images,
-                f"{dedup.n_removed:,} images"
+                dedup.n_removed / n_measured if n_measured else None,
+                f"{dedup.n_removed:,} of {n_measured:,} readable images"
                 + (
                     f" in groups of verified pairs ({dedup.verification.inlier_threshold}+ inliers)"
                     if dedup.verification is not None
                     else f" at cosine ≥ {dedup.threshold}"
                 ),
+                unmeasured=(
+                    f"{found.n_missing:,} of {dedup.n_images:,} images could not be read (not searched for duplicates)"
+                    if found.n_missing
+                    else ""
+                ),
+                judgeable=judgeable(n_measured),
             )
         ]

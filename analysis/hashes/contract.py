@@ -11,8 +11,9 @@ import pandas as pd
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
 from analysis.copies.hash_list import match_hash_list, read_hash_list, register_matches
 from analysis.copies.pdq import MATCH_DISTANCE
+from analysis.filter_spec import HASH_FILTER
 from analysis.images import tile_png
-from analysis.workspace import HASH_FILTER, Workspace
+from analysis.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -119,11 +120,17 @@ class HashListMatches(
                     "no hash list matched yet: run `pretrain-audit match-hashes DIR --list F`",
                 )
             ]
+        from analysis.copies.pdq import pdq_hashes
+
+        hashes = pdq_hashes(workspace, "original")
+        unreadable = int((hashes["pdq"] == "").sum())
+        unmeasured = f"{unreadable:,} of {len(hashes):,} images could not be read (not hashed)" if unreadable else ""
         return [
             Gate(
                 "known-bad hash matches",
                 options.max_hash_matches,
                 float(len(found)),
                 f"{len(found):,} images within PDQ distance of a listed hash",
+                unmeasured=unmeasured,
             )
         ]

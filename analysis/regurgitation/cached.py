@@ -139,6 +139,7 @@ def regurgitation_for(
         images_root=workspace.config.images_root,
         checks=checks,
         inlier_threshold=INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold,
+        training_unreadable=int((~training.valid).sum()),
     )
 
 

@@ -19,7 +19,7 @@ from analysis.dedup.compute import DedupResult
 from analysis.embedders.base import default_for_embedder
 from analysis.images import load_image
 from analysis.index import knn
-from analysis.stats import wilson_interval
+from analysis.stats import PROPORTION_METHOD, judgeable, proportion_interval
 
 # Per-embedder defaults, reasoning in docs/analyses.md (Regurgitation): a memorised copy sits far above the
 # similarity of unrelated images and of light edits.
@@ -40,14 +40,41 @@ class RegurgitationResult:
     method: str
     recall_at_k: float | None
     verification: dict | None = None  # candidates and inlier threshold when flags were verified on pixels
+    n_training_unreadable: int = 0  # training images that could not be embedded: copies of them go unseen
 
     @property
     def n_flagged(self) -> int:
         return int(self.samples["flagged"].sum())
 
     @property
-    def rate(self) -> float:
-        return self.n_flagged / len(self.samples) if len(self.samples) else 0.0
+    def n_measured(self) -> int:
+        """Samples that could be read and searched: the denominator of every rate (an unreadable sample is
+        not a sample that was checked and found clean)."""
+        return int(self.samples["embedded"].sum())
+
+    @property
+    def n_unreadable(self) -> int:
+        return len(self.samples) - self.n_measured
+
+    @property
+    def rate(self) -> float | None:
+        return self.n_flagged / self.n_measured if self.n_measured else None
+
+    @property
+    def judgeable(self) -> bool:
+        return judgeable(self.n_measured)
+
+    def interval(self) -> tuple[float, float]:
+        return proportion_interval(self.n_flagged, self.n_measured)
+
+    def unmeasured(self) -> str:
+        """What could not be checked, in words ("" when everything was)."""
+        parts = []
+        if self.n_unreadable:
+            parts.append(f"{self.n_unreadable:,} of {len(self.samples):,} generated samples could not be read")
+        if self.n_training_unreadable:
+            parts.append(f"{self.n_training_unreadable:,} training images could not be read (copies of them go unseen)")
+        return "; ".join(parts)
 
     def to_json(self, limit: int | None = None) -> dict:
         ordered = self.samples.sort_values("similarity", ascending=False)
@@ -69,13 +96,17 @@ class RegurgitationResult:
         ]
         records = ordered[[c for c in columns if c in ordered.columns]].astype(object)
         records = records.where(records.notna(), None).to_dict("records")
-        low, high = wilson_interval(self.n_flagged, len(self.samples))
+        low, high = self.interval()
         return {
             "n_generated": int(len(self.samples)),
+            "n_measured": self.n_measured,
+            "n_unreadable": self.n_unreadable,
+            "n_training_unreadable": self.n_training_unreadable,
             "n_flagged": self.n_flagged,
             "rate": self.rate,
             "ci95": [low, high],
-            "ci_method": "Wilson score interval",
+            "ci_method": PROPORTION_METHOD,
+            "judgeable": self.judgeable,
             "threshold": self.threshold,
             "k": self.k,
             "search": self.method,
@@ -130,6 +161,7 @@ def summarise(
     images_root: Path | None = None,
     checks: pd.DataFrame | None = None,
     inlier_threshold: int = 0,
+    training_unreadable: int = 0,
 ) -> RegurgitationResult:
     """Per-sample table from the neighbours: best match, flag at `threshold`, group size, source rank, SSIM.
 
@@ -150,10 +182,11 @@ def summarise(
         samples["mirrored"] = samples["id"].map(strongest["mirrored"]).fillna(False).astype(bool)
         samples["flagged"] = samples["id"].map(strongest["verified"]).fillna(False).astype(bool)
         flagged_ids = samples.loc[samples["flagged"], "id"]
-        samples.loc[samples["flagged"], "best_match"] = flagged_ids.map(strongest["training_id"]).to_numpy()
-        samples.loc[samples["flagged"], "similarity"] = flagged_ids.map(strongest["similarity"]).to_numpy()
         best = best.copy()
-        best.loc[flagged_ids.to_numpy(), "training_row"] = flagged_ids.map(strongest["training_row"]).to_numpy()
+        if len(flagged_ids):  # (pandas refuses an empty assignment into a float column)
+            samples.loc[samples["flagged"], "best_match"] = flagged_ids.map(strongest["training_id"]).to_numpy()
+            samples.loc[samples["flagged"], "similarity"] = flagged_ids.map(strongest["similarity"]).to_numpy()
+            best.loc[flagged_ids.to_numpy(), "training_row"] = flagged_ids.map(strongest["training_row"]).to_numpy()
         verification = {
             "method": "local-features",
             "candidate_threshold": threshold,
@@ -193,7 +226,9 @@ def summarise(
             samples.loc[row, "ssim"] = pixel_similarity(
                 images_root, generated_image.get(sample_id, ""), image_of.get(samples.loc[row, "best_match"], "")
             )
-    return RegurgitationResult(samples, neighbours, threshold, k, method, recall, verification)
+    return RegurgitationResult(
+        samples, neighbours, threshold, k, method, recall, verification, n_training_unreadable=training_unreadable
+    )
 
 
 def dedup_group_sizes(dedup: DedupResult) -> np.ndarray:

@@ -11,6 +11,7 @@ from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import RegurgitationResult
+from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
 
@@ -60,10 +61,14 @@ class Regurgitation(
 
     def summary_lines(self, result: RegurgitationResult) -> list[str]:
         payload = result.to_json()
+        rate = "no sample could be read" if result.rate is None else f"{result.rate:.1%}"
         lines = [
-            f"{payload['n_flagged']:,} of {payload['n_generated']:,} generated samples flagged as likely copies "
-            f"({payload['rate']:.1%}, 95% CI {payload['ci95'][0]:.1%}–{payload['ci95'][1]:.1%}) {flag_rule(result)}"
+            f"{payload['n_flagged']:,} of {result.n_measured:,} measured generated samples flagged as likely copies "
+            f"({rate}, 95% CI {payload['ci95'][0]:.1%}–{payload['ci95'][1]:.1%}) {flag_rule(result)}"
+            + ("" if result.judgeable else f" — {TOO_FEW}")
         ]
+        if result.unmeasured():
+            lines.append(f"  unmeasured: {result.unmeasured()}")
         for sample in payload["samples"][:10]:
             if sample["flagged"]:
                 inliers = f", {sample['inliers']} inliers" if sample.get("inliers") is not None else ""
@@ -155,6 +160,8 @@ class Regurgitation(
                 "regurgitation rate",
                 options.max_regurgitation_rate,
                 result.rate,
-                f"{result.n_flagged:,} of {len(result.samples):,} samples {flag_rule(result)}",
+                f"{result.n_flagged:,} of {result.n_measured:,} measured samples {flag_rule(result)}",
+                unmeasured=result.unmeasured(),
+                judgeable=result.judgeable,
             )
         ]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.captions import DocTermIndex, normalise_term
 from analysis.errors import AuditInputError
-from analysis.stats import wilson_interval
+from analysis.stats import judgeable, proportion_interval
 from analysis.workspace import Workspace
 
 
@@ -74,14 +74,15 @@ def filter_overlap(workspace: Workspace) -> pd.DataFrame:
 def removal_by_terms(
     index: DocTermIndex, kept: np.ndarray, terms: Iterable[str], groups: Mapping[str, Iterable[str]] | None = None
 ) -> pd.DataFrame:
-    """Share of captions with each term (or group) that the filters removed, with a Wilson 95% interval."""
+    """Share of captions with each term (or group) that the filters removed, with a Clopper–Pearson 95%
+    interval; `judgeable` is False below the one count rule (`analysis.stats.judgeable`)."""
     entries: list[tuple[str, str, tuple[str, ...]]] = [("term", normalise_term(t), (normalise_term(t),)) for t in terms]
     entries += [("group", name, tuple(normalise_term(m) for m in members)) for name, members in (groups or {}).items()]
     rows = []
     for kind, name, members in entries:
         contains = index.docs_containing(members)
         total, removed = int(contains.sum()), int((contains & ~kept).sum())
-        low, high = wilson_interval(removed, total)
+        low, high = proportion_interval(removed, total)
         rows.append(
             {
                 "kind": kind,
@@ -91,10 +92,11 @@ def removal_by_terms(
                 "removal_rate": removed / total if total else np.nan,
                 "ci_low": low,
                 "ci_high": high,
+                "judgeable": judgeable(total),
             }
         )
     overall_removed = int((~kept).sum())
-    low, high = wilson_interval(overall_removed, len(kept))
+    low, high = proportion_interval(overall_removed, len(kept))
     rows.append(
         {
             "kind": "all",
@@ -104,14 +106,23 @@ def removal_by_terms(
             "removal_rate": overall_removed / len(kept) if len(kept) else np.nan,
             "ci_low": low,
             "ci_high": high,
+            "judgeable": judgeable(len(kept)),
         }
     )
     return pd.DataFrame(rows)
 
 
+def score_range(scores: np.ndarray) -> tuple[float, float]:
+    """The axis of a score: [0, 1] for probabilities, else the range the data spans (similarities, 0–10 ratings)."""
+    low, high = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
+    if low >= 0.0 and high <= 1.0:
+        return 0.0, 1.0
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
 def score_histogram(scores: np.ndarray, kept: np.ndarray, bins: int = 40) -> pd.DataFrame:
-    """Counts of kept and removed rows per score bin over [0, 1] (aggregated, so it draws fast at any size)."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
+    """Counts of kept and removed rows per score bin over the score's range (aggregated: draws fast at any size)."""
+    edges = np.linspace(*score_range(scores), bins + 1)
     kept_counts, _ = np.histogram(scores[kept], bins=edges)
     removed_counts, _ = np.histogram(scores[~kept], bins=edges)
     return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "kept": kept_counts, "removed": removed_counts})
@@ -135,16 +146,21 @@ def threshold_sweep(
             f"no score filter named '{filter_name}' (have: {', '.join(spec) or 'none'}).",
             fix="threshold what-ifs need score filters defined in audit.toml.",
         )
-    scores = workspace.original[spec[filter_name].column].to_numpy(dtype=np.float64)
+    varied = spec[filter_name]
+    scores = workspace.original[varied.column].to_numpy(dtype=np.float64)
     others = [m for name, m in workspace.removed_by.items() if name != filter_name]
     removed_by_others = np.logical_or.reduce(others) if others else np.zeros(len(scores), dtype=bool)
     if thresholds is None:
-        thresholds = np.round(np.linspace(0.05, 1.0, 96), 4)
+        low, high = score_range(scores)
+        thresholds = np.round(np.linspace(low + (high - low) * 0.05, high, 96), 4)
     n = len(scores)
 
     def removed_count(mask: np.ndarray) -> np.ndarray:
         free = np.sort(scores[mask & ~removed_by_others])
-        by_threshold = len(free) - np.searchsorted(free, thresholds, side="left")
+        if varied.removed_when == "<":
+            by_threshold = np.searchsorted(free, thresholds, side="left")
+        else:
+            by_threshold = len(free) - np.searchsorted(free, thresholds, side="left")
         return (mask & removed_by_others).sum() + by_threshold
 
     everything = np.ones(n, dtype=bool)

@@ -18,6 +18,7 @@ from analysis.removals.compute import (
     removed_page,
     threshold_sweep,
 )
+from analysis.stats import TOO_FEW, judgeable
 from analysis.workspace import Workspace
 
 
@@ -40,6 +41,7 @@ class Removals(
     page="removals",
     icon=":material/block:",
     help="what the filters removed: totals, per filter, by caption term",
+    needs_filter=True,
 ):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--terms", help="comma-separated words (default: the workspace's default terms)")
@@ -65,7 +67,8 @@ class Removals(
         ]
         lines += [
             f"  {r['kind']} {r['name']!r}: {r['removed']:,}/{r['captions']:,} captions removed "
-            f"({r['removal_rate']:.1%})"
+            f"({r['removal_rate']:.1%}, 95% CI {r['ci_low']:.1%}–{r['ci_high']:.1%})"
+            + ("" if r["judgeable"] else f" — {TOO_FEW}")
             for r in result.by_term.to_dict("records")
             if r["captions"] and r["kind"] != "all"
         ]
@@ -82,7 +85,7 @@ class Removals(
             section.figures["score_distributions"] = score_chart(workspace)
             first = workspace.config.filtered.scores[0]
             sweep = threshold_sweep(workspace, context.index, first.name, context.terms)
-            section.figures[f"what_if_{first.name}"] = what_if_chart(sweep, first.name, first.threshold, workspace)
+            section.figures[f"what_if_{first.name}"] = what_if_chart(sweep, first, workspace)
         page, _ = removed_page(workspace, index=context.index, page_size=8)
         section.images.append(
             (
@@ -106,11 +109,14 @@ class Removals(
     def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
         if options.max_removed_fraction is None:
             return []
+        defined = workspace.config.filtered.defined
         return [
             Gate(
                 "removed fraction",
                 options.max_removed_fraction,
-                workspace.n_removed / workspace.n_original,
+                workspace.n_removed / workspace.n_original if defined else None,
                 f"{workspace.n_removed:,} of {workspace.n_original:,} removed",
+                unmeasured="" if defined else "no filter defined in this workspace",
+                judgeable=judgeable(workspace.n_original),
             )
         ]

@@ -7,15 +7,20 @@ import plotly.graph_objects as go
 
 from analysis.bias.compute import term_label
 from analysis.charts import LINE_COLOURS, LINE_DASHES, NOTE, PALETTE, style_figure
+from analysis.filter_spec import ScoreFilter
 from analysis.workspace import Workspace
 
 
 def removal_rate_chart(by_term: pd.DataFrame, workspace: Workspace) -> go.Figure:
-    shown = by_term[(by_term["captions"] > 0) & (by_term["kind"] != "all")].copy()
+    shown = by_term[(by_term["captions"] > 0) & (by_term["kind"] != "all")]
+    shown = pd.concat([shown[shown["judgeable"]], shown[~shown["judgeable"]]])  # too few: after, never ranked
     # The numbers go in the tick labels: inside a short bar they would overflow into its interval
     shown["label"] = [
-        term_label(name, kind == "group") + NOTE.format(f"{r:.1%} of {c:,}")
-        for name, kind, r, c in zip(shown["name"], shown["kind"], shown["removal_rate"], shown["captions"])
+        term_label(name, kind == "group")
+        + NOTE.format(f"{r:.1%} of {c:,}" if judged else f"{r:.1%} of {c:,}: too few captions to judge")
+        for name, kind, r, c, judged in zip(
+            shown["name"], shown["kind"], shown["removal_rate"], shown["captions"], shown["judgeable"]
+        )
     ]
     overall = by_term[by_term["kind"] == "all"].iloc[0]
     figure = go.Figure(
@@ -23,7 +28,7 @@ def removal_rate_chart(by_term: pd.DataFrame, workspace: Workspace) -> go.Figure
             x=shown["removal_rate"] * 100,
             y=shown["label"],
             orientation="h",
-            marker_color=PALETTE["removed"],
+            marker_color=[PALETTE["removed"] if judged else PALETTE["too few"] for judged in shown["judgeable"]],
             error_x=dict(
                 type="data",
                 symmetric=False,
@@ -40,7 +45,7 @@ def removal_rate_chart(by_term: pd.DataFrame, workspace: Workspace) -> go.Figure
         annotation_text=f"all captions {overall['removal_rate']:.1%}",
         annotation_position="top",
     )
-    figure.update_xaxes(title="captions removed by the filters (%), 95% Wilson interval", ticksuffix="%")
+    figure.update_xaxes(title="captions removed by the filters (%), 95% Clopper–Pearson interval", ticksuffix="%")
     figure.update_yaxes(autorange="reversed")
     return style_figure(figure, "Share of captions removed, by term", workspace, height=140 + 55 * max(len(shown), 2))
 
@@ -48,7 +53,7 @@ def removal_rate_chart(by_term: pd.DataFrame, workspace: Workspace) -> go.Figure
 def score_chart(workspace: Workspace) -> go.Figure:
     from plotly.subplots import make_subplots
 
-    from analysis.removals.compute import score_histogram
+    from analysis.removals.compute import score_histogram, score_range
 
     filters = workspace.config.filtered.scores
     figure = make_subplots(
@@ -56,7 +61,7 @@ def score_chart(workspace: Workspace) -> go.Figure:
         cols=len(filters),
         shared_yaxes=True,
         horizontal_spacing=0.04,
-        subplot_titles=[f"{f.name}: removed when ≥ {f.threshold:g}" for f in filters],
+        subplot_titles=[f"{f.name}: {f.rule.removeprefix('removed when ')}".replace("'", "") for f in filters],
     )
     for position, score_filter in enumerate(filters, start=1):
         scores = workspace.original[score_filter.column].to_numpy(dtype=float)
@@ -77,13 +82,14 @@ def score_chart(workspace: Workspace) -> go.Figure:
                 col=position,
             )
         figure.add_vline(x=score_filter.threshold, line_dash="dot", line_color="#222", row=1, col=position)
-        figure.update_xaxes(title="classifier score", range=[0, 1], row=1, col=position)
+        figure.update_xaxes(title="score", range=list(score_range(scores)), row=1, col=position)
     figure.update_layout(barmode="overlay")
     figure.update_yaxes(type="log", dtick=1, title="rows (log scale)", row=1, col=1)
     return style_figure(figure, "Classifier scores of kept and removed rows", workspace, height=440, legend_right=True)
 
 
-def what_if_chart(sweep: pd.DataFrame, filter_name: str, current: float, workspace: Workspace) -> go.Figure:
+def what_if_chart(sweep: pd.DataFrame, varied: ScoreFilter, workspace: Workspace) -> go.Figure:
+    filter_name, current = varied.name, varied.threshold
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -105,7 +111,8 @@ def what_if_chart(sweep: pd.DataFrame, filter_name: str, current: float, workspa
                 )
             )
     figure.add_vline(x=current, line_dash="dot", annotation_text=f"current {current:g}")
-    figure.update_xaxes(title=f"threshold of '{filter_name}' (removed when score ≥ threshold)")
+    symbol = "≥" if varied.removed_when == ">=" else "<"
+    figure.update_xaxes(title=f"threshold of '{filter_name}' (removed when {varied.column} {symbol} threshold)")
     figure.update_yaxes(title="%", ticksuffix="%")
     return style_figure(
         figure, f"What if the '{filter_name}' threshold were different?", workspace, height=460, legend_right=True

@@ -116,14 +116,23 @@ def _shift_table(shifts: list[TermShift]):
                 "term / group": s.label,
                 "original": f"{s.original_count:,} ({s.original_frequency:.2%})",
                 "filtered": f"{s.filtered_count:,} ({s.filtered_frequency:.2%})",
-                "change": f"{s.relative_change:+.1%}",
+                "change": f"{s.relative_change:+.1%}" + ("" if s.judgeable else " — too few captions to judge"),
                 "95% CI": f"{s.ci95[0]:+.1%} … {s.ci95[1]:+.1%}" if s.ci95 else "—",
                 "removed": f"{s.removal_rate:.1%}" if s.removal_rate is not None else "—",
-                "reweighted change": f"{s.reweighted_change:+.1%}" if s.reweighted_change is not None else "—",
+                "reweighted change": _reweighted_cell(s),
             }
-            for s in shifts
+            for s in [s for s in shifts if s.judgeable] + [s for s in shifts if not s.judgeable]
         ]
     )
+
+
+def _reweighted_cell(shift: TermShift) -> str:
+    if shift.reweighted_change is None:
+        return "—"
+    text = f"{shift.reweighted_change:+.1%}"
+    if shift.reweighted_ci95:
+        text += f" ({shift.reweighted_ci95[0]:+.1%} … {shift.reweighted_ci95[1]:+.1%})"
+    return text + (" · held out" if shift.held_out else " · a classifier feature")
 
 
 def weight_section(workspace, weights: np.ndarray, info: dict) -> None:

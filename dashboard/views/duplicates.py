@@ -11,6 +11,7 @@ from analysis.copies.pdq import pair_pdq_distances, pdq_hashes
 from analysis.dedup.cached import dedup_curve_for, dedup_for, dedup_recall_for, verified_dedup_for
 from analysis.dedup.compute import CURVE_LOW, default_threshold, exact_duplicates
 from analysis.dedup.figures import dedup_curve_chart, group_size_chart
+from analysis.stats import TOO_FEW
 from dashboard.components import (
     cache_key,
     image_tile,
@@ -192,8 +193,10 @@ def recall_check(workspace, found, result) -> None:
             st.metric("Recall vs exact search (estimated)", f"{estimate.recall:.2%}")
             found_pairs = round(estimate.recall * estimate.true_pairs)
             st.caption(
-                f"95% interval {low:.2%}–{high:.2%} (Wilson): {estimate.true_pairs:,} true duplicate pairs "
-                f"touch the {estimate.sampled_images:,} sampled images; {found_pairs:,} of them were found."
+                f"95% interval {low:.2%}–{high:.2%} (bootstrap over the sampled images, whose pairs are found or "
+                f"missed together): {estimate.true_pairs:,} true duplicate pairs touch {estimate.images_with_pairs:,} "
+                f"of the {estimate.sampled_images:,} sampled images; {found_pairs:,} of them were found."
+                + ("" if estimate.judgeable else f" Too few images with pairs to judge ({TOO_FEW}).")
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analysis.filter_spec import NO_FILTER_HINT
 from dashboard.state import current_workspace
 
 
@@ -20,15 +21,21 @@ def render() -> None:
     share = workspace.n_removed / workspace.n_original if workspace.n_original else 0.0
     columns[2].metric("Removed", f"{workspace.n_removed:,}", help=f"{share:.2%} of the original")
     columns[3].metric("Generated samples", f"{workspace.n_generated:,}")
-    st.caption(f"The filters removed {share:.1%} of the original dataset.")
 
     st.subheader("Filters")
-    rows = [
-        {"filter": name, "removed": int(mask.sum()), "share of original": f"{mask.mean():.2%}"}
-        for name, mask in workspace.removed_by.items()
-    ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="content")
-    st.caption(" · ".join(config.filtered.describe()))
+    if config.filtered.defined:
+        st.caption(f"The filters removed {share:.1%} of the original dataset.")
+        rows = [
+            {"filter": name, "removed": int(mask.sum()), "share of original": f"{mask.mean():.2%}"}
+            for name, mask in workspace.removed_by.items()
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="content")
+        st.caption(" · ".join(config.filtered.describe()))
+    else:
+        st.info(
+            "No filter is defined: this workspace audits one dataset (Duplicates, Regurgitation).\n\n"
+            f"To add a filter: {NO_FILTER_HINT}"
+        )
 
     st.subheader("Sources")
     sources = pd.DataFrame(

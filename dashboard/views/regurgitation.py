@@ -10,7 +10,6 @@ from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import default_threshold
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
 from analysis.reviews import COPY_VERDICTS, VerdictStore, confirmed_copies
-from analysis.stats import wilson_interval
 from dashboard.components import (
     cache_key,
     image_tile,
@@ -68,11 +67,25 @@ def render() -> None:
     samples = result.samples
     store = VerdictStore.for_workspace(workspace.config.root)
     latest = store.latest("regurgitation")
-    low, high = wilson_interval(result.n_flagged, len(samples))
+    low, high = result.interval()
+    unmeasured = result.unmeasured()
+    if unmeasured:
+        st.warning(
+            f"Unmeasured: {unmeasured}. Rates are over the {result.n_measured:,} samples that were read; "
+            "`pretrain-audit check` fails a gate on them unless given --allow-unmeasured."
+        )
     columns = st.columns(4)
-    columns[0].metric("Generated samples", f"{len(samples):,}")
+    columns[0].metric(
+        "Generated samples measured",
+        f"{result.n_measured:,} of {len(samples):,}",
+        help="samples that could be read and searched; the rest are not counted as clean",
+    )
     columns[1].metric("Flagged as likely copies", f"{result.n_flagged:,}")
-    columns[2].metric("Flag rate", f"{result.rate:.1%}", help=f"95% Wilson interval {low:.1%} – {high:.1%}")
+    columns[2].metric(
+        "Flag rate",
+        "—" if result.rate is None else f"{result.rate:.1%}" + ("" if result.judgeable else " (too few to judge)"),
+        help=f"of the samples measured; 95% Clopper–Pearson interval {low:.1%} – {high:.1%}",
+    )
     copies, judged, (c_low, c_high) = confirmed_copies(latest)
     if judged:
         columns[3].metric(

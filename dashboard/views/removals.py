@@ -72,8 +72,8 @@ def what_if(workspace, index, terms: list[str]) -> None:
     names = [f.name for f in workspace.config.filtered.scores]
     chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
     sweep = _sweep(cache_key(workspace), chosen, tuple(terms), workspace, index)
-    current = next(f.threshold for f in workspace.config.filtered.scores if f.name == chosen)
-    show_figure(what_if_chart(sweep, chosen, current, workspace), "what-if")
+    varied = next(f for f in workspace.config.filtered.scores if f.name == chosen)
+    show_figure(what_if_chart(sweep, varied, workspace), "what-if")
 
 
 def precision_section(workspace, store: VerdictStore) -> None:
