@@ -139,8 +139,9 @@ def clustered_ratio_interval(
 ) -> tuple[float, float]:
     """95% interval for Σfound / Σtotal when the units are sampled images and the counts are the pairs around
     each: a percentile bootstrap over the images (pairs around one image are found or missed together, so
-    treating pairs as independent gives intervals far too narrow). Below `MIN_JUDGEABLE` images with pairs the
-    bootstrap is unreliable, so the interval is widened to the Clopper–Pearson interval over those images."""
+    treating pairs as independent gives intervals far too narrow). Below `MIN_JUDGEABLE` images with pairs, or
+    when every image had all (or none) of its pairs found, the bootstrap cannot show the uncertainty, so the
+    interval is widened to the Clopper–Pearson interval over those images (all 51 found: 0.930 … 1)."""
     found, total = np.asarray(found, dtype=np.float64), np.asarray(total, dtype=np.float64)
     with_pairs = total > 0
     units = int(with_pairs.sum())
@@ -154,7 +155,8 @@ def clustered_ratio_interval(
         picks = rng.integers(0, units, size=(min(step, n_boot - start), units))
         ratios.append(found[picks].sum(axis=1) / total[picks].sum(axis=1))
     low, high = (float(v) for v in np.percentile(np.concatenate(ratios), [2.5, 97.5]))
-    if not judgeable(units):
+    all_or_none = bool(np.all(found == total) or np.all(found == 0))
+    if not judgeable(units) or all_or_none:  # a bootstrap cannot see variation the sample does not hold
         estimate = found.sum() / total.sum()
         cp_low, cp_high = proportion_interval(round(estimate * units), units)
         low, high = min(low, cp_low), max(high, cp_high)

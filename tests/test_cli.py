@@ -133,6 +133,8 @@ def test_dedup_json_and_keep_list(sample_copy: Path) -> None:
         "--exact",
         "--estimate-recall",
         "300",
+        "--clusters",
+        "8",  # K > 1: the default K for 1,000 images is 1, where clustered search is exact search
         "--out",
         str(sample_copy / "keep.parquet"),
     )
@@ -152,8 +154,12 @@ def test_dedup_json_and_keep_list(sample_copy: Path) -> None:
         "recall_estimate",
     ):
         assert field in payload
-    assert payload["n_images"] == 1000 and payload["clusterings"] == 5 and payload["recall_vs_exact"] == 1.0
-    assert payload["recall_estimate"]["recall"] == 1.0 and payload["recall_estimate"]["sampled_images"] == 300
+    assert payload["n_images"] == 1000 and payload["clusters"] == 8 and payload["clusterings"] == 5
+    assert len(payload["recall_by_clusterings"]) == 5 and payload["recall_vs_exact"] >= 0.95
+    estimate = payload["recall_estimate"]
+    assert estimate["sampled_images"] == 300 and estimate["true_pairs"] > 0
+    assert estimate["ci95"][0] <= payload["recall_vs_exact"] <= estimate["ci95"][1]
+    assert estimate["ci95"][0] < 1.0, "an interval, not a point, even when every sampled pair was found"
     assert payload["n_removed"] == payload["n_in_groups"] - payload["n_groups"]
     keep = pd.read_parquet(sample_copy / "keep.parquet")
     assert list(keep.columns) == ["id", "group_id", "keep"]

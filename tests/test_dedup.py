@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.dedup.cached import dedup_for
+from analysis.dedup.cached import dedup_for, default_dedup
 from analysis.dedup.compute import (
     at_higher_threshold,
     choose_keepers,
@@ -166,16 +166,58 @@ def test_exact_byte_duplicates() -> None:
     assert codes.tolist() == [0, 1, 0, -1, -1, 1]
 
 
-def test_sample_families_come_out_as_groups(sample_copy: Path) -> None:
+def _families_by_group(workspace, truth: dict, group_id: np.ndarray) -> dict[int, set[str]]:
+    """For every group: the planted families its members come from ("none" for an image in no family)."""
+    family_of = {
+        member: family
+        for family, members in {**truth["near_duplicate_families"], **truth["exact_duplicate_families"]}.items()
+        for member in members
+    }
+    ids = workspace.original["id"].to_numpy()
+    return {
+        int(group): {family_of.get(member, "none") for member in ids[group_id == group]}
+        for group in np.unique(group_id[group_id >= 0])
+    }
+
+
+# The documented limit of verification on pixels (docs/analyses.md, "Known limit"): flat drawings with few corners.
+VERIFICATION_MISSES = {"logo-ring": "not grouped", "clock-1": "split"}
+
+
+def test_verified_dedup_groups_are_each_one_planted_family(sample_copy: Path) -> None:
+    """The default (verified on pixels): no group mixes two families or takes in an image of no family; every
+    family is exactly one group, byte-identical files included, except the documented flat-drawing misses."""
+    workspace = load_workspace(sample_copy)
+    truth = json.loads((sample_copy / "sample_truth.json").read_text())
+    families = {**truth["near_duplicate_families"], **truth["exact_duplicate_families"]}
+    result = default_dedup(workspace, load_embeddings(workspace))
+    by_group = _families_by_group(workspace, truth, result.group_id)
+    assert all(len(found) == 1 and "none" not in found for found in by_group.values()), by_group
+    ids = workspace.original["id"].to_numpy()
+    outcome = {}
+    for family, members in families.items():
+        groups = result.group_id[np.isin(ids, members)]
+        if (groups < 0).all():
+            outcome[family] = "not grouped"
+        elif (groups < 0).any() or len(set(groups.tolist())) > 1:
+            outcome[family] = "split"
+    assert outcome == VERIFICATION_MISSES
+    in_families = np.isin(ids, [m for ms in families.values() for m in ms])
+    assert (result.group_id[~in_families] == -1).all()
+
+
+def test_cosine_dedup_never_merges_two_planted_families(sample_copy: Path) -> None:
+    """Cosine alone (0.90): each family in one group of its own; its documented precision cost is a few groups of
+    look-alike scenes from no family, never two families merged."""
     workspace = load_workspace(sample_copy)
     truth = json.loads((sample_copy / "sample_truth.json").read_text())
     result = dedup_for(workspace)
+    by_group = _families_by_group(workspace, truth, result.group_id)
+    assert all(len(found) == 1 for found in by_group.values()), by_group
     ids = workspace.original["id"].to_numpy()
     for family, members in {**truth["near_duplicate_families"], **truth["exact_duplicate_families"]}.items():
-        groups = set(result.group_id[np.isin(ids, members)].tolist())
-        assert len(groups) == 1 and -1 not in groups, family
-    clock_group = result.group_id[np.isin(ids, truth["near_duplicate_families"]["clock-0"])][0]
-    assert (result.group_id == clock_group).sum() >= 12
+        assert len(set(result.group_id[np.isin(ids, members)].tolist()) - {-1}) == 1, family
+        assert (result.group_id[np.isin(ids, members)] >= 0).all(), family
 
 
 def test_dedup_result_is_cached(sample_copy: Path) -> None:

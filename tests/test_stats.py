@@ -73,3 +73,9 @@ def test_clustered_interval_below_the_judgeable_count_covers_clopper_pearson_ove
 
 def test_judgeable_rule() -> None:
     assert not judgeable(MIN_JUDGEABLE - 1) and judgeable(MIN_JUDGEABLE)
+
+
+def test_clustered_interval_when_every_pair_was_found_is_not_a_point() -> None:
+    """51 images, all their pairs found: the bootstrap alone says [1, 1]; Clopper–Pearson over images 0.930 … 1."""
+    low, high = clustered_ratio_interval(np.full(51, 5), np.full(51, 5))
+    assert low == pytest.approx(0.025 ** (1 / 51), abs=1e-6) and high == 1.0

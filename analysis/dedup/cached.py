@@ -38,6 +38,7 @@ from analysis.dedup.compute import (
     KeepRule,
     RecallEstimate,
     at_higher_threshold,
+    byte_identical_pairs,
     deduplicate,
     default_clusters,
     default_threshold,
@@ -337,11 +338,14 @@ def verified_dedup_for(
 
     check = load_or_compute([path], load, compute, save).at_inliers(inlier_threshold)
     verified = check.verified
+    pairs, pair_similarity = with_byte_identical(
+        check.pairs[verified], check.similarities[verified], found.status["sha256"], base.n_images
+    )
     resolution = _resolution(workspace) if keep_rule == "resolution" else None
-    group_id, keep = groups_and_keepers(found.mapped, check.pairs[verified], keep_rule, resolution, found.valid)
+    group_id, keep = groups_and_keepers(found.mapped, pairs, keep_rule, resolution, found.valid)
     return DedupResult(
         base.n_images,
-        check.pairs[verified],
+        pairs,
         group_id,
         keep,
         candidate_threshold,
@@ -350,6 +354,20 @@ def verified_dedup_for(
         base.pairs_per_clustering,
         None,
         None,
-        check.similarities[verified],
+        pair_similarity,
         check,
     )
+
+
+def with_byte_identical(
+    pairs: np.ndarray, similarities: np.ndarray, digests: pd.Series, n_images: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Verified pairs plus the pairs of byte-identical files (cosine 1), each pair once."""
+    identical = byte_identical_pairs(digests)
+    if not len(identical):
+        return pairs, similarities
+    every = np.concatenate([pairs.reshape(-1, 2), identical])
+    every = np.sort(every, axis=1)
+    cosine = np.concatenate([similarities, np.ones(len(identical), dtype=np.float32)]).astype(np.float32)
+    _, first = np.unique(every[:, 0] * np.int64(n_images) + every[:, 1], return_index=True)
+    return every[first], cosine[first]

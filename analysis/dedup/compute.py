@@ -416,6 +416,20 @@ def exact_duplicates(digests: pd.Series) -> pd.Series:
     return codes
 
 
+def byte_identical_pairs(digests: pd.Series) -> np.ndarray:
+    """(m, 2) row pairs of byte-identical files (each member joined to its group's first): duplicates with no
+    pixels left to verify, which a flat image's few keypoints must not be able to hide."""
+    codes = exact_duplicates(digests).to_numpy()
+    rows = np.flatnonzero(codes >= 0)
+    if not len(rows):
+        return np.zeros((0, 2), dtype=np.int64)
+    order = rows[np.argsort(codes[rows], kind="stable")]
+    sorted_codes = codes[order]
+    first = order[np.searchsorted(sorted_codes, sorted_codes, side="left")]
+    pairs = np.stack([first, order], axis=1)
+    return pairs[pairs[:, 0] != pairs[:, 1]].astype(np.int64)
+
+
 def pair_similarities(vectors: np.ndarray, pairs: np.ndarray, chunk: int = 200_000) -> np.ndarray:
     """Cosine similarity of each pair, in chunks (10M pairs × 512 dims would be 20 GB in one go)."""
     out = np.zeros(len(pairs), dtype=np.float32)
