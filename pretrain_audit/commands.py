@@ -38,19 +38,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     from analysis.workspace import init_workspace
 
-    def from_shell(value: str | None) -> Path | None:
+    def from_shell(value: str) -> Path:
         """Paths on the command line mean what the shell means: relative to the current directory."""
-        return None if value is None else Path(value).expanduser().absolute()
+        return Path(value).expanduser().absolute()
 
     workspace = init_workspace(
         args.dir,
-        original=Path(args.original).expanduser().absolute(),
-        filtered=from_shell(args.filtered),
+        original=from_shell(args.original),
+        filtered=args.filtered and from_shell(args.filtered),
         kept_column=args.kept_column,
         scores=args.score,
         laion=args.laion_filters,
-        images_root=from_shell(args.images_root),
-        generated=from_shell(args.generated),
+        images_root=args.images_root and from_shell(args.images_root),
+        generated=args.generated and from_shell(args.generated),
         name=args.name,
     )
     log(

@@ -19,6 +19,7 @@ from scipy.sparse.csgraph import connected_components
 from analysis.copies.candidates import CandidateCheck
 from analysis.embedders.base import default_for_embedder
 from analysis.index import as_float32, exact_pairs_above, pairs_above
+from analysis.stats import clustered_ratio_interval, judgeable
 
 KeepRule = Literal["centre", "first", "resolution"]
 DEFAULT_R = 5  # clusterings, as in DALL·E 2
@@ -332,13 +333,9 @@ class RecallEstimate:
 
     @property
     def judgeable(self) -> bool:
-        from analysis.stats import judgeable
-
         return judgeable(self.images_with_pairs)
 
     def interval(self) -> tuple[float, float]:
-        from analysis.stats import clustered_ratio_interval
-
         if not self.per_image:
             return (0.0, 1.0)
         counts = np.array(self.per_image, dtype=np.int64)
