@@ -74,7 +74,12 @@ def run_record(command: str) -> dict:
     import time
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
-    return {"commit": commit.stdout.strip(), "date": time.strftime("%Y-%m-%d"), "command": command}
+    # Uncommitted code changes (results written under docs/ do not count) make the commit an approximation.
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", ":!docs"], capture_output=True, text=True, cwd=REPO
+    )
+    dirty = "+uncommitted" if changed.stdout.strip() else ""
+    return {"commit": commit.stdout.strip() + dirty, "date": time.strftime("%Y-%m-%d"), "command": command}
 
 
 def replace_section(path: Path, start: str, end: str, section: str, before: str | None = None) -> None:

@@ -51,6 +51,11 @@ def main() -> None:
     if args.plot_only:
         plot(json.loads((REPO / "docs" / "scaling.json").read_text()), REPO / "docs" / "scaling.png")
         return
+    from bench.common import run_record
+
+    record = run_record(
+        "python -m bench.scaling --sizes " + " ".join(map(str, args.sizes)) + f" --generated {args.generated}"
+    )
     results = []
     for n in args.sizes:
         directory = args.workdir / f"ws{n}-g{args.generated}"
@@ -82,6 +87,7 @@ def main() -> None:
                     "step": step,
                     "seconds": round(seconds, 1),
                     "peak_rss_mb": round(peak),
+                    **record,
                 }
             )
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
