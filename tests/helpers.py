@@ -85,3 +85,18 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def sharpness(image) -> float:
+    """High-frequency energy (mean squared Laplacian of the greyscale at 128×128): how a test tells a blurred
+    image from a sharp one by its pixels, whatever size it was served at."""
+    import numpy as np
+
+    grey = np.asarray(image.convert("L").resize((128, 128)), dtype=np.float32)
+    laplacian = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
+    return float((laplacian**2).mean())
+
+
+def is_blurred(shown, original, ratio: float = 0.1) -> bool:
+    """`shown` keeps less than `ratio` of the original's fine detail (our blur keeps under 2% on the sample)."""
+    return sharpness(shown) < ratio * sharpness(original)

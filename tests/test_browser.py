@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import screenshot, wait_for_app
+from tests.helpers import is_blurred, screenshot, sharpness, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -38,6 +38,17 @@ def _open(page, url: str, name: str) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def _served_image(page, base_url: str, src: str):
+    import io
+    from urllib.parse import urljoin
+
+    from PIL import Image
+
+    response = page.request.get(urljoin(base_url + "/", src))
+    assert response.ok, (src, response.status)
+    return Image.open(io.BytesIO(response.body()))
+
+
 def test_removals_page_blurs_until_revealed_and_records_a_verdict(dashboard_url: str, browser) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 3200})
     page = context.new_page()
@@ -46,12 +57,20 @@ def test_removals_page_blurs_until_revealed_and_records_a_verdict(dashboard_url:
     first_image = page.locator("[data-testid='stImage'] img").first
     first_image.wait_for()
     blurred_src = first_image.get_attribute("src")
+    # Judge the pixels the browser was served, not the markup (fetched now: Streamlit drops media on a rerun).
+    blurred = _served_image(page, dashboard_url, blurred_src)
     screenshot(page, "removals")
     page.get_by_text("Reveal this page").click()
     page.wait_for_timeout(1500)
     wait_for_app(page)
     revealed_src = page.locator("[data-testid='stImage'] img").first.get_attribute("src")
     assert revealed_src != blurred_src, "revealing must swap the blurred image for the original"
+    revealed = _served_image(page, dashboard_url, revealed_src)
+    assert is_blurred(blurred, revealed), (
+        "the first view keeps < 10% of the detail",
+        sharpness(blurred),
+        sharpness(revealed),
+    )
     page.get_by_text("Reveal this page").click()
     page.wait_for_timeout(1000)
     wait_for_app(page)

@@ -182,6 +182,21 @@ def test_clip_retrieval_layout_is_read(tmp_path: Path) -> None:
     assert vectors.shape == (3, 4) and ids["image"].tolist() == ["img/0.png", "img/1.png", "img/2.png"]
 
 
+def test_shards_of_different_dimensions_are_named(tmp_path: Path) -> None:
+    from analysis.embedders.precomputed import read_precomputed
+
+    for shard, dim in enumerate((4, 3)):
+        (tmp_path / "img_emb").mkdir(exist_ok=True)
+        (tmp_path / "metadata").mkdir(exist_ok=True)
+        np.save(tmp_path / "img_emb" / f"img_emb_{shard}.npy", np.ones((2, dim), np.float16))
+        pd.DataFrame({"image_path": [f"img/{shard}-{i}.png" for i in range(2)]}).to_parquet(
+            tmp_path / "metadata" / f"metadata_{shard}.parquet"
+        )
+    with pytest.raises(AuditInputError) as info:
+        read_precomputed(tmp_path)
+    assert "img_emb_1.npy" in str(info.value) and "has dimension 3, other shards have 4" in str(info.value)
+
+
 @pytest.mark.parametrize(
     "vectors,ids,message",
     [

@@ -21,6 +21,21 @@ def report_html(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return write_report(load_workspace(workspace_dir), workspace_dir / "report.html")
 
 
+def report_sections(text: str) -> dict[str, str]:
+    """The report's text per <h2> section, tags stripped and entities decoded."""
+    import html
+
+    sections = {}
+    for chunk in text.split("<h2>")[1:]:
+        title, _, body = chunk.partition("</h2>")
+        sections[html.unescape(title)] = html.unescape(re.sub(r"<[^>]+>", " ", body.split("<script")[0]))
+    return sections
+
+
+def section_starting(sections: dict[str, str], prefix: str) -> str:
+    return next(body for title, body in sections.items() if title.startswith(prefix))
+
+
 def test_report_has_every_section_and_the_provenance(report_html: Path) -> None:
     text = report_html.read_text()
     for heading in ("Removals", "Caption bias", "Near-duplicates", "Regurgitation", "Provenance"):
@@ -29,11 +44,69 @@ def test_report_has_every_section_and_the_provenance(report_html: Path) -> None:
     assert "SYNTHETIC" in text
 
 
-def test_report_is_self_contained(report_html: Path) -> None:
-    text = report_html.read_text()
-    assert not re.search(r"<(script|link|img)[^>]+(src|href)=['\"]?https?:", text), "no external resources"
-    assert "data:image/png;base64," in text
-    assert text.count("Plotly.newPlot") >= 6
+def test_report_states_the_figures_the_cli_measures(report_html: Path) -> None:
+    """Each section carries the numbers of its analysis, the same the CLI prints, and the sample's planted truths."""
+    workspace = str(report_html.parent)
+    sections = report_sections(report_html.read_text())
+    removals = json.loads(run_cli("removals", workspace, "--json").stdout)
+    assert f"{removals['n_removed']:,} of {removals['n_original']:,} removed" in section_starting(sections, "Removals")
+    assert "50 of 1,000 removed (5.00%)" in section_starting(sections, "Removals")  # the sample's 50 planted removals
+    bias = section_starting(sections, "Caption bias")
+    woman = next(t for t in json.loads(run_cli("bias", workspace, "--json").stdout)["terms"] if t["term"] == "woman")
+    assert f"term woman: {woman['original']['frequency']:.2%} → {woman['filtered']['frequency']:.2%}" in bias
+    assert "(-14.0%" in bias  # the sample is built to reproduce DALL·E 2's 14% drop of "woman"
+    dedup = json.loads(run_cli("dedup", workspace, "--json").stdout)
+    assert f"{dedup['n_in_groups']:,} images in {dedup['n_groups']:,} duplicate groups" in section_starting(
+        sections, "Near-duplicates"
+    )
+    regurgitation = json.loads(run_cli("regurgitation", workspace, "--json").stdout)
+    flagged = f"{regurgitation['n_flagged']:,} of 100 measured generated samples flagged"
+    assert flagged in section_starting(sections, "Regurgitation")
+    assert regurgitation["n_flagged"] == 14  # 14 of the 15 planted copies are verified on pixels
+
+
+def test_report_blurs_a_removed_image_and_shows_a_kept_one_sharp(sample_dir: Path, tmp_path: Path) -> None:
+    import base64
+    import io
+
+    import pandas as pd
+    from PIL import Image
+
+    from analysis.images import load_image, thumbnail
+    from tests.helpers import is_blurred
+
+    workspace_dir = tmp_path / "ws"
+    shutil.copytree(sample_dir, workspace_dir)
+    dedup = run_cli("dedup", str(workspace_dir), "--out", str(tmp_path / "groups.parquet"))
+    assert dedup.returncode == 0, dedup.stderr
+    groups = pd.read_parquet(tmp_path / "groups.parquet")
+    largest = groups[groups["group_id"] == 0]["id"].tolist()  # the report shows the first 8 of groups 0–2
+    removed_id, kept_id = largest[0], largest[1]
+    original = pd.read_parquet(workspace_dir / "original.parquet")
+    original.loc[original["id"] == removed_id, "sexual"] = 0.99  # the sample's filter removes sexual ≥ 0.5
+    original.loc[original["id"] == kept_id, ["sexual", "violence"]] = 0.0
+    original.to_parquet(workspace_dir / "original.parquet", index=False)
+    text = write_report(load_workspace(workspace_dir), workspace_dir / "r.html").read_text()
+    tiles = dict(re.findall(r"<img alt='([^']*)' src='data:image/png;base64,([^']+)'>", text))
+    images = dict(zip(original["id"], original["image"]))
+    root = load_workspace(workspace_dir).config.images_root
+
+    def shown(item: str):
+        return Image.open(io.BytesIO(base64.b64decode(next(v for k, v in tiles.items() if k.startswith(item)))))
+
+    def source(item: str):
+        return thumbnail(load_image(root, images[item]).image, 160)
+
+    assert is_blurred(shown(removed_id), source(removed_id)), "a removed image is blurred in the report"
+    assert not is_blurred(shown(kept_id), source(kept_id), ratio=0.9), "a kept image is shown as it is"
+
+
+def test_report_content_security_policy_blocks_outside_resources(report_html: Path) -> None:
+    policy = re.search(r"http-equiv='Content-Security-Policy' content=\"([^\"]+)\"", report_html.read_text())
+    assert policy, "the report carries a Content-Security-Policy"
+    directives = dict(d.strip().split(" ", 1) for d in policy.group(1).split(";"))
+    assert directives["default-src"] == "'none'" and directives["img-src"] == "data:"
+    assert "http" not in policy.group(1) and directives["script-src"] == "'unsafe-inline'"
 
 
 def test_report_escapes_captions(sample_dir: Path, tmp_path: Path) -> None:
@@ -67,6 +140,29 @@ def test_report_opens_offline_in_a_real_browser_without_errors(report_html: Path
     assert all(url.startswith(("file:", "data:")) for url in requests), [u for u in requests if "://" in u][:3]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
+    context.close()
+
+
+@pytest.mark.browser
+def test_report_policy_stops_an_injected_outside_image_in_a_real_browser(
+    report_html: Path, browser, tmp_path: Path
+) -> None:
+    """Should a caption ever slip past escaping, the policy still keeps the report from loading anything outside."""
+    probe = (
+        "<script>window.violations=[];document.addEventListener('securitypolicyviolation',"
+        "e=>window.violations.push(e.blockedURI))</script><img id='probe' src='http://127.0.0.1:9/tracker.png'>"
+    )
+    injected = tmp_path / "injected.html"
+    injected.write_text(report_html.read_text().replace("<body>", "<body>" + probe, 1))
+    context = browser.new_context()
+    page = context.new_page()
+    failures: dict[str, str] = {}
+    page.on("requestfailed", lambda request: failures.__setitem__(request.url, request.failure or ""))
+    page.goto(injected.as_uri())
+    page.wait_for_function("window.violations && window.violations.length > 0", timeout=10000)
+    assert "http://127.0.0.1:9/tracker.png" in page.evaluate("window.violations")
+    page.wait_for_timeout(500)
+    assert failures.get("http://127.0.0.1:9/tracker.png") == "csp", failures  # blocked before it left
     context.close()
 
 

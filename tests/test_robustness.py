@@ -153,7 +153,21 @@ def test_bad_manifest_or_config_gets_one_clear_message(tmp_path: Path, case: str
     text = str(info.value)
     assert message in text
     assert "\n" not in text, "one line"
-    assert "Fix:" in text or "audit.toml" in text or "threshold" in text
+    where = WHERE.get(case) or options.get("original") or "audit.toml"
+    if where.startswith("--"):
+        assert text.startswith(f"threshold of {where} "), text  # the command-line option that is wrong
+    else:
+        assert text.startswith(f"{tmp_path / where}: "), text  # the file that is wrong, first
+    assert ". Fix: " in text, "and how to fix it"
+
+
+# Where an error is, when it is not the original manifest (or audit.toml for a config case).
+WHERE = {
+    "infinite threshold": "--score s",
+    "threshold not a number": "--score s",
+    "filtered id not in original": "f.csv",
+    "missing original manifest file": "nope.parquet",
+}
 
 
 # Inputs that are messy but valid: they load, and the data survives intact.
