@@ -105,33 +105,80 @@ def _split_chunk(start: int, chunk: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def build_index(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> DocTermIndex:
-    """Vectorised: split with RE2 (chunks in threads; Arrow releases the GIL), dictionary-encode, case-fold the
-    dictionary, keep distinct (caption, word) pairs."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
+    """Vectorised, and the word regex runs once per distinct whitespace token rather than over all the text.
 
+    Whitespace never sits inside a word, so captions are first split on whitespace (no regex) and the tokens
+    dictionary-encoded; only the distinct tokens ("dog," "dog." "Dog") are split into words with RE2 and
+    case-folded, and each token occurrence is expanded to its words. Split first, fold after (the definition's
+    order; Arrow's utf8_lower is not full case-folding, e.g. ß, İ, final sigma): each distinct spelling is folded
+    once, in Python, then merged.
+    """
     array = _as_arrow(captions)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     n_docs = len(array)
-    starts = range(0, n_docs, SPLIT_CHUNK)
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        parts = list(pool.map(lambda start: _split_chunk(start, array.slice(start, SPLIT_CHUNK)), starts))
-    if not parts or sum(len(words) for words, _ in parts) == 0:
+    split = pc.utf8_split_whitespace(array)
+    occurrences = pc.dictionary_encode(pc.list_flatten(split))
+    parents = pc.list_parent_indices(split).to_numpy().astype(np.int64)
+    token_of_occurrence = occurrences.indices.to_numpy().astype(np.int64)
+    words, token_of_word = _split_chunk(0, occurrences.dictionary)  # words of each distinct token, in token order
+    if len(words) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return DocTermIndex(n_docs, np.array([], dtype=object), empty, empty)
-    flat = pa.chunked_array([words for words, _ in parts], type=pa.large_string())
-    parents = np.concatenate([rows for _, rows in parts])
-    encoded = pc.dictionary_encode(flat).combine_chunks()
-    codes = encoded.indices.to_numpy().astype(np.int64)
-    # Split first, fold after (the definition's order; Arrow's utf8_lower is not full case-folding, e.g.
-    # ß, İ, final sigma): each distinct spelling is folded once, in Python, then merged.
-    folded = np.array([w.casefold() for w in encoded.dictionary.to_pylist()], dtype=object)
-    vocabulary, remap = np.unique(folded, return_inverse=True)
-    codes = remap[codes]
+    spelled = pc.dictionary_encode(words)
+    vocabulary, remap = _folded_vocabulary(spelled.dictionary)
+    word_codes = remap[spelled.indices.to_numpy().astype(np.int64)]
+    rows, codes = _expand_to_words(parents, token_of_occurrence, token_of_word, word_codes, len(occurrences.dictionary))
     width = np.int64(len(vocabulary))
-    pairs = unique_int64(parents * width + codes)
+    pairs = unique_int64(rows * width + codes)
     return DocTermIndex(n_docs, vocabulary, pairs // width, pairs % width)
+
+
+def _folded_vocabulary(spellings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct case-folded words, position of each spelling's fold in it). Only spellings that folding
+    could change (not ASCII lower-case) go through Python's str.casefold; merging and sorting stay in Arrow, whose
+    byte order on UTF-8 is code-point order, as Python's."""
+    unchanged = pc.and_(pc.string_is_ascii(spellings), pc.equal(spellings, pc.ascii_lower(spellings)))
+    changed = np.flatnonzero(~unchanged.to_numpy(zero_copy_only=False))
+    folded = spellings
+    if len(changed):
+        replacements = pa.array([w.casefold() for w in spellings.take(pa.array(changed)).to_pylist()], spellings.type)
+        mask = pa.array(np.isin(np.arange(len(spellings)), changed))
+        folded = pc.replace_with_mask(spellings, mask, replacements)
+    merged = pc.dictionary_encode(folded)
+    order = pc.array_sort_indices(merged.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    vocabulary = merged.dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
+    return vocabulary.astype(object), rank[merged.indices.to_numpy().astype(np.int64)]
+
+
+def _expand_to_words(
+    parents: np.ndarray,
+    token_of_occurrence: np.ndarray,
+    token_of_word: np.ndarray,
+    word_codes: np.ndarray,
+    n_tokens: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(caption, word code) for every word of every token occurrence. Token t owns word_codes[first[t]:first[t] +
+    count[t]]; most tokens are one word, so those are looked up directly and only the rest are expanded."""
+    count = np.bincount(token_of_word, minlength=n_tokens)
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    single_code = np.full(n_tokens, -1, dtype=np.int64)
+    single_code[count == 1] = word_codes[first[count == 1]]
+    direct = single_code[token_of_occurrence]
+    is_single = direct >= 0
+    several = np.flatnonzero(count[token_of_occurrence] > 1)
+    per_occurrence = count[token_of_occurrence[several]]
+    expanded_rows = np.repeat(parents[several], per_occurrence)
+    offsets = np.repeat(
+        first[token_of_occurrence[several]] - (np.cumsum(per_occurrence) - per_occurrence), per_occurrence
+    )
+    expanded_codes = word_codes[offsets + np.arange(len(expanded_rows))]
+    return (
+        np.concatenate([parents[is_single], expanded_rows]),
+        np.concatenate([direct[is_single], expanded_codes]),
+    )
 
 
 def caption_index(workspace: Workspace) -> DocTermIndex:
