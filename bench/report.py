@@ -368,15 +368,19 @@ def notes(results: list[dict]) -> list[str]:
         "the nltk ones on 100,000 captions, scaled linearly to N (*est.*). Resampled runs repeat the 25,531 distinct "
         "real captions, so the vocabulary stops growing; *distinct* runs give every caption a token of its own, so "
         "the vocabulary grows with N as in a real crawl.",
-        "- **Dashboard pages**: every page of a new dashboard process (Streamlit AppTest, one process like a server), "
-        "opened in turn: the script's time, not a browser's. With an *empty analysis cache* (`--cold`: only the "
-        "embeddings are prepared) the first open computes what the page needs in the dashboard process. With "
-        "*analyses cached on disk* (by that run, or by the CLI) the first open only loads them. *cached* is the next "
-        "rerun of the page; peak MB is the whole dashboard process over all pages.",
         "- **IVF index** stores float16 codes (`SQfp16`): the product's embeddings are float16 on disk, so there it "
         "loses nothing; nprobe is tuned on 2,000 queries of its own and recall@10 is measured on other queries.",
         "- **Regurgitation**: exact search is the reference, so its recall is not reported (it would be 1 by "
         "construction); where the product uses IVF, recall@1 is measured against exact search on 1,000 queries.",
+        "- **Runs on different days are not comparable**: this machine is a shared virtual machine, and the "
+        "2026-11-26 runs were about twice as slow across every benchmark as the 2026-11-25 runs (docs/benchmarks.json "
+        "at commit eab70a1) of the same code "
+        "paths (embedding 21 vs 49 images/s, clustered dedup of 1M 117 s vs 61 s, term table of 1M captions 4.0 s vs "
+        "2.8 s). Compare rows of one run (same commit and date) with each other.",
+        "- **Dashboard pages** are not in these tables until the browser benchmark of issue 22 replaces the AppTest "
+        "script timings: on 2026-11-26 the cold run (`python -m bench.page_timing /tmp/ws1m --cold`) was stopped "
+        "after 26 minutes in the first open of the Duplicates page, which now verifies candidate pairs on the "
+        "workspace's 2,000 image files before it shows (the earlier 87 s predates verification by default).",
         "- **Embedding throughput** is on 2 CPU cores, where decoding images competes with the model for the same "
         "cores; on a GPU machine the model runs elsewhere and the pipeline's share of the CPU is what matters.",
     ]

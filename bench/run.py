@@ -95,7 +95,12 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="*", help="benchmark names to run (embedding, captions, index, dedup, regurgitation)"
     )
+    parser.add_argument("--render-only", action="store_true", help="rewrite docs/benchmarks.md from the recorded JSON")
     args = parser.parse_args()
+    if args.render_only:
+        payload = json.loads(RESULTS.read_text())
+        OUTPUT.write_text(keep_marked_sections(render(payload), OUTPUT.read_text() if OUTPUT.exists() else ""))
+        return
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     # Rows from earlier runs stay, each with its own commit and date; a row without them predates that rule.
     results = {key: value for key, value in previous.get("results", {}).items() if "commit" in value}
