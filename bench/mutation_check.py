@@ -1,0 +1,139 @@
+"""Break each behaviour a test claims to guard, in a throwaway git worktree, and check that the test fails.
+
+Issue 21's rule: a test must fail when the behaviour it names is broken. Each mutation below replaces one line of
+the engine (removed images no longer blurred, the report's CSP gone, errors that stop naming the file, ...) and
+runs the tests that must catch it; the output says FAILS (good) or "passes (!)" for each. Real-data tests run when
+../shared/real is beside the repository. About 10 minutes on 2 cores.
+Usage: python -m bench.mutation_check [--only TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# A stand-in for the k-means assignment that puts every image in a random cluster (the real one is renamed).
+RANDOM_CLUSTERS = (
+    "def cluster_assignments(*args, **kwargs):\n"
+    "    import numpy as _np\n"
+    "    clusters = kwargs.get('clusters', args[1] if len(args) > 1 else 1)\n"
+    "    return _np.random.default_rng(0).integers(0, clusters, len(args[0]))\n\n\n"
+    "def _unused_cluster_assignments(\n"
+)
+MUTATIONS = [
+    (
+        "removed images are no longer blurred",
+        "analysis/images.py",
+        "    small = thumbnail(image, 48)\n",
+        "    return image.copy()\n    small = thumbnail(image, 48)\n",
+        [
+            "tests/test_browser.py::test_removals_page_blurs_until_revealed_and_records_a_verdict",
+            "tests/test_report_and_gates.py::test_report_blurs_a_removed_image_and_shows_a_kept_one_sharp",
+        ],
+    ),
+    (
+        "the report loses its Content-Security-Policy",
+        "analysis/report.py",
+        "<meta http-equiv='Content-Security-Policy'",
+        "<meta http-equiv='X-Nothing'",
+        [
+            "tests/test_report_and_gates.py::test_report_content_security_policy_blocks_outside_resources",
+            "tests/test_report_and_gates.py::test_report_policy_stops_an_injected_outside_image_in_a_real_browser",
+        ],
+    ),
+    (
+        "the report's removal count is off by one",
+        "analysis/removals/contract.py",
+        'lines = [f"{summary.n_removed:,} of',
+        'lines = [f"{summary.n_removed + 1:,} of',
+        ["tests/test_report_and_gates.py::test_report_states_the_figures_the_cli_measures"],
+    ),
+    (
+        "captions are no longer case-folded (non-ASCII-lower spellings kept as written)",
+        "analysis/captions.py",
+        "[w.casefold() for w in spellings",
+        "[w for w in spellings",
+        [
+            # (the COCO counts test cannot see this one: no COCO-mini caption capitalises man/woman/person)
+            "tests/test_real_data.py::test_caption_only_laion_audit",
+        ],
+    ),
+    (
+        "errors stop naming the file at fault",
+        "analysis/errors.py",
+        'parts = [f"{path}: {message}" if path is not None else message]',
+        "parts = [message]",
+        ["tests/test_robustness.py::test_bad_manifest_or_config_gets_one_clear_message"],
+    ),
+    (
+        "cosine dedup threshold 0.3 (every image in one group)",
+        "analysis/dedup/compute.py",
+        "def default_threshold(embedder: str) -> float:\n",
+        "def default_threshold(embedder: str) -> float:\n    return 0.3\n",
+        ["tests/test_dedup.py::test_cosine_dedup_never_merges_two_planted_families"],
+    ),
+    (
+        "clustered search assigns images to random clusters (exact search with K = 1 would still pass)",
+        "analysis/dedup/compute.py",
+        "def cluster_assignments(\n",
+        RANDOM_CLUSTERS,
+        ["tests/test_cli.py::test_dedup_json_and_keep_list"],
+    ),
+    (
+        "shards of different dimensions are concatenated without a check",
+        "analysis/embedders/precomputed.py",
+        "if dim is not None and array.shape[1] != dim:",
+        "if False:",
+        ["tests/test_embeddings.py::test_shards_of_different_dimensions_are_named"],
+    ),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", help="run the mutations whose name contains this text")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        worktree = Path(scratch) / "worktree"
+        if (REPO.parent / "shared").exists():  # tests find real data at ../shared/real
+            (Path(scratch) / "shared").symlink_to(REPO.parent / "shared")
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(worktree), "HEAD"], check=True)
+        try:
+            for name, path, old, new, tests in MUTATIONS:
+                if args.only and args.only not in name:
+                    continue
+                check(worktree, name, path, old, new, tests)
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
+
+
+def check(worktree: Path, name: str, path: str, old: str, new: str, tests: list[str]) -> None:
+    file = worktree / path
+    text = file.read_text()
+    if old not in text:
+        raise SystemExit(f"{path}: the line this mutation replaces is gone; update bench/mutation_check.py ({name})")
+    file.write_text(text.replace(old, new, 1))
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+            cwd=worktree,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        file.write_text(text)
+    summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-300:]
+    failed = re.findall(r"FAILED (\S+)", run.stdout)
+    print(f"{name}: {summary}", flush=True)
+    for test in tests:
+        print(f"    {'FAILS' if any(f.startswith(test) for f in failed) else 'passes (!)'}  {test}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
