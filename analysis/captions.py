@@ -82,7 +82,7 @@ def normalise_term(word: str) -> str:
 def tokenize(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """(caption index per token, token) for every token, in order. Mostly for tests and n-grams."""
     array = _as_arrow(captions)
-    words, parents = _split_chunk(0, array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
+    words, parents = _split_words(array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array)
     return parents, [w.casefold() for w in words.to_pylist()]
 
 
@@ -94,14 +94,11 @@ def _as_arrow(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array 
     return pc.fill_null(array.cast(pa.large_string()), "")
 
 
-SPLIT_CHUNK = 100_000
-
-
-def _split_chunk(start: int, chunk: pa.Array) -> tuple[pa.Array, np.ndarray]:
+def _split_words(chunk: pa.Array) -> tuple[pa.Array, np.ndarray]:
     split = pc.split_pattern_regex(chunk, WORD_SEPARATOR)
     flat, parents = pc.list_flatten(split), pc.list_parent_indices(split)
     nonempty = pc.not_equal(pc.utf8_length(flat), 0)
-    return flat.filter(nonempty), parents.filter(nonempty).to_numpy().astype(np.int64) + start
+    return flat.filter(nonempty), parents.filter(nonempty).to_numpy().astype(np.int64)
 
 
 def build_index(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> DocTermIndex:
@@ -121,7 +118,7 @@ def build_index(captions: Sequence[str] | pa.Array | pa.ChunkedArray) -> DocTerm
     occurrences = pc.dictionary_encode(pc.list_flatten(split))
     parents = pc.list_parent_indices(split).to_numpy().astype(np.int64)
     token_of_occurrence = occurrences.indices.to_numpy().astype(np.int64)
-    words, token_of_word = _split_chunk(0, occurrences.dictionary)  # words of each distinct token, in token order
+    words, token_of_word = _split_words(occurrences.dictionary)  # words of each distinct token, in token order
     if len(words) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return DocTermIndex(n_docs, np.array([], dtype=object), empty, empty)
@@ -138,13 +135,11 @@ def _folded_vocabulary(spellings: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct case-folded words, position of each spelling's fold in it). Only spellings that folding
     could change (not ASCII lower-case) go through Python's str.casefold; merging and sorting stay in Arrow, whose
     byte order on UTF-8 is code-point order, as Python's."""
-    unchanged = pc.and_(pc.string_is_ascii(spellings), pc.equal(spellings, pc.ascii_lower(spellings)))
-    changed = np.flatnonzero(~unchanged.to_numpy(zero_copy_only=False))
+    changed = pc.invert(pc.and_(pc.string_is_ascii(spellings), pc.equal(spellings, pc.ascii_lower(spellings))))
     folded = spellings
-    if len(changed):
-        replacements = pa.array([w.casefold() for w in spellings.take(pa.array(changed)).to_pylist()], spellings.type)
-        mask = pa.array(np.isin(np.arange(len(spellings)), changed))
-        folded = pc.replace_with_mask(spellings, mask, replacements)
+    if pc.any(changed).as_py():
+        replacements = pa.array([w.casefold() for w in spellings.filter(changed).to_pylist()], spellings.type)
+        folded = pc.replace_with_mask(spellings, changed, replacements)
     merged = pc.dictionary_encode(folded)
     order = pc.array_sort_indices(merged.dictionary).to_numpy()
     rank = np.empty(len(order), dtype=np.int64)

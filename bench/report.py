@@ -14,6 +14,11 @@ def run_cells(result: dict) -> list[str]:
     return [f"`{result.get('commit', '?')}`", result.get("date", "?"), f"`{result['command']}`"]
 
 
+def one(cells):
+    """Rows of a table with one row per result."""
+    return lambda result: [cells(result)]
+
+
 def estimate(seconds: float, estimated: bool) -> str:
     """A time scaled from a smaller run is an estimate, and says so."""
     return f"{seconds} (est.)" if estimated else str(seconds)
@@ -31,48 +36,32 @@ def render_markdown(payload: dict) -> str:
         "",
     ]
 
-    def section(title: str, name: str, header: list[str], cells) -> None:
-        rows = [r for r in results if r.get("name") == name]
-        if not rows:
+    def section(title: str, name: str, header: list[str], rows, intro: str = "") -> None:
+        """A table of the results named `name`; `rows(result)` gives that result's rows (none: not in this table)."""
+        table = []
+        for r in (r for r in results if r.get("name") == name):
+            table += [[f"error: {r['error']}"] + [""] * (len(header) - 1)] if "error" in r else rows(r)
+        if not table:
             return
-        if name == "pages":
-            lines.extend([f"## {title}", "", _row(header), _row(["---"] * len(header))])
-            for r in rows:
-                for page, t in r.get("pages", {}).items():
-                    lines.append(
-                        _row(
-                            [
-                                r["workspace"],
-                                r.get("state", "analyses cached on disk"),
-                                page,
-                                t["first_s"],
-                                t["cached_s"],
-                                t.get("page_turn_s", "—"),
-                                r["peak_rss_mb"],
-                                *run_cells(r),
-                            ]
-                        )
-                    )
-            lines.append("")
-            return
-        lines.extend([f"## {title}", "", _row(header), _row(["---"] * len(header))])
-        for r in rows:
-            lines.append(_row(cells(r) if "error" not in r else [f"error: {r['error']}"] + [""] * (len(header) - 1)))
+        lines.extend([f"## {title}", "", *([intro, ""] if intro else []), _row(header), _row(["---"] * len(header))])
+        lines.extend(_row(cells) for cells in table)
         lines.append("")
 
     section(
         "Embedding throughput (effnet-lite0, CPU)",
         "embedding",
         ["images", "source", "workers", "model only (img/s)", "end to end (img/s)", "model busy", *RUN_COLUMNS],
-        lambda r: [
-            r["images"],
-            r["source"],
-            r["workers"],
-            r["model_only_img_s"],
-            r["end_to_end_img_s"],
-            f"{r['model_busy']:.0%}",
-            *run_cells(r),
-        ],
+        one(
+            lambda r: [
+                r["images"],
+                r["source"],
+                r["workers"],
+                r["model_only_img_s"],
+                r["end_to_end_img_s"],
+                f"{r['model_busy']:.0%}",
+                *run_cells(r),
+            ]
+        ),
     )
     section(
         "Caption statistics (term table)",
@@ -91,20 +80,22 @@ def render_markdown(payload: dict) -> str:
             "peak MB",
             *RUN_COLUMNS,
         ],
-        lambda r: [
-            f"{r['n']:,}",
-            f"{r['distinct_captions']:,}",
-            f"{r['vocabulary']:,}",
-            r["term_table_s"],
-            r["plain_python_s"],
-            f"{r['speedup_vs_plain_python']}×",
-            r["sklearn_s"],
-            f"{r['speedup_vs_sklearn']}×",
-            estimate(r["nltk_wordpunct_s_est"], r["estimated"]),
-            estimate(r["nltk_treebank_s_est"], r["estimated"]),
-            r["peak_rss_mb"],
-            *run_cells(r),
-        ],
+        one(
+            lambda r: [
+                f"{r['n']:,}",
+                f"{r['distinct_captions']:,}",
+                f"{r['vocabulary']:,}",
+                r["term_table_s"],
+                r["plain_python_s"],
+                f"{r['speedup_vs_plain_python']}×",
+                r["sklearn_s"],
+                f"{r['speedup_vs_sklearn']}×",
+                estimate(r["nltk_wordpunct_s_est"], r["estimated"]),
+                estimate(r["nltk_treebank_s_est"], r["estimated"]),
+                r["peak_rss_mb"],
+                *run_cells(r),
+            ]
+        ),
     )
     section(
         "Vector index (512-d, IVF vs exact)",
@@ -122,33 +113,26 @@ def render_markdown(payload: dict) -> str:
             "peak MB",
             *RUN_COLUMNS,
         ],
-        lambda r: [
-            f"{r['n']:,}",
-            f"{r['queries']:,}",
-            estimate(r["exact_query_s_estimate"], True),
-            r["build_s"],
-            r["tune_s"],
-            r["query_s"],
-            f"{r['nlist']} / {r['nprobe']}",
-            f"{r['tuned_recall_at_10']:.4f}" if "tuned_recall_at_10" in r else "—",
-            f"{r['recall_at_10']:.4f}",
-            r["peak_rss_mb"],
-            *run_cells(r),
-        ],
-    )
-    comparisons = [r for r in results if r.get("name") == "dedup" and r.get("methods")]
-    if comparisons:
-        lines.extend(
-            [
-                "## Near-duplicate search against its baselines (512-d, planted families)",
-                "",
-                "Scored on what a user gets, against exact all-pairs search: the removed images (precision and "
-                "recall of the removed set) and the groups (exact groups reproduced member for member). Pair recall "
-                "is secondary: all-kNN cannot reach it in families larger than k + 1, yet forms the same groups.",
-                "",
+        one(
+            lambda r: [
+                f"{r['n']:,}",
+                f"{r['queries']:,}",
+                estimate(r["exact_query_s_estimate"], True),
+                r["build_s"],
+                r["tune_s"],
+                r["query_s"],
+                f"{r['nlist']} / {r['nprobe']}",
+                f"{r['tuned_recall_at_10']:.4f}" if "tuned_recall_at_10" in r else "—",
+                f"{r['recall_at_10']:.4f}",
+                r["peak_rss_mb"],
+                *run_cells(r),
             ]
-        )
-        header = [
+        ),
+    )
+    section(
+        "Near-duplicate search against its baselines (512-d, planted families)",
+        "dedup",
+        [
             "embeddings",
             "method",
             "time (s)",
@@ -160,28 +144,27 @@ def render_markdown(payload: dict) -> str:
             "pair recall",
             "peak MB",
             *RUN_COLUMNS,
-        ]
-        lines.extend([_row(header), _row(["---"] * len(header))])
-        for r in comparisons:
-            for m in r["methods"]:
-                lines.append(
-                    _row(
-                        [
-                            f"{r['n']:,}",
-                            m["method"],
-                            m["time_s"],
-                            f"{m['removed']:,}",
-                            f"{m['removed_precision']:.4f} / {m['removed_recall']:.4f}",
-                            f"{m['groups']:,}",
-                            f"{m['groups_identical']:.2%}",
-                            f"{m['pairs']:,}",
-                            f"{m['pair_recall']:.2%}",
-                            r["peak_rss_mb"],
-                            *run_cells(r),
-                        ]
-                    )
-                )
-        lines.append("")
+        ],
+        lambda r: [
+            [
+                f"{r['n']:,}",
+                m["method"],
+                m["time_s"],
+                f"{m['removed']:,}",
+                f"{m['removed_precision']:.4f} / {m['removed_recall']:.4f}",
+                f"{m['groups']:,}",
+                f"{m['groups_identical']:.2%}",
+                f"{m['pairs']:,}",
+                f"{m['pair_recall']:.2%}",
+                r["peak_rss_mb"],
+                *run_cells(r),
+            ]
+            for m in r.get("methods", [])
+        ],
+        intro="Scored on what a user gets, against exact all-pairs search: the removed images (precision and recall "
+        "of the removed set) and the groups (exact groups reproduced member for member). Pair recall is secondary: "
+        "all-kNN cannot reach it in families larger than k + 1, yet forms the same groups.",
+    )
     section(
         "Near-duplicate search at scale (clustered, 512-d, planted families)",
         "dedup",
@@ -196,17 +179,19 @@ def render_markdown(payload: dict) -> str:
             "peak MB",
             *RUN_COLUMNS,
         ],
-        lambda r: [
-            f"{r['n']:,}",
-            f"{r['clusters']} × {r['clusterings']}",
-            r["time_s"],
-            f"{r['n_pairs']:,}",
-            f"{r['n_groups']:,}",
-            f"{r['fraction_removed']:.1%}",
-            dedup_recall(r),
-            r["peak_rss_mb"],
-            *run_cells(r),
-        ],
+        one(
+            lambda r: [
+                f"{r['n']:,}",
+                f"{r['clusters']} × {r['clusterings']}",
+                r["time_s"],
+                f"{r['n_pairs']:,}",
+                f"{r['n_groups']:,}",
+                f"{r['fraction_removed']:.1%}",
+                dedup_recall(r),
+                r["peak_rss_mb"],
+                *run_cells(r),
+            ]
+        ),
     )
     section(
         "Regurgitation search (generated vs training, 512-d)",
@@ -221,16 +206,18 @@ def render_markdown(payload: dict) -> str:
             "peak MB",
             *RUN_COLUMNS,
         ],
-        lambda r: [
-            f"{r['n']:,}",
-            f"{r['queries']:,}",
-            estimate(r["exact_s"], r["exact_estimated"]) if "exact_s" in r else "—",
-            r["method"],
-            r["time_s"],
-            f"{r['recall_at_1']:.4f}" if r.get("recall_at_1") is not None else "— (exact search is the reference)",
-            r["peak_rss_mb"],
-            *run_cells(r),
-        ],
+        one(
+            lambda r: [
+                f"{r['n']:,}",
+                f"{r['queries']:,}",
+                estimate(r["exact_s"], r["exact_estimated"]) if "exact_s" in r else "—",
+                r["method"],
+                r["time_s"],
+                f"{r['recall_at_1']:.4f}" if r.get("recall_at_1") is not None else "— (exact search is the reference)",
+                r["peak_rss_mb"],
+                *run_cells(r),
+            ]
+        ),
     )
     section(
         "Dashboard pages on a large workspace",
@@ -245,7 +232,19 @@ def render_markdown(payload: dict) -> str:
             "peak MB",
             *RUN_COLUMNS,
         ],
-        lambda r: None,
+        lambda r: [
+            [
+                r["workspace"],
+                r.get("state", "analyses cached on disk"),
+                page,
+                t["first_s"],
+                t["cached_s"],
+                t.get("page_turn_s", "—"),
+                r["peak_rss_mb"],
+                *run_cells(r),
+            ]
+            for page, t in r.get("pages", {}).items()
+        ],
     )
     lines.extend(scaling_section())
     lines.extend(notes(results))

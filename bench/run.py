@@ -98,8 +98,7 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true", help="rewrite docs/benchmarks.md from the recorded JSON")
     args = parser.parse_args()
     if args.render_only:
-        payload = json.loads(RESULTS.read_text())
-        OUTPUT.write_text(keep_marked_sections(render(payload), OUTPUT.read_text() if OUTPUT.exists() else ""))
+        write_markdown(json.loads(RESULTS.read_text()))
         return
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     # Rows from earlier runs stay, each with its own commit and date; a row without them predates that rule.
@@ -111,26 +110,22 @@ def main() -> None:
         results[result.get("command", " ".join(command))] = {"name": name, **result}
     payload = {"machine": machine(), "results": results}
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
-    OUTPUT.write_text(keep_marked_sections(render(payload), OUTPUT.read_text() if OUTPUT.exists() else ""))
+    write_markdown(payload)
     print(f"wrote {OUTPUT}", file=sys.stderr)
 
 
-def keep_marked_sections(new: str, old: str) -> str:
-    """Sections other benchmarks write between <!-- NAME:start --> and <!-- NAME:end --> (copy detection) survive
-    a rerun of this one, before the notes."""
+def write_markdown(payload: dict) -> None:
+    """docs/benchmarks.md from the results, keeping the sections other benchmarks write between
+    <!-- NAME:start --> and <!-- NAME:end --> (copy detection), before the notes."""
     import re
 
-    sections = re.findall(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", old, flags=re.S)
-    for name in sections:
-        block = re.search(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", old, flags=re.S).group(0)  # type: ignore[union-attr]
-        new = new.replace("## How to read these numbers", block + "\n\n## How to read these numbers", 1)
-    return new
-
-
-def render(payload: dict) -> str:
     from bench.report import render_markdown
 
-    return render_markdown(payload)
+    text = render_markdown(payload)
+    old = OUTPUT.read_text() if OUTPUT.exists() else ""
+    for block in re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", old, flags=re.S):
+        text = text.replace("## How to read these numbers", block.group(0) + "\n\n## How to read these numbers", 1)
+    OUTPUT.write_text(text)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ from analysis.dedup.compute import (
     pair_similarities,
     removal_curve,
     sampled_recall,
+    unique_pairs,
 )
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
@@ -366,8 +367,5 @@ def with_byte_identical(
     identical = byte_identical_pairs(digests)
     if not len(identical):
         return pairs, similarities
-    every = np.concatenate([pairs.reshape(-1, 2), identical])
-    every = np.sort(every, axis=1)
     cosine = np.concatenate([similarities, np.ones(len(identical), dtype=np.float32)]).astype(np.float32)
-    _, first = np.unique(every[:, 0] * np.int64(n_images) + every[:, 1], return_index=True)
-    return every[first], cosine[first]
+    return unique_pairs(np.concatenate([pairs.reshape(-1, 2), identical]), n_images, cosine)
