@@ -98,10 +98,16 @@ def thumbnail(image: Image.Image, size: int = 256) -> Image.Image:
     return copy
 
 
-def blurred(image: Image.Image) -> Image.Image:
-    """A strong blur that keeps the layout recognisable but not the content (for removed images)."""
-    small = thumbnail(image, 48)
-    return small.filter(ImageFilter.GaussianBlur(radius=4)).resize(image.size, Image.Resampling.BILINEAR)
+# (thumbnail side, Gaussian radius): "strong" keeps the layout recognisable but not the content; "maximum" keeps
+# only the colours. `[review] blur` in audit.toml picks one.
+BLUR_LEVELS = {"strong": (48, 4), "maximum": (16, 4)}
+
+
+def blurred(image: Image.Image, level: str = "strong") -> Image.Image:
+    """The blur of removed images, everywhere they are shown until a reviewer reveals them."""
+    side, radius = BLUR_LEVELS[level]
+    small = thumbnail(image, side)
+    return small.filter(ImageFilter.GaussianBlur(radius=radius)).resize(image.size, Image.Resampling.BILINEAR)
 
 
 def placeholder(reason: str, size: int = 256) -> Image.Image:
@@ -122,13 +128,18 @@ def placeholder(reason: str, size: int = 256) -> Image.Image:
     return tile
 
 
-def tile_png(images_root: Path, relative: str, *, blur: bool, size: int = 256) -> bytes:
-    """PNG bytes of a thumbnail, blurred when asked, or a placeholder tile saying why there is no image."""
+def tile_png(
+    images_root: Path, relative: str, *, blur: bool, size: int = 256, level: str = "strong", greyscale: bool = False
+) -> bytes:
+    """PNG bytes of a thumbnail, blurred when asked (at `level`), else in greyscale when asked (a reviewer's
+    gentler reveal), or a placeholder tile saying why there is no image."""
     result = load_image(images_root, relative)
     if result.image is None:
         return to_png_bytes(placeholder(result.reason or "unavailable", size))
     image = thumbnail(result.image, size)
-    return to_png_bytes(blurred(image) if blur else image)
+    if blur:
+        return to_png_bytes(blurred(image, level))
+    return to_png_bytes(image.convert("L").convert("RGB") if greyscale else image)
 
 
 def to_png_bytes(image: Image.Image) -> bytes:

@@ -10,8 +10,16 @@ from analysis.dedup.contract import Duplicates
 from analysis.hashes.contract import HashListMatches
 from analysis.regurgitation.contract import Regurgitation
 from analysis.removals.contract import Removals
+from analysis.review.contract import ReviewQueue
 
-ANALYSES: tuple[Analysis, ...] = (Removals(), Bias(), Duplicates(), Regurgitation(), HashListMatches())
+ANALYSES: tuple[Analysis, ...] = (
+    Removals(),
+    Bias(),
+    Duplicates(),
+    Regurgitation(),
+    HashListMatches(),
+    ReviewQueue(),
+)
 
 
 def by_name(name: str) -> Analysis:

@@ -167,3 +167,38 @@ def effective_sample_size(weights: np.ndarray) -> float:
     """Kish's effective sample size: how many unweighted samples the weighted set is worth."""
     total = float(weights.sum())
     return total * total / float(np.square(weights).sum()) if total > 0 else 0.0
+
+
+STRATIFIED_METHOD = "stratified estimate, Korn–Graubard Clopper–Pearson 95% interval (effective sample size)"
+
+
+def stratified_proportion(
+    successes: np.ndarray, judged: np.ndarray, population: np.ndarray, level: float = 0.95
+) -> tuple[float | None, tuple[float, float], float]:
+    """(estimate, interval, effective sample size) of a population share from a stratified random sample.
+
+    The estimate weights each stratum's sample share by the stratum's size. The interval is Korn and Graubard's
+    (1998) Clopper–Pearson interval at the effective sample size p(1 − p) / Var(p̂), so it keeps Clopper–Pearson's
+    behaviour at small counts and at 0 and 1; the variance carries the finite-population correction of each
+    stratum, and a stratum with one judged item counts with the largest Bernoulli variance (1/4). Strata with no
+    judged item are left out and the weights of the others renormalised (the caller says so)."""
+    successes, judged, population = (np.asarray(a, dtype=float) for a in (successes, judged, population))
+    seen = judged > 0
+    if not seen.any():
+        return None, (0.0, 1.0), 0.0
+    weights = population[seen] / population[seen].sum()
+    shares = successes[seen] / judged[seen]
+    estimate = float((weights * shares).sum())
+    n_h, big_n = judged[seen], population[seen]
+    unit_variance = np.where(n_h >= 2, shares * (1 - shares) * n_h / np.maximum(n_h - 1, 1), 0.25)
+    variance = float((weights**2 * (1 - n_h / big_n) * unit_variance / n_h).sum())
+    total = float(n_h.sum())
+    if variance > 0 and 0 < estimate < 1:
+        effective = min(estimate * (1 - estimate) / variance, float(big_n.sum()))
+    else:
+        effective = total
+    alpha = 1 - level
+    x = estimate * effective
+    low = 0.0 if x <= 0 else float(scipy_stats.beta.ppf(alpha / 2, x, effective - x + 1))
+    high = 1.0 if x >= effective else float(scipy_stats.beta.ppf(1 - alpha / 2, x + 1, effective - x))
+    return estimate, (low, high), effective

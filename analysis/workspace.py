@@ -27,6 +27,7 @@ from analysis.filter_spec import (
     parse_score_option,
 )
 from analysis.manifests import ids_in, load_manifest
+from analysis.review.settings import REVIEW_KEYS, ReviewSettings, parse_review
 
 CONFIG_NAME = "audit.toml"
 CACHE_DIR = ".audit-cache"
@@ -77,7 +78,7 @@ DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_TERMS: tuple[str, ...] = ("woman", "man", "women", "men", "girl", "boy")
 
-KNOWN_SECTIONS = {"workspace", "original", "filtered", "generated", "terms", "groups", "embeddings"}
+KNOWN_SECTIONS = {"workspace", "original", "filtered", "generated", "terms", "groups", "embeddings", "review"}
 KNOWN_KEYS = {
     "workspace": {"name", "images_root", "synthetic", "description"},
     "original": {"manifest"},
@@ -85,6 +86,7 @@ KNOWN_KEYS = {
     "generated": {"manifest"},
     "terms": {"default"},
     "embeddings": {"embedder"},
+    "review": REVIEW_KEYS,
 }
 
 
@@ -100,6 +102,7 @@ class WorkspaceConfig:
     default_terms: tuple[str, ...] = DEFAULT_TERMS
     groups: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GROUPS))
     embedder: str = "effnet-lite0"
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     @property
     def config_path(self) -> Path:
@@ -195,6 +198,7 @@ def read_config(root: Path) -> WorkspaceConfig:
         default_terms=tuple(str(t).casefold() for t in terms),
         groups=groups,
         embedder=str(raw.get("embeddings", {}).get("embedder", "effnet-lite0")),
+        review=parse_review(raw.get("review", {}), config_path),
     )
 
 

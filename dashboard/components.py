@@ -39,9 +39,11 @@ def workspace_index(workspace: Workspace) -> DocTermIndex:
 
 
 @st.cache_data(max_entries=2000, show_spinner=False)
-def tile_png(images_root: str, relative: str, blur: bool, size: int = 256) -> bytes:
+def tile_png(
+    images_root: str, relative: str, blur: bool, size: int = 256, level: str = "strong", greyscale: bool = False
+) -> bytes:
     """Blurred on the server, so the unblurred pixels never reach the browser."""
-    return images.tile_png(Path(images_root), relative, blur=blur, size=size)
+    return images.tile_png(Path(images_root), relative, blur=blur, size=size, level=level, greyscale=greyscale)
 
 
 def reviewer_name() -> str:
@@ -63,9 +65,13 @@ def reviewer_box() -> str:
     return reviewer_name()
 
 
-def image_tile(workspace: Workspace, relative: str, *, blur: bool, caption: str | None = None) -> None:
-    """An image (or a placeholder saying why there is none); `caption` is shown as plain text."""
-    st.image(tile_png(str(workspace.config.images_root), relative or "", blur), width="stretch")
+def image_tile(
+    workspace: Workspace, relative: str, *, blur: bool, caption: str | None = None, greyscale: bool = False
+) -> None:
+    """An image (or a placeholder saying why there is none), blurred at the workspace's `[review] blur` level, or in
+    greyscale when a reviewer reveals it so; `caption` is shown as plain text."""
+    level = workspace.config.review.blur
+    st.image(tile_png(str(workspace.config.images_root), relative or "", blur, 256, level, greyscale), width="stretch")
     if caption is not None:
         st.text(caption[:300])
 
@@ -111,8 +117,10 @@ def verdict_control(
     options: tuple[str, ...],
     labels: dict[str, str] | None = None,
     show_label: bool = True,
+    role: str = "reviewer",
 ) -> None:
-    """One verdict widget: shows the stored latest verdict and appends a new one when the reviewer picks."""
+    """One verdict widget: shows this reviewer's stored latest verdict (`verdict`) and appends a new one, in the
+    reviewer's role, when they pick."""
     if st.session_state.get(key) != verdict:
         st.session_state[key] = verdict  # the stored verdict, including one made in another session
     st.segmented_control(
@@ -124,15 +132,15 @@ def verdict_control(
         disabled=not reviewer,
         help=None if reviewer else "Enter your reviewer name in the sidebar first.",
         on_change=_record_verdict,
-        args=(store, kind, item, key, reviewer),
+        args=(store, kind, item, key, reviewer, role),
     )
 
 
-def _record_verdict(store, kind: str, item: str, key: str, reviewer: str) -> None:
+def _record_verdict(store, kind: str, item: str, key: str, reviewer: str, role: str) -> None:
     choice = st.session_state.get(key)
     if choice:
-        store.record(kind, item, choice, reviewer)
-        st.toast(f"{item}: {choice} (recorded)")
+        store.record(kind, item, choice, reviewer, role=role)
+        st.toast(f"{item}: {choice} (recorded{' as adjudicator' if role == 'adjudicator' else ''})")
 
 
 def verification_control(workspace: Workspace, found: EmbeddingSet, *, key: str, judged: str, noun: str) -> int | None:

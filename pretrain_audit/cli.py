@@ -17,6 +17,7 @@ from analysis.errors import AuditInputError
 from analysis.registry import ANALYSES
 from pretrain_audit import commands
 from pretrain_audit.output import emit, log
+from pretrain_audit.verdicts import with_default_action
 
 EXIT_USER_ERROR = 2
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_default_action(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.handler(args) or 0)
     except AuditInputError as exc:

@@ -133,23 +133,6 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_verdicts(args: argparse.Namespace) -> int:
-    from analysis.reviews import VerdictStore, export_verdicts, verdict_summary
-    from analysis.workspace import read_config
-
-    store = VerdictStore.for_workspace(read_config(args.dir).root)
-    if args.out:
-        export_verdicts(store, Path(args.out), args.kind)
-        log(f"verdict history written to {args.out}")
-    payload = verdict_summary(store, args.kind)
-    emit(
-        payload if args.json else None,
-        [f"{payload['n_verdicts']:,} verdicts on {payload['n_items']:,} items"]
-        + [f"  {r['kind']}: {r['verdict']}: {r['items']:,}" for r in payload["latest_by_verdict"]],
-    )
-    return 0
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
     from analysis.workspace import load_workspace
@@ -268,10 +251,9 @@ def add_workspace_commands(sub: Any) -> None:
 def add_report_commands(sub: Any) -> None:
     """verdicts, report and check: they come after the analyses, whose results they gather."""
     from analysis.registry import ANALYSES
+    from pretrain_audit.verdicts import add_verdict_commands
 
-    p = workspace_command(sub, "verdicts", "summarise and export reviewer verdicts (CSV or Parquet)", cmd_verdicts)
-    p.add_argument("--kind", choices=["removal", "regurgitation"], help="only this kind of verdict")
-    p.add_argument("--out", help="write the full history to F.csv or F.parquet")
+    add_verdict_commands(sub, workspace_command)
 
     p = workspace_command(
         sub, "report", "self-contained HTML (or PDF) audit report with provenance", cmd_report, json=False

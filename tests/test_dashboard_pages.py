@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.reviews import VerdictStore
+from analysis.review.store import VerdictStore
 
 
 def open_page(module: str, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
@@ -38,8 +38,7 @@ def test_verdict_needs_a_reviewer_and_is_recorded(sample_copy: Path, monkeypatch
     item = first.key.removeprefix("v-")
     first.set_value("false positive").run()
     assert not app.exception
-    latest = VerdictStore.for_workspace(sample_copy).latest("removal")
-    assert latest.set_index("item_id").loc[item, "verdict"] == "false positive"
+    assert VerdictStore.for_workspace(sample_copy).own_latest("removal", "ana")[item] == "false positive"
     assert any("precision" in str(d.value.columns.tolist()) for d in app.dataframe)
 
 
@@ -120,8 +119,7 @@ def test_regurgitation_page_flags_and_records_verdicts(sample_copy: Path, monkey
     control = next(w for w in app.get("button_group") if w.key and w.key.startswith("rv-"))
     control.set_value("copy").run()
     assert not app.exception
-    latest = VerdictStore.for_workspace(sample_copy).latest("regurgitation")
-    assert latest["verdict"].tolist() == ["copy"]
+    assert list(VerdictStore.for_workspace(sample_copy).own_latest("regurgitation", "ana").values()) == ["copy"]
     assert {m.label: m.value for m in app.metric}["Confirmed copies (verdicts)"] == "1 of 1"
 
 

@@ -1,4 +1,4 @@
-"""The verdict store: append-only, latest wins, nothing lost under concurrent writers, safe exports."""
+"""The verdict store: append-only, one vote per reviewer, nothing lost under concurrent writers, safe exports."""
 
 from __future__ import annotations
 
@@ -13,18 +13,21 @@ import pandas as pd
 import pytest
 
 from analysis.errors import AuditInputError
-from analysis.reviews import VerdictStore, export_verdicts, precision_estimates
+from analysis.review.decisions import decide
+from analysis.review.store import VerdictStore, export_verdicts
+from analysis.review.summary import all_verdicts_precision
 from tests.helpers import REPO
 
 
-def test_latest_verdict_wins_and_history_is_kept(tmp_path: Path) -> None:
+def test_a_reviewer_changing_their_mind_replaces_only_their_own_vote(tmp_path: Path) -> None:
     store = VerdictStore.for_workspace(tmp_path)
     store.record("removal", "a", "false positive", "ana")
-    store.record("removal", "a", "correct removal", "ben", "looked again")
+    store.record("removal", "a", "correct removal", "ana", "looked again")
     store.record("removal", "b", "unsure", "ana")
     assert len(store.history()) == 3
-    latest = store.latest("removal").set_index("item_id")
-    assert latest.loc["a", "verdict"] == "correct removal" and latest.loc["a", "reviewer"] == "ben"
+    decisions = decide(store.history("removal")).set_index("item_id")
+    assert decisions.loc["a", "verdict"] == "correct removal" and decisions.loc["a", "status"] == "single"
+    assert store.own_latest("removal", "ana") == {"a": "correct removal", "b": "unsure"}
 
 
 def test_invalid_verdicts_are_rejected(tmp_path: Path) -> None:
@@ -36,7 +39,7 @@ def test_invalid_verdicts_are_rejected(tmp_path: Path) -> None:
 
 
 WRITER = (
-    "import sys; from pathlib import Path; from analysis.reviews import VerdictStore\n"
+    "import sys; from pathlib import Path; from analysis.review.store import VerdictStore\n"
     "store = VerdictStore(Path(sys.argv[1])); writer, count = sys.argv[2], int(sys.argv[3])\n"
     "for i in range(count):\n"
     "    store.record('removal', f'item-{writer}-{i}', 'correct removal', f'reviewer-{writer}')\n"
@@ -59,7 +62,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 def test_committed_verdicts_survive_sigkill(tmp_path: Path) -> None:
     store = VerdictStore.for_workspace(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from analysis.reviews import VerdictStore\n"
+        "import sys; from pathlib import Path; from analysis.review.store import VerdictStore\n"
         "s = VerdictStore(Path(sys.argv[1]))\n"
         "for i in range(100000):\n"
         "    s.record('removal', f'k{i}', 'unsure', 'bot'); print(i, flush=True)\n"
@@ -80,17 +83,18 @@ def test_committed_verdicts_survive_sigkill(tmp_path: Path) -> None:
 def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
     store = VerdictStore.for_workspace(tmp_path)
     store.record("removal", '=HYPERLINK("http://x")', "unsure", "@ana", "+1 looks fine")
-    exported = pd.read_csv(export_verdicts(store, tmp_path / "v.csv"))
+    exported = pd.read_csv(export_verdicts(store, tmp_path / "v.csv")[0])
     assert exported.loc[0, "item_id"].startswith("'=")
     assert exported.loc[0, "reviewer"] == "'@ana" and exported.loc[0, "note"] == "'+1 looks fine"
 
 
 def test_precision_with_clopper_pearson_interval() -> None:
-    latest = pd.DataFrame(
-        {"item_id": ["a", "b", "c", "d", "e"], "verdict": ["correct removal"] * 3 + ["false positive", "unsure"]}
+    verdicts = ["correct removal"] * 3 + ["false positive", "unsure"]
+    history = pd.DataFrame(
+        {"kind": "removal", "item_id": list("abcde"), "verdict": verdicts, "reviewer": "ana", "role": "reviewer"}
     )
     removed = pd.DataFrame({"id": list("abcde"), "filter": "sex", "score": [0.6, 0.7, 0.8, 0.9, 0.95]})
-    table = precision_estimates(latest, removed)
+    table = all_verdicts_precision(decide(history), removed)
     overall = table[table["score_band"] == "all scores"].iloc[0]
     assert (overall["judged"], overall["correct"]) == (4, 3)
     assert overall["precision"] == pytest.approx(0.75)

@@ -20,6 +20,7 @@ from dashboard.components import (
     show_figure,
     verification_control,
 )
+from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
 from dashboard.state import current_workspace
 
 MEMBERS_SHOWN = 24
@@ -52,7 +53,7 @@ def _pdq(key: str, _workspace):
     return pdq_hashes(_workspace, "original")
 
 
-def pair_inspector(workspace, result) -> None:
+def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
     """Every candidate pair with its cosine, inliers and PDQ distance; the matched keypoints of the chosen one."""
     st.subheader("Candidate pairs and their evidence")
     check = result.verification
@@ -85,13 +86,15 @@ def pair_inspector(workspace, result) -> None:
     )
     a, b = check.pairs[rows[position]]
     reveal = st.toggle("Reveal images removed by the safety filters", key="d-pair-reveal")
+    removed = [str(ids[i]) for i in (a, b) if not workspace.kept[i]]
+    revealed = allowed_reveals(workspace, review_store(workspace), reviewer, removed if reveal else [], "duplicates")
     if images is not None:
         evidence = pair_evidence_png(
             str(workspace.config.images_root),
             images[a],
             images[b],
-            not workspace.kept[a] and not reveal,
-            not workspace.kept[b] and not reveal,
+            not workspace.kept[a] and str(ids[a]) not in revealed,
+            not workspace.kept[b] and str(ids[b]) not in revealed,
         )
         st.image(
             evidence.png,
@@ -164,9 +167,10 @@ def render() -> None:
             show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
     else:
         show_figure(group_size_chart(result, workspace), "group-sizes")
-    group_browser(workspace, found, result)
+    reviewer = reviewer_sidebar(workspace, review_store(workspace))
+    group_browser(workspace, found, result, reviewer)
     if result.verification is not None:
-        pair_inspector(workspace, result)
+        pair_inspector(workspace, result, reviewer)
 
 
 RECALL_SAMPLE = 1000
@@ -200,7 +204,7 @@ def recall_check(workspace, found, result) -> None:
             )
 
 
-def group_browser(workspace, found, result) -> None:
+def group_browser(workspace, found, result, reviewer: Reviewer) -> None:
     st.subheader("Groups, largest first")
     if result.n_groups == 0:
         st.info("No duplicate groups at this threshold.")
@@ -233,14 +237,18 @@ def group_browser(workspace, found, result) -> None:
         help="Images the filters removed are blurred by default.",
     )
     st.caption(f"Group {group}: {sizes[group]} images; kept: {ids[representative]} (closest to the group centre).")
+    shown = order[:MEMBERS_SHOWN]
+    removed = [str(ids[row]) for row in shown if not workspace.kept[row]]
+    revealed = allowed_reveals(workspace, review_store(workspace), reviewer, removed if reveal else [], "duplicates")
     grid = st.columns(6)
-    for position, row in enumerate(order[:MEMBERS_SHOWN]):
+    for position, row in enumerate(shown):
         with grid[position % 6]:
-            blur = not workspace.kept[row] and not reveal
+            sensitive = not workspace.kept[row]
             image_tile(
                 workspace,
                 str(workspace.original["image"].iloc[row]) if "image" in workspace.original else "",
-                blur=blur,
+                blur=sensitive and str(ids[row]) not in revealed,
+                greyscale=sensitive and reviewer.greyscale,
             )
             label = "KEPT" if row == representative else f"cos {similarity_of[int(row)]:.3f}"
             st.caption(f"{ids[row]} · {label}")

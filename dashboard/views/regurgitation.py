@@ -9,17 +9,19 @@ from analysis.copies.candidates import INLIER_THRESHOLD
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import default_threshold
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
-from analysis.reviews import COPY_VERDICTS, VerdictStore, confirmed_copies
+from analysis.review.decisions import decide
+from analysis.review.store import COPY_VERDICTS, VerdictStore
+from analysis.review.summary import confirmed_copies
 from dashboard.components import (
     cache_key,
     image_tile,
     pair_evidence_png,
     require_embeddings,
-    reviewer_box,
     show_figure,
     verdict_control,
     verification_control,
 )
+from dashboard.review import BROWSE, QUEUE, allowed_reveals, browse_mode, disputed_items, queue_items, reviewer_sidebar
 from dashboard.state import current_workspace
 
 PER_PAGE = 5
@@ -66,7 +68,7 @@ def render() -> None:
         result = _check(cache_key(workspace), threshold, 5, False, INLIER_THRESHOLD, workspace)
     samples = result.samples
     store = VerdictStore.for_workspace(workspace.config.root)
-    latest = store.latest("regurgitation")
+    decisions = decide(store.history("regurgitation"), workspace.config.review.decision)
     low, high = result.interval()
     unmeasured = result.unmeasured()
     if unmeasured:
@@ -86,7 +88,7 @@ def render() -> None:
         "—" if result.rate is None else f"{result.rate:.1%}" + ("" if result.judgeable else " (too few to judge)"),
         help=f"of the samples measured; 95% Clopper–Pearson interval {low:.1%} – {high:.1%}",
     )
-    copies, judged, (c_low, c_high) = confirmed_copies(latest)
+    copies, judged, (c_low, c_high) = confirmed_copies(decisions)
     if judged:
         columns[3].metric(
             "Confirmed copies (verdicts)",
@@ -102,23 +104,45 @@ def render() -> None:
     with right:
         if samples["group_size"].notna().any():
             show_figure(copy_group_chart(samples, result.threshold, workspace), "r-scatter")
-    viewer(workspace, result, store, latest)
+    viewer(workspace, result, store)
 
 
-def viewer(workspace, result, store: VerdictStore, latest) -> None:
+def flagged_population(result):
+    flagged = result.samples[result.samples["flagged"]]
+    return lambda _: ("flagged samples", flagged.assign(id=flagged["id"].astype(str), score=flagged["similarity"]))
+
+
+def viewer(workspace, result, store: VerdictStore) -> None:
     st.subheader("Samples, most similar first")
-    reviewer = reviewer_box()
-    only_flagged = st.toggle("Only flagged samples", value=True, key="r-only")
-    ordered = result.samples.sort_values("similarity", ascending=False)
-    if only_flagged:
-        ordered = ordered[ordered["flagged"]]
+    reviewer = reviewer_sidebar(workspace, store)
+    mode = browse_mode("r")
+    votes: dict[str, str] = {}
+    if mode == BROWSE:
+        ordered = result.samples.sort_values("similarity", ascending=False)
+        if st.toggle("Only flagged samples", value=True, key="r-only"):
+            ordered = ordered[ordered["flagged"]]
+    else:
+        if mode == QUEUE:
+            ids = queue_items(workspace, store, "regurgitation", flagged_population(result), [], "r")
+        else:
+            queue = disputed_items(workspace, store, "regurgitation")
+            ids, votes = list(queue["item_id"]), dict(zip(queue["item_id"], queue["votes"]))
+        if ids is None:
+            return
+        ordered = result.samples.set_index(result.samples["id"].astype(str)).reindex(ids).dropna(subset=["id"])
     pages = max(1, -(-len(ordered) // PER_PAGE))
-    page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="r-page")) - 1
-    verdict_of = latest.set_index("item_id")["verdict"].to_dict()
+    page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"r-page-{mode}")) - 1
+    reveal = st.toggle("Reveal training images removed by the filters", key="r-reveal")
+    shown = ordered.iloc[page * PER_PAGE : (page + 1) * PER_PAGE]
+    kept = dict(zip(workspace.original["id"], workspace.kept))
+    removed_neighbours = [
+        str(t) for t in result.neighbours.loc[result.neighbours["id"].isin(shown["id"]), "training_id"] if not kept[t]
+    ]
+    revealed = allowed_reveals(workspace, store, reviewer, removed_neighbours if reveal else [], "regurgitation")
+    verdict_of = store.own_latest("regurgitation", reviewer.name) if reviewer.name else {}
     generated = workspace.generated.set_index("id")
     training = workspace.original.set_index("id")
-    kept = dict(zip(workspace.original["id"], workspace.kept))
-    for _, sample in ordered.iloc[page * PER_PAGE : (page + 1) * PER_PAGE].iterrows():
+    for _, sample in shown.iterrows():
         with st.container(border=True):
             neighbours = result.neighbours[result.neighbours["id"] == sample["id"]].head(4)
             columns = st.columns(1 + 4)
@@ -144,8 +168,9 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
                     image_tile(
                         workspace,
                         str(row.get("image", "")),
-                        blur=not kept[neighbour["training_id"]],
+                        blur=not kept[neighbour["training_id"]] and str(neighbour["training_id"]) not in revealed,
                         caption=str(row["caption"]),
+                        greyscale=reviewer.greyscale and not kept[neighbour["training_id"]],
                     )
                     st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
             if sample["flagged"] and "inliers" in sample:
@@ -155,7 +180,7 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
                     str(generated.loc[sample["id"], "image"]),
                     str(training.loc[match].get("image", "")),
                     False,
-                    not kept[match],
+                    not kept[match] and match not in revealed,
                 )
                 st.image(
                     evidence.png,
@@ -163,13 +188,16 @@ def viewer(workspace, result, store: VerdictStore, latest) -> None:
                     "similarity transform" + (" (mirrored)" if evidence.mirrored else ""),
                 )
             item = str(sample["id"])
+            if item in votes:
+                st.caption(f"Votes: {votes[item]}")
             verdict_control(
                 store,
                 "regurgitation",
                 item,
                 verdict_of.get(item),
-                reviewer,
+                reviewer.name,
                 key=f"rv-{item}",
                 label="Is this a copy?",
                 options=COPY_VERDICTS,
+                role=reviewer.role,
             )

@@ -7,6 +7,7 @@ import streamlit as st
 from analysis.removals.compute import (
     filter_overlap,
     page_rows,
+    positions_of,
     removal_by_terms,
     removal_summary,
     removed_by_filter,
@@ -14,8 +15,21 @@ from analysis.removals.compute import (
     threshold_sweep,
 )
 from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
-from analysis.reviews import REMOVAL_VERDICTS, VerdictStore, precision_estimates
-from dashboard.components import cache_key, reviewer_box, show_figure, tile_png, verdict_control, workspace_index
+from analysis.review.contract import population
+from analysis.review.decisions import decide
+from analysis.review.store import REMOVAL_VERDICTS, VerdictStore
+from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
+from dashboard.components import cache_key, image_tile, show_figure, verdict_control, workspace_index
+from dashboard.review import (
+    BROWSE,
+    QUEUE,
+    Reviewer,
+    allowed_reveals,
+    browse_mode,
+    disputed_items,
+    queue_items,
+    reviewer_sidebar,
+)
 from dashboard.state import current_workspace
 
 PAGE_SIZE = 12
@@ -77,12 +91,12 @@ def what_if(workspace, index, terms: list[str]) -> None:
 
 
 def precision_section(workspace, store: VerdictStore) -> None:
-    st.subheader("Filter precision from reviewer verdicts")
-    latest = store.latest("removal")
-    if latest.empty:
-        st.info("No verdicts yet. Judge removed images in the gallery below; precision appears here.")
+    st.subheader("Filter precision from all verdicts")
+    decisions = decide(store.history("removal"), workspace.config.review.decision)
+    if decisions.empty:
+        st.info("No verdicts yet. Judge removed images below; for an unbiased estimate, use a random review queue.")
         return
-    table = precision_estimates(latest, removed_by_filter(workspace))
+    table = all_verdicts_precision(decisions, removed_by_filter(workspace))
     st.dataframe(
         table,
         hide_index=True,
@@ -90,93 +104,125 @@ def precision_section(workspace, store: VerdictStore) -> None:
         column_config={c: st.column_config.NumberColumn(format="%.2f") for c in ("precision", "ci_low", "ci_high")},
     )
     st.caption(
-        f"{len(latest):,} items judged. Precision = correct / (correct + false positive), Wilson 95% interval; "
-        "the last column is how many more verdicts a ±5-point interval needs."
+        f"{len(decisions):,} items judged. Precision = correct / (correct + false positive), Clopper–Pearson 95% "
+        f"interval, {ALL_VERDICTS_CAVEAT}."
     )
     verdict_downloads(store)
 
 
 def verdict_downloads(store: VerdictStore) -> None:
-    """The full, append-only verdict history as CSV (formula-safe) or Parquet."""
+    """The full, append-only verdict history and the reveal log, as CSV (formula-safe) or Parquet."""
     import io
     import tempfile
     from pathlib import Path
 
-    from analysis.reviews import export_verdicts
+    from analysis.review.store import export_verdicts
 
-    columns = st.columns(2)
+    columns = st.columns(4)
     with tempfile.TemporaryDirectory() as tmp:
-        for column, suffix, mime in (
-            (columns[0], ".csv", "text/csv"),
-            (columns[1], ".parquet", "application/octet-stream"),
-        ):
-            path = export_verdicts(store, Path(tmp) / f"verdicts{suffix}")
-            column.download_button(
-                f"Download verdict history ({suffix[1:]})",
-                io.BytesIO(path.read_bytes()),
-                file_name=f"verdicts{suffix}",
-                mime=mime,
-                key=f"dl-verdicts{suffix}",
-            )
+        for position, (suffix, mime) in enumerate(((".csv", "text/csv"), (".parquet", "application/octet-stream"))):
+            for offset, path in enumerate(export_verdicts(store, Path(tmp) / f"verdicts{suffix}")):
+                columns[2 * position + offset].download_button(
+                    f"Download {'reveal log' if offset else 'verdict history'} ({suffix[1:]})",
+                    io.BytesIO(path.read_bytes()),
+                    file_name=path.name,
+                    mime=mime,
+                    key=f"dl-{path.name}",
+                )
 
 
 @st.fragment
 def gallery(workspace, index, store: VerdictStore) -> None:
     """A fragment: turning a page or judging an item reruns the gallery only, not the charts above."""
     st.subheader("Removed images")
-    reviewer = reviewer_box()
-    controls = st.columns([2, 3, 2, 2])
-    filter_name = controls[0].selectbox("Filter", ["all filters"] + list(workspace.removed_by), key="g-filter")
-    words = controls[1].text_input("Caption contains (words)", key="g-words", placeholder="e.g. woman")
+    reviewer = reviewer_sidebar(workspace, store)
+    mode = browse_mode("g")
+    votes: dict[str, str] = {}
     score_columns = [f.column for f in workspace.config.filtered.scores]
-    sort_by = controls[2].selectbox("Sort by", score_columns + ["id"], key="g-sort") if score_columns else None
-    reveal_page = controls[3].toggle("Reveal this page", key="g-reveal", help="Removed images are blurred by default.")
-    positions = removed_positions(
-        workspace,
-        index=index,
-        words=words.split(),
-        sort_by=sort_by,
-        filter_name=None if filter_name == "all filters" else filter_name,
-    )
+    if mode == BROWSE:
+        controls = st.columns([2, 3, 2])
+        filter_name = controls[0].selectbox("Filter", ["all filters"] + list(workspace.removed_by), key="g-filter")
+        words = controls[1].text_input("Caption contains (words)", key="g-words", placeholder="e.g. woman")
+        sort_by = controls[2].selectbox("Sort by", score_columns + ["id"], key="g-sort") if score_columns else None
+        positions = removed_positions(
+            workspace,
+            index=index,
+            words=words.split(),
+            sort_by=sort_by,
+            filter_name=None if filter_name == "all filters" else filter_name,
+        )
+    elif mode == QUEUE:
+        ids = queue_items(
+            workspace,
+            store,
+            "removal",
+            lambda chosen: population(workspace, "removal", chosen),
+            ["all filters"] + list(workspace.removed_by),
+            "g",
+        )
+        if ids is None:
+            return
+        positions = positions_of(workspace, ids)
+    else:
+        queue = disputed_items(workspace, store, "removal")
+        votes = dict(zip(queue["item_id"], queue["votes"]))
+        positions = positions_of(workspace, queue["item_id"])
     total = len(positions)
     pages = max(1, -(-total // PAGE_SIZE))
+    controls = st.columns([3, 1])
     page_number = (
-        st.number_input(
-            f"Page (of {pages:,}; {total:,} removed images match)", min_value=1, max_value=pages, value=1, key="g-page"
+        controls[0].number_input(
+            f"Page (of {pages:,}; {total:,} images)", min_value=1, max_value=pages, value=1, key=f"g-page-{mode}"
         )
         - 1
     )
+    reveal_page = controls[1].toggle("Reveal this page", key="g-reveal", help="Removed images are blurred by default.")
     frame = page_rows(workspace, positions, int(page_number), PAGE_SIZE)
-    latest = store.latest("removal").set_index("item_id")["verdict"].to_dict()
+    ids_shown = [str(i) for i in frame["id"]]
+    wanted = [i for i in ids_shown if reveal_page or st.session_state.get(f"reveal-{i}", False)]
+    revealed = allowed_reveals(workspace, store, reviewer, wanted, "removals")
+    own = store.own_latest("removal", reviewer.name) if reviewer.name else {}
     grid = st.columns(4)
     for position, (_, row) in enumerate(frame.iterrows()):
         with grid[position % 4]:
             with st.container(border=True):
-                item_tile(workspace, row, reveal_page, latest.get(row["id"]), reviewer, store, score_columns)
+                item_tile(workspace, row, revealed, reveal_page, own.get(str(row["id"])), votes, reviewer, store)
 
 
 def item_tile(
-    workspace, row, reveal_page: bool, verdict: str | None, reviewer: str, store: VerdictStore, score_columns: list[str]
+    workspace,
+    row,
+    revealed: set[str],
+    reveal_page: bool,
+    verdict: str | None,
+    votes: dict[str, str],
+    reviewer: Reviewer,
+    store: VerdictStore,
 ) -> None:
     item = str(row["id"])
-    revealed = reveal_page or st.session_state.get(f"reveal-{item}", False)
-    st.image(
-        tile_png(str(workspace.config.images_root), str(row.get("image", "") or ""), not revealed), width="stretch"
+    image_tile(
+        workspace,
+        str(row.get("image", "") or ""),
+        blur=item not in revealed,
+        greyscale=reviewer.greyscale,
     )
     st.checkbox("Reveal", key=f"reveal-{item}", disabled=reveal_page)
     st.text(row["caption"][:300])  # st.text: captions are shown as text, never rendered as Markdown/HTML
-    scores = " · ".join(f"{c} {row[c]:.2f}" for c in score_columns)
+    scores = " · ".join(f"{c} {row[c]:.2f}" for c in (f.column for f in workspace.config.filtered.scores))
     st.caption(f"{item} · removed by {row['removed_by']}" + (f" · {scores}" if scores else ""))
-    st.caption(f"Latest verdict: **{verdict}**" if verdict else "Not judged yet")
+    if item in votes:
+        st.caption(f"Votes: {votes[item]}")
+    st.caption(f"Your verdict: **{verdict}**" if verdict else "Not judged by you yet")
     verdict_control(
         store,
         "removal",
         item,
         verdict,
-        reviewer,
+        reviewer.name,
         key=f"v-{item}",
         label="Verdict",
         options=REMOVAL_VERDICTS,
         labels=VERDICT_LABELS,
         show_label=False,
+        role=reviewer.role,
     )

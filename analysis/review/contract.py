@@ -1,0 +1,142 @@
+"""The review on the analysis contract: CLI `review-queue` (draw or reopen a stratified queue and read its
+estimate) and the report's "Review" section (decisions, agreement, queue estimates, reveals)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import pandas as pd
+
+from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
+from analysis.errors import AuditInputError
+from analysis.removals.compute import removed_by_filter
+from analysis.review.queues import DEFAULT_BANDS, STRATA, QueueEstimate, QueueRequest, open_queue, queue_estimate
+from analysis.review.store import VerdictStore
+from analysis.review.summary import ALL_VERDICTS_CAVEAT, ReviewState, all_verdicts_precision, review_state
+from analysis.stats import TOO_FEW
+from analysis.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class QueueResult:
+    request: QueueRequest | None
+    items: pd.DataFrame
+    estimate: QueueEstimate | None
+    state: ReviewState
+
+
+def population(workspace: Workspace, kind: str, filter_name: str | None) -> tuple[str, pd.DataFrame]:
+    """(description, `id`, `score`) of what a queue samples: a filter's removals (score: the filter's score), all
+    removals, or the flagged generated samples (score: similarity to their nearest training image)."""
+    if kind == "regurgitation":
+        from analysis.regurgitation.cached import regurgitation_for
+
+        samples = regurgitation_for(workspace).samples
+        flagged = samples[samples["flagged"]]
+        return "flagged samples", pd.DataFrame({"id": flagged["id"].astype(str), "score": flagged["similarity"]})
+    if not workspace.config.filtered.defined:
+        raise AuditInputError("no filter is defined, so nothing was removed to review.", path=workspace.config.root)
+    removed = removed_by_filter(workspace)
+    if filter_name is None:
+        return "all filters", removed.drop_duplicates("id")[["id", "score"]]
+    if filter_name not in set(removed["filter"]):
+        raise AuditInputError(
+            f"--filter {filter_name}: no such filter in this workspace.",
+            fix=f"use one of {sorted(set(removed['filter']))}.",
+        )
+    return f"filter {filter_name}", removed.loc[removed["filter"] == filter_name, ["id", "score"]]
+
+
+def estimate_line(estimate: QueueEstimate) -> str:
+    noun = "precision" if estimate.kind == "removal" else "share of real copies"
+    if estimate.estimate is None:
+        value = "no decided verdicts yet"
+    else:
+        low, high = estimate.ci95
+        value = f"{noun} {estimate.estimate:.1%} (95% CI {low:.1%}–{high:.1%})" + (
+            "" if estimate.judgeable else f" — {TOO_FEW}"
+        )
+    progress = (
+        f"{estimate.decided} of {estimate.size} decided, {estimate.pending} pending, {estimate.disputed} disputed"
+    )
+    return f"{estimate.queue}: {value}; {progress}"
+
+
+class ReviewQueue(
+    Analysis,
+    name="review-queue",
+    title="Review",
+    help="draw a stratified random review queue of what a filter removed (or of flagged samples) and estimate from it",
+):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--kind", choices=["removal", "regurgitation"], default="removal")
+        parser.add_argument("--filter", help="the filter whose removals to sample (default: all removals)")
+        parser.add_argument("--n", type=int, help="items in the queue (without it: list the queues and estimates)")
+        parser.add_argument("--strata", choices=STRATA, default="score-band", help="default: score-band")
+        parser.add_argument("--bands", type=int, default=DEFAULT_BANDS, help=f"score bands (default {DEFAULT_BANDS})")
+        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); a new seed, a new sample")
+
+    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> QueueResult:
+        store = VerdictStore.for_workspace(workspace.config.root)
+        if options.n is None:
+            return QueueResult(None, pd.DataFrame(), None, review_state(workspace, store))
+        if options.bands < 1:
+            raise AuditInputError(f"--bands {options.bands} must be at least 1.", fix="use e.g. --bands 4.")
+        described, members = population(workspace, options.kind, options.filter)
+        request = QueueRequest(options.kind, described, options.n, options.strata, options.bands, options.seed)
+        items = open_queue(store, request, members)
+        state = review_state(workspace, store)
+        return QueueResult(request, items, queue_estimate(request.name, request.kind, items, state.decisions), state)
+
+    def to_json(self, result: QueueResult) -> dict:
+        if result.request is None:
+            return {"queues": [q.to_json() for q in result.state.queues]}
+        assert result.estimate is not None
+        return {
+            "queue": result.request.name,
+            "items": result.items.to_dict("records"),
+            "estimate": result.estimate.to_json(),
+        }
+
+    def summary_lines(self, result: QueueResult) -> list[str]:
+        if result.request is None:
+            return [estimate_line(q) for q in result.state.queues] or ["no review queues yet: draw one with --n N"]
+        assert result.estimate is not None
+        lines = [estimate_line(result.estimate), "position  item  stratum  inclusion probability"]
+        lines += [
+            f"{row.position:>8}  {row.item_id}  {row.stratum}  {row.inclusion_probability:.3f}"
+            for row in result.items.itertuples()
+        ]
+        return lines
+
+    def report_sections(self, context: ReportContext) -> list[ReportSection]:
+        workspace = context.workspace
+        state = review_state(workspace, VerdictStore.for_workspace(workspace.config.root))
+        if state.history.empty and state.reveals.empty and not state.queues:
+            return [ReportSection("Review", note="No reviewer has judged or revealed anything in this workspace yet.")]
+        counts = state.decisions["status"].value_counts()
+        reviewers = state.history["reviewer"].nunique()
+        summary = [
+            f"{len(state.history):,} verdicts by {reviewers} reviewer(s) on {len(state.decisions):,} items; decision "
+            f"rule: {state.rule} (an adjudicator's verdict is final); "
+            + ", ".join(f"{status} {count:,}" for status, count in counts.sort_index().items()),
+            f"The review needed {len(state.reveals):,} reveals of blurred images by "
+            f"{state.reveals['reviewer'].nunique()} reviewer(s).",
+        ]
+        summary += [estimate_line(q) for q in state.queues]
+        section = ReportSection("Review", summary=summary)
+        if state.queues:
+            section.tables.append(
+                (
+                    "Queue estimates (stratified random samples; Korn–Graubard 95% intervals)",
+                    pd.DataFrame([q.to_json() for q in state.queues]).drop(columns=["strata"]),
+                )
+            )
+        if state.agreement:
+            section.tables.append(("Agreement between reviewers", pd.DataFrame([a.to_json() for a in state.agreement])))
+        if workspace.config.filtered.defined and (state.decisions["kind"] == "removal").any():
+            table = all_verdicts_precision(state.decisions, removed_by_filter(workspace))
+            if len(table):
+                section.tables.append((f"Precision {ALL_VERDICTS_CAVEAT}", table))
+        return [section]
