@@ -195,6 +195,11 @@ def stratified_proportion(
     total = float(n_h.sum())
     if variance > 0 and 0 < estimate < 1:
         effective = min(estimate * (1 - estimate) / variance, float(big_n.sum()))
+        degrees = max(total - len(n_h), 1.0)  # Korn–Graubard's degrees-of-freedom correction for few items
+        if total > 1:
+            effective *= (
+                scipy_stats.t.ppf(1 - (1 - level) / 2, total - 1) / scipy_stats.t.ppf(1 - (1 - level) / 2, degrees)
+            ) ** 2
     else:
         effective = total
     alpha = 1 - level
