@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from analysis.review.agreement import agreement_by_group
+from analysis.review.agreement import agreement_by_group, agreement_table
 from analysis.review.decisions import decide, disagreements
 from analysis.review.exposure import exposure
 from analysis.review.queues import DEFAULT_BANDS, STRATA, QueueRequest, open_queue, queue_estimate
@@ -28,6 +29,16 @@ class Reviewer:
     name: str
     role: str  # "reviewer" or "adjudicator"
     greyscale: bool  # revealed images in greyscale
+    counter: Any = None  # the sidebar slot of the exposure counter, refreshed after each reveal
+
+
+def show_exposure(workspace: Workspace, store: VerdictStore, reviewer: Reviewer) -> None:
+    if reviewer.name and reviewer.counter is not None:
+        seen = exposure(store.reveals(reviewer.name), reviewer.name, workspace.config.review.max_reveals_per_hour)
+        cap = f" of {seen.cap}" if seen.cap is not None else " (no cap set)"
+        reviewer.counter.caption(
+            f"Images you revealed: **{seen.last_hour}**{cap} in the last hour · {seen.today} today"
+        )
 
 
 def review_store(workspace: Workspace) -> VerdictStore:
@@ -42,11 +53,9 @@ def reviewer_sidebar(workspace: Workspace, store: VerdictStore) -> Reviewer:
         "Adjudicator", key="adjudicator", help="Your verdicts on disputed items are final (recorded with this role)."
     )
     greyscale = st.sidebar.toggle("Reveal in greyscale", value=settings.reveal_greyscale, key="greyscale")
-    if name:
-        seen = exposure(store.reveals(name), name, settings.max_reveals_per_hour)
-        cap = f" of {seen.cap}" if seen.cap is not None else " (no cap set)"
-        st.sidebar.caption(f"Images you revealed: **{seen.last_hour}**{cap} in the last hour · {seen.today} today")
-    return Reviewer(name, "adjudicator" if adjudicating else "reviewer", greyscale)
+    reviewer = Reviewer(name, "adjudicator" if adjudicating else "reviewer", greyscale, st.sidebar.empty())
+    show_exposure(workspace, store, reviewer)
+    return reviewer
 
 
 def allowed_reveals(
@@ -74,6 +83,7 @@ def allowed_reveals(
         if granted:
             store.record_reveals(reviewer.name, granted, page)
             logged |= {(reviewer.name, item) for item in granted}
+            show_exposure(workspace, store, reviewer)
     return {item for item in wanted if (reviewer.name, item) in logged}
 
 
@@ -141,7 +151,7 @@ def disputed_items(workspace: Workspace, store: VerdictStore, kind: str) -> pd.D
     history = store.history(kind)
     found = agreement_by_group(history, agreement_groups(workspace, kind)) if len(history) else []
     if found:
-        st.dataframe(pd.DataFrame([a.to_json() for a in found]), hide_index=True, width="stretch")
+        st.dataframe(agreement_table(found), hide_index=True, width="stretch")
         st.caption("Agreement among reviewers on items judged by two or more; κ with a bootstrap 95% interval.")
     queue = disagreements(decide(history, workspace.config.review.decision))
     if queue.empty:

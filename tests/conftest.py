@@ -47,11 +47,18 @@ def bare_sample(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dashboard_url(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`pretrain-audit dashboard` on a copy of the prepared sample, as a user starts it; yields its URL."""
-    require_browser()
+def browser_workspace(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The copy of the prepared sample that the browser tests' dashboard serves."""
     workspace = tmp_path_factory.mktemp("browser") / "ws"
     shutil.copytree(sample_dir, workspace)
+    return workspace
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(browser_workspace: Path):
+    """`pretrain-audit dashboard` on a copy of the prepared sample, as a user starts it; yields its URL."""
+    require_browser()
+    workspace = browser_workspace
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, *CLI[1:], "dashboard", str(workspace), "--port", str(port)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis.review.store import VerdictStore
 from tests.helpers import is_blurred, screenshot, sharpness, wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -49,7 +50,9 @@ def _served_image(page, base_url: str, src: str):
     return Image.open(io.BytesIO(response.body()))
 
 
-def test_removals_page_blurs_until_revealed_and_records_a_verdict(dashboard_url: str, browser) -> None:
+def test_removals_page_blurs_until_revealed_and_records_a_verdict(
+    dashboard_url: str, browser, browser_workspace
+) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 3200})
     page = context.new_page()
     _open(page, dashboard_url, "removals")
@@ -60,6 +63,10 @@ def test_removals_page_blurs_until_revealed_and_records_a_verdict(dashboard_url:
     # Judge the pixels the browser was served, not the markup (fetched now: Streamlit drops media on a rerun).
     blurred = _served_image(page, dashboard_url, blurred_src)
     screenshot(page, "removals")
+    reviewer = page.get_by_label("Reviewer name")  # a reveal is logged under the reviewer's name
+    reviewer.fill("browser-test")
+    reviewer.press("Enter")
+    wait_for_app(page)
     page.get_by_text("Reveal this page").click()
     page.wait_for_timeout(1500)
     wait_for_app(page)
@@ -74,12 +81,39 @@ def test_removals_page_blurs_until_revealed_and_records_a_verdict(dashboard_url:
     page.get_by_text("Reveal this page").click()
     page.wait_for_timeout(1000)
     wait_for_app(page)
+    page.locator("[data-testid='stButtonGroup'] button", has_text="unsure").first.click()
+    page.get_by_text("Your verdict: unsure").first.wait_for(timeout=15000)
+    context.close()
+    reveals = VerdictStore.for_workspace(browser_workspace).reveals("browser-test")
+    assert len(reveals) == 12 and set(reveals["page"]) == {"removals"}  # one page of tiles, each logged once
+
+
+def test_an_adjudicator_resolves_a_disagreement_in_the_browser(dashboard_url: str, browser, browser_workspace) -> None:
+    from analysis.review.decisions import decide
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(browser_workspace)
+    item = str(workspace.original["id"][~workspace.kept].iloc[-1])
+    store = VerdictStore.for_workspace(browser_workspace)
+    store.record("removal", item, "correct removal", "ana")
+    store.record("removal", item, "false positive", "ben")
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
+    page = context.new_page()
+    _open(page, dashboard_url, "removals")
+    page.get_by_text("disagreements", exact=True).click()
+    wait_for_app(page)
+    page.get_by_text("Votes: ana: correct removal; ben: false positive").wait_for(timeout=30000)
     reviewer = page.get_by_label("Reviewer name")
-    reviewer.fill("browser-test")
+    reviewer.fill("cleo")
     reviewer.press("Enter")
     wait_for_app(page)
-    page.locator("[data-testid='stButtonGroup'] button", has_text="unsure").first.click()
-    page.get_by_text("Latest verdict: unsure").first.wait_for(timeout=15000)
+    page.get_by_test_id("stSidebarUserContent").get_by_text("Adjudicator", exact=True).click()
+    wait_for_app(page)
+    screenshot(page, "removals-disagreements")
+    page.locator("[data-testid='stButtonGroup'] button", has_text="false pos.").first.click()
+    page.get_by_text("No disagreements waiting").wait_for(timeout=30000)
+    decision = decide(store.history("removal")).set_index("item_id").loc[item]
+    assert (decision["verdict"], decision["status"]) == ("false positive", "adjudicated")
     context.close()
 
 

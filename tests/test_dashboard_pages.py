@@ -143,3 +143,22 @@ def test_pages_that_need_a_filter_say_how_to_add_one(tmp_path: Path, monkeypatch
         assert not app.exception, [e.message for e in app.exception]
         assert "No filter is defined in this workspace" in app.info[0].value
         assert "--laion-filters" in app.info[0].value
+
+
+def test_reveals_pause_at_the_hourly_cap(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = sample_copy / "audit.toml"
+    config.write_text(config.read_text() + "\n[review]\nmax_reveals_per_hour = 5\n")
+    app = open_page("removals", sample_copy, monkeypatch)
+    app.text_input(key="reviewer").input("ana").run()
+    app.toggle(key="g-reveal").set_value(True).run()
+    assert not app.exception
+    assert any("Time for a break" in w.value for w in app.warning)
+    assert len(VerdictStore.for_workspace(sample_copy).reveals("ana")) == 5  # 5 of the page's 12, then a pause
+    assert any("**5** of 5 in the last hour" in c.value for c in app.sidebar.caption)
+
+
+def test_a_reveal_without_a_reviewer_name_is_refused(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("removals", sample_copy, monkeypatch)
+    app.toggle(key="g-reveal").set_value(True).run()
+    assert any("Enter your reviewer name" in w.value for w in app.warning)
+    assert VerdictStore.for_workspace(sample_copy).reveals().empty

@@ -133,3 +133,29 @@ def agreement_by_group(history: pd.DataFrame, groups: dict[str, set[str]] | None
     if groups is None:
         return [agreement(votes, "all items")]
     return [agreement(votes[votes["item_id"].isin(members)], name) for name, members in groups.items()]
+
+
+def agreement_table(found: list[Agreement]) -> pd.DataFrame:
+    """The readable table of the page and the report: one row per group, intervals beside their values."""
+
+    def share(value: float | None, interval: tuple[float, float] | None) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.0%}" + (f" ({interval[0]:.0%}–{interval[1]:.0%})" if interval else "")
+
+    def kappa(a: Agreement) -> str:
+        if a.kappa is None:
+            return "—"
+        return f"{a.kappa:.2f}" + (f" ({a.kappa_ci95[0]:.2f}–{a.kappa_ci95[1]:.2f})" if a.kappa_ci95 else "")
+
+    return pd.DataFrame(
+        {
+            "items": [a.group for a in found],
+            "judged by 2+ reviewers": [a.n_items for a in found],
+            "reviewers": [a.n_reviewers for a in found],
+            "agreement (95% CI)": [share(a.percent_agreement, a.percent_ci95 if a.n_items else None) for a in found],
+            "statistic": [a.statistic or "—" for a in found],
+            "κ (95% CI)": [kappa(a) for a in found],
+            "judgeable": ["yes" if a.judgeable else f"no: {a.n_items_kappa} item(s), 30 needed" for a in found],
+        }
+    )

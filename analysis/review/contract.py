@@ -11,6 +11,7 @@ import pandas as pd
 from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.removals.compute import removed_by_filter
+from analysis.review.agreement import agreement_table
 from analysis.review.queues import DEFAULT_BANDS, STRATA, QueueEstimate, QueueRequest, open_queue, queue_estimate
 from analysis.review.store import VerdictStore
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, ReviewState, all_verdicts_precision, review_state
@@ -134,7 +135,7 @@ class ReviewQueue(
                 )
             )
         if state.agreement:
-            section.tables.append(("Agreement between reviewers", pd.DataFrame([a.to_json() for a in state.agreement])))
+            section.tables.append(("Agreement between reviewers", agreement_table(state.agreement)))
         if workspace.config.filtered.defined and (state.decisions["kind"] == "removal").any():
             table = all_verdicts_precision(state.decisions, removed_by_filter(workspace))
             if len(table):

@@ -164,7 +164,7 @@ class QueueEstimate:
             "judgeable": self.judgeable,
             "strata_unjudged": self.strata_unjudged,
             "method": self.method,
-            "strata": self.strata.to_dict("records"),
+            "strata": self.strata.astype(object).where(self.strata.notna(), None).to_dict("records"),
         }
 
 

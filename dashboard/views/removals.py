@@ -97,6 +97,10 @@ def precision_section(workspace, store: VerdictStore) -> None:
         st.info("No verdicts yet. Judge removed images below; for an unbiased estimate, use a random review queue.")
         return
     table = all_verdicts_precision(decisions, removed_by_filter(workspace))
+    if table.empty:
+        st.info("No decided verdict yet: the items judged so far are disputed or unsure.")
+        verdict_downloads(store)
+        return
     st.dataframe(
         table,
         hide_index=True,
