@@ -93,6 +93,11 @@ def render_html(workspace: Workspace, sections: list[ReportSection], parameters:
             parts.append(f"<p class='note'>{escape(section.note)}</p>")
         if section.summary:
             parts.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in section.summary) + "</ul>")
+        for title, table in section.tables:  # cells escaped by pandas (escape=True): ids and notes are data
+            parts.append(f"<h3>{escape(title)}</h3>")
+            parts.append(
+                table.to_html(index=False, escape=True, border=0, na_rep="—", float_format=lambda x: f"{x:.3f}")
+            )
         for name, figure in section.figures.items():
             parts.append(
                 f"<div class='figure' id='{escape(name)}'>"

@@ -17,6 +17,7 @@ from analysis.review.exposure import exposure
 from analysis.review.queues import DEFAULT_BANDS, STRATA, QueueRequest, open_queue, queue_estimate
 from analysis.review.store import VerdictStore
 from analysis.review.summary import agreement_groups
+from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 from dashboard.components import reviewer_box
 
@@ -127,22 +128,21 @@ def queue_items(
     items = store.queue_items(name)
     estimate = queue_estimate(name, kind, items, decide(store.history(kind), workspace.config.review.decision))
     columns = st.columns(4)
-    noun = "Precision (queue)" if kind == "removal" else "Real copies among flagged (queue)"
+    noun = "Precision (queue)" if kind == "removal" else "Real copies (queue)"
     if estimate.estimate is None:
         columns[0].metric(noun, "—", help="no decided verdict in this queue yet")
     else:
         low, high = estimate.ci95
-        columns[0].metric(
-            noun,
-            f"{estimate.estimate:.1%}" + ("" if estimate.judgeable else " (too few to judge)"),
-            help=f"95% interval {low:.1%} – {high:.1%}; {estimate.method}",
-        )
+        columns[0].metric(noun, f"{estimate.estimate:.1%}", help=estimate.method)
+        columns[0].caption(f"95% CI {low:.1%} – {high:.1%}" + ("" if estimate.judgeable else f" · {TOO_FEW}"))
     columns[1].metric("Decided", f"{estimate.decided} of {estimate.size}")
     columns[2].metric("Pending", f"{estimate.pending}")
     columns[3].metric("Disputed", f"{estimate.disputed}", help="reviewers disagree; an adjudicator decides")
     st.dataframe(estimate.strata, hide_index=True, width="stretch")
     if estimate.strata_unjudged:
-        st.caption(f"{estimate.strata_unjudged} stratum/strata without a decided verdict are left out of the estimate.")
+        st.caption(
+            f"Strata without a decided verdict yet: {estimate.strata_unjudged}; the estimate weights the others."
+        )
     return list(items["item_id"])
 
 

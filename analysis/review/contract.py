@@ -12,7 +12,15 @@ from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.removals.compute import removed_by_filter
 from analysis.review.agreement import agreement_table
-from analysis.review.queues import DEFAULT_BANDS, STRATA, QueueEstimate, QueueRequest, open_queue, queue_estimate
+from analysis.review.queues import (
+    DEFAULT_BANDS,
+    STRATA,
+    QueueEstimate,
+    QueueRequest,
+    open_queue,
+    queue_estimate,
+    queue_table,
+)
 from analysis.review.store import VerdictStore
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, ReviewState, all_verdicts_precision, review_state
 from analysis.stats import TOO_FEW
@@ -130,8 +138,9 @@ class ReviewQueue(
         if state.queues:
             section.tables.append(
                 (
-                    "Queue estimates (stratified random samples; Korn–Graubard 95% intervals)",
-                    pd.DataFrame([q.to_json() for q in state.queues]).drop(columns=["strata"]),
+                    "Queue estimates: stratified random samples; positive share = precision (removals) or real copies "
+                    "among flagged samples; Korn–Graubard 95% intervals",
+                    queue_table(state.queues),
                 )
             )
         if state.agreement:

@@ -206,3 +206,24 @@ def queue_estimate(queue: str, kind: str, items: pd.DataFrame, decisions: pd.Dat
         strata=per_stratum,
         strata_unjudged=int((per_stratum["decided"] == 0).sum()),
     )
+
+
+def queue_table(estimates: list[QueueEstimate]) -> pd.DataFrame:
+    """The readable table of queue estimates (report): progress, the estimate with its interval, judgeable."""
+
+    def value(e: QueueEstimate) -> str:
+        if e.estimate is None:
+            return "—"
+        return f"{e.estimate:.1%} ({e.ci95[0]:.1%}–{e.ci95[1]:.1%})"
+
+    return pd.DataFrame(
+        {
+            "queue": [e.queue for e in estimates],
+            "decided": [f"{e.decided} of {e.size}" for e in estimates],
+            "pending": [e.pending for e in estimates],
+            "disputed": [e.disputed for e in estimates],
+            "unsure": [e.unsure for e in estimates],
+            "positive share (95% CI)": [value(e) for e in estimates],
+            "judgeable": ["yes" if e.judgeable else f"no: {e.decided} decided, 30 needed" for e in estimates],
+        }
+    )
