@@ -299,3 +299,19 @@ def test_review_settings_are_validated(sample_copy: Path) -> None:
     config.write_text(config.read_text() + "\n[review]\nmax_reveals_per_hour = 0\n")
     with pytest.raises(AuditInputError, match=r"max_reveals_per_hour = 0 must be a whole number"):
         read_config(sample_copy)
+
+
+def test_the_report_states_the_review_and_escapes_what_reviewers_typed(sample_copy: Path, tmp_path: Path) -> None:
+    from analysis.report import write_report
+    from analysis.workspace import load_workspace
+
+    ids = removed_ids(sample_copy, 4)
+    store = VerdictStore.for_workspace(sample_copy)
+    store.record("removal", ids[0], "correct removal", "<b>ana</b>")
+    store.record("removal", ids[0], "false positive", "ben")
+    store.record_reveals("ben", ids[:3], "removals")
+    html = write_report(load_workspace(sample_copy), tmp_path / "report.html").read_text()
+    review = html[html.index("<h2>Review</h2>") : html.index("<h2>Provenance</h2>")]
+    assert "The review needed 3 reveals of blurred images by 1 reviewer(s)." in review
+    assert "Agreement between reviewers" in review and "Queue estimates" in review
+    assert "<b>ana</b>" not in review and "&lt;b&gt;ana&lt;/b&gt;: correct removal; ben: false positive" in review

@@ -12,6 +12,7 @@ from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.removals.compute import removed_by_filter
 from analysis.review.agreement import agreement_table
+from analysis.review.decisions import disagreements
 from analysis.review.queues import (
     DEFAULT_BANDS,
     STRATA,
@@ -145,6 +146,14 @@ class ReviewQueue(
             )
         if state.agreement:
             section.tables.append(("Agreement between reviewers", agreement_table(state.agreement)))
+        disputed = disagreements(state.decisions)
+        if len(disputed):
+            section.tables.append(
+                (
+                    f"Disagreements awaiting an adjudicator ({len(disputed):,}; first 50)",
+                    disputed[["kind", "item_id", "votes"]].head(50),
+                )
+            )
         if workspace.config.filtered.defined and (state.decisions["kind"] == "removal").any():
             table = all_verdicts_precision(state.decisions, removed_by_filter(workspace))
             if len(table):
