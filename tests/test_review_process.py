@@ -262,13 +262,14 @@ def test_import_validates_every_line_and_imports_once(sample_copy: Path, tmp_pat
         f"{ids[0]},correct removal,ana,2026-11-26T09:00:00Z\n"
         f"{ids[1]},maybe,ana,2026-11-26T09:01:00Z\n"
         f"missing-id,unsure,ana,2026-11-26T09:02:00Z\n"
-        f"{ids[2]},unsure,,yesterday\n"
+        f"{ids[2]},unsure,,2026-11-26\n"
+        f"{ids[2]},unsure,ana,yesterday\n"
     )
     result = run_cli("verdicts", "import", ws, str(bad), "--kind", "removal")
     assert result.returncode == 2
     message = result.stderr
     assert str(bad) in message and "line 3: 'maybe'" in message and "line 4: unknown id" in message
-    assert "line 5: a verdict needs a reviewer name" in message
+    assert "line 5: a verdict needs a reviewer name" in message and "line 6: time 'yesterday' is not a date" in message
     assert json.loads(run_cli("verdicts", ws, "--json").stdout)["n_verdicts"] == 0  # nothing half-imported
     good = tmp_path / "good.csv"
     good.write_text(

@@ -4,6 +4,7 @@ validated line by line before anything is written (a file with one bad line writ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -120,20 +121,18 @@ def import_verdicts(store: VerdictStore, rows: list[VerdictRow]) -> tuple[int, i
 
 
 def _timestamp(text: str) -> float | None:
+    """Seconds since 1970 from ISO 8601 (UTC when no zone is given) or a number; words like "yesterday", which a
+    lenient parser would read relative to today, are refused."""
     text = text.strip()
     try:
         return float(text)
     except ValueError:
         pass
     try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError):
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
         return None
-    if pd.isna(stamp):
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize("UTC")
-    return stamp.timestamp()
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _joined(errors: list[str]) -> str:
