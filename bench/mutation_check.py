@@ -30,8 +30,8 @@ MUTATIONS = [
     (
         "removed images are no longer blurred",
         "analysis/images.py",
-        "    small = thumbnail(image, 48)\n",
-        "    return image.copy()\n    small = thumbnail(image, 48)\n",
+        "    small = thumbnail(image, side)\n",
+        "    return image.copy()\n    small = thumbnail(image, side)\n",
         [
             "tests/test_browser.py::test_removals_page_blurs_until_revealed_and_records_a_verdict",
             "tests/test_report_and_gates.py::test_report_blurs_a_removed_image_and_shows_a_kept_one_sharp",
@@ -91,6 +91,64 @@ MUTATIONS = [
         "if dim is not None and array.shape[1] != dim:",
         "if False:",
         ["tests/test_embeddings.py::test_shards_of_different_dimensions_are_named"],
+    ),
+    (
+        "an adjudicator's verdict is not final",
+        "analysis/review/decisions.py",
+        "        if (kind, item) in adjudicated:",
+        "        if False:",
+        [
+            "tests/test_review_process.py::test_two_reviewers_who_disagree_keep_both_votes_until_an_adjudicator_decides",
+            "tests/test_review_process.py::test_cli_double_review_disagreement_and_adjudication",
+            "tests/test_browser.py::test_an_adjudicator_resolves_a_disagreement_in_the_browser",
+        ],
+    ),
+    (
+        "a second reviewer's verdict replaces the first (latest wins)",
+        "analysis/review/decisions.py",
+        'drop_duplicates(["kind", "item_id", "reviewer"], keep="last")',
+        'drop_duplicates(["kind", "item_id"], keep="last")',
+        ["tests/test_review_process.py::test_two_reviewers_who_disagree_keep_both_votes_until_an_adjudicator_decides"],
+    ),
+    (
+        "kappa is not corrected for chance",
+        "analysis/review/agreement.py",
+        "    expected = (a.mean(axis=1) * b.mean(axis=1)).sum(axis=1)\n",
+        "    expected = (a.mean(axis=1) * b.mean(axis=1)).sum(axis=1) * 0\n",
+        ["tests/test_review_process.py::test_cohen_kappa_equals_scikit_learn_and_percent_agreement_is_counted"],
+    ),
+    (
+        "reveals are not logged",
+        "dashboard/review.py",
+        "            store.record_reveals(reviewer.name, granted, page)\n",
+        "            pass\n",
+        [
+            "tests/test_dashboard_pages.py::test_reveals_pause_at_the_hourly_cap",
+            "tests/test_browser.py::test_removals_page_blurs_until_revealed_and_records_a_verdict",
+        ],
+    ),
+    (
+        "the hourly reveal cap is ignored",
+        "dashboard/review.py",
+        "granted = fresh if seen.remaining is None else fresh[: seen.remaining]",
+        "granted = fresh",
+        ["tests/test_dashboard_pages.py::test_reveals_pause_at_the_hourly_cap"],
+    ),
+    (
+        "an import writes the good lines of a file with bad ones",
+        "analysis/review/imports.py",
+        "    if errors:\n        raise AuditInputError(_joined(errors), path=path",
+        "    if False:\n        raise AuditInputError(_joined(errors), path=path",
+        ["tests/test_review_process.py::test_import_validates_every_line_and_imports_once"],
+    ),
+    (
+        "the queue's interval claims four times the items it has",
+        "analysis/stats.py",
+        "    x = estimate * effective\n",
+        "    effective = total * 4\n    x = estimate * effective\n",
+        [
+            "tests/test_review_process.py::test_stratified_queue_interval_covers_the_truth_where_a_sorted_gallery_is_biased"
+        ],
     ),
 ]
 
