@@ -162,3 +162,19 @@ def test_a_reveal_without_a_reviewer_name_is_refused(sample_copy: Path, monkeypa
     app.toggle(key="g-reveal").set_value(True).run()
     assert any("Enter your reviewer name" in w.value for w in app.warning)
     assert VerdictStore.for_workspace(sample_copy).reveals().empty
+
+
+def test_a_review_queue_is_drawn_and_estimated_on_the_page(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("removals", sample_copy, monkeypatch)
+    app.text_input(key="reviewer").input("ana").run()
+    app.radio(key="g-show").set_value("random review queue").run()
+    app.selectbox(key="g-qpop").set_value("sexual").run()
+    app.number_input(key="g-qn").set_value(12).run()
+    app.button(key="g-qdraw").click().run()
+    assert not app.exception
+    queues = VerdictStore.for_workspace(sample_copy).queues("removal")
+    assert queues["name"].tolist() == ["removal: filter sexual · n=12 · score-band4 · seed 0"]
+    assert {m.label: m.value for m in app.metric}["Decided"] == "0 of 12"
+    first = next(w for w in app.get("button_group") if w.key and w.key.startswith("v-"))
+    first.set_value("correct removal").run()
+    assert {m.label: m.value for m in app.metric}["Precision (queue)"] == "100.0%"
