@@ -13,7 +13,7 @@ import streamlit as st
 
 from analysis.review.agreement import agreement_by_group, agreement_table
 from analysis.review.decisions import decide, disagreements
-from analysis.review.exposure import exposure
+from analysis.review.exposure import Exposure, exposure
 from analysis.review.queues import DEFAULT_BANDS, STRATA, QueueRequest, open_queue, queue_estimate
 from analysis.review.store import VerdictStore
 from analysis.review.summary import agreement_groups
@@ -33,9 +33,12 @@ class Reviewer:
     counter: Any = None  # the sidebar slot of the exposure counter, refreshed after each reveal
 
 
-def show_exposure(workspace: Workspace, store: VerdictStore, reviewer: Reviewer) -> None:
-    if reviewer.name and reviewer.counter is not None:
-        seen = exposure(store.reveals(reviewer.name), reviewer.name, workspace.config.review.max_reveals_per_hour)
+def reviewer_exposure(workspace: Workspace, store: VerdictStore, name: str) -> Exposure:
+    return exposure(store.reveals(name), name, workspace.config.review.max_reveals_per_hour)
+
+
+def show_exposure(reviewer: Reviewer, seen: Exposure) -> None:
+    if reviewer.counter is not None:
         cap = f" of {seen.cap}" if seen.cap is not None else " (no cap set)"
         reviewer.counter.caption(
             f"Images you revealed: **{seen.last_hour}**{cap} in the last hour · {seen.today} today"
@@ -55,7 +58,8 @@ def reviewer_sidebar(workspace: Workspace, store: VerdictStore) -> Reviewer:
     )
     greyscale = st.sidebar.toggle("Reveal in greyscale", value=settings.reveal_greyscale, key="greyscale")
     reviewer = Reviewer(name, "adjudicator" if adjudicating else "reviewer", greyscale, st.sidebar.empty())
-    show_exposure(workspace, store, reviewer)
+    if name:
+        show_exposure(reviewer, reviewer_exposure(workspace, store, name))
     return reviewer
 
 
@@ -72,7 +76,7 @@ def allowed_reveals(
     logged: set = st.session_state.setdefault(LOGGED, set())
     fresh = [item for item in dict.fromkeys(wanted) if (reviewer.name, item) not in logged]
     if fresh:
-        seen = exposure(store.reveals(reviewer.name), reviewer.name, workspace.config.review.max_reveals_per_hour)
+        seen = reviewer_exposure(workspace, store, reviewer.name)
         granted = fresh if seen.remaining is None else fresh[: seen.remaining]
         if len(granted) < len(fresh):
             resume = f" Reveals resume at {seen.resume_at:%H:%M} UTC." if seen.resume_at else ""
@@ -84,7 +88,7 @@ def allowed_reveals(
         if granted:
             store.record_reveals(reviewer.name, granted, page)
             logged |= {(reviewer.name, item) for item in granted}
-            show_exposure(workspace, store, reviewer)
+            show_exposure(reviewer, reviewer_exposure(workspace, store, reviewer.name))
     return {item for item in wanted if (reviewer.name, item) in logged}
 
 

@@ -12,7 +12,7 @@ from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.removals.compute import removed_by_filter
 from analysis.review.agreement import agreement_table
-from analysis.review.decisions import disagreements
+from analysis.review.decisions import decide, disagreements
 from analysis.review.queues import (
     DEFAULT_BANDS,
     STRATA,
@@ -23,7 +23,7 @@ from analysis.review.queues import (
     queue_table,
 )
 from analysis.review.store import VerdictStore
-from analysis.review.summary import ALL_VERDICTS_CAVEAT, ReviewState, all_verdicts_precision, review_state
+from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision, queue_estimates, review_state
 from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
@@ -33,7 +33,7 @@ class QueueResult:
     request: QueueRequest | None
     items: pd.DataFrame
     estimate: QueueEstimate | None
-    state: ReviewState
+    listed: list[QueueEstimate]  # every queue's estimate, when no queue was asked for
 
 
 def population(workspace: Workspace, kind: str, filter_name: str | None) -> tuple[str, pd.DataFrame]:
@@ -89,19 +89,19 @@ class ReviewQueue(
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> QueueResult:
         store = VerdictStore.for_workspace(workspace.config.root)
+        decisions = decide(store.history(), workspace.config.review.decision)
         if options.n is None:
-            return QueueResult(None, pd.DataFrame(), None, review_state(workspace, store))
+            return QueueResult(None, pd.DataFrame(), None, queue_estimates(store, decisions))
         if options.bands < 1:
             raise AuditInputError(f"--bands {options.bands} must be at least 1.", fix="use e.g. --bands 4.")
         described, members = population(workspace, options.kind, options.filter)
         request = QueueRequest(options.kind, described, options.n, options.strata, options.bands, options.seed)
         items = open_queue(store, request, members)
-        state = review_state(workspace, store)
-        return QueueResult(request, items, queue_estimate(request.name, request.kind, items, state.decisions), state)
+        return QueueResult(request, items, queue_estimate(request.name, request.kind, items, decisions), [])
 
     def to_json(self, result: QueueResult) -> dict:
         if result.request is None:
-            return {"queues": [q.to_json() for q in result.state.queues]}
+            return {"queues": [q.to_json() for q in result.listed]}
         assert result.estimate is not None
         return {
             "queue": result.request.name,
@@ -111,7 +111,7 @@ class ReviewQueue(
 
     def summary_lines(self, result: QueueResult) -> list[str]:
         if result.request is None:
-            return [estimate_line(q) for q in result.state.queues] or ["no review queues yet: draw one with --n N"]
+            return [estimate_line(q) for q in result.listed] or ["no review queues yet: draw one with --n N"]
         assert result.estimate is not None
         lines = [estimate_line(result.estimate), "position  item  stratum  inclusion probability"]
         lines += [

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
-from contextlib import closing
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,16 +160,21 @@ class VerdictStore:
             values,
         )
 
-    def _insert_all(self, statement: str, values: Iterable[tuple]) -> list[int]:
-        with closing(self._connect()) as connection:  # busy_timeout waits for concurrent writers
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (busy_timeout waits for concurrent writers): all or nothing."""
+        with closing(self._connect()) as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                ids = [int(connection.execute(statement, value).lastrowid or 0) for value in values]
+                yield connection
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return ids
+
+    def _insert_all(self, statement: str, values: Iterable[tuple]) -> list[int]:
+        with self._transaction() as connection:
+            return [int(connection.execute(statement, value).lastrowid or 0) for value in values]
 
     def history(self, kind: str | None = None) -> pd.DataFrame:
         """Every verdict, oldest first."""
@@ -210,27 +215,21 @@ class VerdictStore:
     # Queues: stratified random samples, with what an estimate needs to weight them.
     def save_queue(self, queue: dict, items: pd.DataFrame) -> None:
         """Store a queue and its items in one transaction; a queue of the same name is never overwritten."""
-        with closing(self._connect()) as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                if connection.execute("SELECT 1 FROM queues WHERE name = ?", (queue["name"],)).fetchone():
-                    raise AuditInputError(
-                        f"a review queue named '{queue['name']}' already exists.",
-                        fix="choose another --name, or another --seed for a fresh sample.",
-                    )
-                connection.execute(
-                    f"INSERT INTO queues ({', '.join(QUEUE_COLUMNS)}) VALUES ({', '.join('?' * len(QUEUE_COLUMNS))})",
-                    tuple(queue[c] for c in QUEUE_COLUMNS),
+        with self._transaction() as connection:
+            if connection.execute("SELECT 1 FROM queues WHERE name = ?", (queue["name"],)).fetchone():
+                raise AuditInputError(
+                    f"a review queue named '{queue['name']}' already exists.",
+                    fix="another session drew it a moment ago; run the command again to reopen it.",
                 )
-                connection.executemany(
-                    f"INSERT INTO queue_items (queue, {', '.join(QUEUE_ITEM_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * (len(QUEUE_ITEM_COLUMNS) + 1))})",
-                    [(queue["name"], *(row[c] for c in QUEUE_ITEM_COLUMNS)) for row in items.to_dict("records")],
-                )
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+            connection.execute(
+                f"INSERT INTO queues ({', '.join(QUEUE_COLUMNS)}) VALUES ({', '.join('?' * len(QUEUE_COLUMNS))})",
+                tuple(queue[c] for c in QUEUE_COLUMNS),
+            )
+            connection.executemany(
+                f"INSERT INTO queue_items (queue, {', '.join(QUEUE_ITEM_COLUMNS)}) VALUES "
+                f"({', '.join('?' * (len(QUEUE_ITEM_COLUMNS) + 1))})",
+                [(queue["name"], *(row[c] for c in QUEUE_ITEM_COLUMNS)) for row in items.to_dict("records")],
+            )
 
     def queues(self, kind: str | None = None) -> pd.DataFrame:
         query = f"SELECT {', '.join(QUEUE_COLUMNS)} FROM queues"

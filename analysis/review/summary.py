@@ -75,12 +75,18 @@ def review_state(workspace: Workspace, store: VerdictStore, kind: str | None = N
         if (history["kind"] == k).any()
         for a in agreement_by_group(history[history["kind"] == k], agreement_groups(workspace, k))
     ]
+    return ReviewState(
+        history, decisions, found_agreement, queue_estimates(store, decisions, kind), store.reveals(), rule
+    )
+
+
+def queue_estimates(store: VerdictStore, decisions: pd.DataFrame, kind: str | None = None) -> list[QueueEstimate]:
+    """Every stored queue's estimate from these decisions, oldest queue first."""
     queues = store.queues(kind)
-    estimates = [
+    return [
         queue_estimate(name, queue_kind, store.queue_items(name), decisions)
         for name, queue_kind in zip(queues["name"], queues["kind"])
     ]
-    return ReviewState(history, decisions, found_agreement, estimates, store.reveals(), rule)
 
 
 def all_verdicts_precision(
