@@ -78,6 +78,8 @@ class FilterSpec:
 
     def describe(self) -> list[str]:
         extra = [f"{HASH_FILTER}: removed when in {self.hash_matches}"] if self.hash_matches else []
+        if self.kind != "scores":
+            extra = [f"{f.name}: {f.rule}" for f in self.scores] + extra
         if self.kind == "manifest":
             return [f"kept = ids listed in {self.manifest}", *extra]
         if self.kind == "kept_column":
@@ -89,24 +91,23 @@ class FilterSpec:
 
 def parse_filter(body: dict[str, Any], resolve: Any, config_path: Path) -> FilterSpec:
     """`[filtered]` of audit.toml → FilterSpec; `resolve` turns a stored path into a real one."""
-    ways = [key for key in ("manifest", "kept_column", "scores") if body.get(key)]
+    ways = [key for key in ("manifest", "kept_column") if body.get(key)]
     if len(ways) > 1:
         raise AuditInputError(
-            f"[filtered] must define at most one of manifest, kept_column, scores (found {ways}).",
+            f"[filtered] must define at most one of manifest, kept_column (found {ways}).",
             path=config_path,
-            fix="keep one way of defining the filtered set.",
+            fix="keep one way of defining the filtered set (score filters may be added to either).",
         )
     hash_matches = resolve(str(body["hash_matches"])) if body.get("hash_matches") else None
-    if not ways:
-        return FilterSpec(kind="none", hash_matches=hash_matches)
-    if ways[0] == "manifest":
-        return FilterSpec(kind="manifest", manifest=resolve(str(body["manifest"])), hash_matches=hash_matches)
-    if ways[0] == "kept_column":
-        return FilterSpec(kind="kept_column", kept_column=str(body["kept_column"]), hash_matches=hash_matches)
-    filters = [_score_entry(i, entry, config_path) for i, entry in enumerate(body["scores"])]
+    filters = [_score_entry(i, entry, config_path) for i, entry in enumerate(body.get("scores") or [])]
     if len({f.name for f in filters}) != len(filters):
         raise AuditInputError("score filter names must be unique.", path=config_path, fix="rename the duplicates.")
-    return FilterSpec(kind="scores", scores=tuple(filters), hash_matches=hash_matches)
+    scores = tuple(filters)
+    if ways == ["manifest"]:
+        return FilterSpec("manifest", resolve(str(body["manifest"])), scores=scores, hash_matches=hash_matches)
+    if ways == ["kept_column"]:
+        return FilterSpec("kept_column", kept_column=str(body["kept_column"]), scores=scores, hash_matches=hash_matches)
+    return FilterSpec("scores" if scores else "none", scores=scores, hash_matches=hash_matches)
 
 
 def _score_entry(i: int, entry: Any, config_path: Path) -> ScoreFilter:
@@ -173,10 +174,17 @@ def laion_filters(columns: list[str]) -> tuple[list[ScoreFilter], list[str]]:
 
 
 def kept_mask(
-    spec: FilterSpec, original: pd.DataFrame, original_path: Path
+    spec: FilterSpec, original: pd.DataFrame, original_path: Path, computed: frozenset[str] = frozenset()
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Which rows the filters kept, and which rows each filter removed (a row can be removed by several)."""
+    """Which rows the filters kept, and which rows each filter removed (a row can be removed by several).
+
+    `computed` names score columns the tool computed (`pretrain-audit score`, `filter apply`): a row whose image
+    could not be scored has NaN there, and no filter on that column removes it."""
     kept, removed_by = _kept_by_definition(spec, original, original_path)
+    if spec.scores:
+        by_score = {f.name: _removed_by_score(f, original, original_path, computed) for f in spec.scores}
+        removed_by = {**removed_by, **by_score}
+        kept = kept & ~np.logical_or.reduce(list(by_score.values()))
     path = spec.hash_matches
     if path is None:
         return kept, removed_by
@@ -193,8 +201,6 @@ def kept_mask(
 def _kept_by_definition(
     spec: FilterSpec, original: pd.DataFrame, original_path: Path
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    if spec.kind == "none":
-        return np.ones(len(original), dtype=bool), {}
     if spec.kind == "manifest":
         assert spec.manifest is not None
         filtered = load_manifest(spec.manifest, required=("id",), what="filtered manifest")
@@ -218,9 +224,17 @@ def _kept_by_definition(
             )
         kept = _as_bool(original[column], column, original_path)
         return kept, {f"kept column '{column}'": ~kept}
-    removed_by = {f.name: f.removes(score_values(original, f.column, original_path)) for f in spec.scores}
-    removed = np.logical_or.reduce(list(removed_by.values())) if removed_by else np.zeros(len(original), bool)
-    return ~removed, removed_by
+    return np.ones(len(original), dtype=bool), {}
+
+
+def _removed_by_score(
+    score_filter: ScoreFilter, original: pd.DataFrame, path: Path, computed: frozenset[str]
+) -> np.ndarray:
+    if score_filter.column not in computed:
+        return score_filter.removes(score_values(original, score_filter.column, path))
+    values = original[score_filter.column].to_numpy(dtype=np.float64)
+    scored = np.isfinite(values)
+    return score_filter.removes(np.where(scored, values, 0.0)) & scored
 
 
 def _as_bool(series: pd.Series, column: str, path: Path) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from analysis.bias.contract import Bias
 from analysis.contract import Analysis
 from analysis.dedup.contract import Duplicates
+from analysis.filters.contract import FilterBuilder
 from analysis.hashes.contract import HashListMatches
 from analysis.regurgitation.contract import Regurgitation
 from analysis.removals.contract import Removals
@@ -19,6 +20,7 @@ ANALYSES: tuple[Analysis, ...] = (
     Regurgitation(),
     HashListMatches(),
     ReviewQueue(),
+    FilterBuilder(),
 )
 
 

@@ -8,6 +8,7 @@ A workspace is a directory. Its config names the original manifest and, optional
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,17 @@ DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_TERMS: tuple[str, ...] = ("woman", "man", "women", "men", "girl", "boy")
 
-KNOWN_SECTIONS = {"workspace", "original", "filtered", "generated", "terms", "groups", "embeddings", "review"}
+KNOWN_SECTIONS = {
+    "workspace",
+    "original",
+    "filtered",
+    "generated",
+    "terms",
+    "groups",
+    "embeddings",
+    "review",
+    "scores",
+}
 KNOWN_KEYS = {
     "workspace": {"name", "images_root", "synthetic", "description"},
     "original": {"manifest"},
@@ -103,6 +114,8 @@ class WorkspaceConfig:
     groups: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GROUPS))
     embedder: str = "effnet-lite0"
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    # scores computed by the tool (`score`, `filter apply`): column name → Parquet file of id, score
+    computed_scores: dict[str, Path] = field(default_factory=dict)
 
     @property
     def config_path(self) -> Path:
@@ -199,7 +212,22 @@ def read_config(root: Path) -> WorkspaceConfig:
         groups=groups,
         embedder=str(raw.get("embeddings", {}).get("embedder", "effnet-lite0")),
         review=parse_review(raw.get("review", {}), config_path),
+        computed_scores={
+            str(name): _resolve(root, str(value)) for name, value in _score_files(raw, config_path).items()
+        },
     )
+
+
+def _score_files(raw: dict[str, Any], config_path: Path) -> dict[str, str]:
+    body = raw.get("scores", {})
+    for name, value in body.items():
+        if not isinstance(value, str) or not value.strip():
+            raise AuditInputError(
+                f"[scores] {name} must be the path of a score file.",
+                path=config_path,
+                fix=f'write e.g. "{name}" = "scores/{name}.parquet", or rerun `pretrain-audit score`.',
+            )
+    return dict(body)
 
 
 def _check_known_keys(raw: dict[str, Any], config_path: Path) -> None:
@@ -243,7 +271,8 @@ def load_workspace(root: Path | str) -> Workspace:
     config = read_config(Path(root))
     original = load_manifest(config.original, what="original manifest")
     check_image_paths(original, config.original)
-    kept, removed_by = kept_mask(config.filtered, original, config.original)
+    original = with_computed_scores(original, config)
+    kept, removed_by = kept_mask(config.filtered, original, config.original, frozenset(config.computed_scores))
     generated = None
     if config.generated is not None:
         generated = load_manifest(config.generated, required=("id",), what="generated manifest")
@@ -262,6 +291,51 @@ def load_workspace(root: Path | str) -> Workspace:
                 )
             generated["source_id"] = sources.astype(object)
     return Workspace(config=config, original=original, kept=kept, removed_by=removed_by, generated=generated)
+
+
+def with_computed_scores(original: pd.DataFrame, config: WorkspaceConfig) -> pd.DataFrame:
+    """The manifest with one column per computed score (NaN where the image could not be scored)."""
+    for name, path in config.computed_scores.items():
+        if name in original.columns:
+            raise AuditInputError(
+                f"computed score '{name}' has the name of a column of the original manifest.",
+                path=config.config_path,
+                fix=f"rename or remove '{name}' in [scores].",
+            )
+        if not path.exists():
+            raise AuditInputError(
+                f"the file of computed score '{name}' is missing.",
+                path=path,
+                fix=f"rerun `pretrain-audit score DIR --model {name}` (or `filter apply`), or remove it from [scores].",
+            )
+        try:
+            scores = pd.read_parquet(path, columns=["id", "score"])
+        except Exception as exc:  # noqa: BLE001 — any unreadable file is the same user-fixable problem
+            raise AuditInputError(
+                f"the file of computed score '{name}' cannot be read ({str(exc).splitlines()[0][:120]}).",
+                path=path,
+                fix="rerun the command that wrote it.",
+            ) from None
+        values = pd.Series(scores["score"].to_numpy(dtype=np.float64), index=scores["id"].astype(str).to_numpy())
+        original[name] = values.reindex(original["id"].astype(str).to_numpy()).to_numpy()
+    return original
+
+
+def update_config(root: Path, change: Callable[[dict[str, Any]], None]) -> Workspace:
+    """Change `audit.toml` (read, `change` the parsed body, write atomically) and validate the result by loading
+    the workspace; on an error the previous file is restored, so a bad change never leaves a broken workspace."""
+    from analysis.cache import atomic_write_bytes
+
+    config_path = Path(root) / CONFIG_NAME
+    previous = config_path.read_bytes()
+    body = tomllib.loads(previous.decode("utf-8"))
+    change(body)
+    write_config(Path(root), body)
+    try:
+        return load_workspace(root)
+    except AuditInputError:
+        atomic_write_bytes(config_path, previous)
+        raise
 
 
 def write_config(root: Path, body: dict[str, Any]) -> Path:
@@ -356,4 +430,5 @@ def manifest_fingerprints(workspace: Workspace) -> dict[str, str]:
         "generated": config.generated,
         "config": config.config_path,
     }
+    paths.update({f"score:{name}": path for name, path in config.computed_scores.items()})
     return {name: file_fingerprint(path) for name, path in paths.items() if path is not None and Path(path).exists()}

@@ -133,6 +133,33 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from analysis.filter_spec import parse_score_option
+    from analysis.scoring.compute import score_workspace
+    from analysis.scoring.models import get_scorer
+    from analysis.workspace import load_workspace, update_config
+
+    workspace = load_workspace(args.dir)
+    run = score_workspace(workspace, get_scorer(args.model, args.threads), progress=not args.no_progress, log=log)
+    lines = [
+        f"{args.model}: {run.n_scored:,} of {run.n_rows:,} images scored ({run.n_computed:,} computed now, the rest "
+        f"from the cache) in {run.seconds:.1f} s; written to {run.path}",
+        *[f"  not scored: {reason}: {count:,}" for reason, count in run.skipped_by_reason.items()],
+    ]
+    if args.score:
+        added = parse_score_option(args.score)
+
+        def change(body: dict) -> None:
+            filtered = body.setdefault("filtered", {})
+            entries = [e for e in filtered.get("scores", []) if e.get("name") != added.name]
+            filtered["scores"] = [*entries, added.to_toml()]
+
+        workspace = update_config(workspace.config.root, change)
+        lines.append(f"filter {added.name} ({added.rule}) added: {workspace.n_removed:,} rows removed in all")
+    emit(run.to_json() if args.json else None, lines)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
     from analysis.workspace import load_workspace
@@ -241,6 +268,18 @@ def add_workspace_commands(sub: Any) -> None:
     )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--chunk-rows", type=int, default=512, help="rows per resumable chunk (default 512)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = workspace_command(
+        sub, "score", "run an image scorer (open-nsfw) over every image; cached, resumable; adds a score", cmd_score
+    )
+    p.add_argument("--model", default="open-nsfw", help="the scorer (default open-nsfw: Yahoo open_nsfw, offline)")
+    p.add_argument(
+        "--score",
+        metavar="NAME=COLUMN:[>=|<]T",
+        help="also add a filter on the new score to audit.toml, e.g. --score nsfw=open-nsfw:0.8",
+    )
+    p.add_argument("--threads", type=int, help="onnxruntime threads (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = workspace_command(sub, "dashboard", "start the dashboard on a workspace (localhost)", cmd_dashboard, json=False)

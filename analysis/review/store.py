@@ -27,6 +27,10 @@ COPY_VERDICTS = ("copy", "not a copy", "unsure")
 VERDICTS_BY_KIND = {"removal": REMOVAL_VERDICTS, "regurgitation": COPY_VERDICTS}
 POSITIVE_VERDICT = {"removal": "correct removal", "regurgitation": "copy"}
 ROLES = ("reviewer", "adjudicator")
+# Labels of a filter being built (analysis/filters) live in their own database of the same design; their kind
+# is "filter:NAME".
+FILTER_LABELS = ("positive", "negative", "skip")
+FILTER_KIND_PREFIX = "filter:"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -87,7 +91,7 @@ class VerdictRow:
 def verdict_problem(kind: str, verdict: str, reviewer: str, role: str = "reviewer") -> tuple[str, str] | None:
     """(what is wrong, how to fix it) with one verdict, or None: the one validation of the store, the CLI and
     imports."""
-    allowed = VERDICTS_BY_KIND.get(kind)
+    allowed = FILTER_LABELS if kind.startswith(FILTER_KIND_PREFIX) else VERDICTS_BY_KIND.get(kind)
     if allowed is None:
         return f"unknown verdict kind '{kind}'", f"use one of {list(VERDICTS_BY_KIND)}"
     if verdict not in allowed:

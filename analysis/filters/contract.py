@@ -1,0 +1,241 @@
+"""`pretrain-audit filter DIR ACTION NAME ...`: build a filter (new, seed, next, label, fit, preview, apply,
+export); without an action, the filters of the workspace. The page is "Filter builder"; the report prints each
+filter's specification and measured figures."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
+from analysis.errors import AuditInputError
+from analysis.filters import compute
+from analysis.filters.definition import list_filters, new_filter, parse_labels, record_labels
+from analysis.workspace import Workspace
+
+ACTIONS = ("new", "seed", "next", "label", "fit", "preview", "apply", "export")
+
+
+@dataclass
+class FilterResult:
+    action: str
+    payload: dict
+    lines: list[str] = field(default_factory=list)
+
+
+def _items_json(builder: compute.Builder, items: pd.DataFrame) -> list[dict]:
+    captions = builder.workspace.original.set_index(builder.workspace.original["id"].astype(str))["caption"]
+    return [
+        {"id": row.item_id, "reason": row.reason, "caption": str(captions.get(row.item_id, ""))}
+        for row in items.itertuples()
+    ]
+
+
+def _preview_json(table: pd.DataFrame) -> list[dict]:
+    rows = []
+    for record in table.to_dict("records"):
+        rows.append(
+            {
+                k: (None if isinstance(v, float) and v != v else (list(v) if isinstance(v, tuple) else v))
+                for k, v in record.items()
+            }
+        )
+    return rows
+
+
+def _score_band(text: str) -> tuple[str, float, float]:
+    try:
+        column, low, high = text.rsplit(":", 2)
+        return column, float(low), float(high)
+    except ValueError:
+        raise AuditInputError(
+            f"--score-band {text!r} is not COLUMN:LOW:HIGH.", fix="write e.g. open-nsfw:0.6:1"
+        ) from None
+
+
+def filter_overview(workspace: Workspace) -> list[dict]:
+    """Every filter of the workspace: its specification, labels, latest figures and whether it is applied."""
+    rows = []
+    for name in list_filters(workspace):
+        builder = compute.Builder.open(workspace, name)
+        report = builder.latest_fit()
+        applied = builder.applied()
+        rows.append(
+            {
+                "name": name,
+                "spec": builder.definition.spec,
+                "labels": len(builder.labels()),
+                "rounds": int(builder.rounds()["round"].max()) if len(builder.rounds()) else 0,
+                "figures": report.to_json() if report else None,
+                "applied": applied,
+            }
+        )
+    return rows
+
+
+class FilterBuilder(
+    Analysis,
+    name="filter",
+    title="Filter builder",
+    page="filter_builder",
+    icon=":material/tune:",
+    help="build a filter: new, seed, next, label, fit, preview, apply, export (none: list the filters)",
+):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="filter_action", metavar="ACTION")
+
+        def action(name: str, help: str) -> argparse.ArgumentParser:
+            sub = actions.add_parser(name, help=help)
+            sub.add_argument("name", help="the filter's name (lowercase letters, digits, - and _)")
+            sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object")
+            return sub
+
+        p = action("new", "create a filter with its written specification")
+        p.add_argument("--spec", required=True, help="what counts as positive, with examples and exclusions")
+        p.add_argument("--extra-score", action="append", default=[], help="a score column used as a feature too")
+        p.add_argument("--target-recall", type=float, default=0.9, help="recall the threshold aims for (0.9)")
+        p.add_argument("--by", default="", help="who wrote the specification")
+        p = action("seed", "propose seed images to label (a round of their own)")
+        how = p.add_mutually_exclusive_group(required=True)
+        how.add_argument("--caption-words", help="w1,w2: images whose caption contains any of them")
+        how.add_argument("--like", help="ID,...: images nearest to these")
+        how.add_argument("--score-band", help="COLUMN:LOW:HIGH: images whose score lies in the band")
+        how.add_argument("--text", help="a prompt (embedders with a text tower only: open_clip)")
+        p.add_argument("--n", type=int, default=20)
+        p = action("next", "the images to label now, with the reason each was chosen")
+        p.add_argument("--n", type=int, default=20, help="images in a new round (default 20)")
+        p = action("label", "record labels: ID=positive|negative|skip ...")
+        p.add_argument("assignments", nargs="+", metavar="ID=LABEL")
+        p.add_argument("--labeller", required=True, help="your name")
+        p = action("fit", "fit and measure: cv AUC, precision and recall with intervals, threshold")
+        p.add_argument("--target-recall", type=float)
+        p = action("preview", "term shifts and removal rates the filter would cause, beside the current ones")
+        p.add_argument("--threshold", type=float)
+        p = action("apply", "make the filter a score filter of the workspace")
+        p.add_argument("--threshold", type=float)
+        p.add_argument("--target-recall", type=float)
+        p = action("export", "write id, score, flagged, label")
+        p.add_argument("--out", required=True, type=Path, help="F.parquet or F.csv")
+
+    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> FilterResult:
+        action = getattr(options, "filter_action", None)
+        if action is None:
+            overview = filter_overview(workspace)
+            lines = [f"{len(overview)} filter(s)"] + [
+                f"  {f['name']}: {f['labels']} labels, {f['rounds']} rounds"
+                + (f"; applied at {f['applied']['threshold']:.3f}" if f["applied"] else "; not applied")
+                for f in overview
+            ]
+            return FilterResult("list", {"filters": overview}, lines)
+        if action == "new":
+            definition = new_filter(
+                workspace,
+                options.name,
+                options.spec,
+                created_by=options.by,
+                extra_scores=tuple(options.extra_score),
+                target_recall=options.target_recall,
+            )
+            return FilterResult("new", definition.to_json(), [f"filter '{definition.name}' created"])
+        builder = compute.Builder.open(workspace, options.name)
+        if action == "seed":
+            text = options.text
+            items = compute.seed(
+                builder,
+                caption_words=options.caption_words.split(",") if options.caption_words else None,
+                like=options.like.split(",") if options.like else None,
+                score_band=_score_band(options.score_band) if options.score_band else None,
+                text=text,
+                text_vector=compute.text_vector(workspace, text) if text else None,
+                n=options.n,
+            )
+            return self._items("seed", builder, items)
+        if action == "next":
+            return self._items("next", builder, compute.next_round(builder, options.n))
+        if action == "label":
+            assignments = parse_labels(options.assignments, set(builder.ids))
+            record_labels(builder.store, builder.definition, assignments, options.labeller)
+            left = compute.pending(builder)
+            return FilterResult(
+                "label",
+                {"recorded": len(assignments), "pending": len(left)},
+                [f"{len(assignments)} label(s) recorded; {len(left)} image(s) of this round left to label"],
+            )
+        if action == "fit":
+            report = compute.fit(builder, options.target_recall)
+            lines = [report.summary_line()]
+            if report.stable:
+                lines.append(
+                    f"the flagged set changed by {report.change:.1%} since the last fit: it has stopped changing"
+                )
+            return FilterResult("fit", report.to_json(), lines)
+        if action == "preview":
+            threshold, table = compute.preview(builder, options.threshold)
+            lines = [f"at threshold {threshold:.3f}:"] + [
+                f"  {r['name']}: removal rate {r['removal_rate_now']:.1%} now, "
+                f"{r['removal_rate_with_filter']:.1%} with the filter"
+                + (
+                    ""
+                    if r["change_with_filter"] is None
+                    else f"; change {r['change_now']:+.1%} → {r['change_with_filter']:+.1%}"
+                )
+                for r in _preview_json(table)
+                if r["captions"]
+            ]
+            return FilterResult("preview", {"threshold": threshold, "terms": _preview_json(table)}, lines)
+        if action == "apply":
+            changed, applied = compute.apply(builder, options.threshold, options.target_recall)
+            return FilterResult(
+                "apply",
+                {**applied, "n_removed": changed.n_removed, "n_original": changed.n_original},
+                [
+                    f"filter '{options.name}' applied at threshold {applied['threshold']:.3f}: it flags "
+                    f"{applied['n_flagged']:,} images; {changed.n_removed:,} of {changed.n_original:,} are removed "
+                    "in all"
+                ],
+            )
+        path = compute.export(builder, options.out)
+        return FilterResult("export", {"path": str(path)}, [f"scores written to {path}"])
+
+    def _items(self, action: str, builder: compute.Builder, items: pd.DataFrame) -> FilterResult:
+        payload = _items_json(builder, items)
+        lines = [f"{len(payload)} image(s) to label:"] + [
+            f"  {i['id']}  ({i['reason']})  {i['caption']}" for i in payload
+        ]
+        return FilterResult(action, {"filter": builder.definition.name, "items": payload}, lines)
+
+    def to_json(self, result: FilterResult) -> dict:
+        return {"action": result.action, **result.payload}
+
+    def summary_lines(self, result: FilterResult) -> list[str]:
+        return result.lines
+
+    def report_sections(self, context: ReportContext) -> list[ReportSection]:
+        overview = filter_overview(context.workspace)
+        if not overview:
+            return []
+        lines, rows = [], []
+        for f in overview:
+            figures = f["figures"] or {}
+            lines.append(f"Filter '{f['name']}' — specification: {f['spec']}")
+            rows.append(
+                {
+                    "filter": f["name"],
+                    "labels": f["labels"],
+                    "rounds": f["rounds"],
+                    "cv AUC": figures.get("cv_auc"),
+                    "precision (random slice)": _with_interval(figures.get("precision"), figures.get("precision_ci95")),
+                    "recall (random slice)": _with_interval(figures.get("recall"), figures.get("recall_ci95")),
+                    "applied at": f["applied"]["threshold"] if f["applied"] else "not applied",
+                }
+            )
+        return [ReportSection("Filters built in the tool", lines, tables=[("Filters", pd.DataFrame(rows))])]
+
+
+def _with_interval(value: float | None, interval: list[float] | None) -> str:
+    if value is None or not interval:
+        return "—"
+    return f"{value:.0%} ({interval[0]:.0%}–{interval[1]:.0%}, n from the random slice)"
