@@ -174,7 +174,8 @@ def main() -> None:
     table = summarise(pd.DataFrame(records))
     payload = {
         **run_record(
-            f"python -m bench.filter_builder --concept {args.concept} --round {args.round} --budget {args.budget} --replicates {args.replicates}"
+            f"python -m bench.filter_builder --concept {args.concept} --round {args.round} --budget {args.budget} "
+            f"--replicates {args.replicates}"
         ),
         "pool": int(len(truth)),
         "positives": int(truth.sum()),
@@ -192,8 +193,9 @@ def write_docs(payload: dict, table: pd.DataFrame, args) -> None:
         f"Simulated labeller answering from COCO's object annotations: concept “{args.concept}” "
         f"({payload['positives']} of {payload['pool']} annotated COCO-mini photos), rounds of {args.round} labels, "
         f"{args.replicates} replicates per strategy, same seed round for both (commit {payload['commit']}, "
-        f"{payload['date']}, `{payload['command']}`). Recall is the share of all {payload['positives']} true positives "
-        "the filter flags at the threshold chosen for 90% recall on the labelled positives; AUC is over the whole pool.",
+        f"{payload['date']}, `{payload['command']}`). Recall is the share of all {payload['positives']} true "
+        "positives the filter flags at the threshold chosen for 90% recall on the labelled positives; precision the "
+        "share of flagged images that are true positives; AUC is over the whole pool.",
         "",
         "Each cell is active / random (means over replicates). Active rounds can add fewer new labels than their "
         "size: the random slice may draw an image already labelled (it stays a uniform sample).",

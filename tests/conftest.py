@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import CHROMIUM, CLI, REPO, free_port, require_browser
+from tests.helpers import CHROMIUM, require_browser, serve_dashboard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -58,29 +54,8 @@ def browser_workspace(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory
 def dashboard_url(browser_workspace: Path):
     """`pretrain-audit dashboard` on a copy of the prepared sample, as a user starts it; yields its URL."""
     require_browser()
-    workspace = browser_workspace
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, *CLI[1:], "dashboard", str(workspace), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail(f"dashboard did not start: {process.stdout.read().decode() if process.stdout else ''}")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    with serve_dashboard(browser_workspace) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

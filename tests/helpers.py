@@ -7,6 +7,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -100,3 +104,32 @@ def sharpness(image) -> float:
 def is_blurred(shown, original, ratio: float = 0.1) -> bool:
     """`shown` keeps less than `ratio` of the original's fine detail (our blur keeps under 2% on the sample)."""
     return sharpness(shown) < ratio * sharpness(original)
+
+
+@contextmanager
+def serve_dashboard(workspace: Path) -> Iterator[str]:
+    """`pretrain-audit dashboard` on a workspace, as a user starts it; yields its URL once it answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*CLI, "dashboard", str(workspace), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            process.kill()
+            pytest.fail(f"dashboard did not start: {process.stdout.read().decode() if process.stdout else ''}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -152,14 +152,10 @@ def test_pixel_pages_render_in_a_real_browser(
 def test_hostile_caption_is_shown_as_text(sample_dir, browser, tmp_path) -> None:
     """A removed caption carrying HTML/JS shows as literal text: no markup renders, no script runs."""
     import shutil
-    import subprocess
-    import sys
-    import time
-    import urllib.request
 
     import pandas as pd
 
-    from tests.helpers import REPO, free_port
+    from tests.helpers import serve_dashboard
 
     workspace = tmp_path / "ws"
     shutil.copytree(sample_dir, workspace)
@@ -168,31 +164,15 @@ def test_hostile_caption_is_shown_as_text(sample_dir, browser, tmp_path) -> None
     first = original[original["sexual"] >= 0.5].sort_values("sexual", ascending=False).index[0]  # gallery's first tile
     original.loc[first, "caption"] = payload
     original.to_parquet(workspace / "original.parquet", index=False)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pretrain_audit.cli", "dashboard", str(workspace), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serve_dashboard(workspace) as url:
         context = browser.new_context(viewport={"width": 1400, "height": 3200})
         page = context.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        _open(page, f"http://localhost:{port}", "removals")
+        _open(page, url, "removals")
         page.get_by_text("Removed images", exact=True).wait_for()
         page.get_by_text(payload, exact=False).first.wait_for(timeout=20000)
         assert payload in page.inner_text("body")
         assert page.locator("img[src='x']").count() == 0
         assert dialogs == []
         context.close()
-    finally:
-        process.terminate()
-        process.wait(timeout=20)

@@ -206,9 +206,10 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
         out_of_fold[slice_positive] if slice_positive.sum() >= measure.MIN_SLICE_POSITIVES else out_of_fold[truth]
     )
     basis = (
-        f"random-slice positives ({int(slice_positive.sum())})"
+        f"the {int(slice_positive.sum())} random-slice positives"
         if slice_positive.sum() >= measure.MIN_SLICE_POSITIVES
-        else f"all labelled positives ({int(truth.sum())}; the random slice has {int(slice_positive.sum())})"
+        else f"all {int(truth.sum())} labelled positives (the random slice holds {int(slice_positive.sum())}, fewer "
+        f"than {measure.MIN_SLICE_POSITIVES})"
     )
     threshold = measure.threshold_for_recall(basis_scores, target)
     precision = precision_ci = recall = recall_ci = None

