@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageEnhance
@@ -148,3 +149,58 @@ def test_a_term_in_one_real_caption_is_too_few_to_judge(coco: Path) -> None:
     assert low <= -0.5 and high > 0, boy
     text = run_cli("bias", str(coco), "--terms", "boy").stdout
     assert "too few captions to judge" in text
+
+
+def test_open_nsfw_scores_real_photos_once(coco: Path, tmp_path: Path) -> None:
+    """159 real COCO photos: a probability for each, the same on a second run, which computes nothing."""
+    workspace = tmp_path / "coco"
+    shutil.copytree(coco, workspace)
+    first = json.loads(run_cli("score", str(workspace), "--no-progress", "--json").stdout)
+    assert first["n_scored"] == first["n_rows"] == 159 and first["n_computed"] == 159
+    scores = pd.read_parquet(workspace / "scores" / "open-nsfw.parquet")["score"].to_numpy()
+    assert ((scores >= 0) & (scores <= 1)).all() and np.median(scores) < 0.2  # everyday photos
+    second = json.loads(run_cli("score", str(workspace), "--no-progress", "--json").stdout)
+    assert second["n_computed"] == 0 and not second["workspace_changed"]
+    np.testing.assert_array_equal(pd.read_parquet(workspace / "scores" / "open-nsfw.parquet")["score"], scores)
+
+
+def test_a_filter_for_animals_is_learned_from_real_annotations(coco: Path, tmp_path: Path) -> None:
+    """A simulated labeller answers from COCO's object annotations ("contains an animal"); after a seed round and
+    three rounds of 10 the filter ranks animals first and its threshold keeps most of them."""
+    from analysis.filters import compute
+    from analysis.filters.definition import label_store, new_filter, record_labels
+
+    instances = json.loads((REAL_DATA / "coco-mini" / "instances_val2017.json").read_text())
+    animal_categories = {c["id"] for c in instances["categories"] if c["supercategory"] == "animal"}
+    animals = {str(a["image_id"]) for a in instances["annotations"] if a["category_id"] in animal_categories}
+    annotated = {
+        str(a["image_id"]) for a in instances["annotations"]
+    }  # 79 of the 159 photos; the labeller skips the rest
+    workspace_dir = tmp_path / "coco"
+    shutil.copytree(coco, workspace_dir)
+    workspace = load_workspace(workspace_dir)
+    definition = new_filter(workspace, "animals", "photos that contain an animal (pets, farm animals, wildlife)")
+    builder = compute.Builder.open(workspace, definition.name)
+    store = label_store(workspace)
+
+    def label(items: pd.DataFrame) -> None:
+        record_labels(
+            store, definition, [(i, "positive" if i in animals else "negative") for i in items["item_id"]], "sim"
+        )
+
+    label(compute.seed(builder, caption_words=["dog", "cat", "horse", "elephant", "giraffe", "zebra", "bird"], n=8))
+    for _ in range(3):
+        label(compute.next_round(builder, 10))
+    report = compute.fit(builder)
+    scores = builder.latest_scores()
+    assert scores is not None and report.threshold is not None
+    known = np.isin(builder.ids, list(annotated))
+    is_animal = np.isin(builder.ids, list(animals))
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(is_animal[known], scores[known]) > 0.9  # against every annotated photo, labelled or not
+    flagged = (scores >= report.threshold) & known
+    true_precision = (flagged & is_animal).sum() / flagged.sum()
+    # The random slice's estimate is honest: its interval holds the precision measured on every annotated photo.
+    assert report.precision_ci95 is not None
+    assert report.precision_ci95[0] <= true_precision <= report.precision_ci95[1]

@@ -69,9 +69,21 @@ def _new_filter_form(workspace: Workspace, reviewer: Reviewer) -> None:
             placeholder="What counts as positive, with examples; what does not (exclusions).",
         )
         recall = st.slider("Target recall", 0.5, 0.99, 0.9, 0.01, help="DALL·E 2's filters favoured recall.")
+        extra = st.multiselect(
+            "Scores used as features too (optional)",
+            score_columns(workspace),
+            help="e.g. open-nsfw from `pretrain-audit score`, beside the image embeddings",
+        )
         if st.form_submit_button("Create filter"):
             try:
-                new_filter(workspace, name.strip(), spec, created_by=reviewer.name, target_recall=recall)
+                new_filter(
+                    workspace,
+                    name.strip(),
+                    spec,
+                    created_by=reviewer.name,
+                    extra_scores=tuple(extra),
+                    target_recall=recall,
+                )
             except AuditInputError as exc:
                 st.error(str(exc))
                 return
@@ -150,6 +162,11 @@ def _seed_controls(builder: compute.Builder) -> None:
             low, high = st.slider("Band", 0.0, 1.0, (0.8, 1.0), 0.01, key="seed-band")
             if st.button("Seed by score band", key="seed-band-go"):
                 _act(lambda: compute.seed(builder, score_band=(column, low, high), n=int(n)))
+
+
+def score_columns(workspace: Workspace) -> list[str]:
+    original = workspace.original
+    return [c for c in original.columns if c != "id" and pd.api.types.is_float_dtype(original[c])]
 
 
 def _act(step) -> None:
