@@ -70,6 +70,19 @@ def coco_pool(root: Path, concept: str) -> tuple[Path, np.ndarray, np.ndarray]:
     return root, frame["concept"].to_numpy(), hits
 
 
+def slice_coverage(in_slice: np.ndarray, oof: np.ndarray, y: np.ndarray, threshold: float, record: dict) -> dict:
+    """Whether the random slice's 95% intervals (what the tool reports) hold the filter's true precision and recall."""
+    if not in_slice.any():
+        return {}
+    _, precision_ci, _, recall_ci = measure.slice_estimates(oof[in_slice], y[in_slice], threshold)
+    covered = {}
+    if precision_ci is not None:
+        covered["precision_covered"] = float(precision_ci[0] <= record["true_precision"] <= precision_ci[1])
+    if recall_ci is not None:
+        covered["recall_covered"] = float(recall_ci[0] <= record["true_recall"] <= recall_ci[1])
+    return covered | {"slice": int(in_slice.sum())}
+
+
 def simulate(
     features: model.Features, truth: np.ndarray, hits: np.ndarray, strategy: str, args, seed: int
 ) -> list[dict]:
@@ -106,6 +119,7 @@ def simulate(
                 "true_precision": float((flagged & truth).sum() / max(int(flagged.sum()), 1)),
                 "flagged": int(flagged.sum()),
             }
+            record |= slice_coverage(in_slice[rows], oof, y, threshold, record)
         else:
             scores = oof = None
         curve.append(record)
@@ -179,8 +193,18 @@ def run_concept(concept: str, args) -> dict:
                 for r in simulate(features, truth, hits, s, args, i)
             ]
         )
+    active = records[records["strategy"] == "active"]
+    coverage = {
+        what: {
+            "cases": int(active[f"{what}_covered"].notna().sum()),
+            "coverage": round(float(active[f"{what}_covered"].mean()), 3),
+        }
+        for what in ("precision", "recall")
+        if f"{what}_covered" in active
+    }
     return {
         "concept": concept,
+        "slice_coverage": coverage | {"slice_sizes": [int(active["slice"].min()), int(active["slice"].max())]},
         "pool": int(len(truth)),
         "positives": int(truth.sum()),
         "table": summarise(records).round(3).to_dict("records"),
@@ -256,6 +280,14 @@ def write_docs(payload: dict, args) -> None:
                 for strategy in ("active", "random")
             )
             + ".",
+        ]
+        coverage = result["slice_coverage"]
+        lines += [
+            "",
+            "The random slice's 95% intervals (what `filter fit` reports) held the filter's true precision in "
+            f"{coverage['precision']['coverage']:.1%} of {coverage['precision']['cases']} (replicate, round) cases "
+            f"and its true recall in {coverage['recall']['coverage']:.1%} of {coverage['recall']['cases']}, with "
+            f"slices of {coverage['slice_sizes'][0]}–{coverage['slice_sizes'][1]} labelled images.",
         ]
     start, end = "<!-- filter-builder:start -->", "<!-- filter-builder:end -->"
     heading = "## Filter builder: active learning against random labelling (`python -m bench.filter_builder`)"
