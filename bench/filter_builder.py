@@ -70,17 +70,24 @@ def coco_pool(root: Path, concept: str) -> tuple[Path, np.ndarray, np.ndarray]:
     return root, frame["concept"].to_numpy(), hits
 
 
-def slice_coverage(in_slice: np.ndarray, oof: np.ndarray, y: np.ndarray, threshold: float, record: dict) -> dict:
-    """Whether the random slice's 95% intervals (what the tool reports) hold the filter's true precision and recall."""
-    if not in_slice.any():
+def slice_coverage(
+    slice_rows: np.ndarray, scores: np.ndarray, truth: np.ndarray, threshold: float, held_out: np.ndarray
+) -> dict:
+    """Whether the random slice's 95% intervals (what the tool reports) hold the filter's true precision and recall
+    over the images it was not trained on (the population the slice is drawn from)."""
+    if len(slice_rows) == 0:
         return {}
-    _, precision_ci, _, recall_ci = measure.slice_estimates(oof[in_slice], y[in_slice], threshold)
-    covered = {}
-    if precision_ci is not None:
-        covered["precision_covered"] = float(precision_ci[0] <= record["true_precision"] <= precision_ci[1])
-    if recall_ci is not None:
-        covered["recall_covered"] = float(recall_ci[0] <= record["true_recall"] <= recall_ci[1])
-    return covered | {"slice": int(in_slice.sum())}
+    _, precision_ci, _, recall_ci = measure.slice_estimates(scores[slice_rows], truth[slice_rows], threshold)
+    flagged = (scores >= threshold) & held_out
+    positives = truth & held_out
+    covered: dict = {"slice": len(slice_rows)}
+    if precision_ci is not None and flagged.any():
+        precision = (flagged & truth).sum() / flagged.sum()
+        covered["precision_covered"] = float(precision_ci[0] <= precision <= precision_ci[1])
+    if recall_ci is not None and positives.any():
+        recall = (flagged & positives).sum() / positives.sum()
+        covered["recall_covered"] = float(recall_ci[0] <= recall <= recall_ci[1])
+    return covered
 
 
 def simulate(
@@ -97,20 +104,23 @@ def simulate(
     curve = []
     number = 0
     while True:
-        rows = np.flatnonzero(labelled)
+        rows = np.flatnonzero(labelled & ~in_slice)  # the random slice is held out of training, as in the tool
         y = truth[rows]
         record = {
             "strategy": strategy,
             "replicate": seed,
             "round": number,
             "labels": int(labelled.sum()),
-            "positives": int(y.sum()),
+            "positives": int(truth[labelled].sum()),
         }
         if model.can_fit(y):
             x = features.rows(rows)
             oof = model.cross_validated(x, y, features, args.c)
             scores = model.score_all(model.fit(x, y, features, args.c), features)
-            threshold = measure.threshold_for_recall(oof[y], 0.9)
+            slice_rows = np.flatnonzero(in_slice)
+            slice_positive = scores[slice_rows][truth[slice_rows]]
+            use_slice = len(slice_positive) >= measure.MIN_SLICE_POSITIVES
+            threshold = measure.threshold_for_recall(slice_positive if use_slice else oof[y], 0.9)
             flagged = scores >= threshold
             record |= {
                 "cv_auc": float(roc_auc_score(y, oof)),
@@ -119,7 +129,7 @@ def simulate(
                 "true_precision": float((flagged & truth).sum() / max(int(flagged.sum()), 1)),
                 "flagged": int(flagged.sum()),
             }
-            record |= slice_coverage(in_slice[rows], oof, y, threshold, record)
+            record |= slice_coverage(slice_rows, scores, truth, threshold, ~(labelled & ~in_slice))
         else:
             scores = oof = None
         curve.append(record)

@@ -150,6 +150,37 @@ MUTATIONS = [
             "tests/test_review_process.py::test_stratified_queue_interval_covers_the_truth_where_a_sorted_gallery_is_biased"
         ],
     ),
+    (
+        "a filter on a computed score removes the images that could not be scored",
+        "analysis/filter_spec.py",
+        "    return score_filter.removes(np.where(scored, values, 0.0)) & scored",
+        "    return score_filter.removes(np.where(scored, values, 0.0))",
+        ["tests/test_filter_builder.py::test_a_filter_on_a_computed_score_never_removes_an_unscored_image"],
+    ),
+    (
+        "the score cache is never read (every run scores every image again)",
+        "analysis/scoring/compute.py",
+        '    known = set(cached["key"])',
+        "    known: set = set()",
+        [
+            "tests/test_filter_builder.py::test_open_nsfw_scores_are_probabilities_cached_and_recorded",
+            "tests/test_real_data.py::test_open_nsfw_scores_real_photos_once",
+        ],
+    ),
+    (
+        "a label batch with a bad label stores its good labels",
+        "analysis/filters/definition.py",
+        "    if problems:",
+        "    if problems and not parsed:",
+        ["tests/test_filter_builder.py::test_a_bad_label_stores_none_of_the_batch"],
+    ),
+    (
+        "the random slice is trained on (its precision and recall are no longer a test set's)",
+        "analysis/filters/compute.py",
+        "        return rows[~in_slice], truth[~in_slice]",
+        "        return rows, truth",
+        ["tests/test_filter_builder.py::test_the_random_slice_is_held_out_of_training"],
+    ),
 ]
 
 

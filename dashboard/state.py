@@ -23,11 +23,11 @@ def workspace_dir() -> Path | None:
 
 
 def workspace_stamp(directory: Path) -> tuple:
-    """Modification times of the config and manifests: a changed file reloads the workspace."""
+    """Modification times of the config, manifests and computed scores: a changed file reloads the workspace."""
     paths = [directory / CONFIG_NAME]
     try:
         config = read_config(directory)
-        paths += [config.original, config.generated, config.filtered.manifest]
+        paths += [config.original, config.generated, config.filtered.manifest, *config.computed_scores.values()]
     except AuditInputError:
         pass
     return tuple((str(p), p.stat().st_mtime_ns) for p in paths if p is not None and p.exists())

@@ -167,3 +167,24 @@ def test_a_missing_score_file_is_a_clear_error(small_scored: Path) -> None:
     (small_scored / "scores" / "open-nsfw.parquet").unlink()
     result = run_cli("removals", str(small_scored))
     assert result.returncode == 2 and "open-nsfw" in result.stderr and "pretrain-audit score" in result.stderr
+
+
+def test_the_random_slice_is_held_out_of_training(sample_copy: Path) -> None:
+    """Precision and recall come from the random slice, so the model must never have seen those labels."""
+    from analysis.filters.definition import record_labels
+    from analysis.filters.rounds import RANDOM
+
+    workspace = load_workspace(sample_copy)
+    truth = _truth(sample_copy)
+    definition = new_filter(workspace, "clocks", "wall clocks")
+    builder = compute.Builder.open(workspace, definition.name)
+    store = label_store(workspace)
+    for items in (compute.seed(builder, caption_words=["clock"], n=6), None, None):
+        items = compute.next_round(builder, 12) if items is None else items
+        record_labels(store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim")
+    rounds = builder.rounds()
+    slice_ids = set(rounds.loc[rounds["reason"] == RANDOM, "item_id"])
+    trained_rows, _ = builder.training_set()
+    assert slice_ids and not slice_ids & set(builder.ids[trained_rows])
+    report = compute.fit(builder)
+    assert report.n_slice == len(slice_ids) and report.n_positive + report.n_negative == len(trained_rows)

@@ -79,13 +79,21 @@ class Builder:
     def rounds(self) -> pd.DataFrame:
         return rounds.round_items(self.store, self.definition.kind)
 
-    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """Rows labelled positive or negative (with an embedding), and their truth."""
+    def decided(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows labelled positive or negative (with an embedding), their truth, and whether each is in the random
+        slice."""
         current = self.labels()
         current = current[current["label"].isin([POSITIVE, NEGATIVE])]
         rows = self.positions(current["item_id"])
         usable = self.features.valid[rows]
-        return rows[usable], (current["label"].to_numpy() == POSITIVE)[usable]
+        items = self.rounds()
+        in_slice = np.isin(self.ids[rows], items.loc[items["reason"] == rounds.RANDOM, "item_id"].to_numpy())
+        return rows[usable], (current["label"].to_numpy() == POSITIVE)[usable], in_slice[usable]
+
+    def training_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the model learns from: every decided label outside the random slice (the slice is its test set)."""
+        rows, truth, in_slice = self.decided()
+        return rows[~in_slice], truth[~in_slice]
 
     def latest_fit(self) -> measure.FitReport | None:
         path = self.folder / "model.json"
@@ -188,9 +196,9 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
     rows, truth = builder.training_set()
     if not model.can_fit(truth):
         raise AuditInputError(
-            f"a model needs at least {model.MIN_PER_CLASS} positive and {model.MIN_PER_CLASS} negative labels "
-            f"(now {int(truth.sum())} and {int((~truth).sum())}).",
-            fix="label more images (`filter next`, `filter label`).",
+            f"a model needs at least {model.MIN_PER_CLASS} positive and {model.MIN_PER_CLASS} negative labels outside "
+            f"the random slice, which is held out for measurement (now {int(truth.sum())} and {int((~truth).sum())}).",
+            fix="label more images (`filter next`, `filter label`, or seed).",
         )
     target = target_recall or builder.definition.target_recall
     x = features.rows(rows)
@@ -199,24 +207,24 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
     scores = model.score_all(fitted, features)
     auc, roc = measure.roc_points(truth, out_of_fold)
     items = builder.rounds()
-    slice_ids = set(items.loc[items["reason"] == rounds.RANDOM, "item_id"])
-    in_slice = np.isin(builder.ids[rows], list(slice_ids))
-    slice_positive = truth & in_slice
-    basis_scores = (
-        out_of_fold[slice_positive] if slice_positive.sum() >= measure.MIN_SLICE_POSITIVES else out_of_fold[truth]
-    )
+    # The random slice is held out of training: the model's scores on it are honest, and precision and recall
+    # measured there are a test set's (docs/analyses.md, "Filter builder").
+    decided_rows, decided_truth, in_slice = builder.decided()
+    slice_rows, slice_truth = decided_rows[in_slice], decided_truth[in_slice]
+    slice_scores = scores[slice_rows]
+    slice_positive = slice_scores[slice_truth]
+    use_slice = len(slice_positive) >= measure.MIN_SLICE_POSITIVES
+    basis_scores = slice_positive if use_slice else out_of_fold[truth]
     basis = (
-        f"the {int(slice_positive.sum())} random-slice positives"
-        if slice_positive.sum() >= measure.MIN_SLICE_POSITIVES
-        else f"all {int(truth.sum())} labelled positives (the random slice holds {int(slice_positive.sum())}, fewer "
-        f"than {measure.MIN_SLICE_POSITIVES})"
+        f"the {len(slice_positive)} random-slice positives (held out of training)"
+        if use_slice
+        else f"the {int(truth.sum())} training positives, scored out of fold (the random slice holds "
+        f"{len(slice_positive)}, fewer than {measure.MIN_SLICE_POSITIVES})"
     )
     threshold = measure.threshold_for_recall(basis_scores, target)
     precision = precision_ci = recall = recall_ci = None
-    if threshold is not None and in_slice.any():
-        precision, precision_ci, recall, recall_ci = measure.slice_estimates(
-            out_of_fold[in_slice], truth[in_slice], threshold
-        )
+    if threshold is not None and len(slice_rows):
+        precision, precision_ci, recall, recall_ci = measure.slice_estimates(slice_scores, slice_truth, threshold)
     flagged = np.nan_to_num(scores, nan=-1.0) >= (threshold if threshold is not None else 0.5)
     previous_path = builder.folder / "flagged.npy"
     previous = np.load(previous_path) if previous_path.exists() else None
@@ -233,8 +241,8 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
         target_recall=target,
         threshold=threshold,
         threshold_basis=basis,
-        n_slice=int(in_slice.sum()),
-        n_slice_positive=int(slice_positive.sum()),
+        n_slice=len(slice_rows),
+        n_slice_positive=len(slice_positive),
         precision=precision,
         precision_ci95=precision_ci,
         recall=recall,

@@ -1,8 +1,8 @@
 """What to label next. A round mixes four kinds of image (DALL·E 2's active learning, plus what keeps it
-measurable): a simple random slice, drawn without replacement from the whole set across rounds, which is the only
-basis of the precision and recall estimates; the images the model is least sure of; neighbours of positives that
-cross-validation keeps missing; and neighbours of known positives. Rounds are stored as queues in the label store,
-so every labeller sees the same round and a round never changes."""
+measurable): a simple random slice of the images no one has labelled yet, held out of training (the model's test
+set) and the only basis of the precision and recall estimates; the images the model is least sure of; neighbours of
+positives that cross-validation keeps missing; and neighbours of known positives. Rounds are stored as queues in
+the label store, so every labeller sees the same round and a round never changes."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from analysis.filters.model import Features, similar_to
 from analysis.review.store import VerdictStore
 
 RANDOM, UNCERTAIN, MISSED, NEIGHBOUR = "random", "uncertain", "missed-positive neighbour", "positive neighbour"
+EXPLORE = "explore"  # random images the model learns from (before there is a model, and to fill a short round)
 SHARES = {RANDOM: 0.25, UNCERTAIN: 0.35, MISSED: 0.15, NEIGHBOUR: 0.25}
 
 
@@ -91,11 +92,11 @@ def propose(
                 chosen.append(int(row))
                 reasons.append(reason)
 
-    def random_slice(count: int) -> None:
-        pool = np.flatnonzero(features.valid & ~in_slice & ~taken)
-        take(rng.choice(pool, size=min(count, len(pool)), replace=False), RANDOM)
+    def random_draw(count: int, reason: str) -> None:  # uniform over the images no one has labelled
+        pool = np.flatnonzero(features.valid & ~labelled & ~in_slice & ~taken)
+        take(rng.choice(pool, size=min(max(count, 0), len(pool)), replace=False), reason)
 
-    random_slice(max(2, round(SHARES[RANDOM] * n)))
+    random_draw(max(2, round(SHARES[RANDOM] * n)), RANDOM)  # the random slice: held out, the model's test set
     exclude = labelled | taken
     if scores is not None:
         pool = np.flatnonzero(features.valid & ~exclude)
@@ -104,8 +105,9 @@ def propose(
     if missed is not None and len(missed):
         take(similar_to(features, missed, labelled | taken, round(SHARES[MISSED] * n)), MISSED)
     if positives is not None and len(positives):
-        take(similar_to(features, positives, labelled | taken, n - len(chosen)), NEIGHBOUR)
-    if len(chosen) < n:  # early rounds: the rest of the budget goes to the random slice
-        random_slice(n - len(chosen))
+        # Before there is a model, half of the rest: the other half explores, so that negatives are learned too.
+        share = n - len(chosen) if scores is not None else (n - len(chosen)) // 2
+        take(similar_to(features, positives, labelled | taken, share), NEIGHBOUR)
+    random_draw(n - len(chosen), EXPLORE)
     order = rng.permutation(len(chosen))  # no reason or score can be read from the order shown
     return Proposal(np.array(chosen, dtype=np.int64)[order], [reasons[i] for i in order])
