@@ -91,7 +91,7 @@ def main() -> None:
             ],
             "",
             "COCO is a curated everyday-photo set, so the photos at or above a threshold are that threshold's "
-            "false-positive floor on ordinary photos (beach and swimwear photos score highest).",
+            "false-positive floor on ordinary photos.",
             end,
         ]
         replace_section(

@@ -70,7 +70,12 @@ def test_three_rounds_build_measure_preview_and_apply_a_filter_from_the_cli(samp
         or "clocks" in (sample_copy / "audit.toml").read_text()
     )
     bias = _json("bias", ws, "--terms", "woman")
-    assert bias["terms"][0]["filtered"]["count"] >= 0  # the Bias analysis runs on the workspace with the new filter
+    # Bias now measures the workspace with the new filter: the change the preview promised.
+    assert bias["terms"][0]["relative_change"] == pytest.approx(rows["woman"]["change_with_filter"])
+    report = sample_copy / "report.html"
+    assert run_cli("report", ws, "--out", str(report)).returncode == 0
+    html = report.read_text()
+    assert "Filters built in the tool" in html and "wall clocks and clock faces; not watches" in html
 
 
 def test_applied_weights_are_plain_arrays_that_reproduce_the_scores(sample_copy: Path) -> None:
@@ -188,3 +193,26 @@ def test_the_random_slice_is_held_out_of_training(sample_copy: Path) -> None:
     assert slice_ids and not slice_ids & set(builder.ids[trained_rows])
     report = compute.fit(builder)
     assert report.n_slice == len(slice_ids) and report.n_positive + report.n_negative == len(trained_rows)
+
+
+def _label_from_process(args: tuple[str, str, int]) -> None:
+    from analysis.filters.definition import load_definition, record_labels
+
+    workspace = load_workspace(args[0])
+    definition = load_definition(workspace, "clocks")
+    store = label_store(workspace)
+    for number in range(args[2]):
+        record_labels(store, definition, [(f"train-{number:04d}", "negative")], args[1])
+
+
+def test_concurrent_labellers_lose_no_label(sample_copy: Path) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    workspace = load_workspace(sample_copy)
+    definition = new_filter(workspace, "clocks", "wall clocks")
+    with ProcessPoolExecutor(4) as pool:
+        list(pool.map(_label_from_process, [(str(sample_copy), f"labeller-{i}", 60) for i in range(4)]))
+    history = label_store(workspace).history(definition.kind)
+    assert len(history) == 240 and history["reviewer"].value_counts().to_dict() == {
+        f"labeller-{i}": 60 for i in range(4)
+    }

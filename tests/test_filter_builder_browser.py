@@ -86,5 +86,10 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
     wait_for_app(page, 60000)
     page.get_by_text("Filter: clocks").first.wait_for(timeout=30000)
     screenshot(page, "removals-with-built-filter")
+    page.goto(f"{url}/bias")
+    wait_for_app(page, 60000)
+    # The Bias page's charts now count the filtered set with the new filter (their provenance footer).
+    page.get_by_text(f"→ {after.n_kept:,} filtered").first.wait_for(timeout=30000)
+    screenshot(page, "bias-with-built-filter")
     context.close()
     assert labelled >= 24
