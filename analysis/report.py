@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import shutil
 import subprocess
 import tempfile
@@ -36,6 +37,11 @@ def provenance(workspace: Workspace, parameters: dict) -> dict:
         "embedder": f"{found.meta['embedder']} ({found.meta['embedder_version']})" if found else "not computed",
     }
     info.update({f"sha256 of {name}": digest for name, digest in manifest_fingerprints(workspace).items()})
+    for name, path in workspace.config.computed_scores.items():  # which model made each computed score
+        card = path.with_suffix(".json")
+        if card.exists():
+            model = json.loads(card.read_text())
+            info[f"model of score {name}"] = f"{model.get('model')} (sha256 {model.get('model_sha256')})"
     info.update({k: str(v) for k, v in parameters.items()})
     return info
 

@@ -76,6 +76,7 @@ def test_three_rounds_build_measure_preview_and_apply_a_filter_from_the_cli(samp
     assert run_cli("report", ws, "--out", str(report)).returncode == 0
     html = report.read_text()
     assert "Filters built in the tool" in html and "wall clocks and clock faces; not watches" in html
+    assert "model of score filter-clocks" in html  # the provenance names the weights that made the score
 
 
 def test_applied_weights_are_plain_arrays_that_reproduce_the_scores(sample_copy: Path) -> None:

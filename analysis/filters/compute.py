@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.cache import atomic_save_json, atomic_save_npy, atomic_save_parquet, load_json
+from analysis.cache import atomic_save_json, atomic_save_npy, atomic_save_parquet, file_fingerprint, load_json
 from analysis.captions import caption_index
 from analysis.embedding_store import load_embeddings
 from analysis.errors import AuditInputError
@@ -345,6 +345,15 @@ def apply(
         "figures": report.to_json(),
         "score_file": path.name,
     }
+    atomic_save_json(
+        path.with_suffix(".json"),
+        {
+            "model": f"filter builder '{definition.name}' (logistic regression, filters/{definition.name}/weights.npz)",
+            "model_sha256": file_fingerprint(builder.folder / "weights.npz"),
+            "threshold": value,
+            "applied_at": applied["applied_at"],
+        },
+    )
     workspace = update_config(builder.workspace.config.root, change)
     atomic_save_json(builder.folder / "applied.json", applied)
     return workspace, applied
