@@ -217,3 +217,17 @@ def test_concurrent_labellers_lose_no_label(sample_copy: Path) -> None:
     assert len(history) == 240 and history["reviewer"].value_counts().to_dict() == {
         f"labeller-{i}": 60 for i in range(4)
     }
+
+
+def test_when_every_image_is_labelled_next_says_so(sample_copy: Path) -> None:
+    from analysis.errors import AuditInputError
+    from analysis.filters.definition import record_labels
+
+    workspace = load_workspace(sample_copy)
+    truth = _truth(sample_copy)
+    definition = new_filter(workspace, "clocks", "wall clocks")
+    record_labels(
+        label_store(workspace), definition, [(i, "positive" if t else "negative") for i, t in truth.items()], "a"
+    )
+    with pytest.raises(AuditInputError, match="every image with an embedding is labelled already"):
+        compute.next_round(compute.Builder.open(workspace, "clocks"), 20)

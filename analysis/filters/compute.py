@@ -185,6 +185,11 @@ def next_round(builder: Builder, n: int = 20) -> pd.DataFrame:
     proposal = rounds.propose(
         features, labelled, in_slice, n, seed=number, scores=scores, positives=positives, missed=missed
     )
+    if len(proposal.positions) == 0:
+        raise AuditInputError(
+            "every image with an embedding is labelled already: there is nothing left to propose.",
+            fix="fit, preview and apply the filter.",
+        )
     ids = [builder.ids[p] for p in proposal.positions]
     rounds.save_round(builder.store, builder.definition.kind, ids, proposal.reasons, number, int(features.valid.sum()))
     return pending(builder)

@@ -16,7 +16,7 @@ from dashboard.components import image_tile, require_embeddings, show_figure, ve
 from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
 from dashboard.state import current_workspace
 
-NEW = "➕ New filter…"
+NEW = "+ New filter…"
 SELECT_NEXT = "filter-select-next"
 PREVIEW_COLUMNS = {
     "kind": "kind",
