@@ -39,6 +39,23 @@ def _open(page, url: str, name: str) -> None:
     assert page.locator("[data-testid='stException']").count() == 0
 
 
+def _first_loaded_image(page):
+    """The page's first image once the browser has loaded it. Streamlit's media endpoint can answer 404 for an image
+    of a page still being set up (an upstream race, streamlit/streamlit#4825): a user reloads, and so does this."""
+    image = page.locator("[data-testid='stImage'] img").first
+    loaded = (
+        "() => { const i = document.querySelector(\"[data-testid='stImage'] img\");"
+        " return !!i && i.complete && i.naturalWidth > 0; }"
+    )
+    try:
+        page.wait_for_function(loaded, timeout=20000)
+    except Exception:  # noqa: BLE001 — Playwright's TimeoutError: reload once, as a user would
+        page.reload()
+        wait_for_app(page)
+        page.wait_for_function(loaded, timeout=30000)
+    return image
+
+
 def _served_image(page, base_url: str, src: str):
     import io
     from urllib.parse import urljoin
@@ -57,8 +74,7 @@ def test_removals_page_blurs_until_revealed_and_records_a_verdict(
     page = context.new_page()
     _open(page, dashboard_url, "removals")
     page.get_by_text("Removed images", exact=True).wait_for()
-    first_image = page.locator("[data-testid='stImage'] img").first
-    first_image.wait_for()
+    first_image = _first_loaded_image(page)
     blurred_src = first_image.get_attribute("src")
     # Judge the pixels the browser was served, not the markup (fetched now: Streamlit drops media on a rerun).
     blurred = _served_image(page, dashboard_url, blurred_src)
