@@ -128,6 +128,13 @@ def _score_entry(i: int, entry: Any, config_path: Path) -> ScoreFilter:
     return ScoreFilter(name, column, check_threshold(threshold, f"filter '{name}'", config_path), direction)
 
 
+def with_score_filter(body: dict[str, Any], score_filter: ScoreFilter) -> None:
+    """Add a score filter to a parsed audit.toml, replacing one of the same name (`score --score`, `filter apply`)."""
+    filtered = body.setdefault("filtered", {})
+    kept = [entry for entry in filtered.get("scores", []) if entry.get("name") != score_filter.name]
+    filtered["scores"] = [*kept, score_filter.to_toml()]
+
+
 def check_threshold(value: Any, what: str, where: Path | str | None = None) -> float:
     """Any finite number: scores are probabilities, similarities or 0–10 ratings."""
     try:

@@ -134,7 +134,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from analysis.filter_spec import parse_score_option
+    from analysis.filter_spec import parse_score_option, with_score_filter
     from analysis.scoring.compute import score_workspace
     from analysis.scoring.models import get_scorer
     from analysis.workspace import load_workspace, update_config
@@ -148,13 +148,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     ]
     if args.score:
         added = parse_score_option(args.score)
-
-        def change(body: dict) -> None:
-            filtered = body.setdefault("filtered", {})
-            entries = [e for e in filtered.get("scores", []) if e.get("name") != added.name]
-            filtered["scores"] = [*entries, added.to_toml()]
-
-        workspace = update_config(workspace.config.root, change)
+        workspace = update_config(workspace.config.root, lambda body: with_score_filter(body, added))
         lines.append(f"filter {added.name} ({added.rule}) added: {workspace.n_removed:,} rows removed in all")
     emit(run.to_json() if args.json else None, lines)
     return 0

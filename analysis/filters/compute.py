@@ -21,7 +21,7 @@ from analysis.cache import atomic_save_json, atomic_save_npy, atomic_save_parque
 from analysis.captions import caption_index
 from analysis.embedding_store import load_embeddings
 from analysis.errors import AuditInputError
-from analysis.filter_spec import ScoreFilter, check_threshold
+from analysis.filter_spec import ScoreFilter, check_threshold, with_score_filter
 from analysis.filters import measure, model, rounds, seeds
 from analysis.filters.definition import (
     NEGATIVE,
@@ -65,9 +65,12 @@ class Builder:
     def ids(self) -> np.ndarray:
         return self.workspace.original["id"].astype(str).to_numpy()
 
+    @cached_property
+    def _id_index(self) -> pd.Index:
+        return pd.Index(self.ids)
+
     def positions(self, ids: list[str] | pd.Series) -> np.ndarray:
-        lookup = pd.Index(self.ids)
-        found = lookup.get_indexer(pd.Index([str(i) for i in ids]))
+        found = self._id_index.get_indexer(pd.Index([str(i) for i in ids]))
         if (found < 0).any():
             missing = [str(i) for i, f in zip(ids, found) if f < 0][:5]
             raise AuditInputError(f"unknown id(s) {missing}.", path=self.workspace.config.original)
@@ -79,14 +82,16 @@ class Builder:
     def rounds(self) -> pd.DataFrame:
         return rounds.round_items(self.store, self.definition.kind)
 
-    def decided(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decided(
+        self, current: pd.DataFrame | None = None, items: pd.DataFrame | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Rows labelled positive or negative (with an embedding), their truth, and whether each is in the random
-        slice."""
-        current = self.labels()
+        slice; from the labels and rounds given (a step that has read them already), else read now."""
+        current = self.labels() if current is None else current
+        items = self.rounds() if items is None else items
         current = current[current["label"].isin([POSITIVE, NEGATIVE])]
         rows = self.positions(current["item_id"])
         usable = self.features.valid[rows]
-        items = self.rounds()
         in_slice = np.isin(self.ids[rows], items.loc[items["reason"] == rounds.RANDOM, "item_id"].to_numpy())
         return rows[usable], (current["label"].to_numpy() == POSITIVE)[usable], in_slice[usable]
 
@@ -172,7 +177,8 @@ def next_round(builder: Builder, n: int = 20) -> pd.DataFrame:
     items = builder.rounds()
     in_slice = np.zeros(features.n_rows, dtype=bool)
     in_slice[builder.positions(items.loc[items["reason"] == rounds.RANDOM, "item_id"])] = True
-    rows, truth = builder.training_set()
+    decided_rows, decided_truth, decided_in_slice = builder.decided(current, items)
+    rows, truth = decided_rows[~decided_in_slice], decided_truth[~decided_in_slice]
     scores = positives = missed = None
     if model.can_fit(truth):
         x = features.rows(rows)
@@ -198,7 +204,11 @@ def next_round(builder: Builder, n: int = 20) -> pd.DataFrame:
 # Fitting and measuring.
 def fit(builder: Builder, target_recall: float | None = None) -> measure.FitReport:
     features = builder.features
-    rows, truth = builder.training_set()
+    current, items = builder.labels(), builder.rounds()
+    # The random slice is held out of training: the model's scores on it are honest, and precision and recall
+    # measured there are a test set's (docs/analyses.md, "Filter builder").
+    decided_rows, decided_truth, in_slice = builder.decided(current, items)
+    rows, truth = decided_rows[~in_slice], decided_truth[~in_slice]
     if not model.can_fit(truth):
         raise AuditInputError(
             f"a model needs at least {model.MIN_PER_CLASS} positive and {model.MIN_PER_CLASS} negative labels outside "
@@ -211,10 +221,6 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
     fitted = model.fit(x, truth, features)
     scores = model.score_all(fitted, features)
     auc, roc = measure.roc_points(truth, out_of_fold)
-    items = builder.rounds()
-    # The random slice is held out of training: the model's scores on it are honest, and precision and recall
-    # measured there are a test set's (docs/analyses.md, "Filter builder").
-    decided_rows, decided_truth, in_slice = builder.decided()
     slice_rows, slice_truth = decided_rows[in_slice], decided_truth[in_slice]
     slice_scores = scores[slice_rows]
     slice_positive = slice_scores[slice_truth]
@@ -234,7 +240,6 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
     previous_path = builder.folder / "flagged.npy"
     previous = np.load(previous_path) if previous_path.exists() else None
     newly, dropped, change = measure.flagged_change(previous, flagged)
-    current = builder.labels()
     report = measure.FitReport(
         n_labels=len(current),
         n_positive=int(truth.sum()),
@@ -332,14 +337,13 @@ def apply(
     definition = builder.definition
     path = builder.workspace.config.root / "scores" / f"{definition.score_column}.parquet"
     atomic_save_parquet(path, pd.DataFrame({"id": builder.ids, "score": scores.astype(np.float64)}))
-    entry = ScoreFilter(definition.name, definition.score_column, value).to_toml()
+    entry = ScoreFilter(definition.name, definition.score_column, value)
 
     def change(body: dict) -> None:
         body.setdefault("scores", {})[definition.score_column] = path.relative_to(
             builder.workspace.config.root
         ).as_posix()
-        filtered = body.setdefault("filtered", {})
-        filtered["scores"] = [e for e in filtered.get("scores", []) if e.get("name") != definition.name] + [entry]
+        with_score_filter(body, entry)
 
     report = builder.latest_fit()
     assert report is not None

@@ -63,12 +63,13 @@ def filter_overview(workspace: Workspace) -> list[dict]:
         builder = compute.Builder.open(workspace, name)
         report = builder.latest_fit()
         applied = builder.applied()
+        items = builder.rounds()
         rows.append(
             {
                 "name": name,
                 "spec": builder.definition.spec,
                 "labels": len(builder.labels()),
-                "rounds": int(builder.rounds()["round"].max()) if len(builder.rounds()) else 0,
+                "rounds": int(items["round"].max()) if len(items) else 0,
                 "figures": report.to_json() if report else None,
                 "applied": applied,
             }

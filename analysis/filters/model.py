@@ -125,9 +125,17 @@ def score_all(model: LinearModel, features: Features) -> np.ndarray:
 
 def similar_to(features: Features, anchors: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
     """The `k` rows most similar (cosine of the embeddings) to any anchor row, among valid rows not excluded."""
-    if k <= 0 or len(anchors) == 0:
+    if len(anchors) == 0:
         return np.zeros(0, dtype=np.int64)
-    queries = features.embeddings[np.asarray(anchors)].astype(np.float32)
+    return nearest(features, features.embeddings[np.asarray(anchors)].astype(np.float32), exclude, k)
+
+
+def nearest(features: Features, queries: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
+    """The `k` valid, not excluded rows with the highest cosine to any of `queries` (embeddings of chosen images,
+    or a prompt's text embedding), reading the memory map in chunks."""
+    if k <= 0 or len(queries) == 0:
+        return np.zeros(0, dtype=np.int64)
+    queries = queries.astype(np.float32)
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
     best = np.full(features.n_rows, -np.inf, dtype=np.float32)
     valid = np.flatnonzero(features.valid & ~exclude)
@@ -136,5 +144,4 @@ def similar_to(features: Features, anchors: np.ndarray, exclude: np.ndarray, k: 
         block = features.embeddings[positions].astype(np.float32)
         block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
         best[positions] = (block @ queries.T).max(axis=1)
-    candidates = valid[np.argsort(-best[valid], kind="stable")[:k]]
-    return candidates
+    return valid[np.argsort(-best[valid], kind="stable")[:k]]

@@ -6,7 +6,7 @@ import numpy as np
 
 from analysis.captions import DocTermIndex
 from analysis.errors import AuditInputError
-from analysis.filters.model import Features, similar_to
+from analysis.filters.model import Features, nearest, similar_to
 from analysis.workspace import Workspace
 
 
@@ -54,10 +54,4 @@ def by_text(text_vector: np.ndarray | None, features: Features, n: int) -> np.nd
             "this workspace's embedder has no text tower, so a text prompt cannot find images.",
             fix="seed by caption words, by chosen images or by a score band, or prepare with an open_clip embedder.",
         )
-    query = text_vector.astype(np.float32) / max(float(np.linalg.norm(text_vector)), 1e-12)
-    best = np.full(features.n_rows, -np.inf, dtype=np.float32)
-    valid = np.flatnonzero(features.valid)
-    block = features.embeddings[valid].astype(np.float32)
-    block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
-    best[valid] = block @ query
-    return valid[np.argsort(-best[valid], kind="stable")[:n]]
+    return nearest(features, np.asarray(text_vector)[None, :], np.zeros(features.n_rows, dtype=bool), n)
