@@ -75,3 +75,20 @@ def style_figure(
         font=dict(size=12, color="#666"),
     )
     return figure
+
+
+def histogram_bars(values, edges, **bar: object) -> go.Bar:
+    """A histogram binned here, not in the browser: the figure carries one bar per bin, whatever the number of
+    values (a go.Histogram of a million weights sent 13 MB to every page view)."""
+    import numpy as np
+
+    counts, edges = np.histogram(np.asarray(values, dtype=np.float64), bins=edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return go.Bar(
+        x=centres,
+        y=counts,
+        width=np.diff(edges),
+        customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+        hovertemplate="%{customdata[0]:.3g}–%{customdata[1]:.3g}: %{y:,}<extra></extra>",
+        **bar,
+    )

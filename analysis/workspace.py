@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -152,9 +153,20 @@ class Workspace:
     def n_generated(self) -> int:
         return 0 if self.generated is None else len(self.generated)
 
-    @property
+    @cached_property
     def has_images(self) -> bool:
         return "image" in self.original.columns and bool((self.original["image"] != "").any())
+
+    @cached_property
+    def id_index(self) -> pd.Index:
+        """The original set's ids as an index, built once per loaded workspace (a page looking up a few ids at a
+        million rows must not build it per run)."""
+        return pd.Index(self.original["id"].astype(str))
+
+    def positions_of(self, ids) -> np.ndarray:
+        """Row positions of these ids, in their order (ids not in the original set are left out)."""
+        found = self.id_index.get_indexer(list(ids))
+        return found[found >= 0]
 
 
 def _resolve(root: Path, value: str) -> Path:

@@ -20,6 +20,18 @@ def show_figure(figure: go.Figure, key: str) -> None:
     )
 
 
+SECTION_KEY = "section"
+
+
+def open_section(names: list[str]) -> tuple[str, object]:
+    """A page's sections as tabs of which only the open one runs and is sent to the browser (Streamlit's lazy
+    tabs): a page's first view carries only its first section. Bound to the URL (`?section=NAME`), so a
+    reviewer can link a section. Returns the open section's name and its container."""
+    tabs = st.tabs(names, key=SECTION_KEY, bind="query-params")
+    name, tab = next(((n, t) for n, t in zip(names, tabs) if t.open), (names[0], tabs[0]))
+    return name, tab
+
+
 def cache_key(workspace: Workspace) -> str:
     """The one key of every Streamlit cache of a page: the workspace, the state of its config and manifests, and
     the last `prepare` (which rewrites the current-embeddings marker). Cached functions take it first and

@@ -143,3 +143,14 @@ def test_reweighting_repairs_audited_words_it_never_saw(sample_dir: Path) -> Non
         assert abs(shift.reweighted_change) < abs(shift.relative_change) / 3, (shift.name, shift.reweighted_change)
         low, high = shift.reweighted_ci95
         assert low < shift.reweighted_change < high
+
+
+def test_the_weights_chart_carries_one_bar_per_bin_whatever_the_number_of_items(sample_dir: Path) -> None:
+    from analysis.bias.figures import weights_chart
+
+    weights = np.random.default_rng(0).lognormal(0, 0.5, 200_000)
+    figure = weights_chart(weights, {"features": "captions", "C": 1.0}, load_workspace(sample_dir))
+    (bars,) = figure.data
+    assert len(bars.x) == 60
+    assert int(np.sum(bars.y)) == len(weights)  # every item counted once
+    assert len(figure.to_json()) < 50_000  # a go.Histogram of the raw weights serialised 1.6 MB here

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.review.store import VerdictStore
+from dashboard.views import duplicates, regurgitation, removals
 from tests.helpers import is_blurred, screenshot, sharpness, wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -33,8 +34,11 @@ def test_every_page_has_its_own_url(dashboard_url: str, page) -> None:
         assert page.locator("[data-testid='stException']").count() == 0, name
 
 
-def _open(page, url: str, name: str) -> None:
-    page.goto(f"{url}/{name}")
+def _open(page, url: str, name: str, section: str | None = None) -> None:
+    """A page, or one of its sections as a link opens it (`?section=NAME`)."""
+    from urllib.parse import quote_plus
+
+    page.goto(f"{url}/{name}" + (f"?section={quote_plus(section)}" if section else ""))
     wait_for_app(page)
     assert page.locator("[data-testid='stException']").count() == 0
 
@@ -72,7 +76,7 @@ def test_removals_page_blurs_until_revealed_and_records_a_verdict(
 ) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 3200})
     page = context.new_page()
-    _open(page, dashboard_url, "removals")
+    _open(page, dashboard_url, "removals", removals.REVIEW)
     page.get_by_text("Removed images", exact=True).wait_for()
     first_image = _first_loaded_image(page)
     blurred_src = first_image.get_attribute("src")
@@ -115,7 +119,7 @@ def test_an_adjudicator_resolves_a_disagreement_in_the_browser(dashboard_url: st
     store.record("removal", item, "false positive", "ben")
     context = browser.new_context(viewport={"width": 1400, "height": 3200})
     page = context.new_page()
-    _open(page, dashboard_url, "removals")
+    _open(page, dashboard_url, "removals", removals.REVIEW)
     page.get_by_text("disagreements", exact=True).click()
     wait_for_app(page)
     page.get_by_text("Votes: ana: correct removal; ben: false positive").wait_for(timeout=30000)
@@ -145,20 +149,20 @@ def test_bias_page_renders_charts(dashboard_url: str, browser) -> None:
 
 
 @pytest.mark.parametrize(
-    "name,heading,expected",
+    "name,section,expected",
     [
-        ("duplicates", "Groups, largest first", "a wall clock showing"),
-        ("regurgitation", "Samples, most similar first", "Training #1"),
+        ("duplicates", duplicates.GROUPS, "a wall clock showing"),
+        ("regurgitation", regurgitation.SAMPLES, "Training #1"),
     ],
 )
 def test_pixel_pages_render_in_a_real_browser(
-    dashboard_url: str, browser, name: str, heading: str, expected: str
+    dashboard_url: str, browser, name: str, section: str, expected: str
 ) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 2200})
     page = context.new_page()
-    _open(page, dashboard_url, name)
+    _open(page, dashboard_url, name, section)
     # A first open verifies the candidate pairs on pixels (cached after): minutes at most on the sample
-    page.get_by_text(heading).wait_for(timeout=240000)
+    page.get_by_text(expected).first.wait_for(timeout=240000)
     wait_for_app(page, 120000)
     assert expected in page.inner_text("body")
     screenshot(page, name)
@@ -185,7 +189,7 @@ def test_hostile_caption_is_shown_as_text(sample_dir, browser, tmp_path) -> None
         page = context.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        _open(page, url, "removals")
+        _open(page, url, "removals", removals.REVIEW)
         page.get_by_text("Removed images", exact=True).wait_for()
         page.get_by_text(payload, exact=False).first.wait_for(timeout=20000)
         assert payload in page.inner_text("body")

@@ -57,6 +57,39 @@ def test_the_candidate_cap_keeps_each_images_most_similar_partners() -> None:
     assert kept.tolist() == [True, False, False, True, True, False]
 
 
+def test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analysis.copies import feature_store
+
+    root = tmp_path / "images"
+    root.mkdir()
+    original = photo("astronaut")
+    original.save(root / "a.png")
+    ImageOps.mirror(original.crop((60, 40, 460, 440))).save(root / "b.png")
+    photo("coffee").save(root / "c.png")
+    images = ["a.png", "b.png", "gone.jpg", "c.png", "also-gone.jpg"]
+    keys = [f"{i:02d}{name}" for i, name in enumerate(images)]
+    files = feature_store.ensure_features(root, tmp_path / "features", images, keys, workers=1)
+    assert [f is None for f in files] == [False, False, True, False, True]
+    assert len(list((tmp_path / "features").rglob("*.npz"))) == 3  # nothing written for a dead link
+    jobs: list = []
+
+    def serial(function, items, workers, **options):
+        jobs.extend(items)
+        return [function(item) for item in items]
+
+    monkeypatch.setattr(feature_store, "parallel_map", serial)
+    monkeypatch.setattr(feature_store, "CHUNK_PAIRS", 2)
+    pairs = np.array([[0, 1], [0, 2], [3, 4], [1, 3], [0, 3]])
+    inliers, mirrored, _ = feature_store.verify_pairs(files, pairs, workers=1)
+    assert inliers[0] >= INLIER_THRESHOLD and mirrored[0]  # the mirrored crop, found through the chunking
+    assert inliers[1] == 0 and inliers[2] == 0  # a dead link: no evidence
+    assert inliers[3] < INLIER_THRESHOLD and inliers[4] < INLIER_THRESHOLD
+    assert sum(len(job[1]) for job in jobs) == 3  # pairs with a dead link were never sent
+    assert all(len(job[0]) <= 2 * len(job[1]) for job in jobs)  # each job names only the files of its pairs
+
+
 def test_pdq_of_a_reencoded_resize_is_close_and_of_another_photo_far(tmp_path: Path) -> None:
     from analysis.copies.pdq import as_bits, hamming, pdq_of_file
 

@@ -8,11 +8,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.review.store import VerdictStore
+from dashboard.views import bias, duplicates, regurgitation, removals
 
 
-def open_page(module: str, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+def open_page(module: str, workspace: Path, monkeypatch: pytest.MonkeyPatch, section: str | None = None) -> AppTest:
+    """The page as a fresh session opens it; `section` as a link to it does (`?section=NAME`)."""
     monkeypatch.setenv("PRETRAIN_AUDIT_WORKSPACE", str(workspace))
     app = AppTest.from_string(f"from dashboard.views import {module}\n{module}.render()\n", default_timeout=120)
+    if section:
+        app.query_params["section"] = section
     app.run()
     assert not app.exception, [e.message for e in app.exception]
     return app
@@ -22,17 +26,28 @@ def test_removals_page_shows_counts_and_charts(sample_copy: Path, monkeypatch: p
     app = open_page("removals", sample_copy, monkeypatch)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Removed"] == "50" and metrics["Share of original"] == "5.00%"
-    assert len(app.get("plotly_chart")) >= 3  # removal rate by term, score histograms, what-if
+    assert len(app.get("plotly_chart")) == 2  # removal rate by term, score histograms
+    assert len(open_page("removals", sample_copy, monkeypatch, removals.WHAT_IF).get("plotly_chart")) == 1
+
+
+def test_a_page_runs_only_its_open_section(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a section shows is neither computed nor sent until it is opened: the first view stays light."""
+    first = open_page("removals", sample_copy, monkeypatch)
+    assert [t.label for t in first.tabs] == [removals.WHO, removals.WHAT_IF, removals.REVIEW]
+    assert not any(box.key.startswith("reveal-") for box in first.checkbox)  # the gallery did not run
+    gallery = open_page("removals", sample_copy, monkeypatch, removals.REVIEW)
+    assert not gallery.get("plotly_chart")  # nor the charts, once the gallery is open
+    assert sum(box.key.startswith("reveal-") for box in gallery.checkbox) == removals.PAGE_SIZE
 
 
 def test_removals_gallery_is_blurred_until_revealed(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_page("removals", sample_copy, monkeypatch)
+    app = open_page("removals", sample_copy, monkeypatch, removals.REVIEW)
     assert app.toggle(key="g-reveal").value is False
     assert all(not box.value for box in app.checkbox if box.key.startswith("reveal-"))
 
 
 def test_verdict_needs_a_reviewer_and_is_recorded(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_page("removals", sample_copy, monkeypatch)
+    app = open_page("removals", sample_copy, monkeypatch, removals.REVIEW)
     app.text_input(key="reviewer").input("ana").run()
     first = next(w for w in app.get("button_group") if w.key and w.key.startswith("v-"))
     item = first.key.removeprefix("v-")
@@ -47,7 +62,9 @@ def test_bias_page_reports_the_sample_shift(sample_copy: Path, monkeypatch: pyte
     table = app.dataframe[0].value.set_index("term / group")
     assert table.loc["“woman”", "change"] == "-14.0%" and table.loc["“man”", "change"] == "-6.1%"
     assert table.loc["group: women", "change"].startswith("-")  # a group is told apart from a term
-    assert len(app.get("plotly_chart")) >= 3
+    assert len(app.get("plotly_chart")) == 1
+    for section in (bias.REWEIGHTING, bias.MOVED):
+        assert len(open_page("bias", sample_copy, monkeypatch, section).get("plotly_chart")) == 1
 
 
 def test_bias_page_shows_the_reweighted_change_the_cli_reports(
@@ -72,14 +89,15 @@ def test_bias_page_rejects_a_phrase_as_a_term(sample_copy: Path, monkeypatch: py
 
 
 def test_duplicates_page_shows_groups(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_page("duplicates", sample_copy, monkeypatch)
+    app = open_page("duplicates", sample_copy, monkeypatch, duplicates.GROUPS)
     metrics = {m.label: m.value for m in app.metric}
     assert int(metrics["Groups"].replace(",", "")) >= 20
     assert metrics["Byte-identical files"] == "20"
     # verified on pixels by default: the largest group is one planted clock family of 12, not several merged
     assert any("Group 0: 12 images" in c.value for c in app.caption)
-    assert any(h.value == "Candidate pairs and their evidence" for h in app.subheader)
-    assert any("inliers" in c.value for c in app.caption)
+    assert duplicates.PAIRS in [t.label for t in app.tabs]
+    pairs = open_page("duplicates", sample_copy, monkeypatch, duplicates.PAIRS)
+    assert any("inliers" in c.value for c in pairs.caption)
 
 
 def test_duplicates_search_by_id(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +105,7 @@ def test_duplicates_search_by_id(sample_copy: Path, monkeypatch: pytest.MonkeyPa
 
     truth = json.loads((sample_copy / "sample_truth.json").read_text())
     logo = truth["near_duplicate_families"]["logo-star"][0]
-    app = open_page("duplicates", sample_copy, monkeypatch)
+    app = open_page("duplicates", sample_copy, monkeypatch, duplicates.GROUPS)
     app.text_input(key="d-search").input(logo).run()
     assert not app.exception
     assert any(": 8 images" in c.value for c in app.caption)
@@ -112,7 +130,7 @@ def test_duplicates_page_offers_to_prepare_when_no_embeddings(
 
 
 def test_regurgitation_page_flags_and_records_verdicts(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_page("regurgitation", sample_copy, monkeypatch)
+    app = open_page("regurgitation", sample_copy, monkeypatch, regurgitation.SAMPLES)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Flagged as likely copies"] == "14" and metrics["Generated samples measured"] == "100 of 100"
     app.text_input(key="reviewer").input("ana").run()
@@ -148,7 +166,7 @@ def test_pages_that_need_a_filter_say_how_to_add_one(tmp_path: Path, monkeypatch
 def test_reveals_pause_at_the_hourly_cap(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = sample_copy / "audit.toml"
     config.write_text(config.read_text() + "\n[review]\nmax_reveals_per_hour = 5\n")
-    app = open_page("removals", sample_copy, monkeypatch)
+    app = open_page("removals", sample_copy, monkeypatch, removals.REVIEW)
     app.text_input(key="reviewer").input("ana").run()
     app.toggle(key="g-reveal").set_value(True).run()
     assert not app.exception
@@ -158,14 +176,14 @@ def test_reveals_pause_at_the_hourly_cap(sample_copy: Path, monkeypatch: pytest.
 
 
 def test_a_reveal_without_a_reviewer_name_is_refused(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_page("removals", sample_copy, monkeypatch)
+    app = open_page("removals", sample_copy, monkeypatch, removals.REVIEW)
     app.toggle(key="g-reveal").set_value(True).run()
     assert any("Enter your reviewer name" in w.value for w in app.warning)
     assert VerdictStore.for_workspace(sample_copy).reveals().empty
 
 
 def test_a_review_queue_is_drawn_and_estimated_on_the_page(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = open_page("removals", sample_copy, monkeypatch)
+    app = open_page("removals", sample_copy, monkeypatch, removals.REVIEW)
     app.text_input(key="reviewer").input("ana").run()
     app.radio(key="g-show").set_value("random review queue").run()
     app.selectbox(key="g-qpop").set_value("sexual").run()

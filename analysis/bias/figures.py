@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.charts import NOTE, PALETTE, style_figure
+from analysis.charts import NOTE, PALETTE, histogram_bars, style_figure
 from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
 
@@ -84,7 +84,10 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
 
 
 def weights_chart(kept_weights: np.ndarray, info: dict, workspace: Workspace) -> go.Figure:
-    figure = go.Figure(go.Histogram(x=kept_weights, nbinsx=60, marker_color=PALETTE["reweighted"]))
+    finite = kept_weights[np.isfinite(kept_weights)]
+    edges = np.linspace(finite.min(), finite.max(), 61) if len(finite) and finite.max() > finite.min() else 60
+    figure = go.Figure(histogram_bars(finite, edges, marker_color=PALETTE["reweighted"]))
+    figure.update_layout(bargap=0)
     figure.update_xaxes(title="weight of a kept item (mean 1)")
     figure.update_yaxes(type="log", dtick=1, title="kept items (log scale)")
     return style_figure(

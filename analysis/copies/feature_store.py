@@ -81,15 +81,25 @@ def ensure_features(
     *,
     workers: int = 2,
     log: Progress | None = None,
-) -> list[Path]:
-    """The feature file of each image, extracting those not cached yet (with a progress bar on stderr)."""
+) -> list[Path | None]:
+    """The feature file of each image, extracting those not cached yet (with a progress bar on stderr); None for
+    an image with no file under the images root (a dead link has no pixels to verify, and writing an empty
+    feature file for each of a large set's dead links would cost more than the verification itself)."""
     from tqdm import tqdm
 
-    paths = [feature_path(directory, key) for key in keys]
-    todo = {str(path): (str(images_root), image, str(path)) for image, path in zip(images, paths) if not path.exists()}
+    paths: list[Path | None] = [feature_path(directory, key) for key in keys]
+    todo = {}
+    for position, (image, path) in enumerate(zip(images, paths)):
+        if path is None or path.exists():
+            continue
+        source = resolve_image(images_root, image)
+        if source is None or not source.is_file():
+            paths[position] = None
+            continue
+        todo[str(path)] = (str(images_root), image, str(path))
     if todo:
         if log:
-            log(f"local features: {len(todo):,} images to extract ({len(paths) - len(todo):,} cached)")
+            log(f"local features: {len(todo):,} images to extract ({len(paths) - len(todo):,} cached or absent)")
         bar = tqdm(total=len(todo), desc="local features", unit="img", file=sys.stderr, disable=log is None)
         jobs = list(todo.values())
         for _ in parallel_map(_extract_to, jobs, workers, chunksize=8):
@@ -99,6 +109,7 @@ def ensure_features(
 
 
 def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Worker: one chunk of pairs, as positions into the chunk's own file list."""
     files, pairs = job
     loaded: dict[int, Features] = {}
 
@@ -117,28 +128,33 @@ def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.nda
 
 
 def verify_pairs(
-    files: list[Path], pairs: np.ndarray, *, workers: int = 2, log: Progress | None = None
+    files: list[Path | None], pairs: np.ndarray, *, workers: int = 2, log: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inliers and mirror flag of each pair (positions into `files`), in chunks over worker processes."""
+    """Inliers, mirror flag and coverage of each pair (positions into `files`), in chunks over worker processes.
+    A pair with an absent image (file None) has no evidence: 0 inliers, without a job. Each job carries only the
+    files its pairs name (a job carrying the whole list pickled it again per chunk: hours at a million images)."""
     from tqdm import tqdm
 
-    if not len(pairs):
-        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32)
-    order = np.lexsort((pairs[:, 1], pairs[:, 0]))  # neighbouring pairs share images: fewer loads per chunk
-    names = [str(f) for f in files]
-    jobs = [(names, pairs[order[start : start + CHUNK_PAIRS]]) for start in range(0, len(pairs), CHUNK_PAIRS)]
-    bar = tqdm(total=len(pairs), desc="verifying pairs", unit="pair", file=sys.stderr, disable=log is None)
-    results = []
-    for job, result in zip(jobs, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
-        results.append(result)
-        bar.update(len(job[1]))
+    inliers = np.zeros(len(pairs), dtype=np.int32)
+    mirrored = np.zeros(len(pairs), dtype=bool)
+    coverage = np.zeros(len(pairs), dtype=np.float32)
+    present = np.array([f is not None for f in files], dtype=bool)
+    checkable = np.flatnonzero(present[pairs].all(axis=1)) if len(pairs) else np.zeros(0, dtype=np.int64)
+    if not len(checkable):
+        return inliers, mirrored, coverage
+    # neighbouring pairs share images: fewer loads per chunk
+    order = checkable[np.lexsort((pairs[checkable, 1], pairs[checkable, 0]))]
+    jobs, rows = [], []
+    for start in range(0, len(order), CHUNK_PAIRS):
+        chunk = order[start : start + CHUNK_PAIRS]
+        needed, local = np.unique(pairs[chunk], return_inverse=True)
+        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))
+        rows.append(chunk)
+    bar = tqdm(total=len(order), desc="verifying pairs", unit="pair", file=sys.stderr, disable=log is None)
+    for chunk, result in zip(rows, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
+        inliers[chunk], mirrored[chunk], coverage[chunk] = result
+        bar.update(len(chunk))
     bar.close()
-    inliers = np.empty(len(pairs), dtype=np.int32)
-    mirrored = np.empty(len(pairs), dtype=bool)
-    inliers[order] = np.concatenate([r[0] for r in results])
-    mirrored[order] = np.concatenate([r[1] for r in results])
-    coverage = np.empty(len(pairs), dtype=np.float32)
-    coverage[order] = np.concatenate([r[2] for r in results])
     return inliers, mirrored, coverage
 
 

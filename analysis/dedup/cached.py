@@ -275,9 +275,6 @@ def verified_dedup_for(
     candidate_threshold = candidate_threshold or default_for_embedder(CANDIDATE_THRESHOLDS, found.embedder, 0.7)
     inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
     base = dedup_for(workspace, threshold=candidate_threshold, clusters=clusters, clusterings=clusterings, found=found)
-    similarities = base.similarities if base.similarities is not None else pair_similarities(found.mapped, base.pairs)
-    capped = cap_per_image(base.pairs, similarities, top_k)
-    candidates, candidate_similarities = base.pairs[capped], similarities[capped]
     key = fingerprint(
         "verified-candidates-capped-per-image-with-coverage",
         __version__,
@@ -292,6 +289,12 @@ def verified_dedup_for(
     path = _directory(workspace) / f"verified-{key}.npz"
 
     def compute() -> CandidateCheck:
+        # The cap ranks every candidate (20 s at 15M pairs): inside compute, so a cached check skips it
+        similarities = base.similarities
+        if similarities is None:
+            similarities = pair_similarities(found.mapped, base.pairs)
+        capped = cap_per_image(base.pairs, similarities, top_k)
+        candidates, candidate_similarities = base.pairs[capped], similarities[capped]
         images = (
             workspace.original["image"].astype(str).to_numpy()
             if "image" in workspace.original

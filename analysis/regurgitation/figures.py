@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.charts import style_figure
+from analysis.charts import histogram_bars, style_figure
 from analysis.workspace import Workspace
 
 
 def similarity_chart(samples: pd.DataFrame, threshold: float, workspace: Workspace) -> go.Figure:
     figure = go.Figure()
+    similarity = samples["similarity"].to_numpy(dtype=np.float64)
+    known = similarity[np.isfinite(similarity)]
+    edges = np.arange(np.floor(min(known.min(), threshold) * 100) / 100 if len(known) else 0.0, 1.0 + 0.015, 0.01)
     for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
-        part = samples[samples["flagged"] == flagged]
-        figure.add_trace(go.Histogram(x=part["similarity"], name=name, marker_color=colour, xbins=dict(size=0.01)))
+        part = samples.loc[samples["flagged"] == flagged, "similarity"].dropna()
+        figure.add_trace(histogram_bars(part, edges, name=name, marker_color=colour))
     figure.add_vline(
         x=threshold, line_dash="dot", annotation_text=f"threshold {threshold:.3f}", annotation_position="top left"
     )  # the line sits near the right edge
-    figure.update_layout(barmode="stack")
+    figure.update_layout(barmode="stack", bargap=0)
     lowest = samples["similarity"].min() if samples["similarity"].notna().any() else 0.0
     figure.update_xaxes(
         title="cosine similarity to the nearest training image", range=[min(float(lowest), threshold) - 0.02, 1.01]

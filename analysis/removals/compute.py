@@ -206,12 +206,6 @@ def removed_positions(
     return positions
 
 
-def positions_of(workspace: Workspace, ids: Iterable[str]) -> np.ndarray:
-    """Row positions of these ids, in their order (ids not in the original set are left out)."""
-    found = pd.Index(workspace.original["id"].astype(str)).get_indexer(list(ids))
-    return found[found >= 0]
-
-
 def page_rows(workspace: Workspace, positions: np.ndarray, page: int, page_size: int) -> pd.DataFrame:
     """The rows of one gallery page, with the filters that removed each; other pages are never touched."""
     chosen = positions[page * page_size : (page + 1) * page_size]

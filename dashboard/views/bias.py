@@ -19,7 +19,7 @@ from analysis.bias.compute import (
 )
 from analysis.bias.figures import shift_chart, top_words_chart, weights_chart
 from analysis.errors import AuditInputError
-from dashboard.components import cache_key, loaded_embeddings, show_figure, workspace_index
+from dashboard.components import cache_key, loaded_embeddings, open_section, show_figure, workspace_index
 from dashboard.state import current_workspace
 
 PRESETS = {
@@ -27,6 +27,14 @@ PRESETS = {
     "family": "mother,father,daughter,son,wife,husband",
     "age": "young,old,elderly,child,baby,teenager",
 }
+
+
+SHIFTS, REWEIGHTING, MOVED, CONTEXTS = (
+    "Term shifts",
+    "Reweighting",
+    "Which words moved most",
+    "Contexts of an identity term (nPMI)",
+)
 
 
 def render() -> None:
@@ -56,6 +64,26 @@ def render() -> None:
                 weights, info = result.weights, result.summary()
             except AuditInputError as exc:
                 st.warning(str(exc))
+    name, section = open_section([SHIFTS, REWEIGHTING, MOVED, CONTEXTS])
+    with section:
+        if name == SHIFTS:
+            shift_section(workspace, index, terms, groups, weights, info)
+        elif name == REWEIGHTING:
+            if info:
+                weight_section(workspace, weights, info)
+            else:
+                st.info("Turn on the reweighting fix above to see its weights.")
+        elif name == MOVED:
+            top = _top_words(cache_key(workspace), workspace, index)
+            if top.empty:
+                st.info("No word occurs often enough (5+ captions) to rank.")
+            else:
+                show_figure(top_words_chart(top, workspace), "top-words")
+        else:
+            association_section(workspace, index, terms, groups)
+
+
+def shift_section(workspace, index, terms: list[str], groups: dict, weights, info: dict | None) -> None:
     report = _report(cache_key(workspace), tuple(terms), tuple(groups.items()), info, workspace, index, weights)
     shifts = [s for s in report.terms + report.groups if s.relative_change is not None]
     missing = [s.name for s in report.terms if s.relative_change is None]
@@ -64,15 +92,16 @@ def render() -> None:
     if shifts:
         show_figure(shift_chart(shifts, workspace), "bias-shift")
         st.dataframe(_shift_table(shifts), hide_index=True, width="stretch")
-    if info:
-        weight_section(workspace, weights, info)
-    st.subheader("Which words moved most")
-    top = top_shifted_words(index, workspace.kept)
-    if top.empty:
-        st.info("No word occurs often enough (5+ captions) to rank.")
-    else:
-        show_figure(top_words_chart(top, workspace), "top-words")
-    association_section(workspace, index, terms, groups)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _top_words(key: str, _workspace, _index):
+    return top_shifted_words(_index, _workspace.kept)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _npmi(key: str, words: tuple[str, ...], _workspace, _index):
+    return npmi_table(_index, _workspace.kept, words)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -153,11 +182,10 @@ def weight_section(workspace, weights: np.ndarray, info: dict) -> None:
 
 
 def association_section(workspace, index, terms: list[str], groups: dict) -> None:
-    st.subheader("Contexts of an identity term (nPMI)")
     options = [f"group: {g}" for g in groups] + terms
     chosen = st.selectbox("Identity term or group", options, key="b-npmi")
     words = groups[chosen.removeprefix("group: ")] if chosen.startswith("group: ") else (chosen,)
-    table = npmi_table(index, workspace.kept, words)
+    table = _npmi(cache_key(workspace), tuple(words), workspace, index)
     if table.empty:
         st.info("Too few co-occurrences to measure (each word needs 3+ captions with the identity term).")
         return

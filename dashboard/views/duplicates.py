@@ -15,6 +15,7 @@ from analysis.stats import TOO_FEW
 from dashboard.components import (
     cache_key,
     image_tile,
+    open_section,
     pair_evidence_png,
     require_embeddings,
     show_figure,
@@ -55,7 +56,6 @@ def _pdq(key: str, _workspace):
 
 def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
     """Every candidate pair with its cosine, inliers and PDQ distance; the matched keypoints of the chosen one."""
-    st.subheader("Candidate pairs and their evidence")
     check = result.verification
     status = st.segmented_control(
         "Show", ["verified", "unverified candidates"], default="verified", key="d-pair-status"
@@ -158,21 +158,25 @@ def render() -> None:
     if found.n_missing:
         st.caption(f"{found.n_missing:,} images have no embedding (missing or unreadable) and are not judged.")
 
-    if curve is not None:
-        recall_check(workspace, found, result)
-        left, right = st.columns(2)
-        with left:
-            show_figure(group_size_chart(result, workspace), "group-sizes")
-        with right:
-            show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
-    else:
-        show_figure(group_size_chart(result, workspace), "group-sizes")
-    reviewer = reviewer_sidebar(workspace, review_store(workspace))
-    group_browser(workspace, found, result, reviewer)
-    if result.verification is not None:
-        pair_inspector(workspace, result, reviewer)
+    name, section = open_section([SIZES, GROUPS, *([PAIRS] if result.verification is not None else [])])
+    with section:
+        if name == SIZES:
+            if curve is not None:
+                recall_check(workspace, found, result)
+                left, right = st.columns(2)
+                with left:
+                    show_figure(group_size_chart(result, workspace), "group-sizes")
+                with right:
+                    show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
+            else:
+                show_figure(group_size_chart(result, workspace), "group-sizes")
+        elif name == GROUPS:
+            group_browser(workspace, found, result, reviewer_sidebar(workspace, review_store(workspace)))
+        else:
+            pair_inspector(workspace, result, reviewer_sidebar(workspace, review_store(workspace)))
 
 
+SIZES, GROUPS, PAIRS = "Group sizes", "Groups, largest first", "Candidate pairs and their evidence"
 RECALL_SAMPLE = 1000
 
 
@@ -205,7 +209,6 @@ def recall_check(workspace, found, result) -> None:
 
 
 def group_browser(workspace, found, result, reviewer: Reviewer) -> None:
-    st.subheader("Groups, largest first")
     if result.n_groups == 0:
         st.info("No duplicate groups at this threshold.")
         return

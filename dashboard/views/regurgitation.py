@@ -15,6 +15,7 @@ from analysis.review.summary import confirmed_copies
 from dashboard.components import (
     cache_key,
     image_tile,
+    open_section,
     pair_evidence_png,
     require_embeddings,
     show_figure,
@@ -98,13 +99,20 @@ def render() -> None:
     else:
         columns[3].metric("Confirmed copies (verdicts)", "—", help="judge samples below")
 
-    left, right = st.columns(2)
-    with left:
-        show_figure(similarity_chart(samples, result.threshold, workspace), "r-hist")
-    with right:
-        if samples["group_size"].notna().any():
-            show_figure(copy_group_chart(samples, result.threshold, workspace), "r-scatter")
-    viewer(workspace, result, store)
+    name, section = open_section([SIMILARITY, SAMPLES])
+    with section:
+        if name == SIMILARITY:
+            left, right = st.columns(2)
+            with left:
+                show_figure(similarity_chart(samples, result.threshold, workspace), "r-hist")
+            with right:
+                if samples["group_size"].notna().any():
+                    show_figure(copy_group_chart(samples, result.threshold, workspace), "r-scatter")
+        else:
+            viewer(workspace, result, store)
+
+
+SIMILARITY, SAMPLES = "How similar the samples are", "Samples, most similar first"
 
 
 def flagged_population(result):
@@ -113,7 +121,6 @@ def flagged_population(result):
 
 
 def viewer(workspace, result, store: VerdictStore) -> None:
-    st.subheader("Samples, most similar first")
     reviewer = reviewer_sidebar(workspace, store)
     mode = browse_mode("r")
     votes: dict[str, str] = {}
@@ -134,14 +141,17 @@ def viewer(workspace, result, store: VerdictStore) -> None:
     page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"r-page-{mode}")) - 1
     reveal = st.toggle("Reveal training images removed by the filters", key="r-reveal")
     shown = ordered.iloc[page * PER_PAGE : (page + 1) * PER_PAGE]
-    kept = dict(zip(workspace.original["id"], workspace.kept))
-    removed_neighbours = [
-        str(t) for t in result.neighbours.loc[result.neighbours["id"].isin(shown["id"]), "training_id"] if not kept[t]
-    ]
+    shown_neighbours = result.neighbours[result.neighbours["id"].isin(shown["id"])]
+    # Only the rows on this page are looked up: a dict or index of a million training rows per run costs a second
+    ids_shown = shown_neighbours["training_id"].astype(str).unique()
+    positions = workspace.positions_of(ids_shown)
+    training = workspace.original.iloc[positions].set_index("id")
+    training.index = training.index.astype(str)
+    kept = dict(zip(training.index, workspace.kept[positions]))
+    removed_neighbours = [t for t in ids_shown if not kept[t]]
     revealed = allowed_reveals(workspace, store, reviewer, removed_neighbours if reveal else [], "regurgitation")
     verdict_of = store.own_latest("regurgitation", reviewer.name) if reviewer.name else {}
     generated = workspace.generated.set_index("id")
-    training = workspace.original.set_index("id")
     for _, sample in shown.iterrows():
         with st.container(border=True):
             neighbours = result.neighbours[result.neighbours["id"] == sample["id"]].head(4)
@@ -164,13 +174,13 @@ def viewer(workspace, result, store: VerdictStore) -> None:
             for column, (_, neighbour) in zip(columns[1:], neighbours.iterrows()):
                 with column:
                     st.markdown(f"**Training #{neighbour['rank']}**")
-                    row = training.loc[neighbour["training_id"]]
+                    row = training.loc[str(neighbour["training_id"])]
                     image_tile(
                         workspace,
                         str(row.get("image", "")),
-                        blur=not kept[neighbour["training_id"]] and str(neighbour["training_id"]) not in revealed,
+                        blur=not kept[str(neighbour["training_id"])] and str(neighbour["training_id"]) not in revealed,
                         caption=str(row["caption"]),
-                        greyscale=reviewer.greyscale and not kept[neighbour["training_id"]],
+                        greyscale=reviewer.greyscale and not kept[str(neighbour["training_id"])],
                     )
                     st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
             if sample["flagged"] and "inliers" in sample:

@@ -7,7 +7,6 @@ import streamlit as st
 from analysis.removals.compute import (
     filter_overlap,
     page_rows,
-    positions_of,
     removal_by_terms,
     removal_summary,
     removed_by_filter,
@@ -19,7 +18,14 @@ from analysis.review.contract import population
 from analysis.review.decisions import decide
 from analysis.review.store import REMOVAL_VERDICTS, VerdictStore
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
-from dashboard.components import cache_key, image_tile, show_figure, verdict_control, workspace_index
+from dashboard.components import (
+    cache_key,
+    image_tile,
+    open_section,
+    show_figure,
+    verdict_control,
+    workspace_index,
+)
 from dashboard.review import (
     BROWSE,
     QUEUE,
@@ -33,6 +39,7 @@ from dashboard.review import (
 from dashboard.state import current_workspace
 
 PAGE_SIZE = 12
+WHO, WHAT_IF, REVIEW = "Who it affects", "Threshold what-if", "Review removed images"
 VERDICT_LABELS = {"correct removal": "correct", "false positive": "false pos.", "unsure": "unsure"}
 
 
@@ -48,22 +55,28 @@ def render() -> None:
     for column, item in zip(columns[2:], summary.filters):
         column.metric(f"Filter: {item.name}", f"{item.n_removed:,}", help=f"{item.n_only_this:,} removed by it alone")
 
-    terms = list(workspace.config.default_terms)
-    key = cache_key(workspace)
-    by_term = _by_term(key, tuple(terms), workspace, index)
-    show_figure(removal_rate_chart(by_term, workspace), "removal-rate")
+    scored = workspace.config.filtered.kind == "scores"
+    name, section = open_section([WHO, *([WHAT_IF] if scored else []), REVIEW])
+    with section:
+        if name == WHO:
+            who_it_affects(workspace, index)
+        elif name == WHAT_IF:
+            what_if(workspace, index, list(workspace.config.default_terms))
+        else:
+            store = VerdictStore.for_workspace(workspace.config.root)
+            precision_section(workspace, store)
+            gallery(workspace, index, store)
 
+
+def who_it_affects(workspace, index) -> None:
+    key = cache_key(workspace)
+    by_term = _by_term(key, tuple(workspace.config.default_terms), workspace, index)
+    show_figure(removal_rate_chart(by_term, workspace), "removal-rate")
     if workspace.config.filtered.kind == "scores":
         show_figure(_score_chart(key, workspace), "score-hist")
     if len(workspace.removed_by) > 1:
         st.markdown("**Filter overlap** (rows removed by both filters; the diagonal is each filter's total)")
         st.dataframe(filter_overlap(workspace), width="content")
-
-    if workspace.config.filtered.kind == "scores":
-        what_if(workspace, index, terms)
-    store = VerdictStore.for_workspace(workspace.config.root)
-    precision_section(workspace, store)
-    gallery(workspace, index, store)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -82,7 +95,6 @@ def _sweep(key: str, filter_name: str, terms: tuple[str, ...], _workspace, _inde
 
 
 def what_if(workspace, index, terms: list[str]) -> None:
-    st.subheader("Threshold what-if")
     names = [f.name for f in workspace.config.filtered.scores]
     chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
     sweep = _sweep(cache_key(workspace), chosen, tuple(terms), workspace, index)
@@ -166,11 +178,11 @@ def gallery(workspace, index, store: VerdictStore) -> None:
         )
         if ids is None:
             return
-        positions = positions_of(workspace, ids)
+        positions = workspace.positions_of(ids)
     else:
         queue = disputed_items(workspace, store, "removal")
         votes = dict(zip(queue["item_id"], queue["votes"]))
-        positions = positions_of(workspace, queue["item_id"])
+        positions = workspace.positions_of(queue["item_id"])
     total = len(positions)
     pages = max(1, -(-total // PAGE_SIZE))
     controls = st.columns([3, 1])
