@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -31,14 +32,27 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from bench.common import REPO, replace_section, run_record
 
 CHROMIUM = "/usr/bin/chromium"
-PAGES = ("overview", "removals", "bias", "duplicates", "regurgitation", "filter_builder", "report")
+ALL_CORES = sorted(os.sched_getaffinity(0))
+# Every page's first view, and the sections reviewers work in (each a link: `?section=NAME`)
+PAGES = {
+    "overview": "overview",
+    "removals": "removals",
+    "removals: review": "removals?section=Review+removed+images",
+    "bias": "bias",
+    "duplicates": "duplicates",
+    "duplicates: groups": "duplicates?section=Groups%2C+largest+first",
+    "regurgitation": "regurgitation",
+    "regurgitation: samples": "regurgitation?section=Samples%2C+most+similar+first",
+    "filter builder": "filter_builder",
+    "report": "report",
+}
 
 # Marks when the websocket to the server opened and when Streamlit's script state last turned to notRunning
 # (script done): their difference is the server's share (`server_s`), whatever the browser's speed.
@@ -92,15 +106,15 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 @contextmanager
-def dashboard(workspace: Path, port: int) -> Iterator[subprocess.Popen]:
-    """`pretrain-audit dashboard DIR` exactly as a user starts it (the CLI execs Streamlit: one process)."""
+def server(command: list[str], port: int) -> Iterator[tuple[subprocess.Popen, Callable[[], str]]]:
+    """A Streamlit server, once it answers; yields it and a reader of its output so far."""
     output = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pretrain_audit.cli", "dashboard", str(workspace), "--port", str(port)],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        cwd=REPO,
-    )
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=REPO)
+
+    def read() -> str:
+        output.seek(0)
+        return output.read().decode(errors="replace")
+
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -109,10 +123,9 @@ def dashboard(workspace: Path, port: int) -> Iterator[subprocess.Popen]:
                     break
             except OSError:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    output.seek(0)
-                    raise SystemExit(f"the dashboard did not start:\n{output.read().decode()[-2000:]}") from None
+                    raise SystemExit(f"the server did not start:\n{read()[-2000:]}") from None
                 time.sleep(0.3)
-        yield process
+        yield process, read
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -134,8 +147,11 @@ class MemorySampler(threading.Thread):
             self.stopped.wait(0.2)
 
 
-async def visit(context, url: str, page_name: str, timeout_s: float, screenshots: Path | None) -> dict:
-    """One page in a fresh tab: seconds to ready, to script done, and websocket kilobytes received."""
+async def visit(
+    context, url: str, page_name: str, timeout_s: float, screenshots: Path | None, path: str | None = None
+) -> dict:
+    """One page (`PAGES[page_name]`, or `path`) in a fresh tab: seconds to ready, to script done, and websocket
+    kilobytes received."""
     tab = await context.new_page()
     received = [0]
 
@@ -145,11 +161,12 @@ async def visit(context, url: str, page_name: str, timeout_s: float, screenshots
     tab.on("websocket", on_websocket)
     await tab.add_init_script(MARK_SCRIPT_DONE)
     try:
-        await tab.goto(f"{url}/{page_name}", wait_until="commit")
+        await tab.goto(f"{url}/{PAGES[page_name] if path is None else path}".rstrip("/"), wait_until="commit")
         marks = await (await tab.wait_for_function(READY, polling=50, timeout=timeout_s * 1000)).json_value()
         if screenshots is not None:
             screenshots.mkdir(parents=True, exist_ok=True)
-            await tab.screenshot(path=str(screenshots / f"{page_name}.png"), full_page=True)
+            await tab.set_viewport_size({"width": 1400, "height": 3600})  # Streamlit scrolls inside its container
+            await tab.screenshot(path=str(screenshots / f"{page_name.replace(': ', '-')}.png"))
         return {
             "page": page_name,
             "ready_s": round(marks["ready"] / 1000, 3),
@@ -208,6 +225,60 @@ async def measure(url: str, pages: list[str], sessions: int, rounds: int, timeou
     return results
 
 
+FLOOR_APP = """
+import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Floor")
+if st.query_params.get("chart"):
+    st.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[1, 3, 2])))
+"""
+
+
+def pin_server(pid: int) -> None:
+    """The server on the first core, the browsers (this process's children, started later) on the others:
+    reviewers' browsers run on their own machines, so here too they must not take the server's CPU. A machine
+    with one core shares it."""
+    cores = ALL_CORES
+    if len(cores) < 2:
+        return
+    for thread in Path(f"/proc/{pid}/task").iterdir():  # threads started later inherit their creator's cores
+        os.sched_setaffinity(int(thread.name), {cores[0]})
+    os.sched_setaffinity(0, set(cores[1:]))
+
+
+async def framework_floor(pin: bool, visits: int = 5) -> dict[str, float]:
+    """What Streamlit and Plotly cost on this machine before the tool does anything: a page with a title, and one
+    with a three-bar Plotly chart, served by a bare Streamlit server (median time to ready of repeat visits)."""
+    from playwright.async_api import async_playwright
+
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        app = Path(folder) / "floor.py"
+        app.write_text(FLOOR_APP)
+        command = [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            f"--server.port={port}",
+            "--server.headless=true",
+        ]
+        with server(command, port) as (process, _):
+            if pin:
+                pin_server(process.pid)
+            url = f"http://localhost:{port}"
+            paths = {"floor: empty page": "", "floor: one chart": "?chart=1"}
+            times: dict[str, list[float]] = {name: [] for name in paths}
+            async with async_playwright() as playwright:
+                async with reviewer_browser(playwright, url) as context:
+                    for _ in range(visits):
+                        for name, values in times.items():
+                            values.append((await visit(context, url, name, 60, None, paths[name]))["ready_s"])
+    return {name: round(statistics.median(values[1:]), 2) for name, values in times.items()}
+
+
 def summarise(results: dict[str, list[dict]], pages: list[str]) -> dict[str, dict]:
     table = {}
     for name in pages:
@@ -235,8 +306,10 @@ INTRO = (
     "tab of `pretrain-audit dashboard` started fresh, after the CLI computed the analyses. *First visit*: the first "
     "time the server shows the page; *repeat*: later visits; *sessions at once*: that many reviewers, each in their "
     "own browser, opening every page at the same moment. *Script on the server*: from the websocket opening to the "
-    "script's end (the server's share, whatever the browser). The browsers run on the same 2 cores as the server, "
-    "so the browser columns include their own rendering competing with it."
+    "script's end (the server's share, whatever the browser). The server runs alone on one core and every browser "
+    "on the other (reviewers' browsers are on their own machines): with five sessions, five Chromiums share one "
+    "core, so the browser columns there show this machine's rendering more than the server. *Floor*: a bare "
+    "Streamlit page with a title, and one with a three-bar Plotly chart, served and rendered the same way."
 )
 START, END = "<!-- browser-pages:start -->", "<!-- browser-pages:end -->"
 
@@ -249,12 +322,14 @@ def write_table(label: str, payload: dict) -> None:
         body = text[text.index(START) : text.index(END)]
         for block in body.split("\n#### ")[1:]:
             tables[block.split("\n", 1)[0]] = "#### " + block.rstrip("\n")
-    sessions = payload["sessions"]
+    sessions, floor = payload["sessions"], payload["framework_floor_s"]
     lines = [
         f"#### {label}",
         "",
         f"`{payload['workspace']}` · {payload['rounds']} rounds · "
-        f"server peak RSS **{payload['server_peak_rss_mb']:,} MB** · commit `{payload['commit']}` · "
+        f"server peak RSS **{payload['server_peak_rss_mb']:,} MB** · caches warm {payload['warm_up_s']} s after "
+        f"start · floor: empty page {floor['floor: empty page']} s, one chart {floor['floor: one chart']} s · "
+        f"commit `{payload['commit']}` · "
         f"{payload['date']} · `{payload['command']}`",
         "",
         f"| page | first visit | repeat, median (max) | {sessions} sessions at once, median (max) | script on the "
@@ -292,16 +367,28 @@ def main() -> None:
     parser.add_argument("dir", type=Path)
     parser.add_argument("--sessions", type=int, default=5, help="concurrent reviewers (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="repeat rounds, alone and concurrent (default 3)")
-    parser.add_argument("--pages", nargs="+", default=list(PAGES), choices=PAGES)
+    parser.add_argument("--pages", nargs="+", default=list(PAGES), choices=list(PAGES), metavar="PAGE")
     parser.add_argument("--timeout", type=float, default=600, help="seconds a page may take before it counts failed")
     parser.add_argument("--screenshots", type=Path, help="save each page (first repeat round) as a PNG here")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the server and the browsers share every core (default: the server alone on the first core)",
+    )
     parser.add_argument("--write", metavar="LABEL", help="record the table in docs/benchmarks.md under this label")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium")
     port = free_port()
-    with dashboard(args.dir.resolve(), port) as server:
-        sampler = MemorySampler(server.pid)
+    floor = asyncio.run(framework_floor(args.pin))
+    log(f"framework floor on this machine: {floor}")
+    # `pretrain-audit dashboard DIR` exactly as a user starts it (Streamlit runs in the CLI's process)
+    command = [sys.executable, "-m", "pretrain_audit.cli", "dashboard", str(args.dir.resolve()), "--port", str(port)]
+    with server(command, port) as (process, output):
+        if args.pin:
+            pin_server(process.pid)
+        sampler = MemorySampler(process.pid)
         sampler.start()
         started = time.perf_counter()
         results = asyncio.run(
@@ -309,7 +396,8 @@ def main() -> None:
         )
         elapsed = time.perf_counter() - started
         sampler.stopped.set()
-        peak = max(sampler.peak_mb, rss_mb(server.pid, "VmHWM"))
+        peak = max(sampler.peak_mb, rss_mb(process.pid, "VmHWM"))
+        warmed = re.search(r"caches warm in ([0-9.]+) s", output())
     payload = {
         "task": "dashboard pages in the browser",
         "workspace": str(args.dir),
@@ -317,8 +405,11 @@ def main() -> None:
         "rounds": args.rounds,
         "pages": summarise(results, args.pages),
         "server_peak_rss_mb": round(peak),
+        "warm_up_s": float(warmed.group(1)) if warmed else None,
+        "framework_floor_s": floor,
         "wall_s": round(elapsed, 1),
         "cpus": os.cpu_count(),
+        "pinned": bool(args.pin and len(ALL_CORES) >= 2),
     }
     sys.stdout.write(json.dumps(payload) + "\n")
     if args.write:

@@ -139,7 +139,7 @@ def verdict_control(
         label,
         options,
         key=key,
-        format_func=labels.get if labels else str,
+        format_func=(lambda option: labels.get(option, option)) if labels else str,
         label_visibility="visible" if show_label else "collapsed",
         disabled=not reviewer,
         help=None if reviewer else "Enter your reviewer name in the sidebar first.",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from types import ModuleType
 
 import streamlit as st
 
@@ -31,6 +32,11 @@ def when_runnable(analysis: Analysis, render: Callable[[], None]) -> Callable[[]
     return page
 
 
+def analysis_views() -> list[tuple[Analysis, ModuleType]]:
+    """Each registered analysis that has a page, with its view module (`dashboard/views/<page>.py`)."""
+    return [(a, importlib.import_module(f"dashboard.views.{a.page}")) for a in ANALYSES if a.page]
+
+
 def build_pages() -> list[st.Page]:
     overview_page = st.Page(overview.render, title="Overview", icon=":material/home:", url_path="overview")
     pages = [
@@ -39,16 +45,14 @@ def build_pages() -> list[st.Page]:
         ),
         overview_page,
     ]
-    for analysis in ANALYSES:
-        if analysis.page:
-            view = importlib.import_module(f"dashboard.views.{analysis.page}")
-            pages.append(
-                st.Page(
-                    when_runnable(analysis, view.render),
-                    title=analysis.title,
-                    icon=analysis.icon,
-                    url_path=analysis.page,
-                )
+    for analysis, view in analysis_views():
+        pages.append(
+            st.Page(
+                when_runnable(analysis, view.render),
+                title=analysis.title,
+                icon=analysis.icon,
+                url_path=analysis.page,
             )
+        )
     pages.append(st.Page(report.render, title="Report", icon=":material/description:", url_path="report"))
     return pages

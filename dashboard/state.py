@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ def workspace_dir() -> Path | None:
 
 def workspace_stamp(directory: Path) -> tuple:
     """Modification times of the config, manifests and computed scores: a changed file reloads the workspace."""
-    paths = [directory / CONFIG_NAME]
+    paths: list[Path | None] = [directory / CONFIG_NAME]
     try:
         config = read_config(directory)
         paths += [config.original, config.generated, config.filtered.manifest, *config.computed_scores.values()]
@@ -38,6 +39,11 @@ def _load(directory: str, stamp: tuple) -> Workspace:
     return load_workspace(Path(directory))
 
 
+def shared_workspace(directory: Path) -> Workspace:
+    """The workspace as every session shares it (loaded once per change of its files)."""
+    return _load(str(directory.resolve()), workspace_stamp(directory))
+
+
 def current_workspace() -> Workspace:
     """The loaded workspace, or an error box and a stop (never a traceback)."""
     directory = workspace_dir()
@@ -45,8 +51,22 @@ def current_workspace() -> Workspace:
         st.error(f"No workspace given. Start with `pretrain-audit dashboard DIR` (or set {WORKSPACE_ENV}).")
         st.stop()
     try:
-        return _load(str(directory.resolve()), workspace_stamp(directory))
+        return shared_workspace(directory)
     except AuditInputError as exc:
         st.error(str(exc))
         st.stop()
     raise AssertionError("unreachable")
+
+
+class _BareModeNotice(logging.Filter):
+    """Streamlit warns when a cached function runs outside a page's script (no script context, no runtime yet):
+    exactly what warming does, so those two notices are dropped; every other message passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "missing ScriptRunContext" not in message and "No runtime found" not in message
+
+
+def silence_bare_mode_notices() -> None:
+    for name in ("streamlit.runtime.scriptrunner_utils.script_run_context", "streamlit.runtime.caching.cache_data_api"):
+        logging.getLogger(name).addFilter(_BareModeNotice())

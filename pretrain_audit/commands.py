@@ -72,15 +72,34 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import dashboard
-    from analysis.workspace import load_workspace
 
     directory = args.dir.resolve()
-    load_workspace(directory)  # fail here, with one line, rather than inside the browser
+    os.environ["PRETRAIN_AUDIT_WORKSPACE"] = str(directory)
+    shared = None
+    if not args.no_warm:
+        from dashboard.state import shared_workspace, silence_bare_mode_notices
+
+        silence_bare_mode_notices()
+        # Fails here, with one line, rather than in the browser; loaded into the cache the sessions share
+        shared = shared_workspace(directory)
+    else:
+        from analysis.workspace import load_workspace
+
+        load_workspace(directory)  # fail here, with one line, rather than in the browser
     app = Path(dashboard.__file__).resolve().parent / "app.py"
     log(f"pretrain-audit dashboard on {directory}\n  open http://localhost:{args.port}  (Ctrl+C to stop)")
-    command = [
-        sys.executable,
-        "-m",
+    if shared is not None:
+        import threading
+
+        from dashboard.warm import warm_when_serving
+
+        log("  warming each page's first view in the background…")
+        threading.Thread(target=warm_when_serving, args=(directory, log), daemon=True, name="warm").start()
+    # Streamlit's own CLI, in this process: the warm-up fills the caches its sessions share, and a signal to this
+    # process (Ctrl+C, a supervisor's SIGTERM) stops the server.
+    from streamlit.web import cli as streamlit_cli
+
+    sys.argv = [
         "streamlit",
         "run",
         str(app),
@@ -95,11 +114,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         "--workspace",
         str(directory),
     ]
-    environment = dict(os.environ, PRETRAIN_AUDIT_WORKSPACE=str(directory))
-    sys.stderr.flush()
-    # Replace this process with Streamlit, so that a signal to it (Ctrl+C, a supervisor's SIGTERM) stops the server.
-    os.execve(sys.executable, command, environment)
-    return 0  # pragma: no cover
+    try:
+        streamlit_cli.main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
+    return 0
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -279,6 +298,11 @@ def add_workspace_commands(sub: Any) -> None:
     p = workspace_command(sub, "dashboard", "start the dashboard on a workspace (localhost)", cmd_dashboard, json=False)
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--address", default="localhost", help="bind address (default localhost; see docs/serving.md)")
+    p.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="do not load the workspace and each page's first view before the first visit (saves memory at start)",
+    )
 
 
 def add_report_commands(sub: Any) -> None:

@@ -26,8 +26,9 @@ def test_removals_page_shows_counts_and_charts(sample_copy: Path, monkeypatch: p
     app = open_page("removals", sample_copy, monkeypatch)
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Removed"] == "50" and metrics["Share of original"] == "5.00%"
-    assert len(app.get("plotly_chart")) == 2  # removal rate by term, score histograms
-    assert len(open_page("removals", sample_copy, monkeypatch, removals.WHAT_IF).get("plotly_chart")) == 1
+    assert len(app.get("plotly_chart")) == 1  # removal rate by term
+    # score histograms and the what-if
+    assert len(open_page("removals", sample_copy, monkeypatch, removals.WHAT_IF).get("plotly_chart")) == 2
 
 
 def test_a_page_runs_only_its_open_section(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,3 +197,24 @@ def test_a_review_queue_is_drawn_and_estimated_on_the_page(sample_copy: Path, mo
     first = next(w for w in app.get("button_group") if w.key and w.key.startswith("v-"))
     first.set_value("correct removal").run()
     assert {m.label: m.value for m in app.metric}["Precision (queue)"] == "100.0%"
+
+
+def test_warming_computes_each_pages_first_view_before_anyone_asks(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pretrain-audit dashboard` warms the caches its sessions share; a page opened afterwards computes nothing."""
+    from dashboard import warm
+
+    logged: list[str] = []
+    warmed = warm.warm_caches(sample_copy, logged.append)
+    assert warmed == ["Removals", "Bias", "Duplicates", "Regurgitation"]
+    assert logged and "caches warm in" in logged[-1]
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("computed again after warming")
+
+    monkeypatch.setattr(bias, "reweighting", must_not_run)
+    monkeypatch.setattr(duplicates, "verified_dedup_for", must_not_run)
+    monkeypatch.setattr(regurgitation, "regurgitation_for", must_not_run)
+    for page in ("bias", "duplicates", "regurgitation"):
+        open_page(page, sample_copy, monkeypatch)  # asserts that the page raised nothing

@@ -83,6 +83,19 @@ def render() -> None:
             association_section(workspace, index, terms, groups)
 
 
+def warm(workspace) -> None:
+    """The first view's reweighting and shifts at the page's defaults, computed before anyone asks."""
+    index = workspace_index(workspace)
+    try:
+        result = _reweighting(workspace, index)
+    except AuditInputError:
+        return  # the page says why when it opens
+    terms = parse_terms(",".join(workspace.config.default_terms))
+    groups = parse_groups(format_groups(workspace.config.groups)) or workspace.config.groups
+    info = result.summary()
+    _report(cache_key(workspace), tuple(terms), tuple(groups.items()), info, workspace, index, result.weights)
+
+
 def shift_section(workspace, index, terms: list[str], groups: dict, weights, info: dict | None) -> None:
     report = _report(cache_key(workspace), tuple(terms), tuple(groups.items()), info, workspace, index, weights)
     shifts = [s for s in report.terms + report.groups if s.relative_change is not None]

@@ -15,6 +15,7 @@ from analysis.stats import TOO_FEW
 from dashboard.components import (
     cache_key,
     image_tile,
+    loaded_embeddings,
     open_section,
     pair_evidence_png,
     require_embeddings,
@@ -102,6 +103,22 @@ def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
             + (" (mirrored)" if evidence.mirrored else "")
             + "; lines join matched keypoints",
         )
+
+
+def warm(workspace) -> None:
+    """The first view's dedup at the defaults (verified where the images are there), computed before anyone asks."""
+    from analysis.copies.candidates import INLIER_THRESHOLD
+    from analysis.copies.feature_store import verification_unavailable
+
+    found = loaded_embeddings(workspace)
+    if found is None:
+        return
+    key = cache_key(workspace)
+    if verification_unavailable(workspace, found) is None:
+        _verified(key, INLIER_THRESHOLD, workspace, found)
+    else:
+        _curve(key, workspace, found)
+        _dedup(key, float(default_threshold(found.embedder)), workspace, found)
 
 
 def render() -> None:

@@ -15,6 +15,7 @@ from analysis.review.summary import confirmed_copies
 from dashboard.components import (
     cache_key,
     image_tile,
+    loaded_embeddings,
     open_section,
     pair_evidence_png,
     require_embeddings,
@@ -33,6 +34,19 @@ PER_PAGE = 5
 )
 def _check(key: str, threshold: float | None, k: int, verify: bool, inliers: int, _workspace):
     return regurgitation_for(_workspace, threshold=threshold, k=k, verify=verify, inlier_threshold=inliers)
+
+
+def warm(workspace) -> None:
+    """The first view's search at the defaults (verified where the images are there), computed before anyone asks."""
+    from analysis.copies.feature_store import verification_unavailable
+
+    training = loaded_embeddings(workspace, "original")
+    if workspace.generated is None or training is None or loaded_embeddings(workspace, "generated") is None:
+        return
+    if verification_unavailable(workspace, training) is None:
+        _check(cache_key(workspace), None, 5, True, INLIER_THRESHOLD, workspace)
+    else:
+        _check(cache_key(workspace), float(default_threshold(training.embedder)), 5, False, INLIER_THRESHOLD, workspace)
 
 
 def render() -> None:

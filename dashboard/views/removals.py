@@ -39,7 +39,7 @@ from dashboard.review import (
 from dashboard.state import current_workspace
 
 PAGE_SIZE = 12
-WHO, WHAT_IF, REVIEW = "Who it affects", "Threshold what-if", "Review removed images"
+WHO, WHAT_IF, REVIEW = "Who it affects", "Scores and the threshold what-if", "Review removed images"
 VERDICT_LABELS = {"correct removal": "correct", "false positive": "false pos.", "unsure": "unsure"}
 
 
@@ -68,12 +68,17 @@ def render() -> None:
             gallery(workspace, index, store)
 
 
+def warm(workspace) -> None:
+    """What the first view needs, computed before anyone asks (dashboard/warm.py)."""
+    _who_it_affects_data(workspace, workspace_index(workspace))
+
+
+def _who_it_affects_data(workspace, index):
+    return _by_term(cache_key(workspace), tuple(workspace.config.default_terms), workspace, index)
+
+
 def who_it_affects(workspace, index) -> None:
-    key = cache_key(workspace)
-    by_term = _by_term(key, tuple(workspace.config.default_terms), workspace, index)
-    show_figure(removal_rate_chart(by_term, workspace), "removal-rate")
-    if workspace.config.filtered.kind == "scores":
-        show_figure(_score_chart(key, workspace), "score-hist")
+    show_figure(removal_rate_chart(_who_it_affects_data(workspace, index), workspace), "removal-rate")
     if len(workspace.removed_by) > 1:
         st.markdown("**Filter overlap** (rows removed by both filters; the diagonal is each filter's total)")
         st.dataframe(filter_overlap(workspace), width="content")
@@ -95,6 +100,8 @@ def _sweep(key: str, filter_name: str, terms: tuple[str, ...], _workspace, _inde
 
 
 def what_if(workspace, index, terms: list[str]) -> None:
+    show_figure(_score_chart(cache_key(workspace), workspace), "score-hist")
+    st.subheader("Threshold what-if")
     names = [f.name for f in workspace.config.filtered.scores]
     chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
     sweep = _sweep(cache_key(workspace), chosen, tuple(terms), workspace, index)
