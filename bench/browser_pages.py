@@ -203,7 +203,12 @@ async def session(playwright, url: str, pages: list[str], offset: int, timeout_s
         return [await visit(context, url, name, timeout_s, None) for name in order]
 
 
-async def measure(url: str, pages: list[str], sessions: int, rounds: int, timeout_s: float, shots: Path | None):
+async def measure(
+    url: str, pages: list[str], sessions: int, rounds: int, timeout_s: float, shots: Path | None, pin: Callable
+):
+    """One reviewer (first visits, then repeats), then `sessions` reviewers at once. `pin` is called between the
+    two: a single reviewer's browser and the server take turns, but five browsers at once would take the server's
+    cores, which on a real team are other machines."""
     from playwright.async_api import async_playwright
 
     results: dict[str, list[dict]] = {"first": [], "repeat": [], "concurrent": []}
@@ -217,7 +222,11 @@ async def measure(url: str, pages: list[str], sessions: int, rounds: int, timeou
                     shot = shots if round_number == 0 else None
                     results["repeat"].append(await visit(context, url, name, timeout_s, shot))
                     log(f"repeat  {results['repeat'][-1]}")
-        for _ in range(rounds if sessions > 1 else 0):
+    if sessions < 2:
+        return results
+    pin()
+    async with async_playwright() as playwright:  # a new driver: its browsers start on the cores left to them
+        for _ in range(rounds):
             batches = await asyncio.gather(*(session(playwright, url, pages, i, timeout_s) for i in range(sessions)))
             for visits in batches:
                 results["concurrent"].extend(visits)
@@ -247,7 +256,7 @@ def pin_server(pid: int) -> None:
     os.sched_setaffinity(0, set(cores[1:]))
 
 
-async def framework_floor(pin: bool, visits: int = 5) -> dict[str, float]:
+async def framework_floor(visits: int = 5) -> dict[str, float]:
     """What Streamlit and Plotly cost on this machine before the tool does anything: a page with a title, and one
     with a three-bar Plotly chart, served by a bare Streamlit server (median time to ready of repeat visits)."""
     from playwright.async_api import async_playwright
@@ -265,9 +274,7 @@ async def framework_floor(pin: bool, visits: int = 5) -> dict[str, float]:
             f"--server.port={port}",
             "--server.headless=true",
         ]
-        with server(command, port) as (process, _):
-            if pin:
-                pin_server(process.pid)
+        with server(command, port):
             url = f"http://localhost:{port}"
             paths = {"floor: empty page": "", "floor: one chart": "?chart=1"}
             times: dict[str, list[float]] = {name: [] for name in paths}
@@ -306,10 +313,11 @@ INTRO = (
     "tab of `pretrain-audit dashboard` started fresh, after the CLI computed the analyses. *First visit*: the first "
     "time the server shows the page; *repeat*: later visits; *sessions at once*: that many reviewers, each in their "
     "own browser, opening every page at the same moment. *Script on the server*: from the websocket opening to the "
-    "script's end (the server's share, whatever the browser). The server runs alone on one core and every browser "
-    "on the other (reviewers' browsers are on their own machines): with five sessions, five Chromiums share one "
-    "core, so the browser columns there show this machine's rendering more than the server. *Floor*: a bare "
-    "Streamlit page with a title, and one with a three-bar Plotly chart, served and rendered the same way."
+    "script's end (the server's share, whatever the browser). A single reviewer's browser and the server share the "
+    "2 cores, taking turns; for the sessions at once the server runs alone on one core and the five browsers on "
+    "the other (reviewers' browsers are on their own machines), so five Chromiums share one core and the browser "
+    "column there shows this machine's rendering more than the server. *Floor*: a bare Streamlit page with a "
+    "title, and one with a three-bar Plotly chart, served and rendered the same way (one reviewer)."
 )
 START, END = "<!-- browser-pages:start -->", "<!-- browser-pages:end -->"
 
@@ -333,7 +341,7 @@ def write_table(label: str, payload: dict) -> None:
         f"{payload['date']} · `{payload['command']}`",
         "",
         f"| page | first visit | repeat, median (max) | {sessions} sessions at once, median (max) | script on the "
-        "server, repeat | websocket KB |",
+        f"server: repeat · {sessions} at once (max) | websocket KB |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for page, row in payload["pages"].items():
@@ -342,7 +350,8 @@ def write_table(label: str, payload: dict) -> None:
             concurrent = f"{row['concurrent_median_s']:.2f} s ({row['concurrent_max_s']:.2f})"
         lines.append(
             f"| {page} | {row['first_max_s']:.2f} s | {row['repeat_median_s']:.2f} s ({row['repeat_max_s']:.2f}) | "
-            f"{concurrent} | {row['repeat_server_s']:.2f} s | {row['ws_kb']:,.0f} |"
+            f"{concurrent} | {row['repeat_server_s']:.2f} s · {row.get('concurrent_server_max_s', '—')} s | "
+            f"{row['ws_kb']:,.0f} |"
         )
     tables[label] = "\n".join(lines)
     section = "\n\n".join(
@@ -374,25 +383,31 @@ def main() -> None:
         "--no-pin",
         dest="pin",
         action="store_false",
-        help="let the server and the browsers share every core (default: the server alone on the first core)",
+        help="let five browsers at once share every core with the server (default: the server alone on the first)",
     )
     parser.add_argument("--write", metavar="LABEL", help="record the table in docs/benchmarks.md under this label")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} not found: apt-get install chromium")
     port = free_port()
-    floor = asyncio.run(framework_floor(args.pin))
+    floor = asyncio.run(framework_floor())
     log(f"framework floor on this machine: {floor}")
     # `pretrain-audit dashboard DIR` exactly as a user starts it (Streamlit runs in the CLI's process)
     command = [sys.executable, "-m", "pretrain_audit.cli", "dashboard", str(args.dir.resolve()), "--port", str(port)]
     with server(command, port) as (process, output):
-        if args.pin:
-            pin_server(process.pid)
         sampler = MemorySampler(process.pid)
         sampler.start()
         started = time.perf_counter()
         results = asyncio.run(
-            measure(f"http://localhost:{port}", args.pages, args.sessions, args.rounds, args.timeout, args.screenshots)
+            measure(
+                f"http://localhost:{port}",
+                args.pages,
+                args.sessions,
+                args.rounds,
+                args.timeout,
+                args.screenshots,
+                lambda: pin_server(process.pid) if args.pin else None,
+            )
         )
         elapsed = time.perf_counter() - started
         sampler.stopped.set()

@@ -1,5 +1,6 @@
-"""Time every dashboard page on a workspace (Streamlit AppTest, in one process like a server), cold and cached,
-the gallery's page turn, and the process's peak memory.
+"""Time the script of every dashboard page on a workspace (Streamlit AppTest, in one process like a server), cold
+and cached, the gallery's page turn, and the process's peak memory. This is the script alone: what a reviewer
+waits for in the browser is measured by bench/browser_pages.py.
 
 Usage: python -m bench.page_timing DIR [--cold]
   --cold: clear the workspace's derived analyses first (the embeddings stay), so that *first open* includes
@@ -16,13 +17,25 @@ from pathlib import Path
 
 from bench.common import emit
 
-PAGES = ("overview", "removals", "bias", "duplicates", "regurgitation")
+# page label → (view module, section opened by a link, or None for the first view)
+PAGES = {
+    "overview": ("overview", None),
+    "removals": ("removals", None),
+    "removals: review": ("removals", "Review removed images"),
+    "bias": ("bias", None),
+    "duplicates": ("duplicates", None),
+    "duplicates: groups": ("duplicates", "Groups, largest first"),
+    "regurgitation": ("regurgitation", None),
+    "regurgitation: samples": ("regurgitation", "Samples, most similar first"),
+}
 
 
-def run_page(module: str, timeout: float = 1800):
+def run_page(module: str, section: str | None = None, timeout: float = 1800):
     from streamlit.testing.v1 import AppTest
 
     app = AppTest.from_string(f"from dashboard.views import {module}\n{module}.render()\n", default_timeout=timeout)
+    if section:
+        app.query_params["section"] = section
     start = time.perf_counter()
     app.run()
     elapsed = time.perf_counter() - start
@@ -43,13 +56,13 @@ def main() -> None:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     os.environ["PRETRAIN_AUDIT_WORKSPACE"] = str(args.dir.resolve())
     timings = {}
-    for page in PAGES:
-        _, cold = run_page(page)
-        app, warm = run_page(page)
+    for page, (module, section) in PAGES.items():
+        _, cold = run_page(module, section)
+        app, warm = run_page(module, section)
         timings[page] = {"first_s": round(cold, 2), "cached_s": round(warm, 2)}
-        if page == "removals":
+        if page == "removals: review":
             start = time.perf_counter()
-            app.number_input(key="g-page").set_value(2).run()
+            app.number_input(key="g-page-browse").set_value(2).run()
             timings[page]["page_turn_s"] = round(time.perf_counter() - start, 2)
     emit(
         {

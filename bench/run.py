@@ -4,7 +4,8 @@ Usage: python bench/run.py [--scale small|full] [--only NAME ...]
   small (default, ~10 minutes): embedding, captions 1M (resampled and distinct), dedup 100k against exact search
          and the approximate all-kNN baseline, regurgitation 10k × 100k
   full (~45 minutes): adds captions 10M (resampled and distinct), index 1M, dedup 1M, regurgitation 50k × 1M
-  pages: dashboard page timings on /tmp/ws1m (build it with bench/make_large_workspace.py, then prepare)
+  pages: dashboard pages on /tmp/ws1m (build it with bench/make_large_workspace.py, prepare, then dedup, bias and
+         regurgitation): the script alone (AppTest) here, and in the browser (bench/browser_pages.py, its own section)
 Each benchmark runs in its own process so that its peak memory is its own.
 """
 
@@ -44,8 +45,8 @@ PLANS = {
     ],
     # Needs a workspace built by bench/make_large_workspace.py and prepared; see docs/benchmarks.md.
     "pages": [
-        ("pages", ["bench/page_timing.py", "/tmp/ws1m", "--cold"]),
         ("pages", ["bench/page_timing.py", "/tmp/ws1m"]),
+        ("browser-pages", ["bench/browser_pages.py", "/tmp/ws1m", "--write", "1,000,000 rows"]),
     ],
 }
 
