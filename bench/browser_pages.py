@@ -131,6 +131,13 @@ def server(command: list[str], port: int) -> Iterator[tuple[subprocess.Popen, Ca
         process.wait(timeout=30)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time the server has used so far (user + system, all its threads): the server's own cost of the views
+    served, which no browser on the same machine can inflate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class MemorySampler(threading.Thread):
     """The server's resident memory every 0.2 s (VmHWM at the end is the kernel's own peak)."""
 
@@ -204,7 +211,14 @@ async def session(playwright, url: str, pages: list[str], offset: int, timeout_s
 
 
 async def measure(
-    url: str, pages: list[str], sessions: int, rounds: int, timeout_s: float, shots: Path | None, pin: Callable
+    url: str,
+    pages: list[str],
+    sessions: int,
+    rounds: int,
+    timeout_s: float,
+    shots: Path | None,
+    pin: Callable,
+    server_cpu: Callable[[], float],
 ):
     """One reviewer (first visits, then repeats), then `sessions` reviewers at once. `pin` is called between the
     two: a single reviewer's browser and the server take turns, but five browsers at once would take the server's
@@ -212,26 +226,31 @@ async def measure(
     from playwright.async_api import async_playwright
 
     results: dict[str, list[dict]] = {"first": [], "repeat": [], "concurrent": []}
+    cpu: dict[str, float] = {}
     async with async_playwright() as playwright:
         async with reviewer_browser(playwright, url) as context:
             for name in pages:  # first visits, one reviewer, on a server that has shown nothing yet
                 results["first"].append(await visit(context, url, name, timeout_s, None))
                 log(f"first   {results['first'][-1]}")
+            before = server_cpu()
             for round_number in range(rounds):
                 for name in pages:
                     shot = shots if round_number == 0 else None
                     results["repeat"].append(await visit(context, url, name, timeout_s, shot))
                     log(f"repeat  {results['repeat'][-1]}")
+            cpu["repeat"] = (server_cpu() - before) / len(results["repeat"])
     if sessions < 2:
-        return results
+        return results, cpu
     pin()
     async with async_playwright() as playwright:  # a new driver: its browsers start on the cores left to them
+        before = server_cpu()
         for _ in range(rounds):
             batches = await asyncio.gather(*(session(playwright, url, pages, i, timeout_s) for i in range(sessions)))
             for visits in batches:
                 results["concurrent"].extend(visits)
             log(f"{sessions} sessions: worst {max(v['ready_s'] for b in batches for v in b)} s")
-    return results
+        cpu["concurrent"] = (server_cpu() - before) / len(results["concurrent"])
+    return results, cpu
 
 
 FLOOR_APP = """
@@ -330,13 +349,15 @@ def write_table(label: str, payload: dict) -> None:
         body = text[text.index(START) : text.index(END)]
         for block in body.split("\n#### ")[1:]:
             tables[block.split("\n", 1)[0]] = "#### " + block.rstrip("\n")
-    sessions, floor = payload["sessions"], payload["framework_floor_s"]
+    sessions, floor, cpu = payload["sessions"], payload["framework_floor_s"], payload["server_cpu_s_per_view"]
     lines = [
         f"#### {label}",
         "",
         f"`{payload['workspace']}` · {payload['rounds']} rounds · "
         f"server peak RSS **{payload['server_peak_rss_mb']:,} MB** · caches warm {payload['warm_up_s']} s after "
         f"start · floor: empty page {floor['floor: empty page']} s, one chart {floor['floor: one chart']} s · "
+        f"server CPU per page view: {cpu.get('repeat', '—')} s alone, {cpu.get('concurrent', '—')} s with "
+        f"{sessions} at once · "
         f"commit `{payload['commit']}` · "
         f"{payload['date']} · `{payload['command']}`",
         "",
@@ -398,7 +419,7 @@ def main() -> None:
         sampler = MemorySampler(process.pid)
         sampler.start()
         started = time.perf_counter()
-        results = asyncio.run(
+        results, cpu = asyncio.run(
             measure(
                 f"http://localhost:{port}",
                 args.pages,
@@ -407,6 +428,7 @@ def main() -> None:
                 args.timeout,
                 args.screenshots,
                 lambda: pin_server(process.pid) if args.pin else None,
+                lambda: cpu_seconds(process.pid),
             )
         )
         elapsed = time.perf_counter() - started
@@ -421,6 +443,7 @@ def main() -> None:
         "pages": summarise(results, args.pages),
         "server_peak_rss_mb": round(peak),
         "warm_up_s": float(warmed.group(1)) if warmed else None,
+        "server_cpu_s_per_view": {phase: round(seconds, 3) for phase, seconds in cpu.items()},
         "framework_floor_s": floor,
         "wall_s": round(elapsed, 1),
         "cpus": os.cpu_count(),

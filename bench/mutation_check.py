@@ -181,6 +181,34 @@ MUTATIONS = [
         "        return rows, truth",
         ["tests/test_filter_builder.py::test_the_random_slice_is_held_out_of_training"],
     ),
+    (
+        "verification jobs carry every file again",
+        "analysis/copies/feature_store.py",
+        "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",
+        "        jobs.append(([str(f) for f in files], pairs[chunk]))",
+        ["tests/test_copies.py::test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their_files"],
+    ),
+    (
+        "a closed section runs anyway",
+        "dashboard/components.py",
+        '    tabs = st.tabs(names, key=SECTION_KEY, bind="query-params")',
+        "    tabs = st.tabs(names)",
+        ["tests/test_dashboard_pages.py::test_a_page_runs_only_its_open_section"],
+    ),
+    (
+        "the warm-up warms nothing",
+        "dashboard/warm.py",
+        "            warm(workspace)\n",
+        "            pass\n",
+        ["tests/test_dashboard_pages.py::test_warming_computes_each_pages_first_view_before_anyone_asks"],
+    ),
+    (
+        "histograms sent unbinned again",
+        "analysis/charts.py",
+        "    counts, edges = np.histogram(np.asarray(values, dtype=np.float64), bins=edges)",
+        "    return go.Histogram(x=np.asarray(values), **bar)",
+        ["tests/test_bias.py::test_the_weights_chart_carries_one_bar_per_bin_whatever_the_number_of_items"],
+    ),
 ]
 
 
