@@ -100,3 +100,25 @@ def test_best_after_dedup_equals_a_search_of_the_kept_images_only() -> None:
     expected = (generated @ training[kept].T).max(axis=1)
     assert after.index.tolist() == ids.tolist()
     assert np.allclose(after.to_numpy(), expected, atol=1e-5)
+
+
+def test_the_copy_chart_draws_every_flagged_sample_and_a_bounded_draw_of_the_rest(sample_dir: Path) -> None:
+    import pandas as pd
+
+    from analysis.regurgitation.figures import MAX_POINTS_SHOWN, copy_group_chart
+    from analysis.workspace import load_workspace
+
+    rng = np.random.default_rng(0)
+    n = 10_000
+    samples = pd.DataFrame(
+        {
+            "id": [f"gen-{i}" for i in range(n)],
+            "similarity": rng.uniform(0.5, 1.0, n),
+            "flagged": np.arange(n) < 300,
+            "group_size": rng.integers(1, 50, n).astype(float),
+        }
+    )
+    figure = copy_group_chart(samples, 0.95, load_workspace(sample_dir))
+    shown = {trace.name: len(trace.x) for trace in figure.data}
+    assert shown == {"not flagged": MAX_POINTS_SHOWN, "flagged": 300}
+    assert f"a random {MAX_POINTS_SHOWN:,} of 9,700 shown" in figure.layout.annotations[-1].text

@@ -37,11 +37,20 @@ def similarity_chart(samples: pd.DataFrame, threshold: float, workspace: Workspa
     return figure.update_layout(legend=dict(x=0.0, xanchor="left"))  # the threshold's label is on the right
 
 
+MAX_POINTS_SHOWN = 2_000  # more markers than a 400-pixel chart can tell apart; each costs the browser to draw
+
+
 def copy_group_chart(samples: pd.DataFrame, threshold: float, workspace: Workspace) -> go.Figure:
+    """Every flagged sample, and at most MAX_POINTS_SHOWN of the others (a fixed random draw, said in the footer):
+    ten thousand SVG markers took the browser seconds to draw and said nothing more."""
     crowded = len(samples) > 500  # thousands of large markers would merge into blobs
     figure = go.Figure()
+    footer = ""
     for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
         part = samples[samples["flagged"] == flagged]
+        if not flagged and len(part) > MAX_POINTS_SHOWN:
+            footer = f"not flagged: a random {MAX_POINTS_SHOWN:,} of {len(part):,} shown; every flagged sample shown"
+            part = part.sample(MAX_POINTS_SHOWN, random_state=0)
         figure.add_trace(
             go.Scatter(
                 x=part["group_size"].astype(float),
@@ -60,4 +69,4 @@ def copy_group_chart(samples: pd.DataFrame, threshold: float, workspace: Workspa
         tickvals=[1, 2, 5, 10, 20, 50, 100, 1000, 10000],
     )
     figure.update_yaxes(title="best cosine similarity")
-    return style_figure(figure, "Copies come from heavily duplicated images", workspace, height=420)
+    return style_figure(figure, "Copies come from heavily duplicated images", workspace, height=420, footer=footer)

@@ -93,8 +93,8 @@ def render() -> None:
         )
     columns = st.columns(4)
     columns[0].metric(
-        "Generated samples measured",
-        f"{result.n_measured:,} of {len(samples):,}",
+        f"Generated samples measured (of {len(samples):,})",
+        f"{result.n_measured:,}",
         help="samples that could be read and searched; the rest are not counted as clean",
     )
     columns[1].metric("Flagged as likely copies", f"{result.n_flagged:,}")
