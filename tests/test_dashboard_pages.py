@@ -133,7 +133,7 @@ def test_duplicates_page_offers_to_prepare_when_no_embeddings(
 def test_regurgitation_page_flags_and_records_verdicts(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("regurgitation", sample_copy, monkeypatch, regurgitation.SAMPLES)
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["Flagged as likely copies"] == "14" and metrics["Generated samples measured (of 100)"] == "100"
+    assert metrics["Flagged as likely copies"] == "14" and metrics["Measured (of 100)"] == "100"
     app.text_input(key="reviewer").input("ana").run()
     control = next(w for w in app.get("button_group") if w.key and w.key.startswith("rv-"))
     control.set_value("copy").run()

@@ -121,4 +121,4 @@ def test_the_copy_chart_draws_every_flagged_sample_and_a_bounded_draw_of_the_res
     figure = copy_group_chart(samples, 0.95, load_workspace(sample_dir))
     shown = {trace.name: len(trace.x) for trace in figure.data}
     assert shown == {"not flagged": MAX_POINTS_SHOWN, "flagged": 300}
-    assert f"a random {MAX_POINTS_SHOWN:,} of 9,700 shown" in figure.layout.annotations[-1].text
+    assert f"a random {MAX_POINTS_SHOWN:,} of 9,700 not flagged shown" in figure.layout.annotations[-1].text

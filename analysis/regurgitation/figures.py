@@ -49,7 +49,7 @@ def copy_group_chart(samples: pd.DataFrame, threshold: float, workspace: Workspa
     for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
         part = samples[samples["flagged"] == flagged]
         if not flagged and len(part) > MAX_POINTS_SHOWN:
-            footer = f"not flagged: a random {MAX_POINTS_SHOWN:,} of {len(part):,} shown; every flagged sample shown"
+            footer = f"a random {MAX_POINTS_SHOWN:,} of {len(part):,} not flagged shown; all flagged"
             part = part.sample(MAX_POINTS_SHOWN, random_state=0)
         figure.add_trace(
             go.Scatter(

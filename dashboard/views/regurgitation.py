@@ -93,9 +93,9 @@ def render() -> None:
         )
     columns = st.columns(4)
     columns[0].metric(
-        f"Generated samples measured (of {len(samples):,})",
+        f"Measured (of {len(samples):,})",
         f"{result.n_measured:,}",
-        help="samples that could be read and searched; the rest are not counted as clean",
+        help="generated samples that could be read and searched; the rest are not counted as clean",
     )
     columns[1].metric("Flagged as likely copies", f"{result.n_flagged:,}")
     columns[2].metric(
