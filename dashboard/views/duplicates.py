@@ -187,10 +187,12 @@ def render() -> None:
                     show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
             else:
                 show_figure(group_size_chart(result, workspace), "group-sizes")
-        elif name == GROUPS:
-            group_browser(workspace, found, result, reviewer_sidebar(workspace, review_store(workspace)))
         else:
-            pair_inspector(workspace, result, reviewer_sidebar(workspace, review_store(workspace)))
+            reviewer = reviewer_sidebar(workspace, review_store(workspace))
+            if name == GROUPS:
+                group_browser(workspace, found, result, reviewer)
+            else:
+                pair_inspector(workspace, result, reviewer)
 
 
 SIZES, GROUPS, PAIRS = "Group sizes", "Groups, largest first", "Candidate pairs and their evidence"
