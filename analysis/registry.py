@@ -5,6 +5,7 @@ docs/ARCHITECTURE.md, "How to add an analysis")."""
 from __future__ import annotations
 
 from analysis.bias.contract import Bias
+from analysis.concepts.contract import Concepts
 from analysis.contract import Analysis
 from analysis.dedup.contract import Duplicates
 from analysis.filters.contract import FilterBuilder
@@ -16,6 +17,7 @@ from analysis.review.contract import ReviewQueue
 ANALYSES: tuple[Analysis, ...] = (
     Removals(),
     Bias(),
+    Concepts(),
     Duplicates(),
     Regurgitation(),
     HashListMatches(),

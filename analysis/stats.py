@@ -10,6 +10,8 @@ table in docs/analyses.md):
   honest interval;
 - a recall estimated around sampled images (dedup): a bootstrap over the sampled images, since the pairs around
   one image are found or missed together, widened at small counts to the Clopper–Pearson interval over images.
+Tests of many groups at once (removal rate per visual cluster): a two-sided exact binomial test of each group
+against the overall rate, with Benjamini–Hochberg q-values over the groups tested (false discovery rate).
 Judgeable: an estimate resting on fewer than `MIN_JUDGEABLE` observations is shown with its interval but marked
 "too few to judge", not ranked and never passed by a gate (NCHS Data Presentation Standards for Proportions,
 Parker et al. 2017, suppress proportions with an effective sample size below 30).
@@ -207,3 +209,17 @@ def stratified_proportion(
     low = 0.0 if x <= 0 else float(scipy_stats.beta.ppf(alpha / 2, x, effective - x + 1))
     high = 1.0 if x >= effective else float(scipy_stats.beta.ppf(1 - alpha / 2, x + 1, effective - x))
     return estimate, (low, high), effective
+
+
+def binomial_p_value(successes: int, trials: int, rate: float) -> float:
+    """Two-sided exact binomial test of `successes` in `trials` against the rate `rate`."""
+    if trials <= 0:
+        return 1.0
+    return float(scipy_stats.binomtest(successes, trials, min(max(rate, 0.0), 1.0)).pvalue)
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """q-values controlling the false discovery rate over the tests given (Benjamini & Hochberg 1995): the
+    smallest FDR at which each test would be called significant."""
+    p = np.asarray(p_values, dtype=np.float64)
+    return p if p.size == 0 else scipy_stats.false_discovery_control(p, method="bh")

@@ -93,9 +93,11 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
                 "caption_kind": "neutral",
                 "sexual": sexual,
                 "violence": violence,
+                "context": "safe",
             }
         )
     for planned in scene_captions:
+        context = "safe" if planned is None else planned.context
         if planned is None:
             sexual, violence = safe_scores(rng)
             caption, caption_kind = NEUTRAL_SAFE[int(rng.integers(len(NEUTRAL_SAFE)))], "neutral"
@@ -105,11 +107,12 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
             {
                 "family": None,
                 "caption": caption,
-                "image": drawing.scene(rng),
+                "image": drawing.with_concept(drawing.scene(rng), context),
                 "kind": "scene",
                 "caption_kind": caption_kind,
                 "sexual": sexual,
                 "violence": violence,
+                "context": context,
             }
         )
     # Exact duplicates: byte-identical copies of safe scene images, under new ids.
@@ -231,6 +234,10 @@ def _truth(items: list[dict], original: pd.DataFrame, copies: dict[str, str]) ->
         "near_duplicate_families": {k: v for k, v in families.items() if not k.startswith("exact")},
         "exact_duplicate_families": {k: v for k, v in families.items() if k.startswith("exact")},
         "generated_copies": copies,
+        "visual_concepts": {
+            concept: sorted(item["id"] for item in items if item["context"] == concept)
+            for concept in drawing.CONCEPT_MOTIFS
+        },
         "generated_novel": sorted(set(f"gen-{i:03d}" for i in range(N_GENERATED)) - set(copies)),
     }
 

@@ -71,6 +71,7 @@ class CaptionRow:
     kind: str  # woman / man / neutral
     sexual: float
     violence: float
+    context: str = "safe"  # safe / sexual / violence: the visual concept the image is drawn with
 
 
 def _gendered(rng: np.random.Generator, noun: str, contexts: tuple[str, ...]) -> str:
@@ -126,7 +127,8 @@ def plan_captions(rng: np.random.Generator, n_scenes: int) -> list[CaptionRow | 
                 caption = _pick(rng, NEUTRAL_VIOLENT if contexts is VIOLENT_CONTEXTS else NEUTRAL_SEXUAL)
             else:
                 caption = _gendered(rng, kind, contexts)
-            rows.append(CaptionRow(caption, kind, round(sexual, 4), round(violence, 4)))
+            context = "safe" if fate == "safe" else "violence" if contexts is VIOLENT_CONTEXTS else "sexual"
+            rows.append(CaptionRow(caption, kind, round(sexual, 4), round(violence, 4), context))
     if len(rows) > n_scenes:
         raise ValueError(f"need at least {len(rows)} scene images, got {n_scenes}")
     rows += [None] * (n_scenes - len(rows))

@@ -240,3 +240,41 @@ def near_copy(image: Image.Image, rng: np.random.Generator) -> Image.Image:
         (4 + dx, 4 + dy, 4 + dx + image.width, 4 + dy + image.height)
     )
     return ImageEnhance.Brightness(shifted).enhance(float(rng.uniform(0.97, 1.03)))
+
+
+# The visual concepts the sample's filters target: every scene whose caption is in a risky context (removed, or
+# kept just under the threshold) is drawn with its concept's motif, so that the planted bias is visible in image
+# space too (a filter removes what images look like, not only what captions say).
+CONCEPT_MOTIFS = ("sexual", "violence")
+
+
+def with_concept(image: Image.Image, concept: str) -> Image.Image:
+    """`image` overlaid with the motif of a visual concept ("safe": unchanged). The motif's placement is drawn
+    from a generator seeded by the image's own pixels, so the sample's other random draws do not move."""
+    if concept == "safe":
+        return image
+    size = image.width
+    local = np.random.default_rng(int(np.asarray(image, dtype=np.int64).sum()))  # the sample's own draws stay put
+    overlay = Image.new("RGB", image.size, (0, 0, 0))
+    mask = Image.new("L", image.size, 0)
+    draw, shape = ImageDraw.Draw(overlay), ImageDraw.Draw(mask)
+    if concept == "sexual":  # skin-toned round shapes
+        for _ in range(14):
+            x, y = local.integers(0, size, 2)
+            radius = int(local.integers(size // 14, size // 7))
+            disc = [int(x) - radius, int(y) - radius, int(x) + radius, int(y) + radius]
+            draw.ellipse(disc, fill=(226, 170, 140))
+            shape.ellipse(disc, fill=220)
+    elif concept == "violence":  # dark red splashes
+        for k in range(3):
+            x, y = local.integers(0, size, 2)
+            radius = int(local.integers(size // 8, size // 8 + size // 6))
+            blot = [
+                (int(x) + radius * math.cos(a) * (1 + 0.4 * math.sin(5 * a + k)), int(y) + radius * math.sin(a))
+                for a in np.linspace(0, 2 * math.pi, 24, endpoint=False)
+            ]
+            draw.polygon(blot, fill=(140, 0, 0))
+            shape.polygon(blot, fill=200)
+    else:
+        raise ValueError(f"unknown visual concept {concept!r}")
+    return Image.composite(overlay, image, mask)

@@ -11,9 +11,14 @@ from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
 
 
-def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
+def shift_chart(
+    shifts: list,
+    workspace: Workspace,
+    title: str = "How filtering shifted caption frequencies",
+    change_name: str = "original → filtered",
+) -> go.Figure:
     """Judgeable shifts first, in the order given; those resting on too few captions after them, grey, labelled
-    as such and never ranked among the others."""
+    as such and never ranked among the others. `title` and `change_name` name the removal (filters, dedup)."""
     shifts = [s for s in shifts if s.judgeable] + [s for s in shifts if not s.judgeable]
     names = [s.label for s in shifts]
     change = np.array([s.relative_change for s in shifts]) * 100
@@ -42,7 +47,7 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
             y=labels,
             x=change,
             orientation="h",
-            name="original → filtered",
+            name=change_name,
             marker_color=[PALETTE["filtered"] if s.judgeable else PALETTE["too few"] for s in shifts],
             error_x=dict(type="data", symmetric=False, array=high - change, arrayminus=change - low, color="#444"),
         )
@@ -76,7 +81,7 @@ def shift_chart(shifts: list, workspace: Workspace) -> go.Figure:
     figure.update_yaxes(autorange="reversed")
     return style_figure(
         figure,
-        "How filtering shifted caption frequencies",
+        title,
         workspace,
         height=160 + 60 * len(shifts),
         footer=f"frequency = share of captions containing the term; grey: fewer than {MIN_JUDGEABLE} captions",

@@ -14,6 +14,7 @@ from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
 from analysis.copies.verification_options import add_verification_arguments, chosen_verification
 from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, verified_dedup_for
 from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
+from analysis.dedup.effects import DedupEffects, dedup_effects, effect_lines
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
 from analysis.stats import judgeable
@@ -29,6 +30,7 @@ class DuplicatesResult:
     recall_estimate: RecallEstimate | None
     byte_groups: pd.Series  # per row: group of byte-identical files, -1 for none
     pdq_distances: np.ndarray | None = None  # PDQ Hamming distance of each duplicate pair (None without images)
+    effects: DedupEffects | None = None  # term shifts and per-cluster removal caused by the keep-list
 
     def keep_list(self, ids: np.ndarray) -> pd.DataFrame:
         """id, group_id (null outside groups), keep: the `--out` table."""
@@ -117,7 +119,9 @@ class Duplicates(
         distances = None
         if method == "local-features" or reason is None:
             distances = pair_pdq_distances(pdq_hashes(workspace, "original", log=log), result.pairs)
-        return DuplicatesResult(result, found, estimate, exact_duplicates(found.status["sha256"]), distances)
+        log("measuring what the keep-list removes: caption term shifts and removal per visual cluster…")
+        effects = dedup_effects(workspace, result.keep, found)
+        return DuplicatesResult(result, found, estimate, exact_duplicates(found.status["sha256"]), distances, effects)
 
     def to_json(self, outcome: DuplicatesResult) -> dict:
         payload = outcome.result.to_json()
@@ -129,6 +133,8 @@ class Duplicates(
         }
         payload["n_without_embedding"] = outcome.embeddings.n_missing
         payload["embedder"] = outcome.embeddings.embedder
+        if outcome.effects is not None:
+            payload.update(outcome.effects.to_json())
         if payload["verification"] is None:
             payload["verification"] = {"method": "none"}
         payload["pdq_tier"] = None
@@ -180,6 +186,8 @@ class Duplicates(
             f"byte-identical files: {payload['exact_byte_duplicates']['n_images']:,} in "
             f"{payload['exact_byte_duplicates']['n_groups']:,} groups"
         )
+        if outcome.effects is not None:
+            lines += effect_lines(outcome.effects)
         return lines
 
     def write_outputs(self, workspace: Workspace, outcome: DuplicatesResult, options: argparse.Namespace) -> list[str]:
@@ -189,7 +197,7 @@ class Duplicates(
         return [f"keep list written to {options.out}"]
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
-        from analysis.dedup.figures import group_size_chart
+        from analysis.dedup.figures import effect_figures, group_size_chart
 
         workspace = context.workspace
         if load_embeddings(workspace, "original", required=False) is None:
@@ -203,6 +211,8 @@ class Duplicates(
             "Near-duplicates (clustered search, DALL·E 2 method)", summary=self.summary_lines(outcome)
         )
         section.figures["duplicate_group_sizes"] = group_size_chart(dedup, workspace)
+        if outcome.effects is not None:
+            section.figures.update(effect_figures(outcome.effects, workspace))
         ids = workspace.original["id"].to_numpy()
         images = (
             workspace.original["image"].astype(str).to_numpy()

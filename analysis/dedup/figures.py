@@ -64,3 +64,19 @@ def dedup_curve_chart(curve: pd.DataFrame, threshold: float, workspace: Workspac
     figure.update_xaxes(title="cosine similarity threshold")
     figure.update_yaxes(title="dataset removed by dedup (%)", ticksuffix="%", rangemode="tozero")
     return style_figure(figure, "Share removed by dedup, by threshold", workspace, height=400)
+
+
+def effect_figures(effects, workspace: Workspace) -> dict[str, go.Figure]:
+    """What dedup removed, drawn like a filter's removals: caption term shifts and the visual clusters it thinned
+    most."""
+    from analysis.bias.figures import shift_chart
+    from analysis.concepts.figures import lift_chart
+
+    figures = {}
+    shifts = [s for s in effects.shifts.terms + effects.shifts.groups if s.relative_change is not None]
+    if shifts:
+        figures["dedup_term_shifts"] = shift_chart(
+            shifts, workspace, "How deduplication shifted caption frequencies", "original → deduplicated"
+        )
+    figures["dedup_visual_clusters"] = lift_chart(effects.clusters, workspace)
+    return figures

@@ -20,6 +20,7 @@ from analysis.bias.compute import (
 from analysis.bias.figures import shift_chart, top_words_chart, weights_chart
 from analysis.errors import AuditInputError
 from dashboard.components import cache_key, loaded_embeddings, open_section, show_figure, workspace_index
+from dashboard.concepts import concept_section
 from dashboard.state import current_workspace
 
 PRESETS = {
@@ -29,11 +30,12 @@ PRESETS = {
 }
 
 
-SHIFTS, REWEIGHTING, MOVED, CONTEXTS = (
+SHIFTS, REWEIGHTING, MOVED, CONTEXTS, CONCEPTS = (
     "Term shifts",
     "Reweighting",
     "Which words moved most",
     "Contexts of an identity term (nPMI)",
+    "Visual concepts",
 )
 
 
@@ -64,7 +66,7 @@ def render() -> None:
                 weights, info = result.weights, result.summary()
             except AuditInputError as exc:
                 st.warning(str(exc))
-    name, section = open_section([SHIFTS, REWEIGHTING, MOVED, CONTEXTS])
+    name, section = open_section([SHIFTS, REWEIGHTING, MOVED, CONTEXTS, CONCEPTS])
     with section:
         if name == SHIFTS:
             shift_section(workspace, index, terms, groups, weights, info)
@@ -79,8 +81,14 @@ def render() -> None:
                 st.info("No word occurs often enough (5+ captions) to rank.")
             else:
                 show_figure(top_words_chart(top, workspace), "top-words")
-        else:
+        elif name == CONTEXTS:
             association_section(workspace, index, terms, groups)
+        else:
+            st.caption(
+                "Bias the captions do not name: the original images clustered by their embeddings, and the share of "
+                "each cluster that the filters removed."
+            )
+            concept_section(workspace)
 
 
 def warm(workspace) -> None:

@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.concepts.contract import cluster_frame
 from analysis.copies.candidates import CANDIDATE_TOP_K
 from analysis.copies.pdq import pair_pdq_distances, pdq_hashes
 from analysis.dedup.cached import dedup_curve_for, dedup_for, dedup_recall_for, verified_dedup_for
 from analysis.dedup.compute import CURVE_LOW, default_threshold, exact_duplicates
-from analysis.dedup.figures import dedup_curve_chart, group_size_chart
+from analysis.dedup.effects import dedup_effects
+from analysis.dedup.figures import dedup_curve_chart, effect_figures, group_size_chart
 from analysis.stats import TOO_FEW
 from dashboard.components import (
     cache_key,
@@ -21,6 +23,7 @@ from dashboard.components import (
     require_embeddings,
     show_figure,
     verification_control,
+    workspace_index,
 )
 from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
 from dashboard.state import current_workspace
@@ -175,7 +178,7 @@ def render() -> None:
     if found.n_missing:
         st.caption(f"{found.n_missing:,} images have no embedding (missing or unreadable) and are not judged.")
 
-    name, section = open_section([SIZES, GROUPS, *([PAIRS] if result.verification is not None else [])])
+    name, section = open_section([SIZES, GROUPS, *([PAIRS] if result.verification is not None else []), EFFECTS])
     with section:
         if name == SIZES:
             if curve is not None:
@@ -187,6 +190,8 @@ def render() -> None:
                     show_figure(dedup_curve_chart(curve, threshold, workspace), "dedup-curve")
             else:
                 show_figure(group_size_chart(result, workspace), "group-sizes")
+        elif name == EFFECTS:
+            effects_section(workspace, found, result, f"{threshold}|{inliers}")
         else:
             reviewer = reviewer_sidebar(workspace, review_store(workspace))
             if name == GROUPS:
@@ -195,7 +200,32 @@ def render() -> None:
                 pair_inspector(workspace, result, reviewer)
 
 
-SIZES, GROUPS, PAIRS = "Group sizes", "Groups, largest first", "Candidate pairs and their evidence"
+SIZES, GROUPS, PAIRS, EFFECTS = (
+    "Group sizes",
+    "Groups, largest first",
+    "Candidate pairs and their evidence",
+    "What dedup removes",
+)
+
+
+@st.cache_resource(show_spinner="Measuring what the keep-list removes…", max_entries=8)
+def _effects(key: str, _workspace, _found, _keep):
+    return dedup_effects(_workspace, _keep, _found, workspace_index(_workspace))
+
+
+def effects_section(workspace, found, result, label: str) -> None:
+    """Dedup as a filter: the caption term shifts and the per-cluster removal its keep-list causes."""
+    st.caption(
+        "Deduplication removes images too, and DALL·E 2's authors warn that it can remove valuable examples. Here it "
+        "is measured like the safety filters: caption term shifts (original → deduplicated, the workspace's terms "
+        "and groups) and the share of each visual cluster it removes."
+    )
+    effects = _effects(f"{cache_key(workspace)}|{label}", workspace, found, result.keep)
+    for name, figure in effect_figures(effects, workspace).items():
+        show_figure(figure, name)
+    st.dataframe(cluster_frame(effects.clusters), hide_index=True, width="stretch")
+
+
 RECALL_SAMPLE = 1000
 
 

@@ -1,0 +1,197 @@
+"""Charts of the concept analysis: removal rate per visual cluster (with intervals), and the map of the dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.charts import LINE_COLOURS, PALETTE, style_figure
+from analysis.concepts.compute import ClusterRates
+from analysis.workspace import Workspace
+
+SHOWN_CLUSTERS = 12
+MAP_POINTS = 2_500  # SVG markers a browser draws quickly; more images are drawn as density under them
+DENSITY_BINS = 120
+CLUSTER_COLOURS = LINE_COLOURS[:-1] + ["#8c564b", "#bcbd22", "#17becf", "#9467bd", "#e377c2"]
+
+
+def cluster_label(cluster: int, words: list[str]) -> str:
+    return f"cluster {cluster}: {', '.join(words[:3])}" if words else f"cluster {cluster}"
+
+
+def lift_chart(rates: ClusterRates, workspace: Workspace, title: str | None = None) -> go.Figure:
+    """The judgeable clusters with the highest lift, each with its removal rate and 95% interval, against the
+    overall rate."""
+    shown = [c for c in rates.clusters if c.judgeable][:SHOWN_CLUSTERS][::-1]
+    figure = go.Figure()
+    colour = PALETTE["removed"] if rates.removal == "filters" else "#8e44ad"
+    figure.add_trace(
+        go.Scatter(
+            x=[c.removal_rate for c in shown],
+            y=[cluster_label(c.cluster, c.top_words) for c in shown],
+            mode="markers",
+            marker=dict(
+                size=12,
+                color=[colour if c.significant and (c.lift or 0) > 1 else "#7f7f7f" for c in shown],
+            ),
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=[c.ci95[1] - c.removal_rate for c in shown],
+                arrayminus=[c.removal_rate - c.ci95[0] for c in shown],
+                color="#555",
+                thickness=1.5,
+            ),
+            customdata=[
+                [c.size, c.removed, c.lift or 0, c.q_value if c.q_value is not None else np.nan] for c in shown
+            ],
+            hovertemplate="%{y}<br>removed %{customdata[1]:,} of %{customdata[0]:,} (%{x:.1%})<br>"
+            "lift %{customdata[2]:.2f} · q = %{customdata[3]:.2g}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    figure.add_vline(
+        x=rates.overall_rate,
+        line_dash="dot",
+        annotation_text=f"overall {rates.overall_rate:.1%}",
+        annotation_position="top right",
+    )
+    figure.update_xaxes(title="share of the cluster's images removed (95% Clopper–Pearson interval)", tickformat=".0%")
+    figure.update_yaxes(automargin=True)
+    what = "filters" if rates.removal == "filters" else "deduplication"
+    unranked = sum(1 for c in rates.clusters if not c.judgeable)
+    footer = (
+        f"{rates.k} visual clusters (spherical k-means of image embeddings); coloured: q < 0.05 after "
+        f"Benjamini–Hochberg" + (f"; {unranked} clusters with < 30 images not ranked" if unranked else "")
+    )
+    return style_figure(
+        figure,
+        title or f"Visual clusters that the {what} removed most (highest lift first)",
+        workspace,
+        height=160 + 34 * max(len(shown), 3),
+        footer=footer,
+    )
+
+
+def _density(xy: np.ndarray) -> go.Heatmap:
+    finite = xy[np.isfinite(xy).all(axis=1)]
+    counts, xedges, yedges = np.histogram2d(finite[:, 0], finite[:, 1], bins=DENSITY_BINS)
+    counts = np.where(counts > 0, np.log10(counts + 1), np.nan)
+    return go.Heatmap(
+        x=(xedges[:-1] + xedges[1:]) / 2,
+        y=(yedges[:-1] + yedges[1:]) / 2,
+        z=counts.T,
+        colorscale="Greys",
+        showscale=False,
+        hoverinfo="skip",
+        opacity=0.55,
+        name="all images (density)",
+    )
+
+
+def shown_rows(valid_rows: np.ndarray, must_show: np.ndarray | None = None, limit: int = MAP_POINTS) -> np.ndarray:
+    """The rows drawn as points: all of them up to `limit`, else a fixed random draw (with `must_show` first)."""
+    if len(valid_rows) <= limit:
+        return valid_rows
+    rng = np.random.default_rng(0)
+    first = np.zeros(0, dtype=np.int64) if must_show is None else must_show[: limit // 2]
+    rest = np.setdiff1d(valid_rows, first, assume_unique=False)
+    return np.sort(np.concatenate([first, rng.choice(rest, limit - len(first), replace=False)]))
+
+
+def map_figure(
+    workspace: Workspace,
+    xy: np.ndarray,
+    rows: np.ndarray,
+    colour: pd.Series,
+    colour_name: str,
+    hover: pd.Series,
+    *,
+    method: str,
+    generated: tuple[np.ndarray, pd.Series, np.ndarray | None] | None = None,
+    height: int = 720,
+) -> go.Figure:
+    """The map: `rows` drawn as points coloured by `colour` (categories or numbers), density of every image
+    underneath when not all are drawn, and generated samples (positions, labels, positions of their nearest
+    training images) on top. Each point's customdata is its row, so a click or a lasso names images."""
+    figure = go.Figure()
+    n_valid = int(np.isfinite(xy).all(axis=1).sum())
+    sampled = len(rows) < n_valid
+    if sampled:
+        figure.add_trace(_density(xy))
+    numeric = pd.api.types.is_numeric_dtype(colour) and not pd.api.types.is_bool_dtype(colour)
+    size, opacity = (5, 0.7) if len(rows) > 800 else (8, 0.8)
+    if numeric:
+        figure.add_trace(
+            go.Scatter(
+                x=xy[rows, 0],
+                y=xy[rows, 1],
+                mode="markers",
+                name=colour_name,
+                marker=dict(
+                    size=size,
+                    opacity=opacity,
+                    color=colour.to_numpy(dtype=np.float64),
+                    colorscale="Viridis",
+                    showscale=True,
+                    colorbar=dict(title=colour_name, thickness=14),
+                ),
+                customdata=rows,
+                text=hover,
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    else:
+        categories = pd.Series(colour.astype(str).to_numpy())
+        named = {"kept": PALETTE["kept"], "removed": PALETTE["removed"], "in no group": "#b0b0b0"}
+        for i, category in enumerate(sorted(categories.unique(), key=lambda c: (c in named, c))):
+            mask = (categories == category).to_numpy()
+            figure.add_trace(
+                go.Scatter(
+                    x=xy[rows[mask], 0],
+                    y=xy[rows[mask], 1],
+                    mode="markers",
+                    name=category,
+                    marker=dict(
+                        size=size, opacity=opacity, color=named.get(category, CLUSTER_COLOURS[i % len(CLUSTER_COLOURS)])
+                    ),
+                    customdata=rows[mask],
+                    text=hover[mask].to_numpy(),
+                    hovertemplate="%{text}<extra></extra>",
+                )
+            )
+    if generated is not None:
+        positions, labels, matches = generated
+        if matches is not None:
+            segments = np.full((len(positions) * 3, 2), np.nan)
+            segments[0::3], segments[1::3] = positions, matches
+            figure.add_trace(
+                go.Scatter(
+                    x=segments[:, 0],
+                    y=segments[:, 1],
+                    mode="lines",
+                    line=dict(color="#222", width=1),
+                    name="to its nearest training image",
+                    hoverinfo="skip",
+                )
+            )
+        figure.add_trace(
+            go.Scatter(
+                x=positions[:, 0],
+                y=positions[:, 1],
+                mode="markers",
+                name="generated sample",
+                marker=dict(symbol="x", size=9, color="#222"),
+                text=labels,
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
+    figure.update_xaxes(title="map x", showticklabels=False, zeroline=False)
+    figure.update_yaxes(title="map y", showticklabels=False, zeroline=False)
+    drawn = f"{len(rows):,} of {n_valid:,} images drawn, density of all underneath" if sampled else ""
+    footer = " · ".join(p for p in (method, drawn) if p)
+    figure = style_figure(
+        figure, f"Map of the dataset, coloured by {colour_name}", workspace, height=height, footer=footer
+    )
+    return figure.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
