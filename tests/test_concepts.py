@@ -135,3 +135,67 @@ def test_landmark_placement_keeps_neighbours_together() -> None:
     first, second = projection.xy[:150].mean(axis=0), projection.xy[150:].mean(axis=0)
     spread = max(projection.xy[:150].std(axis=0).max(), projection.xy[150:].std(axis=0).max())
     assert np.linalg.norm(first - second) > 3 * spread
+
+
+def test_text_probes_run_through_open_clips_text_tower(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plumbing with a tiny random open_clip model (no claim on quality): every embedded image goes to one prompt,
+    kept and removed shares each sum to one with intervals around them, and the prompts' vectors are cached."""
+    import open_clip
+    import torch
+
+    from analysis.concepts import cached
+    from analysis.embeddings import prepare
+    from analysis.workspace import load_workspace
+    from tests.helpers import scene_workspace, write_manifest
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    config = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+    (tmp_path / "tiny-probe-clip.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / "tiny-probe-clip.json")
+    torch.save(open_clip.create_model("tiny-probe-clip", pretrained=None).state_dict(), tmp_path / "tiny.pt")
+    root = scene_workspace(tmp_path / "ws", 40, 32)
+    rows = pd.read_parquet(root / "o.parquet").assign(keep=[i % 4 != 0 for i in range(40)])
+    write_manifest(root / "o.parquet", rows)
+    prepare(
+        load_workspace(root), f"open_clip:tiny-probe-clip:{tmp_path / 'tiny.pt'}", progress=False, log=lambda m: None
+    )
+    result = cached.probes_for(load_workspace(root))
+    assert result.available and (result.n_kept, result.n_removed) == (30, 10)
+    assert sum(s.kept for s in result.shares) == 30 and sum(s.removed for s in result.shares) == 10
+    for share in result.shares:
+        assert share.removed_ci95[0] <= share.removed_share <= share.removed_ci95[1]
+    monkeypatch.setattr("analysis.embedders.get_embedder", lambda *a, **k: pytest.fail("prompts not cached"))
+    assert cached.probes_for(load_workspace(root)).to_json() == result.to_json()
+
+
+def test_dedup_reports_what_its_keep_list_removes_matching_an_independent_count(concepts_json) -> None:
+    """Dedup measured as a filter: its term shifts and per-cluster removal agree with counts made here from the
+    manifest, the keep-list (`dedup --out`) and the clusters (`concepts --out`)."""
+    import re
+
+    payload, clusters, workspace = concepts_json
+    keep_file = workspace.parent / "keep.parquet"
+    completed = run_cli("dedup", str(workspace), "--json", "--out", str(keep_file))
+    assert completed.returncode == 0, completed.stderr
+    dedup = json.loads(completed.stdout)
+    keep = pd.read_parquet(keep_file).set_index("id")["keep"]
+    original = pd.read_parquet(workspace / "original.parquet").set_index("id")
+    kept = keep.reindex(original.index).to_numpy()
+    words = original["caption"].map(lambda c: set(re.findall(r"[^\W_]+", c.casefold())))
+    for term in dedup["term_shifts"]["terms"]:
+        contains = words.map(lambda w, t=term["term"]: t in w).to_numpy()
+        assert term["original"]["count"] == int(contains.sum())
+        assert term["filtered"]["count"] == int((contains & kept).sum())
+        assert term["filtered"]["frequency"] == pytest.approx((contains & kept).sum() / kept.sum())
+    removed = ~keep.reindex(clusters["id"]).to_numpy()
+    counted = clusters.assign(removed=removed).groupby("cluster")["removed"].agg(["size", "sum"])
+    table = dedup["visual_clusters"]
+    assert table["removal"] == "dedup" and table["n_removed"] == dedup["n_removed"]
+    for cluster in table["clusters"]:
+        assert (cluster["size"], cluster["removed"]) == tuple(int(v) for v in counted.loc[cluster["cluster"]])
+    # the clock and logo families are what dedup thins: the top cluster's words say so
+    assert {"clock", "logo", "acme"} & set(table["clusters"][0]["top_words"])

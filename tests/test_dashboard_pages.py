@@ -8,7 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.review.store import VerdictStore
-from dashboard.views import bias, duplicates, regurgitation, removals
+from dashboard import concepts
+from dashboard.views import bias, duplicates, map, regurgitation, removals
 
 
 def open_page(module: str, workspace: Path, monkeypatch: pytest.MonkeyPatch, section: str | None = None) -> AppTest:
@@ -207,7 +208,7 @@ def test_warming_computes_each_pages_first_view_before_anyone_asks(
 
     logged: list[str] = []
     warmed = warm.warm_caches(sample_copy, logged.append)
-    assert warmed == ["Removals", "Bias", "Duplicates", "Regurgitation"]
+    assert warmed == ["Removals", "Bias", "Map", "Duplicates", "Regurgitation"]
     assert logged and "caches warm in" in logged[-1]
 
     def must_not_run(*args, **kwargs):
@@ -216,5 +217,40 @@ def test_warming_computes_each_pages_first_view_before_anyone_asks(
     monkeypatch.setattr(bias, "reweighting", must_not_run)
     monkeypatch.setattr(duplicates, "verified_dedup_for", must_not_run)
     monkeypatch.setattr(regurgitation, "regurgitation_for", must_not_run)
-    for page in ("bias", "duplicates", "regurgitation"):
+    monkeypatch.setattr(concepts, "concept_table_for", must_not_run)
+    monkeypatch.setattr(concepts, "map_for", must_not_run)
+    for page in ("bias", "duplicates", "regurgitation", "map"):
         open_page(page, sample_copy, monkeypatch)  # asserts that the page raised nothing
+
+
+def test_map_page_draws_the_map_with_every_colouring(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("map", sample_copy, monkeypatch)
+    assert len(app.get("plotly_chart")) == 1
+    options = app.selectbox(key="map-colour").options
+    assert options[:3] == [map.STATUS, map.CLUSTER, map.GROUP] and "score: sexual" in options
+    for choice in options[1:]:
+        app.selectbox(key="map-colour").set_value(choice).run()
+        assert not app.exception and len(app.get("plotly_chart")) == 1, choice
+
+
+def test_a_lasso_on_the_map_chooses_every_image_inside_it_not_only_the_points_drawn() -> None:
+    import numpy as np
+
+    xy = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]], dtype=np.float32)
+    lasso = {"selection": {"points": [], "lasso": [{"x": [-1, 2, 2, -1], "y": [-1, -1, 2, 2]}], "box": []}}
+    assert map.selected_rows(xy, lasso).tolist() == [0, 1]
+    clicked = {"selection": {"points": [{"customdata": 2}, {"customdata": [1]}], "lasso": [], "box": []}}
+    assert map.selected_rows(xy, clicked).tolist() == [1, 2]
+    assert map.selected_rows(xy, {"selection": {"points": [], "lasso": [], "box": []}}) is None
+
+
+def test_bias_page_shows_the_visual_concepts_section(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("bias", sample_copy, monkeypatch, bias.CONCEPTS)
+    assert len(app.get("plotly_chart")) == 1 and len(app.dataframe) == 1
+    assert app.toggle(key="concept-central-reveal").value is False  # the top cluster's removed images: blurred
+    assert any("no text tower" in caption.value for caption in app.caption)
+
+
+def test_duplicates_page_shows_what_dedup_removes(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = open_page("duplicates", sample_copy, monkeypatch, duplicates.EFFECTS)
+    assert len(app.get("plotly_chart")) == 2 and len(app.dataframe) == 1

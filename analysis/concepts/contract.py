@@ -177,7 +177,7 @@ def cluster_frame(table: ClusterRates, limit: int = 15) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "rank": rate.rank if rate.rank is not None else "not ranked (< 30 images)",
+                "rank": str(rate.rank) if rate.rank is not None else "not ranked (< 30 images)",
                 "cluster": rate.cluster,
                 "images": rate.size,
                 "removed": rate.removed,

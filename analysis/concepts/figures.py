@@ -61,9 +61,8 @@ def lift_chart(rates: ClusterRates, workspace: Workspace, title: str | None = No
     figure.update_yaxes(automargin=True)
     what = "filters" if rates.removal == "filters" else "deduplication"
     unranked = sum(1 for c in rates.clusters if not c.judgeable)
-    footer = (
-        f"{rates.k} visual clusters (spherical k-means of image embeddings); coloured: q < 0.05 after "
-        f"Benjamini–Hochberg" + (f"; {unranked} clusters with < 30 images not ranked" if unranked else "")
+    footer = f"{rates.k} clusters (spherical k-means of image embeddings); coloured: q < 0.05 (Benjamini–Hochberg)" + (
+        f"; {unranked} with < 30 images not ranked" if unranked else ""
     )
     return style_figure(
         figure,
@@ -88,6 +87,20 @@ def _density(xy: np.ndarray) -> go.Heatmap:
         opacity=0.55,
         name="all images (density)",
     )
+
+
+def _view(xy: np.ndarray, margin: float = 0.08) -> tuple[tuple[list[float], list[float]], int]:
+    """The axis ranges that hold 99% of the images: UMAP sets small disconnected groups (a family of
+    near-identical images) far away, which would squash everything else into a corner."""
+    finite = xy[np.isfinite(xy).all(axis=1)]
+    if len(finite) < 50:
+        low, high = finite.min(axis=0), finite.max(axis=0)
+    else:
+        low, high = np.quantile(finite, 0.005, axis=0), np.quantile(finite, 0.995, axis=0)
+    pad = (high - low) * margin + 1e-6
+    low, high = low - pad, high + pad
+    outside = int((~((finite >= low) & (finite <= high)).all(axis=1)).sum())
+    return ([float(low[0]), float(high[0])], [float(low[1]), float(high[1])]), outside
 
 
 def shown_rows(valid_rows: np.ndarray, must_show: np.ndarray | None = None, limit: int = MAP_POINTS) -> np.ndarray:
@@ -187,10 +200,12 @@ def map_figure(
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    figure.update_xaxes(title="map x", showticklabels=False, zeroline=False)
-    figure.update_yaxes(title="map y", showticklabels=False, zeroline=False)
+    (x_range, y_range), outside = _view(xy)
+    figure.update_xaxes(title="map x", showticklabels=False, zeroline=False, range=x_range)
+    figure.update_yaxes(title="map y", showticklabels=False, zeroline=False, range=y_range)
     drawn = f"{len(rows):,} of {n_valid:,} images drawn, density of all underneath" if sampled else ""
-    footer = " · ".join(p for p in (method, drawn) if p)
+    away = f"{outside:,} outlying images outside the view (double-click the map to see all)" if outside else ""
+    footer = "<br>".join(p for p in (method, " · ".join(p for p in (drawn, away) if p)) if p)
     figure = style_figure(
         figure, f"Map of the dataset, coloured by {colour_name}", workspace, height=height, footer=footer
     )
