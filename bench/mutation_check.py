@@ -209,6 +209,43 @@ MUTATIONS = [
         "    return go.Histogram(x=np.asarray(values), **bar)",
         ["tests/test_bias.py::test_the_weights_chart_carries_one_bar_per_bin_whatever_the_number_of_items"],
     ),
+    (
+        "q-values no longer corrected for the number of clusters tested",
+        "analysis/stats.py",
+        '    return p if p.size == 0 else scipy_stats.false_discovery_control(p, method="bh")',
+        "    return p",
+        ["tests/test_concepts.py::test_benjamini_hochberg_matches_the_textbook_procedure"],
+    ),
+    (
+        "a cluster counts its kept images as removed",
+        "analysis/concepts/compute.py",
+        "    gone = np.bincount(labels[embedded & removed], minlength=n_clusters)",
+        "    gone = np.bincount(labels[embedded & ~removed], minlength=n_clusters)",
+        ["tests/test_concepts.py::test_cluster_counts_match_an_independent_count_from_the_out_file"],
+    ),
+    (
+        "dedup's effects measured on the safety filters' keep-list",
+        "analysis/dedup/effects.py",
+        "    shifts = bias_report(index, keep, ",
+        "    shifts = bias_report(index, workspace.kept, ",
+        ["tests/test_concepts.py::test_dedup_reports_what_its_keep_list_removes_matching_an_independent_count"],
+    ),
+    (
+        "a lasso on the map chooses only the points drawn",
+        "dashboard/views/map.py",
+        '    for region in list(selection.get("lasso") or []) + list(selection.get("box") or []):',
+        "    for region in []:",
+        [
+            "tests/test_dashboard_pages.py::test_a_lasso_on_the_map_chooses_every_image_inside_it_not_only_the_points_drawn"
+        ],
+    ),
+    (
+        "a cluster's central images shown unblurred",
+        "dashboard/concepts.py",
+        "                    blur=sensitive and str(ids[row]) not in revealed,",
+        "                    blur=False,",
+        ["tests/test_browser.py::test_visual_concepts_show_a_clusters_central_images_blurred_where_removed"],
+    ),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.review.store import VerdictStore
-from dashboard.views import duplicates, regurgitation, removals
+from dashboard.views import bias, duplicates, regurgitation, removals
 from tests.helpers import is_blurred, screenshot, sharpness, wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -196,3 +196,54 @@ def test_hostile_caption_is_shown_as_text(sample_dir, browser, tmp_path) -> None
         assert page.locator("img[src='x']").count() == 0
         assert dialogs == []
         context.close()
+
+
+def test_visual_concepts_show_a_clusters_central_images_blurred_where_removed(
+    dashboard_url: str, browser, browser_workspace
+) -> None:
+    """The Bias page's Visual concepts section shows the top cluster's most central images: each one the filters
+    removed is served blurred, each kept one sharp."""
+    from PIL import Image
+
+    from analysis.concepts.cached import concept_table_for
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(browser_workspace)
+    top = concept_table_for(workspace).clusters[0]
+    removed = [not workspace.kept[row] for row in top.central_rows]
+    assert any(removed) and not all(removed)  # the planted cluster mixes removed and kept images
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
+    page = context.new_page()
+    _open(page, dashboard_url, "bias", bias.CONCEPTS)
+    page.get_by_text("Most central images of cluster").wait_for()
+    _first_loaded_image(page)
+    sources = page.locator("[data-testid='stImage'] img").evaluate_all("images => images.map(i => i.src)")
+    screenshot(page, "bias-visual-concepts")
+    assert len(sources) == len(top.central_rows)
+    images = workspace.original["image"].astype(str).to_numpy()
+    for source, row, is_removed in zip(sources, top.central_rows, removed):
+        original = Image.open(workspace.config.images_root / images[row]).convert("RGB")
+        assert is_blurred(_served_image(page, dashboard_url, source), original) == is_removed, row
+    context.close()
+
+
+def test_a_lasso_on_the_map_lists_the_images_inside_it(dashboard_url: str, browser) -> None:
+    """Drawn as a user draws it: a lasso over the left half of the map lists the images inside, with their count."""
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
+    page = context.new_page()
+    _open(page, dashboard_url, "map")
+    area = page.locator(".js-plotly-plot .nsewdrag").first
+    area.wait_for()
+    box = area.bounding_box()
+    assert box is not None
+    x, y, width, height = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + 2, y + 2)
+    page.mouse.down()
+    for fx, fy in ((0.5, 0.0), (0.5, 1.0), (0.0, 1.0), (0.0, 0.01)):
+        page.mouse.move(x + 2 + (width - 4) * fx, y + 2 + (height - 4) * fy, steps=6)
+    page.mouse.up()
+    page.get_by_text("images chosen").wait_for(timeout=30000)
+    wait_for_app(page)
+    screenshot(page, "map-lasso")
+    assert page.locator("[data-testid='stImage'] img").count() > 0
+    context.close()

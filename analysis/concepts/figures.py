@@ -12,6 +12,7 @@ from analysis.workspace import Workspace
 
 SHOWN_CLUSTERS = 12
 MAP_POINTS = 2_500  # SVG markers a browser draws quickly; more images are drawn as density under them
+GENERATED_SHOWN = 300  # generated samples drawn, flagged ones first
 DENSITY_BINS = 120
 CLUSTER_COLOURS = LINE_COLOURS[:-1] + ["#8c564b", "#bcbd22", "#17becf", "#9467bd", "#e377c2"]
 
@@ -104,12 +105,15 @@ def _view(xy: np.ndarray, margin: float = 0.08) -> tuple[tuple[list[float], list
 
 
 def shown_rows(valid_rows: np.ndarray, must_show: np.ndarray | None = None, limit: int = MAP_POINTS) -> np.ndarray:
-    """The rows drawn as points: all of them up to `limit`, else a fixed random draw (with `must_show` first)."""
+    """The rows drawn as points: all of them up to `limit`, else a fixed random draw in which `must_show` (removed
+    images, flagged samples) fill up to half."""
     if len(valid_rows) <= limit:
         return valid_rows
     rng = np.random.default_rng(0)
-    first = np.zeros(0, dtype=np.int64) if must_show is None else must_show[: limit // 2]
-    rest = np.setdiff1d(valid_rows, first, assume_unique=False)
+    first = np.zeros(0, dtype=np.int64) if must_show is None else np.asarray(must_show, dtype=np.int64)
+    if len(first) > limit // 2:
+        first = rng.choice(first, limit // 2, replace=False)
+    rest = np.setdiff1d(valid_rows, first)
     return np.sort(np.concatenate([first, rng.choice(rest, limit - len(first), replace=False)]))
 
 

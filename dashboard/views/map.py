@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.concepts.cached import generated_positions
-from analysis.concepts.figures import MAP_POINTS, map_figure, shown_rows
+from analysis.concepts.figures import GENERATED_SHOWN, MAP_POINTS, map_figure, shown_rows
 from analysis.concepts.projection import rows_in_region
 from analysis.dedup.cached import latest_dedup
 from analysis.errors import AuditInputError
@@ -32,15 +32,26 @@ def _groups(key: str, _workspace) -> np.ndarray | None:
 
 @st.cache_resource(show_spinner="Placing the generated samples on the map…", max_entries=4)
 def _generated(key: str, _workspace, _projection):
+    """Positions of at most GENERATED_SHOWN generated samples (those flagged as copies first), labels, and the
+    positions of their nearest training images (None when the nearest-image search is not available)."""
     placed = generated_positions(_workspace, _projection, loaded_embeddings(_workspace))
     if placed is None:
         return None
     positions, rows = placed
     generated_ids = _workspace.generated["id"].astype(str).to_numpy()[rows]
-    labels = pd.Series([f"generated {g}" for g in generated_ids])
     try:
         samples = regurgitation_for(_workspace, with_dedup=False).samples.set_index("id")
     except AuditInputError:
+        samples = None
+    flagged = (
+        np.zeros(len(rows), dtype=bool)
+        if samples is None
+        else samples["flagged"].reindex(generated_ids).fillna(False).to_numpy(dtype=bool)
+    )
+    chosen = shown_rows(np.arange(len(rows)), np.flatnonzero(flagged), GENERATED_SHOWN)
+    positions, generated_ids = positions[chosen], generated_ids[chosen]
+    labels = pd.Series([f"generated {g}" for g in generated_ids])
+    if samples is None:
         return positions, labels, None
     matches = _workspace.positions_of(samples["best_match"].reindex(generated_ids).fillna("").astype(str))
     if len(matches) != len(generated_ids):  # a sample without a match: no line for any, rather than wrong ones
