@@ -81,7 +81,7 @@ def _density(xy: np.ndarray) -> go.Heatmap:
     return go.Heatmap(
         x=(xedges[:-1] + xedges[1:]) / 2,
         y=(yedges[:-1] + yedges[1:]) / 2,
-        z=counts.T,
+        z=counts.T.round(2),
         colorscale="Greys",
         showscale=False,
         hoverinfo="skip",
@@ -142,8 +142,8 @@ def map_figure(
     if numeric:
         figure.add_trace(
             go.Scatter(
-                x=xy[rows, 0],
-                y=xy[rows, 1],
+                x=xy[rows, 0].round(3),
+                y=xy[rows, 1].round(3),
                 mode="markers",
                 name=colour_name,
                 marker=dict(
@@ -166,8 +166,8 @@ def map_figure(
             mask = (categories == category).to_numpy()
             figure.add_trace(
                 go.Scatter(
-                    x=xy[rows[mask], 0],
-                    y=xy[rows[mask], 1],
+                    x=xy[rows[mask], 0].round(3),
+                    y=xy[rows[mask], 1].round(3),
                     mode="markers",
                     name=category,
                     marker=dict(
@@ -199,7 +199,7 @@ def map_figure(
                 y=positions[:, 1],
                 mode="markers",
                 name="generated sample",
-                marker=dict(symbol="x", size=9, color="#222"),
+                marker=dict(symbol="x", size=7, color="#222", opacity=0.8),
                 text=labels,
                 hovertemplate="%{text}<extra></extra>",
             )
@@ -207,7 +207,7 @@ def map_figure(
     (x_range, y_range), outside = _view(xy)
     figure.update_xaxes(title="map x", showticklabels=False, zeroline=False, range=x_range)
     figure.update_yaxes(title="map y", showticklabels=False, zeroline=False, range=y_range)
-    drawn = f"{len(rows):,} of {n_valid:,} images drawn, density of all underneath" if sampled else ""
+    drawn = f"a uniform random {len(rows):,} of {n_valid:,} images drawn, density of all underneath" if sampled else ""
     away = f"{outside:,} outlying images outside the view (double-click the map to see all)" if outside else ""
     footer = "<br>".join(p for p in (method, " · ".join(p for p in (drawn, away) if p)) if p)
     figure = style_figure(

@@ -63,7 +63,10 @@ def _generated(key: str, _workspace, _projection):
 
 
 def warm(workspace) -> None:
+    """The table, the map and the first view's figure (kept / removed, generated samples on), before anyone asks."""
     warm_concepts(workspace)
+    if loaded_embeddings(workspace) is not None and workspace.config.filtered.defined:
+        _figure(cache_key(workspace), STATUS, workspace.n_generated > 0, workspace, dataset_map(workspace))
 
 
 def _colouring(workspace, choice: str, rows: np.ndarray) -> tuple[pd.Series, str] | None:
@@ -95,8 +98,30 @@ def _cluster_labels(key: str, _workspace, _table) -> np.ndarray:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _hover(key: str, _workspace, rows_key: int, _rows: np.ndarray) -> pd.Series:
     ids = _workspace.original["id"].astype(str).to_numpy()[_rows]
-    captions = _workspace.original["caption"].astype(str).str.slice(0, 70).to_numpy()[_rows]
+    captions = _workspace.original["caption"].astype(str).str.slice(0, 60).to_numpy()[_rows]
     return pd.Series([f"{i}<br>{c}" for i, c in zip(ids, captions)])
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _figure(key: str, choice: str, overlay: bool, _workspace, _projection):
+    """The map for one colouring: drawn once per workspace and choice (sampling, density and the view's range scan a
+    million positions), then only sent."""
+    valid_rows = np.flatnonzero(np.isfinite(_projection.xy).all(axis=1))
+    rows = shown_rows(valid_rows, None, MAP_POINTS)  # uniform: colours keep their true proportions
+    colouring = _colouring(_workspace, choice, rows)
+    if colouring is None:
+        return None
+    colour, name = colouring
+    return map_figure(
+        _workspace,
+        _projection.xy,
+        rows,
+        colour,
+        name,
+        _hover(key, _workspace, len(rows), rows),
+        method=_projection.method,
+        generated=_generated(key, _workspace, _projection) if overlay else None,
+    )
 
 
 def render() -> None:
@@ -109,31 +134,16 @@ def render() -> None:
     require_embeddings(workspace)
     reviewer = reviewer_sidebar(workspace, review_store(workspace))
     projection = dataset_map(workspace)
-    valid_rows = np.flatnonzero(np.isfinite(projection.xy).all(axis=1))
     scores = [f"score: {f.column}" for f in workspace.config.filtered.scores if f.column in workspace.original]
     left, right = st.columns([2, 1])
     choice = left.selectbox("Colour by", [STATUS, CLUSTER, GROUP] + scores, key="map-colour")
     overlay = right.toggle(
         "Generated samples", value=workspace.n_generated > 0, key="map-generated", disabled=workspace.n_generated == 0
     )
-    removed_rows = np.flatnonzero(~workspace.kept[valid_rows])
-    rows = shown_rows(valid_rows, valid_rows[removed_rows], MAP_POINTS)
-    colouring = _colouring(workspace, choice, rows)
-    if colouring is None:
+    figure = _figure(cache_key(workspace), choice, overlay, workspace, projection)
+    if figure is None:
         st.info("No duplicate groups yet: open the Duplicates page or run `pretrain-audit dedup DIR` first.")
         return
-    colour, name = colouring
-    generated = _generated(cache_key(workspace), workspace, projection) if overlay else None
-    figure = map_figure(
-        workspace,
-        projection.xy,
-        rows,
-        colour,
-        name,
-        _hover(cache_key(workspace), workspace, len(rows), rows),
-        method=projection.method,
-        generated=generated,
-    )
     event = st.plotly_chart(
         figure,
         key="map",
