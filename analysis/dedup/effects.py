@@ -41,6 +41,8 @@ def effect_lines(effects: DedupEffects) -> list[str]:
     """The summary of what dedup removed from captions and from visual clusters."""
     from analysis.concepts.contract import table_lines
 
+    if effects.clusters.n_removed == 0:
+        return ["dedup removes no image at this setting: it shifts no caption frequency and thins no visual cluster"]
     judged = [s for s in effects.shifts.terms + effects.shifts.groups if s.relative_change is not None and s.judgeable]
     lines = []
     if judged:

@@ -72,7 +72,9 @@ def effect_figures(effects, workspace: Workspace) -> dict[str, go.Figure]:
     from analysis.bias.figures import shift_chart
     from analysis.concepts.figures import lift_chart
 
-    figures = {}
+    figures: dict[str, go.Figure] = {}
+    if effects.clusters.n_removed == 0:
+        return figures  # nothing removed: the summary says so, an empty chart would not
     shifts = [s for s in effects.shifts.terms + effects.shifts.groups if s.relative_change is not None]
     if shifts:
         figures["dedup_term_shifts"] = shift_chart(

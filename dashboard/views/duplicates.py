@@ -220,6 +220,9 @@ def effects_section(workspace, found, result, label: str) -> None:
         "is measured like the safety filters: caption term shifts (original → deduplicated, the workspace's terms "
         "and groups) and the share of each visual cluster it removes."
     )
+    if result.n_removed == 0:
+        st.info("Deduplication removes no image at this setting, so it shifts nothing: there is nothing to measure.")
+        return
     effects = _effects(f"{cache_key(workspace)}|{label}", workspace, found, result.keep)
     for name, figure in effect_figures(effects, workspace).items():
         show_figure(figure, name)
