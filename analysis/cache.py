@@ -21,8 +21,13 @@ import pandas as pd
 
 
 def file_fingerprint(path: Path) -> str:
-    """Content hash of a file (sha256, hex); streams so that large manifests do not fill memory."""
+    """Content hash of a file (sha256, hex); streams so that large manifests do not fill memory. For a folder (an
+    img2dataset output), the hash of its Parquet shards' hashes in name order."""
     digest = hashlib.sha256()
+    if Path(path).is_dir():
+        for shard in sorted(Path(path).glob("*.parquet")):
+            digest.update(f"{shard.name}:{file_fingerprint(shard)}".encode())
+        return digest.hexdigest()
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

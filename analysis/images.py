@@ -1,4 +1,5 @@
-"""Safe image access: paths confined to the images root, decoding that never crashes the caller.
+"""Safe image access: paths confined to the images root (images inside webdataset tar shards read in place,
+`analysis/shards.py`), decoding that never crashes the caller.
 
 Images in scraped data are missing, truncated, mislabelled or hostile (decompression bombs);
 every failure becomes a short reason string instead of an exception.
@@ -8,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from analysis.shards import member_size, read_member, shard_reference
 
 # Anything larger than this many pixels is refused before decoding (a decompression bomb guard).
 MAX_PIXELS = 50_000_000
@@ -27,11 +31,13 @@ class ImageResult:
 
 
 def resolve_image(images_root: Path, relative: str) -> Path | None:
-    """The file for `relative` inside `images_root`, or None when the path escapes it (symlinks included)."""
+    """The file for `relative` inside `images_root` (for `SHARD.tar#KEY`, the shard that holds it), or None when
+    the path escapes the root (symlinks included)."""
     if not relative or relative.startswith(("http://", "https://")):
         return None
+    inside = shard_reference(relative)
     root = images_root.resolve()
-    candidate = (root / relative).resolve()
+    candidate = (root / (inside[0] if inside else relative)).resolve()
     if not candidate.is_relative_to(root):
         return None
     return candidate
@@ -53,13 +59,18 @@ def load_image(images_root: Path, relative: str, min_side: int | None = None, di
         return ImageResult(None, "path escapes the images root")
     if not path.is_file():
         return ImageResult(None, "file not found")
+    inside = shard_reference(relative)
     try:
-        size = path.stat().st_size
+        size = path.stat().st_size if inside is None else member_size(path, inside[1])
+        if size is None:
+            return ImageResult(None, f"not in the shard {inside[0] if inside else ''}")
         if size > MAX_FILE_BYTES:
             return ImageResult(None, f"file too large ({size / 2**20:,.0f} MB)")
-        data = path.read_bytes()
-    except OSError as exc:
-        return ImageResult(None, f"unreadable file ({exc.strerror or exc})")
+        data = path.read_bytes() if inside is None else read_member(path, inside[1])
+    except (OSError, tarfile.TarError) as exc:
+        return ImageResult(None, f"unreadable file ({getattr(exc, 'strerror', None) or exc})")
+    if data is None:
+        return ImageResult(None, "not in the shard")
     if not data:
         return ImageResult(None, "empty file (0 bytes)")
     try:

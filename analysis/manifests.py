@@ -41,11 +41,16 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a manifest file into a DataFrame, with one clear error for any unreadable file."""
+    """Read a manifest file (or an img2dataset output folder) into a DataFrame, with one clear error for any
+    unreadable file."""
     if not path.exists():
         raise AuditInputError(
             "manifest file not found.", path=path, fix="check the path in audit.toml or on the command line."
         )
+    if path.is_dir():
+        from analysis.shards import read_img2dataset
+
+        return read_img2dataset(path)
     if path.stat().st_size == 0:
         raise AuditInputError(
             "manifest file is empty (0 bytes).",

@@ -385,6 +385,8 @@ def init_workspace(
             fix="see `pretrain-audit init --help`.",
         )
     root = Path(root)
+    if images_root is None and _resolve(root, str(original)).is_dir():
+        images_root = original  # an img2dataset folder: its tar shards hold the images
     body: dict[str, Any] = {
         "workspace": {"name": name or root.resolve().name, "images_root": _stored(root, images_root or ".")},
         "original": {"manifest": _stored(root, original)},
