@@ -217,6 +217,12 @@ def test_visual_concepts_show_a_clusters_central_images_blurred_where_removed(
     _open(page, dashboard_url, "bias", bias.CONCEPTS)
     page.get_by_text("Most central images of cluster").wait_for()
     _first_loaded_image(page)
+    page.wait_for_function(
+        "n => { const images = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
+        " return images.length >= n && images.every(i => i.complete && i.naturalWidth > 0); }",
+        arg=len(top.central_rows),
+        timeout=30000,
+    )
     sources = page.locator("[data-testid='stImage'] img").evaluate_all("images => images.map(i => i.src)")
     screenshot(page, "bias-visual-concepts")
     assert len(sources) == len(top.central_rows)
