@@ -62,12 +62,19 @@ def exact_knn(
         block = as_float32(base[start:stop] if rows is None else base[part])
         similarities, local = faiss.knn(query, block, min(k, len(part)), metric=faiss.METRIC_INNER_PRODUCT)
         found = np.where(local >= 0, part[np.maximum(local, 0)], -1)
-        merged_similarities = np.concatenate([best_similarities, similarities], axis=1)
-        merged_rows = np.concatenate([best_rows, found], axis=1)
-        order = np.argsort(-merged_similarities, axis=1, kind="stable")[:, :k]
-        best_similarities = np.take_along_axis(merged_similarities, order, axis=1)
-        best_rows = np.take_along_axis(merged_rows, order, axis=1)
+        best_similarities, best_rows = merge_top_k(best_similarities, best_rows, similarities, found, k)
     return best_similarities, best_rows
+
+
+def merge_top_k(
+    best_similarities: np.ndarray, best_rows: np.ndarray, similarities: np.ndarray, found: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of two candidate lists per query; on ties the earlier list wins (so merging partial results in
+    scan order gives what one scan gives)."""
+    merged_similarities = np.concatenate([best_similarities, similarities], axis=1)
+    merged_rows = np.concatenate([best_rows, found], axis=1)
+    order = np.argsort(-merged_similarities, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(merged_similarities, order, axis=1), np.take_along_axis(merged_rows, order, axis=1)
 
 
 def knn(

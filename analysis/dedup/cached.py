@@ -36,6 +36,7 @@ from analysis.dedup.compute import (
     CURVE_LOW,
     DedupResult,
     KeepRule,
+    PairSearch,
     RecallEstimate,
     at_higher_threshold,
     byte_identical_pairs,
@@ -97,8 +98,10 @@ def dedup_for(
     use_cache: bool = True,
     progress=None,
     found: EmbeddingSet | None = None,
+    pair_search: PairSearch | None = None,
 ) -> DedupResult:
-    """Clustered deduplication of the original set's embeddings, cached by its inputs.
+    """Clustered deduplication of the original set's embeddings, cached by its inputs (`pair_search`, the in-cluster
+    search on a Dask cluster, gives the same result and is not part of the key).
 
     Without --exact, a cached result at a lower threshold (same embeddings, clusters and clusterings) answers a
     higher threshold by filtering its pairs: moving the dashboard's slider up costs seconds, not a new search.
@@ -134,6 +137,7 @@ def dedup_for(
             resolution=resolution,
             valid=found.valid,
             progress=progress,
+            search=pair_search,
         )
 
     def save(result: DedupResult) -> None:
@@ -266,6 +270,7 @@ def verified_dedup_for(
     found: EmbeddingSet | None = None,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
+    pair_search: PairSearch | None = None,
 ) -> DedupResult:
     """Two-stage dedup: candidates from the clustered search at a recall-oriented cosine (at most `top_k` per
     image), verified on pixels by local features; groups are formed from verified pairs only. The stage-one
@@ -274,7 +279,14 @@ def verified_dedup_for(
     assert found is not None
     candidate_threshold = candidate_threshold or default_for_embedder(CANDIDATE_THRESHOLDS, found.embedder, 0.7)
     inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
-    base = dedup_for(workspace, threshold=candidate_threshold, clusters=clusters, clusterings=clusterings, found=found)
+    base = dedup_for(
+        workspace,
+        threshold=candidate_threshold,
+        clusters=clusters,
+        clusterings=clusterings,
+        found=found,
+        pair_search=pair_search,
+    )
     key = fingerprint(
         "verified-candidates-capped-per-image-with-coverage",
         __version__,

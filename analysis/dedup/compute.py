@@ -7,6 +7,7 @@ duplicate group is a connected component of pairs; deduplication keeps one image
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -156,20 +157,29 @@ def _kmeans_split(
     return part
 
 
+PairSearch = Callable[[float, list[np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]
+
+
 def clustered_pairs(
-    vectors: np.ndarray, threshold: float, clusters: int, seed: int, rows: np.ndarray | None = None
+    vectors: np.ndarray,
+    threshold: float,
+    clusters: int,
+    seed: int,
+    rows: np.ndarray | None = None,
+    search: PairSearch | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (rows of `vectors`) above the threshold that fall inside the same cluster of one clustering, with
-    their similarities."""
+    their similarities. `search` runs the in-cluster searches elsewhere (a Dask cluster: `analysis.distributed`);
+    it gets the clusters' rows in order and returns their pairs in that order, so the result is the same."""
     rows = np.arange(len(vectors)) if rows is None else np.asarray(rows, dtype=np.int64)
     assignment = cluster_assignments(vectors, clusters, seed, rows=rows)
     order = np.argsort(assignment, kind="stable")
     bounds = np.flatnonzero(np.diff(assignment[order])) + 1
-    found = [
-        pairs_above(vectors, threshold, rows[members], with_similarities=True)
-        for members in np.split(order, bounds)
-        if len(members) > 1
-    ]
+    members_of = [rows[members] for members in np.split(order, bounds) if len(members) > 1]
+    if search is not None:
+        found = search(threshold, members_of)
+    else:
+        found = [pairs_above(vectors, threshold, members, with_similarities=True) for members in members_of]
     if not found:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
     return np.concatenate([p for p, _ in found]), np.concatenate([s for _, s in found])
@@ -237,6 +247,7 @@ def deduplicate(
     valid: np.ndarray | None = None,
     seed: int = 0,
     progress=None,
+    search: PairSearch | None = None,
 ) -> DedupResult:
     """Find duplicate groups by clustered search (union of `clusterings` k-means runs).
 
@@ -249,7 +260,7 @@ def deduplicate(
     union, union_similarities = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
     cumulative, snapshots = [], []
     for r in range(clusterings):
-        found, similarities = clustered_pairs(vectors, threshold, clusters, seed + r, rows)
+        found, similarities = clustered_pairs(vectors, threshold, clusters, seed + r, rows, search)
         union, union_similarities = unique_pairs(
             np.concatenate([union, found]), n, np.concatenate([union_similarities, similarities])
         )

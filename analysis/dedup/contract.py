@@ -15,6 +15,7 @@ from analysis.copies.verification_options import add_verification_arguments, cho
 from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, verified_dedup_for
 from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
 from analysis.dedup.effects import DedupEffects, dedup_effects, effect_lines
+from analysis.distributed import ClusterPairSearch, add_scheduler_argument, scheduled
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
 from analysis.stats import judgeable
@@ -80,6 +81,7 @@ class Duplicates(
         )
         parser.add_argument("--out", help="write id, group_id, keep to this Parquet file")
         add_verification_arguments(parser)
+        add_scheduler_argument(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> DuplicatesResult:
         def progress(done: int, total: int, pairs: int) -> None:
@@ -87,6 +89,14 @@ class Duplicates(
 
         found = load_embeddings(workspace, "original")
         assert found is not None
+        with scheduled(getattr(options, "scheduler", None), log) as client:
+            search = None if client is None else ClusterPairSearch(client, found.path, log)
+            return self._run(workspace, options, found, search, log)
+
+    def _run(self, workspace, options, found, search, log: Log) -> DuplicatesResult:
+        def progress(done: int, total: int, pairs: int) -> None:
+            log(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far")
+
         method, reason = chosen_verification(workspace, found, options.verify)
         if reason:
             log(f"verification: none ({reason}); pairs are judged by embedding cosine alone")
@@ -100,6 +110,7 @@ class Duplicates(
                 keep_rule=options.keep,
                 found=found,
                 log=log,
+                pair_search=search,
             )
         else:
             result = dedup_for(
@@ -111,6 +122,7 @@ class Duplicates(
                 keep_rule=options.keep,
                 progress=progress,
                 found=found,
+                pair_search=search,
             )
         estimate = None
         if options.estimate_recall:

@@ -40,6 +40,7 @@ def regurgitation_for(
     inlier_threshold: int | None = None,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
+    partitioned=None,
 ) -> RegurgitationResult:
     """Generated samples against their k nearest training images. Without `verify`, a sample is flagged when its
     nearest image reaches the cosine `threshold`; with it, neighbours at or above the candidate threshold are
@@ -78,6 +79,7 @@ def regurgitation_for(
             training.mapped,
             training.valid,
             k,
+            partitioned,
         )
         return (
             found,

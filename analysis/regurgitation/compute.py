@@ -124,15 +124,20 @@ def nearest_training(
     training_vectors: np.ndarray,
     training_valid: np.ndarray,
     k: int,
+    partitioned=None,
 ) -> tuple[pd.DataFrame, str, float | None]:
-    """The k nearest training images of every embedded generated sample (the expensive, threshold-free part)."""
+    """The k nearest training images of every embedded generated sample (the expensive, threshold-free part).
+    `partitioned(queries, rows, k)`: an exact search run elsewhere (a Dask cluster: `analysis.distributed`)."""
     query_rows = np.flatnonzero(generated_valid)
-    search = knn(
-        np.asarray(generated_vectors[query_rows]),
-        training_vectors,
-        k,
-        rows=None if training_valid.all() else np.flatnonzero(training_valid),
-    )
+    if partitioned is not None:
+        search = partitioned(np.asarray(generated_vectors[query_rows]), np.flatnonzero(training_valid), k)
+    else:
+        search = knn(
+            np.asarray(generated_vectors[query_rows]),
+            training_vectors,
+            k,
+            rows=None if training_valid.all() else np.flatnonzero(training_valid),
+        )
     indices = search.indices
     neighbours = pd.DataFrame(
         {

@@ -7,6 +7,7 @@ import argparse
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.verification_options import add_verification_arguments, chosen_verification
+from analysis.distributed import PartitionedKnn, add_scheduler_argument, scheduled
 from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
 from analysis.regurgitation.cached import regurgitation_for
@@ -40,6 +41,7 @@ class Regurgitation(
         parser.add_argument("--k", type=int, default=5, help="nearest training images kept per sample (default 5)")
         parser.add_argument("--out", help="write the per-sample matches to this Parquet file")
         add_verification_arguments(parser)
+        add_scheduler_argument(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> RegurgitationResult:
         found = load_embeddings(workspace, "original")
@@ -47,14 +49,16 @@ class Regurgitation(
         method, reason = chosen_verification(workspace, found, options.verify)
         if reason:
             log(f"verification: none ({reason}); flags are judged by embedding cosine alone")
-        return regurgitation_for(
-            workspace,
-            threshold=options.threshold,
-            k=options.k,
-            verify=method == "local-features",
-            inlier_threshold=options.inliers,
-            log=log,
-        )
+        with scheduled(getattr(options, "scheduler", None), log) as client:
+            return regurgitation_for(
+                workspace,
+                threshold=options.threshold,
+                k=options.k,
+                verify=method == "local-features",
+                inlier_threshold=options.inliers,
+                log=log,
+                partitioned=None if client is None else PartitionedKnn(client, found.path, log),
+            )
 
     def to_json(self, result: RegurgitationResult) -> dict:
         return result.to_json()
