@@ -231,4 +231,3 @@ def test_visual_concepts_show_a_clusters_central_images_blurred_where_removed(
         original = Image.open(workspace.config.images_root / images[row]).convert("RGB")
         assert is_blurred(_served_image(page, dashboard_url, source), original) == is_removed, row
     context.close()
-
