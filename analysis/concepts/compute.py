@@ -10,7 +10,7 @@ The same table describes any removal: the safety filters' (`concepts`) and dedup
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import faiss
 import numpy as np
@@ -261,6 +261,4 @@ def removal_by_cluster(
 
 
 def _with_rank(rate: ClusterRate, rank: int) -> ClusterRate:
-    from dataclasses import replace
-
     return replace(rate, rank=rank)

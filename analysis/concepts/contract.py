@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.concepts.cached import concept_clusters_for, concept_table_for, map_for, probes_for
-from analysis.concepts.compute import ClusterRates, ConceptClusters, default_concept_clusters
+from analysis.captions import caption_index
+from analysis.concepts.cached import concept_clusters_for, map_for, probes_for
+from analysis.concepts.compute import ClusterRates, ConceptClusters, default_concept_clusters, removal_by_cluster
 from analysis.concepts.probes import DEFAULT_PROBES, ProbeResult
 from analysis.concepts.projection import MapProjection
 from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
@@ -100,7 +101,9 @@ class Concepts(
 
             raise AuditInputError(f"--clusters {options.clusters} is too few.", fix="give 2 or more.")
         clusters = concept_clusters_for(workspace, options.clusters, found, log)
-        table = concept_table_for(workspace, options.clusters, found, log=log)
+        table = removal_by_cluster(
+            clusters, ~workspace.kept, caption_index(workspace), "filters", workspace.original["id"].to_numpy()
+        )  # the clustering loaded once, not again through concept_table_for
         probes = probes_for(workspace, tuple(options.probe or DEFAULT_PROBES), found)
         projection = None
         if not options.no_map:
