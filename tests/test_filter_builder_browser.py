@@ -30,8 +30,8 @@ def _label_shown_round(page, workspace: Path, truth: dict[str, bool]) -> int:
     items = _pending(workspace)
     assert items, "a round must be waiting"
     for item in items:
-        tile = page.locator("[data-testid='stVerticalBlock']").filter(has_text=f"{item} ·").last
-        tile.locator("[data-testid='stButtonGroup'] button", has_text="positive" if truth[item] else "negative").click()
+        verdict = "positive" if truth[item] else "negative"
+        page.get_by_role("radiogroup", name=f"label {item}").get_by_role("radio", name=verdict).click()
         page.wait_for_timeout(300)
         wait_for_app(page)
     assert _pending(workspace) == []
