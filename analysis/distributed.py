@@ -1,6 +1,7 @@
-"""The heavy steps on a Dask cluster (`--scheduler local[:N] | tcp://HOST:PORT`), with the same results as the
-single-process engine: the work is cut where it is independent (the in-cluster pair search of each k-means
-cluster), run as tasks, and gathered in a fixed order on the client.
+"""The heavy steps on a Dask cluster (`--scheduler local[:N] | tcp://HOST:PORT`, or `[compute] scheduler` in
+audit.toml), with the same results as the single-process engine: the work is cut where it is independent (image
+chunks to embed, k-means assignment of row partitions, the in-cluster pair search of each cluster, partitions of the
+training set to search, caption partitions to count), run as tasks, and gathered in a fixed order on the client.
 
 Workers read the embeddings from the workspace's cache by path (a memory map), so they must see the same files:
 a shared filesystem (or localhost). Dask is pure Python, runs a LocalCluster on a laptop and a real cluster with
@@ -10,14 +11,18 @@ the same code; it is what NeMo Curator's semantic dedup was built on.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from analysis.errors import AuditInputError
+
+if TYPE_CHECKING:
+    from analysis.index import SearchResult
 
 ROWS_PER_TASK = 50_000  # clusters are batched into tasks of about this many images (a task costs ~1 ms to schedule)
 
@@ -32,19 +37,19 @@ class Scheduler:
 
 
 def parse_scheduler(text: str | None) -> Scheduler | None:
-    """`local`, `local:N` or `tcp://HOST:PORT`; None (no flag) keeps the single-process engine."""
-    if not text:
+    """`local`, `local:N` or `tcp://HOST:PORT`; None (no flag) or `none` keeps the single-process engine."""
+    if not text or text == "none":
         return None
     match = re.fullmatch(r"local(?::(\d+))?", text)
     if match:
         workers = int(match.group(1)) if match.group(1) else None
         if workers == 0:
-            raise AuditInputError("--scheduler local:0 has no workers.", fix="give local:N with N ≥ 1, or local.")
+            raise AuditInputError(f"scheduler {text!r} has no workers.", fix="give local:N with N ≥ 1, or local.")
         return Scheduler(None, workers)
     if re.fullmatch(r"tcp://[^\s:/]+:\d+", text):
         return Scheduler(text)
     raise AuditInputError(
-        f"--scheduler {text!r} is not local, local:N or tcp://HOST:PORT.",
+        f"scheduler {text!r} is not local, local:N, tcp://HOST:PORT or none.",
         fix="e.g. --scheduler local:2, or the address `dask scheduler` prints (tcp://10.0.0.5:8786).",
     )
 
@@ -89,54 +94,13 @@ def _pairs_in_clusters(path: str, threshold: float, members: list[np.ndarray]) -
     return np.concatenate([p for p, _ in found]), np.concatenate([s for _, s in found])
 
 
-@dataclass
-class ClusterPairSearch:
-    """The in-cluster pair search of dedup as Dask tasks: clusters batched into tasks of about ROWS_PER_TASK rows,
-    results gathered in the clusters' order, so the pairs are those the single-process search finds."""
+def _nearest_centroid_of_rows(path: str, centroids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """On a worker: the nearest centroid of these rows of the embeddings file (the index arrives serialised)."""
+    import faiss
 
-    client: object
-    embeddings: Path
-    log: Callable[[str], None]
+    from analysis.index import nearest_centroid
 
-    def __call__(self, threshold: float, clusters: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        from distributed import as_completed
-
-        batches: list[list[np.ndarray]] = [[]]
-        size = 0
-        for rows in clusters:
-            if size >= ROWS_PER_TASK:
-                batches.append([])
-                size = 0
-            batches[-1].append(rows)
-            size += len(rows)
-        futures = self.client.map(  # type: ignore[attr-defined]
-            _pairs_in_clusters, [str(self.embeddings)] * len(batches), [threshold] * len(batches), batches, pure=False
-        )
-        done = 0
-        for _ in as_completed(futures):
-            done += 1
-            if done == len(futures) or done % max(1, len(futures) // 10) == 0:
-                self.log(f"pair search: {done}/{len(futures)} tasks done")
-        return self.client.gather(futures)  # type: ignore[attr-defined]
-
-
-def add_scheduler_argument(parser) -> None:
-    parser.add_argument(
-        "--scheduler",
-        metavar="local[:N]|tcp://HOST:PORT",
-        help="run the heavy step on a Dask cluster (same results; workers must see the workspace's files)",
-    )
-
-
-@contextmanager
-def scheduled(text: str | None, log: Callable[[str], None]) -> Iterator:
-    """The Dask client for a `--scheduler` value, or None without one (the single-process engine)."""
-    scheduler = parse_scheduler(text)
-    if scheduler is None:
-        yield None
-        return
-    with dask_client(scheduler, log) as client:
-        yield client
+    return nearest_centroid(faiss.deserialize_index(centroids), np.load(path, allow_pickle=False, mmap_mode="r"), rows)
 
 
 def _nearest_in_rows(path: str, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,27 +111,85 @@ def _nearest_in_rows(path: str, queries: np.ndarray, rows: np.ndarray, k: int) -
 
 
 @dataclass
-class PartitionedKnn:
-    """Exact k-nearest search of the training set, one task per partition of it, top-k merged on the client in
-    the scan's order: the same neighbours as one exact scan."""
+class DaskOffload:
+    """`analysis.index.Offload` on a Dask cluster. Work is cut where it is independent, run as tasks, and
+    gathered in submission order, so every method returns what the single-process code computes.
 
-    client: object
-    embeddings: Path
+    `embeddings`: the cached embeddings file the row-based methods read on the workers (by path, as a memory map:
+    the workers must see the workspace's files)."""
+
+    client: Any
     log: Callable[[str], None]
+    embeddings: Path | None = None
 
-    def __call__(self, queries: np.ndarray, rows: np.ndarray, k: int):
+    def map(self, function: Callable[..., Any], arguments: Sequence[tuple], what: str) -> list[Any]:
+        from distributed import as_completed
+
+        futures = [self.client.submit(function, *a, pure=False) for a in arguments]
+        done, step = 0, max(1, len(futures) // 10)
+        for _ in as_completed(futures):
+            done += 1
+            if done == len(futures) or done % step == 0:
+                self.log(f"{what}: {done}/{len(futures)} tasks done")
+        return self.client.gather(futures)
+
+    def _path(self) -> str:
+        assert self.embeddings is not None, "this step needs the embeddings' path"
+        return str(self.embeddings)
+
+    def pairs_in_clusters(self, threshold: float, clusters: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        batches: list[list[np.ndarray]] = [[]]
+        size = 0
+        for rows in clusters:
+            if size >= ROWS_PER_TASK:
+                batches.append([])
+                size = 0
+            batches[-1].append(rows)
+            size += len(rows)
+        return self.map(_pairs_in_clusters, [(self._path(), threshold, b) for b in batches], "pair search")
+
+    def nearest_centroid(self, centroids: Any, rows: np.ndarray) -> np.ndarray:
+        import faiss
+
+        from analysis.index import ASSIGN_CHUNK
+
+        serialised = self.client.scatter(faiss.serialize_index(centroids), broadcast=True)
+        step = 4 * ASSIGN_CHUNK  # whole chunks, so each row is searched in the same block as on one machine
+        parts = [(self._path(), serialised, rows[start : start + step]) for start in range(0, len(rows), step)]
+        return np.concatenate(self.map(_nearest_centroid_of_rows, parts, f"assigning {len(rows):,} images"))
+
+    def nearest_rows(self, queries: np.ndarray, rows: np.ndarray, k: int) -> SearchResult:
         from analysis.index import SCAN_CHUNK, SearchResult, merge_top_k
 
         k = min(k, len(rows))
-        partitions = [rows[start : start + 4 * SCAN_CHUNK] for start in range(0, len(rows), 4 * SCAN_CHUNK)]
-        shared = self.client.scatter(np.ascontiguousarray(queries, dtype=np.float32), broadcast=True)  # type: ignore[attr-defined]
-        futures = [
-            self.client.submit(_nearest_in_rows, str(self.embeddings), shared, part, k, pure=False)  # type: ignore[attr-defined]
-            for part in partitions
-        ]
-        self.log(f"nearest training images: {len(futures)} partitions on the cluster")
+        step = 4 * SCAN_CHUNK
+        shared = self.client.scatter(np.ascontiguousarray(queries, dtype=np.float32), broadcast=True)
+        parts = [(self._path(), shared, rows[start : start + step], k) for start in range(0, len(rows), step)]
         best_similarities = np.full((len(queries), k), -np.inf, dtype=np.float32)
         best_rows = np.full((len(queries), k), -1, dtype=np.int64)
-        for similarities, found in self.client.gather(futures):  # type: ignore[attr-defined]
+        for similarities, found in self.map(_nearest_in_rows, parts, "nearest training images"):
             best_similarities, best_rows = merge_top_k(best_similarities, best_rows, similarities, found, k)
-        return SearchResult(best_similarities, best_rows, f"exact, {len(partitions)} partitions on Dask", None)
+        return SearchResult(best_similarities, best_rows, f"exact, {len(parts)} partitions on Dask", None)
+
+
+def add_scheduler_argument(parser) -> None:
+    parser.add_argument(
+        "--scheduler",
+        metavar="local[:N]|tcp://HOST:PORT|none",
+        help="run the heavy step on a Dask cluster (same results; workers must see the workspace's files); "
+        "default: [compute] scheduler in audit.toml, else this process",
+    )
+
+
+@contextmanager
+def offloaded(
+    option: str | None, configured: str | None, log: Callable[[str], None], embeddings: Path | None = None
+) -> Iterator[DaskOffload | None]:
+    """The Dask offload for `--scheduler` (or, without the flag, `[compute] scheduler`), or None for the
+    single-process engine (no scheduler, or `--scheduler none`)."""
+    scheduler = parse_scheduler(configured if option is None else option)
+    if scheduler is None:
+        yield None
+        return
+    with dask_client(scheduler, log) as client:
+        yield DaskOffload(client, log, embeddings)

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from analysis.copies.pdq import pdq_hashes
 from analysis.embedding_store import SETS, is_complete, mark_current, set_path, set_rows, write_set_metadata
 from analysis.errors import AuditInputError
 from analysis.images import load_image
+from analysis.index import Offload
 from analysis.parallel import loader_worker_init
 from analysis.workspace import Workspace
 
@@ -64,8 +66,11 @@ def prepare(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    offload: Offload | None = None,
 ) -> dict[str, Path]:
-    """Compute (or reuse) embeddings for every image set of the workspace; returns the artifact per set."""
+    """Compute (or reuse) embeddings for every image set of the workspace; returns the artifact per set.
+    `offload`: each missing chunk embedded as a task on a Dask cluster (the model loaded once per worker), written
+    to the same chunk files, so a run resumes whichever engine wrote them."""
     from filelock import FileLock, Timeout
 
     spec = embedder_spec or workspace.config.embedder
@@ -98,11 +103,11 @@ def prepare(
             if embedder is None:
                 embedder = get_embedder(spec)
             outputs[which] = _prepare_set(
-                workspace, which, rows, embedder, workers, batch_size, progress, log, chunk_rows
+                workspace, which, rows, embedder, workers, batch_size, progress, log, chunk_rows, offload, spec
             )
         mark_current(workspace, spec)
         for which in outputs:  # the same images, hashed for the PDQ tier and hash-list matching
-            pdq_hashes(workspace, which, workers=max(1, workers), log=log if progress else None)
+            pdq_hashes(workspace, which, workers=max(1, workers), log=log if progress else None, offload=offload)
         return outputs
     finally:
         lock.release()
@@ -118,6 +123,8 @@ def _prepare_set(
     progress: bool,
     log: Callable[[str], None],
     chunk_rows: int,
+    offload: Offload | None = None,
+    spec: str = "",
 ) -> Path:
     import torch
     from tqdm import tqdm
@@ -146,6 +153,21 @@ def _prepare_set(
         disable=not progress,
         dynamic_ncols=True,
     )
+    if offload is not None:
+        tasks = [
+            (
+                spec,
+                str(workspace.config.images_root),
+                rows["image"].iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows].astype(str).tolist(),
+                rows["id"].iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows].to_numpy(),
+                str(chunk_dir),
+                chunk,
+                batch_size,
+            )
+            for chunk in todo
+        ]
+        offload.map(embed_chunk, tasks, f"embedding {which} ({len(todo)} chunks of {chunk_rows})")
+        todo = []
     for chunk in todo:
         part = rows.iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows]
         dataset = _ImageDataset(
@@ -161,19 +183,11 @@ def _prepare_set(
         )
         vectors, reasons, digests = [], [], []
         for batch, batch_reasons, batch_digests in loader:
-            ok = np.array([not r for r in batch_reasons])
-            out = np.zeros((len(batch), embedder.dim), np.float32)
-            if ok.any():
-                out[ok] = embedder.embed(batch[ok])
-            vectors.append(out)
+            vectors.append(_embed_readable(embedder, batch, batch_reasons))
             reasons += batch_reasons
             digests += batch_digests
             bar.update(len(batch))
-        atomic_save_parquet(
-            chunk_dir / f"{chunk:06d}.parquet",
-            pd.DataFrame({"id": part["id"].to_numpy(), "reason": reasons, "sha256": digests}),
-        )
-        atomic_save_npy(chunk_dir / f"{chunk:06d}.npy", np.concatenate(vectors).astype(np.float16))
+        _save_chunk(Path(chunk_dir), chunk, part["id"].to_numpy(), vectors, reasons, digests)
     bar.close()
     matrix = np.concatenate([np.load(chunk_dir / f"{c:06d}.npy", allow_pickle=False) for c in range(n_chunks)])
     status = pd.concat([pd.read_parquet(chunk_dir / f"{c:06d}.parquet") for c in range(n_chunks)], ignore_index=True)
@@ -194,3 +208,49 @@ def _prepare_set(
         + (f"({', '.join(f'{n} {r}' for r, n in skipped['reason'].value_counts().items())})" if len(skipped) else "")
     )
     return final
+
+
+def _embed_readable(embedder, batch: np.ndarray, reasons: list[str]) -> np.ndarray:
+    """Embeddings of a batch; rows whose image could not be read stay zero (their reason says why)."""
+    ok = np.array([not r for r in reasons])
+    out = np.zeros((len(batch), embedder.dim), np.float32)
+    if ok.any():
+        out[ok] = embedder.embed(batch[ok])
+    return out
+
+
+def _save_chunk(
+    chunk_dir: Path, chunk: int, ids: np.ndarray, vectors: list[np.ndarray], reasons: list[str], digests: list[str]
+) -> None:
+    atomic_save_parquet(
+        chunk_dir / f"{chunk:06d}.parquet", pd.DataFrame({"id": ids, "reason": reasons, "sha256": digests})
+    )
+    atomic_save_npy(chunk_dir / f"{chunk:06d}.npy", np.concatenate(vectors).astype(np.float16))
+
+
+@lru_cache(maxsize=2)
+def _embedder_of_this_process(spec: str):
+    """A Dask worker loads the model once and keeps it for every chunk it is given."""
+    from analysis.embedders import get_embedder
+
+    return get_embedder(spec)
+
+
+def embed_chunk(
+    spec: str, images_root: str, paths: list[str], ids: np.ndarray, chunk_dir: str, chunk: int, batch_size: int
+) -> int:
+    """One chunk of `prepare`, as a Dask task: decode, embed and write the chunk's files (a worker is one process
+    with one thread, so images are decoded here, not in loader processes). Returns how many were unreadable."""
+    embedder = _embedder_of_this_process(spec)
+    size = embedder.preprocess.size
+    dataset = _ImageDataset(Path(images_root), paths, embedder.preprocess, (3, size, size))
+    vectors, reasons, digests = [], [], []
+    for start in range(0, len(paths), batch_size):
+        arrays, batch_reasons, batch_digests = _collate(
+            [dataset[i] for i in range(start, min(start + batch_size, len(paths)))]
+        )
+        vectors.append(_embed_readable(embedder, arrays, batch_reasons))
+        reasons += batch_reasons
+        digests += batch_digests
+    _save_chunk(Path(chunk_dir), chunk, ids, vectors, reasons, digests)
+    return sum(1 for reason in reasons if reason)

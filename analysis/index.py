@@ -7,7 +7,9 @@ queries, measured against exact search, reaches the target; the measured recall 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
@@ -16,6 +18,7 @@ EXACT_LIMIT = 200_000  # base size up to which exact search is used
 RECALL_TARGET = 0.995  # tuned on a query sample; the margin keeps recall on all queries ≥ 0.99
 TUNING_QUERIES = 2000  # queries searched exactly to tune nprobe
 SCAN_CHUNK = 131_072  # base rows converted to float32 at a time by the exact scan
+ASSIGN_CHUNK = 65_536  # rows assigned to their nearest centroid at a time
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,39 @@ class SearchResult:
     method: str
     recall_at_k: float | None  # measured against exact on a query sample (None for exact search)
     nprobe: int | None = None
+
+
+class Offload(Protocol):
+    """Where the heavy, independent parts of a step run when not in this process (a Dask cluster:
+    `analysis.distributed.DaskOffload`). Each method returns exactly what the local code computes, in its order,
+    so a result does not depend on where it was computed and caches are shared."""
+
+    def map(self, function: Callable[..., Any], arguments: Sequence[tuple], what: str) -> list[Any]:
+        """`[function(*a) for a in arguments]`, run as tasks."""
+        ...
+
+    def pairs_in_clusters(self, threshold: float, clusters: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`pairs_above` of the embeddings' rows inside each cluster."""
+        ...
+
+    def nearest_centroid(self, centroids: faiss.Index, rows: np.ndarray) -> np.ndarray:
+        """`nearest_centroid` of these rows of the embeddings."""
+        ...
+
+    def nearest_rows(self, queries: np.ndarray, rows: np.ndarray, k: int) -> SearchResult:
+        """Exact k nearest of these rows of the embeddings for every query."""
+        ...
+
+
+def nearest_centroid(
+    centroids: faiss.Index, vectors: np.ndarray, rows: np.ndarray, chunk: int = ASSIGN_CHUNK
+) -> np.ndarray:
+    """Label (nearest centroid) of each of `rows` of `vectors`, a chunk at a time (`vectors` may be a float16
+    memory map)."""
+    labels = np.empty(len(rows), dtype=np.int64)
+    for start in range(0, len(rows), chunk):
+        labels[start : start + chunk] = centroids.search(as_float32(vectors[rows[start : start + chunk]]), 1)[1][:, 0]
+    return labels
 
 
 def as_float32(matrix: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ import tomli_w
 import tomllib
 
 from analysis.cache import file_fingerprint
+from analysis.distributed import parse_scheduler
 from analysis.errors import AuditInputError
 from analysis.filter_spec import (
     FilterSpec,
@@ -90,6 +91,7 @@ KNOWN_SECTIONS = {
     "embeddings",
     "review",
     "scores",
+    "compute",
 }
 KNOWN_KEYS = {
     "workspace": {"name", "images_root", "synthetic", "description"},
@@ -99,6 +101,7 @@ KNOWN_KEYS = {
     "terms": {"default"},
     "embeddings": {"embedder"},
     "review": REVIEW_KEYS,
+    "compute": {"scheduler"},
 }
 
 
@@ -117,6 +120,7 @@ class WorkspaceConfig:
     review: ReviewSettings = field(default_factory=ReviewSettings)
     # scores computed by the tool (`score`, `filter apply`): column name → Parquet file of id, score
     computed_scores: dict[str, Path] = field(default_factory=dict)
+    scheduler: str | None = None  # [compute] scheduler: where heavy steps run unless --scheduler says otherwise
 
     @property
     def config_path(self) -> Path:
@@ -212,6 +216,12 @@ def read_config(root: Path) -> WorkspaceConfig:
             )
         groups[name] = tuple(m.strip().casefold() for m in members)
     terms = raw.get("terms", {}).get("default", list(DEFAULT_TERMS))
+    scheduler = raw.get("compute", {}).get("scheduler")
+    if scheduler is not None:
+        try:
+            parse_scheduler(str(scheduler))
+        except AuditInputError as exc:
+            raise AuditInputError(f"[compute] {exc}", path=config_path) from None
     return WorkspaceConfig(
         root=root,
         name=str(ws.get("name") or root.resolve().name),
@@ -227,6 +237,7 @@ def read_config(root: Path) -> WorkspaceConfig:
         computed_scores={
             str(name): _resolve(root, str(value)) for name, value in _score_files(raw, config_path).items()
         },
+        scheduler=None if scheduler is None else str(scheduler),
     )
 
 

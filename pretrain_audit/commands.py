@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from analysis.distributed import add_scheduler_argument
 from analysis.embeddings import default_workers
 from pretrain_audit.output import emit, log
 
@@ -122,19 +123,22 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from analysis.distributed import offloaded
     from analysis.embedding_store import load_embeddings
     from analysis.embeddings import prepare
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
-    outputs = prepare(
-        workspace,
-        args.embedder,
-        workers=args.workers,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-        chunk_rows=args.chunk_rows,
-    )
+    with offloaded(args.scheduler, workspace.config.scheduler, log) as offload:
+        outputs = prepare(
+            workspace,
+            args.embedder,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            chunk_rows=args.chunk_rows,
+            offload=offload,
+        )
     summary = {}
     for which in outputs:
         found = load_embeddings(workspace, which, args.embedder)
@@ -282,6 +286,7 @@ def add_workspace_commands(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--chunk-rows", type=int, default=512, help="rows per resumable chunk (default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scheduler_argument(p)
 
     p = workspace_command(
         sub, "score", "run an image scorer (open-nsfw) over every image; cached, resumable; adds a score", cmd_score

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -62,11 +63,15 @@ def _fresh_copy(sample_dir: Path, target: Path) -> Path:
 
 def test_dedup_on_a_two_worker_cluster_gives_the_same_keep_list(sample_dir: Path, tmp_path: Path, cluster: str) -> None:
     single, distributed = _fresh_copy(sample_dir, tmp_path / "single"), _fresh_copy(sample_dir, tmp_path / "dask")
-    assert run_cli("dedup", str(single), "--out", str(tmp_path / "single.parquet")).returncode == 0
-    completed = run_cli("dedup", str(distributed), "--scheduler", cluster, "--out", str(tmp_path / "dask.parquet"))
+    clusters = ("--clusters", "8")  # the sample is one cluster by default; 8 makes the k-means assignment run
+    assert run_cli("dedup", str(single), *clusters, "--out", str(tmp_path / "single.parquet")).returncode == 0
+    completed = run_cli(
+        "dedup", str(distributed), *clusters, "--scheduler", cluster, "--out", str(tmp_path / "dask.parquet")
+    )
     assert completed.returncode == 0, completed.stderr
     assert "Dask: tcp://127.0.0.1" in completed.stderr and "2 workers" in completed.stderr
     assert "pair search:" in completed.stderr  # the in-cluster searches ran as tasks
+    assert "assigning" in completed.stderr  # and the k-means assignment of every image
     expected, found = pd.read_parquet(tmp_path / "single.parquet"), pd.read_parquet(tmp_path / "dask.parquet")
     pd.testing.assert_frame_equal(found, expected)
     assert (~expected["keep"]).sum() > 50  # the sample's families are found: the comparison is not of empty lists
@@ -79,7 +84,7 @@ def test_regurgitation_on_a_two_worker_cluster_flags_the_same_samples(
     expected = run_cli("regurgitation", str(single), "--json")
     found = run_cli("regurgitation", str(distributed), "--json", "--scheduler", cluster)
     assert expected.returncode == 0 and found.returncode == 0, found.stderr
-    assert "partitions on the cluster" in found.stderr
+    assert "nearest training images: 1/1 tasks done" in found.stderr
     a, b = json.loads(expected.stdout), json.loads(found.stdout)
     assert a["n_flagged"] == b["n_flagged"] > 0
     pick = lambda payload: {s["id"]: (s["flagged"], s["best_match"]) for s in payload["samples"]}  # noqa: E731
@@ -95,7 +100,9 @@ def test_a_local_cluster_runs_with_the_same_switch(sample_dir: Path, tmp_path: P
 
 @pytest.mark.parametrize("bad", ["local:0", "tcp://nohost", "yarn", "tcp://host:port"])
 def test_a_bad_scheduler_is_one_clear_error(bad: str) -> None:
-    with pytest.raises(AuditInputError, match="--scheduler"):
+    with pytest.raises(
+        AuditInputError, match="scheduler '.*' (is not local, local:N, tcp://HOST:PORT or none|has no workers)"
+    ):
         parse_scheduler(bad)
 
 
@@ -104,3 +111,82 @@ def test_an_unreachable_scheduler_exits_2_with_one_line(sample_dir: Path, tmp_pa
     completed = run_cli("dedup", str(workspace), "--scheduler", f"tcp://127.0.0.1:{free_port()}")
     assert completed.returncode == 2
     assert "cannot reach the Dask scheduler" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def _embeddings(workspace: Path) -> tuple[np.ndarray, pd.DataFrame]:
+    from analysis.copies.pdq import pdq_hashes
+    from analysis.embedding_store import load_embeddings
+    from analysis.workspace import load_workspace
+
+    loaded = load_workspace(workspace)
+    found = load_embeddings(loaded, "original")
+    assert found is not None
+    return np.asarray(found.vectors, dtype=np.float32), pdq_hashes(loaded, "original")
+
+
+def test_prepare_on_a_two_worker_cluster_embeds_and_hashes_the_same_images(
+    sample_dir: Path, tmp_path: Path, cluster: str
+) -> None:
+    workspace = tmp_path / "fresh"
+    shutil.copytree(sample_dir, workspace, ignore=shutil.ignore_patterns("reviews.sqlite*", "*.lock", ".audit-cache"))
+    completed = run_cli("prepare", str(workspace), "--scheduler", cluster, "--no-progress", "--chunk-rows", "256")
+    assert completed.returncode == 0, completed.stderr
+    assert "embedding original (" in completed.stderr and "PDQ hashes (original): " in completed.stderr
+    vectors, hashes = _embeddings(workspace)
+    expected_vectors, expected_hashes = _embeddings(sample_dir)
+    assert vectors.shape == expected_vectors.shape
+    # float16 storage of float32 model outputs: one process per worker (one BLAS thread) may round the last bit
+    assert np.abs(vectors - expected_vectors).max() < 2e-3
+    pd.testing.assert_frame_equal(hashes, expected_hashes)
+
+
+def _json(*args: str) -> dict:
+    completed = run_cli(*args, "--json")
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout)
+
+
+def test_bias_counts_on_a_two_worker_cluster_equal_one_process(sample_dir: Path, cluster: str) -> None:
+    expected = _json("bias", str(sample_dir), "--terms", "woman,man,clock,dog")
+    found = _json("bias", str(sample_dir), "--terms", "woman,man,clock,dog", "--scheduler", cluster)
+    assert found == expected
+    assert expected["terms"][0]["original"]["count"] > 30  # the comparison is of real counts, not of zeros
+
+
+def test_bias_reweighting_with_a_scheduler_is_a_clear_error(sample_dir: Path, cluster: str) -> None:
+    completed = run_cli("bias", str(sample_dir), "--reweight", "--scheduler", cluster)
+    assert completed.returncode == 2
+    assert "reweighting runs in one process" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_concept_clusters_on_a_two_worker_cluster_equal_one_process(
+    sample_dir: Path, tmp_path: Path, cluster: str
+) -> None:
+    single, distributed = _fresh_copy(sample_dir, tmp_path / "single"), _fresh_copy(sample_dir, tmp_path / "dask")
+    for cache in (single, distributed):
+        shutil.rmtree(cache / ".audit-cache" / "concepts", ignore_errors=True)
+    expected = _json("concepts", str(single), "--no-map", "--out", str(tmp_path / "single.parquet"))
+    found = _json(
+        "concepts", str(distributed), "--no-map", "--scheduler", cluster, "--out", str(tmp_path / "d.parquet")
+    )
+    assert found == expected and len(expected["clusters"]) > 2
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "d.parquet"), pd.read_parquet(tmp_path / "single.parquet"))
+
+
+def test_the_workspace_config_names_the_scheduler_and_the_flag_overrides_it(
+    sample_dir: Path, tmp_path: Path, cluster: str
+) -> None:
+    workspace = _fresh_copy(sample_dir, tmp_path / "configured")
+    config = workspace / "audit.toml"
+    config.write_text(config.read_text() + f'\n[compute]\nscheduler = "{cluster}"\n')
+    assert "Dask: tcp://127.0.0.1" in run_cli("dedup", str(workspace), "--verify", "none").stderr
+    assert "Dask:" not in run_cli("dedup", str(workspace), "--verify", "none", "--scheduler", "none").stderr
+
+
+def test_a_bad_scheduler_in_the_config_names_the_file(sample_dir: Path, tmp_path: Path) -> None:
+    workspace = _fresh_copy(sample_dir, tmp_path / "bad")
+    config = workspace / "audit.toml"
+    config.write_text(config.read_text() + '\n[compute]\nscheduler = "yarn"\n')
+    completed = run_cli("bias", str(workspace))
+    assert completed.returncode == 2
+    assert "audit.toml" in completed.stderr and "[compute] scheduler 'yarn'" in completed.stderr

@@ -6,14 +6,14 @@ Relative change = filtered frequency / original frequency − 1 (DALL·E 2's "wo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.captions import DocTermIndex, normalise_term
+from analysis.captions import DocTermIndex, build_index, normalise_term
 from analysis.errors import AuditInputError
 from analysis.stats import CHANGE_METHOD, judgeable, relative_change_interval, reweighted_change_interval
 
@@ -90,25 +90,34 @@ def shift_for_mask(
     n, n_kept = len(kept), int(kept.sum())
     term_kept = int((contains & kept).sum())
     term_total = int(contains.sum())
-    original_frequency = term_total / n if n else 0.0
-    filtered_frequency = term_kept / n_kept if n_kept else 0.0
-    change = filtered_frequency / original_frequency - 1 if term_total else None
-    interval = relative_change_interval(
-        term_kept, term_total - term_kept, n_kept - term_kept, n - n_kept - (term_total - term_kept), seed=seed
-    )
-    reweighted_frequency = reweighted_change = reweighted_interval = None
-    if weights is not None:
-        kept_weights = weights[kept]
-        reweighted_frequency = float(kept_weights[contains[kept]].sum() / kept_weights.sum())
-        reweighted_change = reweighted_frequency / original_frequency - 1 if term_total else None
-        reweighted_interval = reweighted_change_interval(
+    shift = shift_from_counts(name, members, term_total, term_kept, n, n_kept, seed)
+    if weights is None:
+        return shift
+    kept_weights = weights[kept]
+    reweighted_frequency = float(kept_weights[contains[kept]].sum() / kept_weights.sum())
+    return replace(
+        shift,
+        reweighted_frequency=reweighted_frequency,
+        reweighted_change=reweighted_frequency / shift.original_frequency - 1 if term_total else None,
+        reweighted_ci95=reweighted_change_interval(
             kept_weights[contains[kept]] / kept_weights.mean(),
             term_total - term_kept,
             n_kept,
             n - n_kept,
             (float(kept_weights.min() / kept_weights.mean()), float(kept_weights.max() / kept_weights.mean())),
             seed=seed,
-        )
+        ),
+        held_out=set(members) <= set(held_out_words),
+    )
+
+
+def shift_from_counts(
+    name: str, members: tuple[str, ...], term_total: int, term_kept: int, n: int, n_kept: int, seed: int = 0
+) -> TermShift:
+    """The shift of one term from four counts: captions, kept captions, and those of them with the term. Counts
+    add up across partitions of the captions, so a distributed run gives the same shift."""
+    original_frequency = term_total / n if n else 0.0
+    filtered_frequency = term_kept / n_kept if n_kept else 0.0
     return TermShift(
         name,
         members,
@@ -116,13 +125,65 @@ def shift_for_mask(
         original_frequency,
         term_kept,
         filtered_frequency,
-        change,
-        interval,
+        filtered_frequency / original_frequency - 1 if term_total else None,
+        relative_change_interval(
+            term_kept, term_total - term_kept, n_kept - term_kept, n - n_kept - (term_total - term_kept), seed=seed
+        ),
         (term_total - term_kept) / term_total if term_total else None,
-        reweighted_frequency,
-        reweighted_change,
-        reweighted_ci95=reweighted_interval,
-        held_out=None if weights is None else set(members) <= set(held_out_words),
+    )
+
+
+@dataclass(frozen=True)
+class CaptionCounts:
+    """Per term and per group: captions containing it, and how many of them were kept (one partition's, or the
+    sum of all partitions')."""
+
+    n: int
+    n_kept: int
+    terms: dict[str, tuple[int, int]]
+    groups: dict[str, tuple[int, int]]
+
+    def __add__(self, other: CaptionCounts) -> CaptionCounts:
+        def add(a: dict[str, tuple[int, int]], b: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+            return {key: (a[key][0] + b[key][0], a[key][1] + b[key][1]) for key in a}
+
+        return CaptionCounts(
+            self.n + other.n, self.n_kept + other.n_kept, add(self.terms, other.terms), add(self.groups, other.groups)
+        )
+
+
+def count_captions(
+    captions: Sequence[str], kept: np.ndarray, terms: Sequence[str], groups: Mapping[str, Sequence[str]]
+) -> CaptionCounts:
+    """The counts behind every term and group shift, for one partition of the captions (a Dask task)."""
+    index = build_index(list(captions))
+
+    def counts(words: Iterable[str]) -> tuple[int, int]:
+        contains = index.docs_containing([normalise_term(w) for w in words])
+        return int(contains.sum()), int((contains & kept).sum())
+
+    return CaptionCounts(
+        len(kept),
+        int(kept.sum()),
+        {normalise_term(t): counts([t]) for t in terms},
+        {name: counts(members) for name, members in groups.items()},
+    )
+
+
+def report_from_counts(counts: CaptionCounts, groups: Mapping[str, Iterable[str]]) -> BiasReport:
+    """The bias report (without reweighting) from summed counts: what `bias_report` gives on the same captions."""
+    return BiasReport(
+        counts.n,
+        counts.n_kept,
+        [shift_from_counts(t, (t,), *pair, counts.n, counts.n_kept) for t, pair in counts.terms.items()],
+        [
+            replace(
+                shift_from_counts(name, tuple(normalise_term(m) for m in groups[name]), *pair, counts.n, counts.n_kept),
+                kind="group",
+            )
+            for name, pair in counts.groups.items()
+        ],
+        None,
     )
 
 

@@ -13,13 +13,16 @@ from analysis.bias.compute import (
     BiasReport,
     bias_report,
     check_single_word,
+    count_captions,
     parse_terms,
+    report_from_counts,
     term_shifts,
     top_shifted_words,
 )
 from analysis.bias.reweight import Reweighting
-from analysis.captions import caption_index
+from analysis.captions import caption_index, normalise_term
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.distributed import DaskOffload, add_scheduler_argument, offloaded
 from analysis.errors import AuditInputError
 from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
@@ -45,6 +48,30 @@ def parse_term_limits(options: list[str]) -> dict[str, float]:
                 f"--max-term-shift {option!r} is not TERM=X.", fix="write e.g. --max-term-shift woman=0.05."
             )
     return limits
+
+
+CAPTIONS_PER_TASK = 250_000  # ~25 MB of captions sent per task; tokenising them takes seconds
+
+
+def distributed_report(
+    workspace: Workspace, terms: list[str], groups: dict[str, tuple[str, ...]], offload: DaskOffload
+) -> BiasReport:
+    """Term and group counts per partition of the captions, counted on the workers and summed: the report
+    `bias_report` gives in one process."""
+    for word in list(terms) + [m for members in groups.values() for m in members]:
+        check_single_word(normalise_term(word))
+    captions, kept = workspace.original["caption"].astype(str), workspace.kept
+    parts = [
+        (
+            captions.iloc[start : start + CAPTIONS_PER_TASK].tolist(),
+            kept[start : start + CAPTIONS_PER_TASK],
+            terms,
+            groups,
+        )
+        for start in range(0, len(captions), CAPTIONS_PER_TASK)
+    ]
+    counted = offload.map(count_captions, parts, f"counting {len(captions):,} captions")
+    return report_from_counts(sum(counted[1:], counted[0]), groups)
 
 
 class Bias(
@@ -74,12 +101,21 @@ class Bias(
             "--clip", type=float, default=20.0, help="largest weight, relative to the mean (default 20)"
         )
         parser.add_argument("--weights-out", help="write id, weight of the kept rows to this Parquet file")
+        add_scheduler_argument(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> BiasResult:
         terms = parse_terms(options.terms) if options.terms else list(workspace.config.default_terms)
         groups = dict(workspace.config.groups)
         if options.groups:
             groups = {name: members for name, members in groups.items() if name in options.groups.split(",")}
+        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log) as offload:
+            if offload is not None:
+                if options.reweight or options.weights_out:
+                    raise AuditInputError(
+                        "reweighting runs in one process: its classifier sees every caption at once.",
+                        fix="drop --scheduler (or pass --scheduler none) for --reweight / --weights-out.",
+                    )
+                return BiasResult(distributed_report(workspace, terms, groups, offload), None)
         index = caption_index(workspace)
         fitted = None
         if options.reweight or options.weights_out:

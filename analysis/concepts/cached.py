@@ -21,6 +21,7 @@ from analysis.concepts.probes import DEFAULT_PROBES, ProbeResult, probe_shares, 
 from analysis.concepts.projection import MapProjection, project
 from analysis.contract import Log, quiet
 from analysis.embedding_store import EmbeddingSet, load_embeddings
+from analysis.index import Offload
 from analysis.workspace import Workspace
 
 SEED = 0
@@ -37,9 +38,14 @@ def _original(workspace: Workspace, found: EmbeddingSet | None) -> EmbeddingSet:
 
 
 def concept_clusters_for(
-    workspace: Workspace, clusters: int | None = None, found: EmbeddingSet | None = None, log: Log = quiet
+    workspace: Workspace,
+    clusters: int | None = None,
+    found: EmbeddingSet | None = None,
+    log: Log = quiet,
+    offload: Offload | None = None,
 ) -> ConceptClusters:
-    """The visual clusters of the original set (K from the data size unless given), cached by embeddings and K."""
+    """The visual clusters of the original set (K from the data size unless given), cached by embeddings and K
+    (`offload`: the assignment on a Dask cluster, the same clusters)."""
     found = _original(workspace, found)
     k = clusters or default_concept_clusters(int(found.valid.sum()))
     key = fingerprint("concepts", __version__, found.meta.get("key"), k, SEED)
@@ -56,7 +62,7 @@ def concept_clusters_for(
         atomic_save_npz(path, {"labels": result.labels, "order": order, "bounds": bounds})
 
     return load_or_compute(
-        [path], load, lambda: cluster_concepts(found.mapped, found.valid, k, SEED, progress=log), save
+        [path], load, lambda: cluster_concepts(found.mapped, found.valid, k, SEED, progress=log, offload=offload), save
     )
 
 

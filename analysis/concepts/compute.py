@@ -18,7 +18,7 @@ from scipy.sparse import coo_matrix
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from analysis.captions import DocTermIndex
-from analysis.index import as_float32
+from analysis.index import Offload, as_float32, nearest_centroid
 from analysis.stats import MIN_JUDGEABLE, benjamini_hochberg, binomial_p_value, judgeable, proportion_interval
 
 CENTRAL_IMAGES = 6
@@ -134,10 +134,11 @@ def cluster_concepts(
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
     chunk: int = 65_536,
+    offload: Offload | None = None,
 ) -> ConceptClusters:
     """Flat spherical k-means of the valid rows (trained on at most `TRAIN_PER_CENTROID` points per centroid, the
     best of `restarts` runs on sets up to 100,000 images), then each cluster's rows from the most central.
-    `vectors` may be a float16 memory map: it is read in chunks.
+    `vectors` may be a float16 memory map: it is read in chunks. `offload`: the assignment on a Dask cluster.
 
     Flat, not the dedup engine's hierarchical splitting: dedup needs small clusters fast and does not mind where
     a concept is cut; here a cluster should be one concept, and on the sample the flat clustering put the planted
@@ -163,9 +164,10 @@ def cluster_concepts(
         verbose=False,
     )
     kmeans.train(as_float32(vectors[sample]))
-    for start in range(0, len(rows), chunk):
-        part = rows[start : start + chunk]
-        labels[part] = kmeans.index.search(as_float32(vectors[part]), 1)[1][:, 0]
+    if offload is not None:  # the n · K assignment, the one pass that grows with K, on the cluster
+        labels[rows] = offload.nearest_centroid(kmeans.index, rows)
+    else:
+        labels[rows] = nearest_centroid(kmeans.index, vectors, rows, chunk)
     labels[rows] = np.unique(labels[rows], return_inverse=True)[1]  # no empty cluster numbers
     n_clusters = int(labels.max()) + 1
     sums = np.zeros((n_clusters, vectors.shape[1]), dtype=np.float64)

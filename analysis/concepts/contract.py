@@ -15,6 +15,7 @@ from analysis.concepts.compute import ClusterRates, ConceptClusters, default_con
 from analysis.concepts.probes import DEFAULT_PROBES, ProbeResult
 from analysis.concepts.projection import MapProjection
 from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
+from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
 from analysis.workspace import Workspace
@@ -92,6 +93,7 @@ class Concepts(
         )
         parser.add_argument("--no-map", action="store_true", help="skip computing the 2-D map (UMAP)")
         parser.add_argument("--out", help="write id, cluster (and map x, y) of every image to this Parquet file")
+        add_scheduler_argument(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> ConceptsResult:
         found = load_embeddings(workspace, "original")
@@ -100,7 +102,8 @@ class Concepts(
             from analysis.errors import AuditInputError
 
             raise AuditInputError(f"--clusters {options.clusters} is too few.", fix="give 2 or more.")
-        clusters = concept_clusters_for(workspace, options.clusters, found, log)
+        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path) as offload:
+            clusters = concept_clusters_for(workspace, options.clusters, found, log, offload)
         table = removal_by_cluster(
             clusters, ~workspace.kept, caption_index(workspace), "filters", workspace.original["id"].to_numpy()
         )  # the clustering loaded once, not again through concept_table_for

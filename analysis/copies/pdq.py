@@ -6,7 +6,7 @@ parallel, resumable per chunk."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import pandas as pd
 from analysis.cache import atomic_save_parquet, fingerprint, load_or_compute
 from analysis.embedding_store import embedding_key, set_rows
 from analysis.images import load_image
+from analysis.index import Offload
 from analysis.parallel import batches, parallel_map
 from analysis.workspace import Workspace
 
@@ -36,9 +37,15 @@ def pdq_of_file(job: tuple[str, str]) -> tuple[str, int]:
 
 
 def pdq_hashes(
-    workspace: Workspace, which: str = "original", *, workers: int = 2, log: Callable[[str], None] | None = None
+    workspace: Workspace,
+    which: str = "original",
+    *,
+    workers: int = 2,
+    log: Callable[[str], None] | None = None,
+    offload: Offload | None = None,
 ) -> pd.DataFrame:
-    """id, pdq (hex, "" when unreadable), quality for every row of an image set (cached)."""
+    """id, pdq (hex, "" when unreadable), quality for every row of an image set (cached); `offload`: one task per
+    missing chunk on a Dask cluster."""
     from tqdm import tqdm
 
     rows = set_rows(workspace, which)
@@ -52,9 +59,15 @@ def pdq_hashes(
         chunks = [chunk_dir / f"{number:06d}.parquet" for number in range(-(-len(jobs) // CHUNK_ROWS))]
         todo = [number for number, part in enumerate(chunks) if not part.exists()]
         bar.update(len(jobs) - sum(len(jobs[n * CHUNK_ROWS : (n + 1) * CHUNK_ROWS]) for n in todo))
-        # One pool for every missing chunk; each chunk is saved as soon as it is complete (resumable).
-        pending = [job for number in todo for job in jobs[number * CHUNK_ROWS : (number + 1) * CHUNK_ROWS]]
-        results = parallel_map(pdq_of_file, pending, workers, chunksize=32, serial_below=33)
+        # One pool (or one task per chunk) for every missing chunk; each is saved as soon as it is done (resumable).
+        if offload is not None:
+            per_chunk = [(jobs[number * CHUNK_ROWS : (number + 1) * CHUNK_ROWS],) for number in todo]
+            results: Iterable = (
+                found for chunk in offload.map(pdq_of_files, per_chunk, f"PDQ hashes ({which})") for found in chunk
+            )
+        else:
+            pending = [job for number in todo for job in jobs[number * CHUNK_ROWS : (number + 1) * CHUNK_ROWS]]
+            results = parallel_map(pdq_of_file, pending, workers, chunksize=32, serial_below=33)
         for number, found in zip(todo, batches(results, CHUNK_ROWS)):
             atomic_save_parquet(chunks[number], pd.DataFrame(found, columns=["pdq", "quality"]))
             bar.update(len(found))
@@ -72,6 +85,11 @@ def pdq_hashes(
         shutil.rmtree(chunk_dir, ignore_errors=True)
 
     return load_or_compute([path], lambda: pd.read_parquet(path), compute, save)
+
+
+def pdq_of_files(jobs: list[tuple[str, str]]) -> list[tuple[str, int]]:
+    """The PDQ hash and quality of each (images root, path): one chunk, as a Dask task."""
+    return [pdq_of_file(job) for job in jobs]
 
 
 def as_bits(hexes: pd.Series | list[str]) -> np.ndarray:

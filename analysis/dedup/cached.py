@@ -36,7 +36,6 @@ from analysis.dedup.compute import (
     CURVE_LOW,
     DedupResult,
     KeepRule,
-    PairSearch,
     RecallEstimate,
     at_higher_threshold,
     byte_identical_pairs,
@@ -52,6 +51,7 @@ from analysis.dedup.compute import (
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.errors import AuditInputError
+from analysis.index import Offload
 from analysis.workspace import Workspace
 
 
@@ -98,10 +98,10 @@ def dedup_for(
     use_cache: bool = True,
     progress=None,
     found: EmbeddingSet | None = None,
-    pair_search: PairSearch | None = None,
+    offload: Offload | None = None,
 ) -> DedupResult:
-    """Clustered deduplication of the original set's embeddings, cached by its inputs (`pair_search`, the in-cluster
-    search on a Dask cluster, gives the same result and is not part of the key).
+    """Clustered deduplication of the original set's embeddings, cached by its inputs (`offload`, the heavy parts on
+    a Dask cluster, gives the same result and is not part of the key).
 
     Without --exact, a cached result at a lower threshold (same embeddings, clusters and clusterings) answers a
     higher threshold by filtering its pairs: moving the dashboard's slider up costs seconds, not a new search.
@@ -137,7 +137,7 @@ def dedup_for(
             resolution=resolution,
             valid=found.valid,
             progress=progress,
-            search=pair_search,
+            offload=offload,
         )
 
     def save(result: DedupResult) -> None:
@@ -270,7 +270,7 @@ def verified_dedup_for(
     found: EmbeddingSet | None = None,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
-    pair_search: PairSearch | None = None,
+    offload: Offload | None = None,
 ) -> DedupResult:
     """Two-stage dedup: candidates from the clustered search at a recall-oriented cosine (at most `top_k` per
     image), verified on pixels by local features; groups are formed from verified pairs only. The stage-one
@@ -285,7 +285,7 @@ def verified_dedup_for(
         clusters=clusters,
         clusterings=clusterings,
         found=found,
-        pair_search=pair_search,
+        offload=offload,
     )
     key = fingerprint(
         "verified-candidates-capped-per-image-with-coverage",

@@ -7,7 +7,6 @@ duplicate group is a connected component of pairs; deduplication keeps one image
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,7 +18,7 @@ from scipy.sparse.csgraph import connected_components
 
 from analysis.copies.candidates import CandidateCheck
 from analysis.embedders.base import default_for_embedder
-from analysis.index import as_float32, exact_pairs_above, pairs_above
+from analysis.index import Offload, as_float32, exact_pairs_above, nearest_centroid, pairs_above
 from analysis.stats import clustered_ratio_interval, judgeable
 
 KeepRule = Literal["centre", "first", "resolution"]
@@ -33,6 +32,7 @@ def default_threshold(embedder: str) -> float:
     return default_for_embedder(DEFAULT_THRESHOLDS, embedder)
 
 
+OFFLOAD_ASSIGNMENT_ROWS = 262_144  # splits this large are assigned on the cluster; smaller ones cost less here
 CLUSTER_SIZE = 1000  # target images per cluster: in-cluster search costs n · CLUSTER_SIZE · d
 BRANCHING = 32  # k-means splits each oversized cluster into at most this many parts
 
@@ -102,6 +102,7 @@ def cluster_assignments(
     niter: int = 20,
     branching: int = BRANCHING,
     rows: np.ndarray | None = None,
+    offload: Offload | None = None,
 ) -> np.ndarray:
     """Hierarchical spherical k-means of `rows` (default: all) into about `clusters` clusters of ≤ 2·n/clusters
     images each; returns one label per row of `rows`.
@@ -119,7 +120,9 @@ def cluster_assignments(
         members = pending.pop()
         parts = min(branching, int(np.ceil(len(members) / target)))
         split = (
-            _kmeans_split(vectors, rows[members], parts, seed + next_label, niter)
+            _kmeans_split(
+                vectors, rows[members], parts, seed + next_label, niter, _worth_sending(offload, members, rows)
+            )
             if len(members) > 2 * target
             else None
         )
@@ -132,11 +135,16 @@ def cluster_assignments(
     return labels
 
 
+def _worth_sending(offload: Offload | None, members: np.ndarray, rows: np.ndarray) -> Offload | None:
+    """The offload for a split of every row (the top of the tree, the n · branching pass) or of a large part."""
+    return offload if len(members) == len(rows) or len(members) >= OFFLOAD_ASSIGNMENT_ROWS else None
+
+
 def _kmeans_split(
-    vectors: np.ndarray, members: np.ndarray, parts: int, seed: int, niter: int, chunk: int = 65_536
+    vectors: np.ndarray, members: np.ndarray, parts: int, seed: int, niter: int, offload: Offload | None = None
 ) -> np.ndarray:
     """Part (0..parts-1) of each member row: k-means trained on ≤ 64 points per centroid, members assigned in
-    chunks."""
+    chunks (by `offload` when given)."""
     rng = np.random.default_rng(seed)
     sample = members if len(members) <= 64 * parts else np.sort(rng.choice(members, 64 * parts, replace=False))
     kmeans = faiss.Kmeans(
@@ -150,14 +158,9 @@ def _kmeans_split(
         verbose=False,
     )  # small parts are expected deep in the tree
     kmeans.train(as_float32(vectors[sample]))
-    part = np.empty(len(members), dtype=np.int64)
-    for start in range(0, len(members), chunk):
-        _, nearest = kmeans.index.search(as_float32(vectors[members[start : start + chunk]]), 1)
-        part[start : start + chunk] = nearest[:, 0]
-    return part
-
-
-PairSearch = Callable[[float, list[np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]
+    if offload is not None:
+        return offload.nearest_centroid(kmeans.index, members)
+    return nearest_centroid(kmeans.index, vectors, members)
 
 
 def clustered_pairs(
@@ -166,18 +169,18 @@ def clustered_pairs(
     clusters: int,
     seed: int,
     rows: np.ndarray | None = None,
-    search: PairSearch | None = None,
+    offload: Offload | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (rows of `vectors`) above the threshold that fall inside the same cluster of one clustering, with
-    their similarities. `search` runs the in-cluster searches elsewhere (a Dask cluster: `analysis.distributed`);
-    it gets the clusters' rows in order and returns their pairs in that order, so the result is the same."""
+    their similarities. `offload` runs the assignment and the in-cluster searches elsewhere (a Dask cluster:
+    `analysis.distributed`); it returns what the local code would, in its order, so the result is the same."""
     rows = np.arange(len(vectors)) if rows is None else np.asarray(rows, dtype=np.int64)
-    assignment = cluster_assignments(vectors, clusters, seed, rows=rows)
+    assignment = cluster_assignments(vectors, clusters, seed, rows=rows, offload=offload)
     order = np.argsort(assignment, kind="stable")
     bounds = np.flatnonzero(np.diff(assignment[order])) + 1
     members_of = [rows[members] for members in np.split(order, bounds) if len(members) > 1]
-    if search is not None:
-        found = search(threshold, members_of)
+    if offload is not None:
+        found = offload.pairs_in_clusters(threshold, members_of)
     else:
         found = [pairs_above(vectors, threshold, members, with_similarities=True) for members in members_of]
     if not found:
@@ -247,7 +250,7 @@ def deduplicate(
     valid: np.ndarray | None = None,
     seed: int = 0,
     progress=None,
-    search: PairSearch | None = None,
+    offload: Offload | None = None,
 ) -> DedupResult:
     """Find duplicate groups by clustered search (union of `clusterings` k-means runs).
 
@@ -260,7 +263,7 @@ def deduplicate(
     union, union_similarities = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.float32)
     cumulative, snapshots = [], []
     for r in range(clusterings):
-        found, similarities = clustered_pairs(vectors, threshold, clusters, seed + r, rows, search)
+        found, similarities = clustered_pairs(vectors, threshold, clusters, seed + r, rows, offload)
         union, union_similarities = unique_pairs(
             np.concatenate([union, found]), n, np.concatenate([union_similarities, similarities])
         )

@@ -15,9 +15,10 @@ from analysis.copies.verification_options import add_verification_arguments, cho
 from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, verified_dedup_for
 from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
 from analysis.dedup.effects import DedupEffects, dedup_effects, effect_lines
-from analysis.distributed import ClusterPairSearch, add_scheduler_argument, scheduled
+from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
+from analysis.index import Offload
 from analysis.stats import judgeable
 from analysis.workspace import Workspace
 
@@ -84,16 +85,12 @@ class Duplicates(
         add_scheduler_argument(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> DuplicatesResult:
-        def progress(done: int, total: int, pairs: int) -> None:
-            log(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far")
-
         found = load_embeddings(workspace, "original")
         assert found is not None
-        with scheduled(getattr(options, "scheduler", None), log) as client:
-            search = None if client is None else ClusterPairSearch(client, found.path, log)
-            return self._run(workspace, options, found, search, log)
+        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path) as offload:
+            return self._run(workspace, options, found, offload, log)
 
-    def _run(self, workspace, options, found, search, log: Log) -> DuplicatesResult:
+    def _run(self, workspace, options, found, offload: Offload | None, log: Log) -> DuplicatesResult:
         def progress(done: int, total: int, pairs: int) -> None:
             log(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far")
 
@@ -110,7 +107,7 @@ class Duplicates(
                 keep_rule=options.keep,
                 found=found,
                 log=log,
-                pair_search=search,
+                offload=offload,
             )
         else:
             result = dedup_for(
@@ -122,7 +119,7 @@ class Duplicates(
                 keep_rule=options.keep,
                 progress=progress,
                 found=found,
-                pair_search=search,
+                offload=offload,
             )
         estimate = None
         if options.estimate_recall:

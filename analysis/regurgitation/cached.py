@@ -16,6 +16,7 @@ from analysis.dedup.cached import latest_dedup
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.errors import AuditInputError
+from analysis.index import Offload
 from analysis.regurgitation.compute import (
     RegurgitationResult,
     best_after_dedup,
@@ -40,7 +41,7 @@ def regurgitation_for(
     inlier_threshold: int | None = None,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
-    partitioned=None,
+    offload: Offload | None = None,
 ) -> RegurgitationResult:
     """Generated samples against their k nearest training images. Without `verify`, a sample is flagged when its
     nearest image reaches the cosine `threshold`; with it, neighbours at or above the candidate threshold are
@@ -79,7 +80,7 @@ def regurgitation_for(
             training.mapped,
             training.valid,
             k,
-            partitioned,
+            offload,
         )
         return (
             found,

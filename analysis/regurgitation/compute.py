@@ -18,7 +18,7 @@ from analysis.copies.candidates import MIN_COVERAGE, is_verified
 from analysis.dedup.compute import DedupResult
 from analysis.embedders.base import default_for_embedder
 from analysis.images import load_image
-from analysis.index import knn
+from analysis.index import Offload, knn
 from analysis.stats import PROPORTION_METHOD, judgeable, proportion_interval
 
 # Per-embedder defaults, reasoning in docs/analyses.md (Regurgitation): a memorised copy sits far above the
@@ -124,13 +124,13 @@ def nearest_training(
     training_vectors: np.ndarray,
     training_valid: np.ndarray,
     k: int,
-    partitioned=None,
+    offload: Offload | None = None,
 ) -> tuple[pd.DataFrame, str, float | None]:
     """The k nearest training images of every embedded generated sample (the expensive, threshold-free part).
-    `partitioned(queries, rows, k)`: an exact search run elsewhere (a Dask cluster: `analysis.distributed`)."""
+    `offload`: the exact search run elsewhere (a Dask cluster: `analysis.distributed`)."""
     query_rows = np.flatnonzero(generated_valid)
-    if partitioned is not None:
-        search = partitioned(np.asarray(generated_vectors[query_rows]), np.flatnonzero(training_valid), k)
+    if offload is not None:
+        search = offload.nearest_rows(np.asarray(generated_vectors[query_rows]), np.flatnonzero(training_valid), k)
     else:
         search = knn(
             np.asarray(generated_vectors[query_rows]),

@@ -7,7 +7,7 @@ import argparse
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.verification_options import add_verification_arguments, chosen_verification
-from analysis.distributed import PartitionedKnn, add_scheduler_argument, scheduled
+from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
 from analysis.regurgitation.cached import regurgitation_for
@@ -49,7 +49,7 @@ class Regurgitation(
         method, reason = chosen_verification(workspace, found, options.verify)
         if reason:
             log(f"verification: none ({reason}); flags are judged by embedding cosine alone")
-        with scheduled(getattr(options, "scheduler", None), log) as client:
+        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path) as offload:
             return regurgitation_for(
                 workspace,
                 threshold=options.threshold,
@@ -57,7 +57,7 @@ class Regurgitation(
                 verify=method == "local-features",
                 inlier_threshold=options.inliers,
                 log=log,
-                partitioned=None if client is None else PartitionedKnn(client, found.path, log),
+                offload=offload,
             )
 
     def to_json(self, result: RegurgitationResult) -> dict:
