@@ -80,10 +80,14 @@ def concept_table_for(
 
 
 def dedup_cluster_table(
-    workspace: Workspace, keep: np.ndarray, found: EmbeddingSet | None = None, index: DocTermIndex | None = None
+    workspace: Workspace,
+    keep: np.ndarray,
+    found: EmbeddingSet | None = None,
+    index: DocTermIndex | None = None,
+    offload: Offload | None = None,
 ) -> ClusterRates:
     """Removal by deduplication's keep-list, per visual cluster (the same clusters and definitions)."""
-    grouping = concept_clusters_for(workspace, found=found)
+    grouping = concept_clusters_for(workspace, found=found, offload=offload)
     index = index if index is not None else caption_index(workspace)
     return removal_by_cluster(grouping, ~keep, index, "dedup", workspace.original["id"].to_numpy())
 

@@ -129,7 +129,7 @@ class Duplicates(
         if method == "local-features" or reason is None:
             distances = pair_pdq_distances(pdq_hashes(workspace, "original", log=log), result.pairs)
         log("measuring what the keep-list removes: caption term shifts and removal per visual cluster…")
-        effects = dedup_effects(workspace, result.keep, found)
+        effects = dedup_effects(workspace, result.keep, found, offload=offload)
         return DuplicatesResult(result, found, estimate, exact_duplicates(found.status["sha256"]), distances, effects)
 
     def to_json(self, outcome: DuplicatesResult) -> dict:

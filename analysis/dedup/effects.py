@@ -13,6 +13,7 @@ from analysis.captions import DocTermIndex, caption_index
 from analysis.concepts.cached import dedup_cluster_table
 from analysis.concepts.compute import ClusterRates
 from analysis.embedding_store import EmbeddingSet
+from analysis.index import Offload
 from analysis.workspace import Workspace
 
 
@@ -29,12 +30,16 @@ class DedupEffects:
 
 
 def dedup_effects(
-    workspace: Workspace, keep: np.ndarray, found: EmbeddingSet | None = None, index: DocTermIndex | None = None
+    workspace: Workspace,
+    keep: np.ndarray,
+    found: EmbeddingSet | None = None,
+    index: DocTermIndex | None = None,
+    offload: Offload | None = None,
 ) -> DedupEffects:
     """Term shifts and per-cluster removal of dedup's keep-list, for the workspace's audited terms and groups."""
     index = index if index is not None else caption_index(workspace)
     shifts = bias_report(index, keep, workspace.config.default_terms, workspace.config.groups)
-    return DedupEffects(shifts, dedup_cluster_table(workspace, keep, found=found, index=index))
+    return DedupEffects(shifts, dedup_cluster_table(workspace, keep, found=found, index=index, offload=offload))
 
 
 def effect_lines(effects: DedupEffects) -> list[str]:

@@ -1,0 +1,215 @@
+"""The distributed engine measured: (1) on a --check-n workspace of precomputed embeddings, every distributed step
+run through a real `tcp://` cluster (a `dask scheduler` and two `dask worker` processes, as a user starts them)
+gives the single-process result (dedup keep-list, regurgitation flags, bias counts, concept clusters); (2) on an
+--n workspace, each step's wall time and peak memory in one process and on a LocalCluster of 1 and 2 workers
+(`--scheduler local:N`), with the peak RSS of the client and of each worker process. Every step starts from an
+empty cache. Writes docs/distributed.json and prints a Markdown table for docs/benchmarks.md.
+
+Usage: python -m bench.distributed_bench [--n 1000000] [--check-n 100000] [--workers 1 2] [--workdir /tmp/distbench]
+This machine has 2 cores: with 2 workers the client and the workers share them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "pretrain_audit.cli"]
+# step, arguments, the cache folders it writes (removed before each run), what its output is compared on
+STEPS = [
+    ("dedup", ["dedup", "--verify", "none", "--json"], ["dedup", "concepts", "captions"]),
+    ("regurgitation", ["regurgitation", "--verify", "none", "--json"], ["regurgitation"]),
+    ("bias", ["bias", "--terms", "woman,man,women,men,girl,boy", "--json"], ["captions"]),
+    ("concepts", ["concepts", "--no-map", "--json"], ["concepts", "captions"]),
+]
+
+
+def workspace(n: int, workdir: Path) -> Path:
+    directory = workdir / f"ws{n}"
+    if not (directory / "audit.toml").exists():
+        subprocess.run(
+            [sys.executable, "-m", "bench.make_large_workspace", str(n), str(directory), "--generated", "1000"]
+            + ["--with-images", "0"],
+            cwd=REPO,
+            check=True,
+        )
+        subprocess.run([*CLI, "prepare", str(directory), "--no-progress"], cwd=REPO, check=True)
+    return directory
+
+
+def run_step(directory: Path, arguments: list[str], caches: list[str], extra: list[str], out: Path | None) -> dict:
+    """One CLI run from an empty cache for its step: wall time, peak RSS of the client and of each child process
+    (LocalCluster workers are children of the command), and its JSON output."""
+    for name in caches:
+        shutil.rmtree(directory / ".audit-cache" / name, ignore_errors=True)
+    command = [*CLI, arguments[0], str(directory), *arguments[1:], *extra] + (["--out", str(out)] if out else [])
+    started = time.perf_counter()
+    process = psutil.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peaks: dict[int, float] = {}
+    names: dict[int, str] = {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                for member in [process, *process.children(recursive=True)]:
+                    try:
+                        rss = member.memory_info().rss / 2**20
+                        peaks[member.pid] = max(peaks.get(member.pid, 0.0), rss)
+                        names.setdefault(member.pid, " ".join(member.cmdline())[:200])
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    stop.set()
+    sampler.join()
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {stderr.decode()[-500:]}")
+    workers = [peak for pid, peak in peaks.items() if pid != process.pid and "resource_tracker" not in names[pid]]
+    return {
+        "seconds": round(seconds, 1),
+        "client_peak_rss_mb": round(peaks.get(process.pid, 0.0)),
+        "worker_peak_rss_mb": sorted(round(w) for w in workers if w > 50),
+        "output": json.loads(stdout),
+    }
+
+
+def comparable(step: str, payload: dict) -> object:
+    """What must be identical with and without the cluster."""
+    if step == "regurgitation":
+        return [(s["id"], s["flagged"], s["best_match"]) for s in payload["samples"]]
+    return payload
+
+
+def start_cluster(workdir: Path) -> tuple[str, list[subprocess.Popen]]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dask = str(Path(sys.executable).parent / "dask")
+    address = f"tcp://127.0.0.1:{port}"
+    logs = workdir / "dask-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / "scheduler.log").open("w"),
+        )
+    ]
+    time.sleep(2)
+    for number in range(2):
+        processes.append(
+            subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                stdout=subprocess.DEVNULL,
+                stderr=(logs / f"worker{number}.log").open("w"),
+            )
+        )
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        client.wait_for_workers(2, timeout=60)
+    return address, processes
+
+
+def equality(n: int, workdir: Path) -> list[dict]:
+    directory = workspace(n, workdir)
+    address, processes = start_cluster(workdir)
+    rows = []
+    try:
+        for step, arguments, caches in STEPS:
+            out_single = workdir / f"{step}-single.parquet" if step in ("dedup", "concepts") else None
+            out_dask = workdir / f"{step}-dask.parquet" if out_single else None
+            single = run_step(directory, arguments, caches, [], out_single)
+            distributed = run_step(directory, arguments, caches, ["--scheduler", address], out_dask)
+            same = comparable(step, single["output"]) == comparable(step, distributed["output"])
+            if out_single and out_dask:
+                same = same and pd.read_parquet(out_single).equals(pd.read_parquet(out_dask))
+            rows.append({"n": n, "step": step, "identical": same, "single_s": single["seconds"]})
+            rows[-1]["tcp_2_workers_s"] = distributed["seconds"]
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    finally:
+        for process in processes[::-1]:
+            process.terminate()
+            process.wait(timeout=30)
+    return rows
+
+
+def timings(n: int, workdir: Path, worker_counts: list[int]) -> list[dict]:
+    directory = workspace(n, workdir)
+    rows = []
+    for step, arguments, caches in STEPS:
+        for workers in [0, *worker_counts]:
+            extra = ["--scheduler", f"local:{workers}"] if workers else ["--scheduler", "none"]
+            measured = run_step(directory, arguments, caches, extra, None)
+            measured.pop("output")
+            rows.append({"n": n, "step": step, "workers": workers, **measured})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def table(equal: list[dict], timed: list[dict]) -> str:
+    lines = [
+        "| step | n | engine | wall time | client peak RSS | peak RSS per worker |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in timed:
+        engine = "one process" if not row["workers"] else f"LocalCluster, {row['workers']} worker(s)"
+        per_worker = ", ".join(f"{w:,} MB" for w in row["worker_peak_rss_mb"]) or "—"
+        lines.append(
+            f"| {row['step']} | {row['n']:,} | {engine} | {row['seconds']} s | {row['client_peak_rss_mb']:,} MB "
+            f"| {per_worker} |"
+        )
+    lines += [
+        "",
+        "| step | n | identical with a 2-worker tcp:// cluster | one process | tcp:// cluster |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in equal:
+        verdict = "yes" if r["identical"] else "**no**"
+        lines.append(f"| {r['step']} | {r['n']:,} | {verdict} | {r['single_s']} s | {r['tcp_2_workers_s']} s |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--check-n", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/distbench"))
+    args = parser.parse_args()
+    from bench.common import run_record
+
+    record = run_record(
+        f"python -m bench.distributed_bench --n {args.n} --check-n {args.check_n} "
+        f"--workers {' '.join(map(str, args.workers))}"
+    )
+    equal = equality(args.check_n, args.workdir)
+    timed = timings(args.n, args.workdir, args.workers)
+    (REPO / "docs" / "distributed.json").write_text(
+        json.dumps({"record": record, "identical": equal, "timings": timed}, indent=2) + "\n"
+    )
+    print(table(equal, timed))
+    print(f"\n{record['commit']}, {record['date']}: `{record['command']}`")
+
+
+if __name__ == "__main__":
+    main()
