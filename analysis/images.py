@@ -16,6 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from analysis.shards import member_size, read_member, shard_reference
+from analysis.storage import is_object_url, object_size_and_reader
 
 # Anything larger than this many pixels is refused before decoding (a decompression bomb guard).
 MAX_PIXELS = 50_000_000
@@ -54,6 +55,8 @@ def load_image(images_root: Path, relative: str, min_side: int | None = None, di
         return ImageResult(None, "no image path")
     if relative.startswith(("http://", "https://")):
         return ImageResult(None, "remote URL (not fetched)")
+    if is_object_url(relative):
+        return _load_object(relative, min_side, digest)
     path = resolve_image(images_root, relative)
     if path is None:
         return ImageResult(None, "path escapes the images root")
@@ -71,6 +74,29 @@ def load_image(images_root: Path, relative: str, min_side: int | None = None, di
         return ImageResult(None, f"unreadable file ({getattr(exc, 'strerror', None) or exc})")
     if data is None:
         return ImageResult(None, "not in the shard")
+    return _decode(data, min_side, digest)
+
+
+def _load_object(url: str, min_side: int | None, digest: bool) -> ImageResult:
+    """An image in object storage (`analysis/storage.py`), with the same guards as a local file."""
+    try:
+        found = object_size_and_reader(url)
+        if found is None:
+            return ImageResult(None, "not in the shard")
+        size, read = found
+        if size > MAX_FILE_BYTES:
+            return ImageResult(None, f"file too large ({size / 2**20:,.0f} MB)")
+        data = read()
+    except FileNotFoundError:
+        return ImageResult(None, "file not found")
+    except (OSError, ValueError, ImportError) as exc:
+        return ImageResult(
+            None, f"unreadable object ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__})"
+        )
+    return _decode(data, min_side, digest)
+
+
+def _decode(data: bytes, min_side: int | None, digest: bool) -> ImageResult:
     if not data:
         return ImageResult(None, "empty file (0 bytes)")
     try:

@@ -69,3 +69,19 @@ def test_pairs_above_within_a_subset_only() -> None:
     x[1] = x[0]
     x[3] = x[2]
     assert pairs_above(x, 0.99, subset=np.array([0, 1, 2])).tolist() == [[0, 1]]
+
+
+def test_a_pair_at_the_threshold_is_decided_by_its_float64_similarity() -> None:
+    """One process and a cluster's workers (other BLAS threads) must find the same pairs: a pair within float32
+    rounding of the threshold is decided by its exact similarity, on both sides of it."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((300, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exact = vectors.astype(np.float64) @ vectors.astype(np.float64).T
+    upper = np.triu_indices(len(vectors), 1)
+    chosen = float(np.sort(exact[upper])[-50])  # the 50th most similar pair's exact similarity
+    for threshold in (chosen + 1e-9, chosen - 1e-9):  # far inside float32 rounding (1e-7), far outside float64's
+        expected = {(i, j) for i, j in zip(*upper) if exact[i, j] >= threshold}
+        pairs, similarities = pairs_above(vectors, threshold, block=64, with_similarities=True)
+        assert {tuple(p) for p in pairs.tolist()} == expected
+        assert (similarities >= np.float32(threshold) - 1e-6).all()
