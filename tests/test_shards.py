@@ -13,7 +13,7 @@ import pytest
 
 from analysis.images import load_image, resolve_image
 from analysis.shards import read_img2dataset, shard_reference
-from tests.helpers import run_cli
+from tests.helpers import run_cli, screenshot, serve_dashboard, wait_for_app
 
 
 def write_img2dataset_folder(folder: Path, shards: int = 3, per_shard: int = 12) -> dict[str, str]:
@@ -114,3 +114,28 @@ def test_the_dashboard_shows_images_from_inside_the_shards(
     app.run()
     assert not app.exception, [e.message for e in app.exception]
     assert len(app.get("imgs")) >= 2 or len(app.get("image")) >= 2
+
+
+def test_a_sharded_download_prepared_on_a_cluster_is_browsed_in_the_real_browser(
+    laion_download, tmp_path: Path, browser
+) -> None:
+    """The whole path a LAION audit takes: init on the folder, prepare and dedup on a Dask cluster, then the
+    Duplicates page in Chromium shows the planted copy's group with both images decoded from inside the tars."""
+    folder, copies = laion_download
+    workspace = tmp_path / "audit"
+    assert run_cli("init", str(workspace), "--original", str(folder)).returncode == 0
+    for step in ("prepare", "dedup"):
+        completed = run_cli(step, str(workspace), "--scheduler", "local:2")
+        assert completed.returncode == 0, completed.stderr
+        assert "Dask: local cluster (2 workers)" in completed.stderr
+    with serve_dashboard(workspace) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 3600}).new_page()
+        page.goto(f"{url}/duplicates?section=Groups%2C+largest+first")
+        wait_for_app(page, 120000)
+        decoded = page.evaluate(
+            "() => Array.from(document.querySelectorAll('[data-testid=\"stImage\"] img'))"
+            ".filter(i => i.complete && i.naturalWidth > 0).length"
+        )
+        screenshot(page, "shards-duplicates")
+        page.context.close()
+    assert decoded >= 2  # both members of the copy's group, read from their shards
