@@ -168,7 +168,7 @@ def timings(n: int, workdir: Path, worker_counts: list[int]) -> list[dict]:
 
 def table(equal: list[dict], timed: list[dict]) -> str:
     lines = [
-        "| step | n | engine | wall time | client peak RSS | peak RSS of each worker (one process: its process pools) |",
+        "| step | n | engine | wall time | client peak RSS | peak RSS of each worker (one process: its pools) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in timed:
