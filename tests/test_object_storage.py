@@ -117,3 +117,24 @@ def test_prepare_embeds_images_in_s3_like_the_same_images_on_disk(
     assert remote is not None and reference is not None
     expected = np.asarray(reference.vectors[:24], dtype=np.float32)
     assert np.abs(np.asarray(remote.vectors, dtype=np.float32) - expected).max() < 2e-3
+
+
+def test_a_copy_in_s3_is_verified_on_its_pixels(sample_dir: Path, tmp_path: Path, s3) -> None:
+    """Pixel verification (local features) reads objects too: a copy planted under another key is one group."""
+    manifest = _upload_sample_images(sample_dir, s3, 12)
+    copy = manifest.iloc[[0]].assign(id="copy-of-first", image=manifest["image"].iloc[0].replace("/loose/", "/copy/"))
+    s3.copy(
+        copy["image"].iloc[0].replace("/copy/", "/loose/").removeprefix("s3://"),
+        copy["image"].iloc[0].removeprefix("s3://"),
+    )
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    pd.concat([manifest, copy])[["id", "caption", "image"]].to_parquet(workspace / "original.parquet", index=False)
+    assert run_cli("init", str(workspace), "--original", str(workspace / "original.parquet")).returncode == 0
+    assert run_cli("prepare", str(workspace), "--no-progress").returncode == 0
+    completed = run_cli("dedup", str(workspace), "--json", "--out", str(tmp_path / "keep.parquet"))
+    assert completed.returncode == 0, completed.stderr
+    assert '"method": "local-features"' in completed.stdout
+    keep = pd.read_parquet(tmp_path / "keep.parquet").set_index("id")
+    first = manifest["id"].iloc[0]
+    assert keep.at["copy-of-first", "group_id"] == keep.at[first, "group_id"] is not pd.NA

@@ -17,6 +17,7 @@ from analysis.copies.local_features import MAX_SIDE, N_FEATURES, Features, extra
 from analysis.embedding_store import EmbeddingSet
 from analysis.images import load_image, resolve_image
 from analysis.parallel import parallel_map
+from analysis.storage import is_object_url
 from analysis.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -84,7 +85,8 @@ def ensure_features(
 ) -> list[Path | None]:
     """The feature file of each image, extracting those not cached yet (with a progress bar on stderr); None for
     an image with no file under the images root (a dead link has no pixels to verify, and writing an empty
-    feature file for each of a large set's dead links would cost more than the verification itself)."""
+    feature file for each of a large set's dead links would cost more than the verification itself). Images in
+    object storage are read through fsspec like any other."""
     from tqdm import tqdm
 
     paths: list[Path | None] = [feature_path(directory, key) for key in keys]
@@ -92,10 +94,11 @@ def ensure_features(
     for position, (image, path) in enumerate(zip(images, paths)):
         if path is None or path.exists():
             continue
-        source = resolve_image(images_root, image)
-        if source is None or not source.is_file():
-            paths[position] = None
-            continue
+        if not is_object_url(image):
+            source = resolve_image(images_root, image)
+            if source is None or not source.is_file():
+                paths[position] = None
+                continue
         todo[str(path)] = (str(images_root), image, str(path))
     if todo:
         if log:
