@@ -153,16 +153,36 @@ def equality(n: int, workdir: Path) -> list[dict]:
     return rows
 
 
-def timings(n: int, workdir: Path, worker_counts: list[int]) -> list[dict]:
+def timings(n: int, workdir: Path, worker_counts: list[int], steps: list[str]) -> list[dict]:
     directory = workspace(n, workdir)
     rows = []
-    for step, arguments, caches in STEPS:
+    for step, arguments, caches in [s for s in STEPS if s[0] in steps]:
         for workers in [0, *worker_counts]:
             extra = ["--scheduler", f"local:{workers}"] if workers else ["--scheduler", "none"]
             measured = run_step(directory, arguments, caches, extra, None)
             measured.pop("output")
             rows.append({"n": n, "step": step, "workers": workers, **measured})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def prepare_timings(images: int, workdir: Path, worker_counts: list[int]) -> list[dict]:
+    """`prepare` of real COCO photos (effnet-lite0) from an empty cache, in one process (its decoding pool) and on
+    LocalCluster workers (each decodes and embeds its chunks)."""
+    from bench.embedding_throughput import make_workspace
+
+    directory = workdir / f"photos{images}"
+    if not (directory / "audit.toml").exists():
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        make_workspace(directory, images)
+    rows = []
+    for workers in [0, *worker_counts]:
+        extra = ["--scheduler", f"local:{workers}"] if workers else ["--scheduler", "none"]
+        measured = run_step(directory, ["prepare", "--no-progress", "--json"], ["embeddings", "pdq"], extra, None)
+        measured.pop("output")
+        rows.append({"n": images, "step": "prepare (COCO photos)", "workers": workers, **measured})
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
 
@@ -195,20 +215,36 @@ def main() -> None:
     parser.add_argument("--check-n", type=int, default=100_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/distbench"))
+    parser.add_argument("--prepare-images", type=int, default=1024, help="real photos embedded by the prepare part")
+    parser.add_argument("--parts", nargs="+", default=["identical", "scale", "prepare"])
+    parser.add_argument("--steps", nargs="+", default=[s[0] for s in STEPS], help="steps the scale part times")
     args = parser.parse_args()
     from bench.common import run_record
 
     record = run_record(
         f"python -m bench.distributed_bench --n {args.n} --check-n {args.check_n} "
-        f"--workers {' '.join(map(str, args.workers))}"
+        f"--workers {' '.join(map(str, args.workers))} --prepare-images {args.prepare_images} "
+        f"--parts {' '.join(args.parts)} --steps {' '.join(args.steps)}"
     )
-    equal = equality(args.check_n, args.workdir)
-    timed = timings(args.n, args.workdir, args.workers)
-    (REPO / "docs" / "distributed.json").write_text(
-        json.dumps({"record": record, "identical": equal, "timings": timed}, indent=2) + "\n"
-    )
+    results = REPO / "docs" / "distributed.json"
+    stored = json.loads(results.read_text()) if results.exists() else {}
+    if "identical" in args.parts:
+        stored["identical"] = {"record": record, "rows": equality(args.check_n, args.workdir)}
+    timed: list[dict] = []
+    if "scale" in args.parts:
+        timed += timings(args.n, args.workdir, args.workers, args.steps)
+    if "prepare" in args.parts:
+        timed += prepare_timings(args.prepare_images, args.workdir, args.workers)
+    for row in timed:  # each part keeps the record of the run that measured it
+        row.update(record)
+    kept = [row for row in stored.get("timings", []) if row["step"] not in {r["step"] for r in timed}]
+    stored["timings"] = kept + timed
+    results.write_text(json.dumps(stored, indent=2) + "\n")
+    equal, timed = stored.get("identical", {}).get("rows", []), stored["timings"]
     print(table(equal, timed))
-    print(f"\n{record['commit']}, {record['date']}: `{record['command']}`")
+    sources = [stored.get("identical", {}).get("record", {})] + timed
+    for commit, date, command in sorted({(r["commit"], r["date"], r["command"]) for r in sources if r}):
+        print(f"\n{commit}, {date}: `{command}`")
 
 
 if __name__ == "__main__":
