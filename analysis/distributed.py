@@ -133,6 +133,10 @@ class DaskOffload:
                 self.log(f"{what}: {done}/{len(futures)} tasks done")
         return self.client.gather(futures)
 
+    @property
+    def workers(self) -> int:
+        return max(1, len(self.client.scheduler_info().get("workers", {})))
+
     def _path(self) -> str:
         assert self.embeddings is not None, "this step needs the embeddings' path"
         return str(self.embeddings)

@@ -246,6 +246,34 @@ MUTATIONS = [
         "                    blur=False,",
         ["tests/test_browser.py::test_visual_concepts_show_a_clusters_central_images_blurred_where_removed"],
     ),
+    (
+        "pairs at the threshold decided by float32 rounding again",
+        "analysis/index.py",
+        "            accepted[near] = exact >= threshold\n",
+        "            pass\n",
+        ["tests/test_index.py::test_a_pair_at_the_threshold_is_decided_by_its_float64_similarity"],
+    ),
+    (
+        "images in object storage skipped by pixel verification",
+        "analysis/copies/feature_store.py",
+        "        if not is_object_url(image):\n",
+        "        if True:\n",
+        ["tests/test_object_storage.py::test_a_copy_in_s3_is_verified_on_its_pixels"],
+    ),
+    (
+        "distributed caption counts drop a partition",
+        "analysis/bias/contract.py",
+        "    return report_from_counts(sum(counted[1:], counted[0]), groups)\n",
+        "    return report_from_counts(counted[0], groups)\n",
+        ["tests/test_distributed.py::test_bias_counts_on_a_two_worker_cluster_equal_one_process"],
+    ),
+    (
+        "prepare's chunks on workers written under the wrong chunk number",
+        "analysis/embeddings.py",
+        "    _save_chunk(Path(chunk_dir), chunk, ids, vectors, reasons, digests)\n    return",
+        "    _save_chunk(Path(chunk_dir), len(paths) - 1 - chunk, ids, vectors, reasons, digests)\n    return",
+        ["tests/test_distributed.py::test_prepare_on_a_two_worker_cluster_embeds_and_hashes_the_same_images"],
+    ),
 ]
 
 

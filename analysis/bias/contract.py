@@ -61,14 +61,10 @@ def distributed_report(
     for word in list(terms) + [m for members in groups.values() for m in members]:
         check_single_word(normalise_term(word))
     captions, kept = workspace.original["caption"].astype(str), workspace.kept
+    step = max(1, min(CAPTIONS_PER_TASK, -(-len(captions) // offload.workers)))  # a part for every worker
     parts = [
-        (
-            captions.iloc[start : start + CAPTIONS_PER_TASK].tolist(),
-            kept[start : start + CAPTIONS_PER_TASK],
-            terms,
-            groups,
-        )
-        for start in range(0, len(captions), CAPTIONS_PER_TASK)
+        (captions.iloc[start : start + step].tolist(), kept[start : start + step], terms, groups)
+        for start in range(0, len(captions), step)
     ]
     counted = offload.map(count_captions, parts, f"counting {len(captions):,} captions")
     return report_from_counts(sum(counted[1:], counted[0]), groups)
