@@ -10,6 +10,7 @@ Usage: python -m bench.mutation_check [--only TEXT]
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -307,6 +308,9 @@ def check(worktree: Path, name: str, path: str, old: str, new: str, tests: list[
             cwd=worktree,
             capture_output=True,
             text=True,
+            # processes the tests start outside the worktree's cwd (Dask workers) import the mutated code too,
+            # not the editable install's checkout
+            env={**os.environ, "PYTHONPATH": str(worktree)},
         )
     finally:
         file.write_text(text)

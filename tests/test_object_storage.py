@@ -120,21 +120,32 @@ def test_prepare_embeds_images_in_s3_like_the_same_images_on_disk(
 
 
 def test_a_copy_in_s3_is_verified_on_its_pixels(sample_dir: Path, tmp_path: Path, s3) -> None:
-    """Pixel verification (local features) reads objects too: a copy planted under another key is one group."""
+    """Pixel verification (local features) reads objects too: a resized, re-encoded copy of a photo (not
+    byte-identical, so only its pixels can verify it) is one group with its original."""
+    from PIL import Image
+    from skimage import data
+
     manifest = _upload_sample_images(sample_dir, s3, 12)
-    copy = manifest.iloc[[0]].assign(id="copy-of-first", image=manifest["image"].iloc[0].replace("/loose/", "/copy/"))
-    s3.copy(
-        copy["image"].iloc[0].replace("/copy/", "/loose/").removeprefix("s3://"),
-        copy["image"].iloc[0].removeprefix("s3://"),
+    photo = Image.fromarray(data.astronaut())  # a real, textured photograph (scikit-image ships it)
+    for key, image, quality in (("photo", photo, 95), ("copy", photo.resize((460, 460)), 80)):
+        encoded = io.BytesIO()
+        image.save(encoded, format="JPEG", quality=quality)
+        s3.pipe(f"{BUCKET}/photos/{key}.jpg", encoded.getvalue())
+    extra = pd.DataFrame(
+        {
+            "id": ["photo", "copy-of-photo"],
+            "caption": ["an astronaut", "an astronaut, resized and re-encoded"],
+            "image": [f"s3://{BUCKET}/photos/photo.jpg", f"s3://{BUCKET}/photos/copy.jpg"],
+        }
     )
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    pd.concat([manifest, copy])[["id", "caption", "image"]].to_parquet(workspace / "original.parquet", index=False)
+    pd.concat([manifest[["id", "caption", "image"]], extra]).to_parquet(workspace / "original.parquet", index=False)
     assert run_cli("init", str(workspace), "--original", str(workspace / "original.parquet")).returncode == 0
     assert run_cli("prepare", str(workspace), "--no-progress").returncode == 0
     completed = run_cli("dedup", str(workspace), "--json", "--out", str(tmp_path / "keep.parquet"))
     assert completed.returncode == 0, completed.stderr
     assert '"method": "local-features"' in completed.stdout
     keep = pd.read_parquet(tmp_path / "keep.parquet").set_index("id")
-    first = manifest["id"].iloc[0]
-    assert keep.at["copy-of-first", "group_id"] == keep.at[first, "group_id"] is not pd.NA
+    assert not pd.isna(keep.at["photo", "group_id"])
+    assert keep.at["copy-of-photo", "group_id"] == keep.at["photo", "group_id"]
