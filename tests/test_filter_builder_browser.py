@@ -28,10 +28,16 @@ def _pending(workspace: Path) -> list[str]:
 
 def _label_shown_round(page, workspace: Path, truth: dict[str, bool]) -> int:
     items = _pending(workspace)
+    for _ in range(120):  # the click's rerun may start after wait_for_app returned: wait for the round it stores
+        if items:
+            break
+        page.wait_for_timeout(500)
+        items = _pending(workspace)
     assert items, "a round must be waiting"
     for item in items:
         verdict = "positive" if truth[item] else "negative"
-        page.get_by_role("radiogroup", name=f"label {item}").get_by_role("radio", name=verdict).click()
+        group = page.get_by_role("radiogroup", name=f"label {item}", exact=True).first  # a tile may show twice
+        group.get_by_role("radio", name=verdict, exact=True).click()
         page.wait_for_timeout(300)
         wait_for_app(page)
     assert _pending(workspace) == []
