@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,37 +13,14 @@ import pytest
 
 from analysis.distributed import parse_scheduler
 from analysis.errors import AuditInputError
+from bench.distributed_bench import start_cluster
 from tests.helpers import free_port, run_cli
-
-DASK = Path(sys.executable).parent / "dask"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     """tcp://127.0.0.1:PORT of a scheduler with two single-threaded workers; stopped after the module."""
-    port = free_port()
-    logs = tmp_path_factory.mktemp("dask")
-    address = f"tcp://127.0.0.1:{port}"
-    processes = [
-        subprocess.Popen(
-            [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
-            stdout=subprocess.DEVNULL,
-            stderr=(logs / "scheduler.log").open("w"),
-        )
-    ]
-    time.sleep(2)
-    for number in range(2):
-        processes.append(
-            subprocess.Popen(
-                [str(DASK), "worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard"],
-                stdout=subprocess.DEVNULL,
-                stderr=(logs / f"worker{number}.log").open("w"),
-            )
-        )
-    from distributed import Client
-
-    with Client(address, timeout="30s") as client:
-        client.wait_for_workers(2, timeout=60)
+    address, processes = start_cluster(tmp_path_factory.mktemp("dask"))
     yield address
     for process in processes[::-1]:
         process.terminate()
