@@ -22,7 +22,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as scipy_stats
+
+
+def _scipy_stats():
+    """scipy.stats, imported on first use: it costs half a second, and most commands never need an interval."""
+    from scipy import stats
+
+    return stats
+
 
 Z95 = 1.959963984540054
 MIN_JUDGEABLE = 30
@@ -41,8 +48,10 @@ def proportion_interval(successes: int, trials: int, level: float = 0.95) -> tup
     if trials <= 0:
         return (0.0, 1.0)
     alpha = 1 - level
-    low = 0.0 if successes <= 0 else float(scipy_stats.beta.ppf(alpha / 2, successes, trials - successes + 1))
-    high = 1.0 if successes >= trials else float(scipy_stats.beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    low = 0.0 if successes <= 0 else float(_scipy_stats().beta.ppf(alpha / 2, successes, trials - successes + 1))
+    high = (
+        1.0 if successes >= trials else float(_scipy_stats().beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    )
     return (low, high)
 
 
@@ -200,14 +209,15 @@ def stratified_proportion(
         degrees = max(total - len(n_h), 1.0)  # Korn–Graubard's degrees-of-freedom correction for few items
         if total > 1:
             effective *= (
-                scipy_stats.t.ppf(1 - (1 - level) / 2, total - 1) / scipy_stats.t.ppf(1 - (1 - level) / 2, degrees)
+                _scipy_stats().t.ppf(1 - (1 - level) / 2, total - 1)
+                / _scipy_stats().t.ppf(1 - (1 - level) / 2, degrees)
             ) ** 2
     else:
         effective = total
     alpha = 1 - level
     x = estimate * effective
-    low = 0.0 if x <= 0 else float(scipy_stats.beta.ppf(alpha / 2, x, effective - x + 1))
-    high = 1.0 if x >= effective else float(scipy_stats.beta.ppf(1 - alpha / 2, x + 1, effective - x))
+    low = 0.0 if x <= 0 else float(_scipy_stats().beta.ppf(alpha / 2, x, effective - x + 1))
+    high = 1.0 if x >= effective else float(_scipy_stats().beta.ppf(1 - alpha / 2, x + 1, effective - x))
     return estimate, (low, high), effective
 
 
@@ -215,11 +225,11 @@ def binomial_p_value(successes: int, trials: int, rate: float) -> float:
     """Two-sided exact binomial test of `successes` in `trials` against the rate `rate`."""
     if trials <= 0:
         return 1.0
-    return float(scipy_stats.binomtest(successes, trials, min(max(rate, 0.0), 1.0)).pvalue)
+    return float(_scipy_stats().binomtest(successes, trials, min(max(rate, 0.0), 1.0)).pvalue)
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     """q-values controlling the false discovery rate over the tests given (Benjamini & Hochberg 1995): the
     smallest FDR at which each test would be called significant."""
     p = np.asarray(p_values, dtype=np.float64)
-    return p if p.size == 0 else scipy_stats.false_discovery_control(p, method="bh")
+    return p if p.size == 0 else _scipy_stats().false_discovery_control(p, method="bh")

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from analysis.captions import DocTermIndex
 from analysis.errors import AuditInputError
 from analysis.stats import effective_sample_size
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 FeatureKind = Literal["captions", "embeddings", "both"]
 
@@ -121,6 +122,9 @@ def fit_weights(
             f"(have {int(kept.sum())} kept, {n_removed} removed).",
             fix="reweighting only makes sense when the filter removed something.",
         )
+    from sklearn.linear_model import LogisticRegression  # imported here: every CLI call would pay ~0.7 s for it
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     model = LogisticRegression(C=regularisation, max_iter=2000, solver="lbfgs")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     labels = kept.astype(int)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 import faiss
 import numpy as np
 from scipy.sparse import coo_matrix
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from analysis.captions import DocTermIndex
 from analysis.index import Offload, as_float32, nearest_centroid
@@ -204,9 +203,9 @@ def class_tfidf_words(
     per_cluster = np.asarray(counts.sum(axis=1)).ravel()
     average = per_cluster.mean() if len(per_cluster) else 0.0
     idf = np.log1p(average / np.maximum(per_word, 1))
-    usable = np.array(
-        [len(w) > 1 and not w.isdigit() and w not in ENGLISH_STOP_WORDS for w in index.vocabulary.tolist()]
-    )
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as stop_words  # lazy: the CLI starts without it
+
+    usable = np.array([len(w) > 1 and not w.isdigit() and w not in stop_words for w in index.vocabulary.tolist()])
     words: list[list[str]] = []
     for cluster in range(n_clusters):
         row = counts.getrow(cluster)

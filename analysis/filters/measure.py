@@ -8,7 +8,6 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from analysis.stats import proportion_interval
 
@@ -105,6 +104,8 @@ def slice_estimates(
 def roc_points(truth: np.ndarray, scores: np.ndarray) -> tuple[float | None, dict[str, list[float]]]:
     if truth.all() or not truth.any():
         return None, {}
+    from sklearn.metrics import roc_auc_score, roc_curve  # imported here: the CLI starts without sklearn
+
     fpr, tpr, thresholds = roc_curve(truth, scores)
     finite = np.isfinite(thresholds)
     return float(roc_auc_score(truth, scores)), {

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
 from analysis.cache import atomic_save_npz
 from analysis.embedding_store import EmbeddingSet
@@ -93,6 +91,8 @@ def can_fit(y: np.ndarray) -> bool:
 
 
 def fit(x: np.ndarray, y: np.ndarray, features: Features, c: float = DEFAULT_C) -> LinearModel:
+    from sklearn.linear_model import LogisticRegression  # imported here: every CLI call would pay ~0.7 s for it
+
     classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
     classifier.fit(x, y)
     return LinearModel(
@@ -107,6 +107,8 @@ def cross_validated(
     labelled image, from a model that did not see its label."""
     folds = min(5, int(y.sum()), int((~y).sum()))
     scores = np.empty(len(y))
+    from sklearn.model_selection import StratifiedKFold
+
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(x, y):
         scores[test] = fit(x[train], y[train], features, c).probabilities(x[test])

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from analysis.review.decisions import reviewer_votes
 from analysis.stats import judgeable, proportion_interval
@@ -86,6 +85,8 @@ def _bootstrap(statistic, arrays: tuple[np.ndarray, ...], seed: int) -> tuple[fl
     low, high = np.percentile(values, [2.5, 97.5])
     # Widened by t(n − 1) / z about the centre: the plain percentile interval holds the truth 89% of the time at
     # 10 items (bench/review_sampling.py); the t factor is the usual small-sample correction of a standard error.
+    from scipy import stats as scipy_stats  # lazy: the CLI starts without scipy.stats
+
     widen = float(scipy_stats.t.ppf(0.975, max(n - 1, 1)) / scipy_stats.norm.ppf(0.975))
     centre = (low + high) / 2
     return float(max(-1.0, centre - (centre - low) * widen)), float(min(1.0, centre + (high - centre) * widen))
