@@ -196,18 +196,23 @@ def print_pdf(source: Path, out: Path) -> None:
 
 
 def export_figures(sections: list[ReportSection], directory: Path, width: int = 1100) -> list[Path]:
-    """Each chart as PNG (2× scale) and SVG, through Plotly's kaleido and the local Chromium."""
+    """Each chart as PNG (2× scale) and SVG, through Plotly's kaleido and the local Chromium. All of them in one
+    `write_images` call: kaleido then starts Chromium once, not once per file (14 starts for the sample's seven
+    charts took most of a report's export time)."""
     import os
 
     import plotly.io as pio
 
     os.environ.setdefault("BROWSER_PATH", chromium_path())
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    figures, paths, scales, heights = [], [], [], []
     for section in sections:
         for name, figure in section.figures.items():
             for suffix, scale in ((".png", 2), (".svg", 1)):
-                path = directory / f"{name}{suffix}"
-                pio.write_image(figure, path, width=width, height=figure.layout.height or 450, scale=scale)
-                written.append(path)
-    return written
+                figures.append(figure)
+                paths.append(directory / f"{name}{suffix}")
+                scales.append(scale)
+                heights.append(figure.layout.height or 450)
+    if figures:
+        pio.write_images(figures, paths, scale=scales, width=width, height=heights)
+    return paths
