@@ -7,7 +7,7 @@ PORT    ?= 8501
 SAMPLE  ?= sample-workspace
 PYTHON  ?= python3
 
-.PHONY: install run test lint browser bench clean-sample
+.PHONY: install run test test-fast ci lint browser bench clean-sample
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ browser:
 
 test: install browser
 	$(PY) -m pytest -q
+
+# The inner loop (a few minutes): lint, then every test that needs no browser, no Dask cluster or S3 server and no
+# ../shared/real. CI still runs everything: finish with `make ci`.
+test-fast: lint
+	$(PY) -m pytest -q -m "not browser and not cluster and not real_data" --durations=10
+
+# CI on the committed HEAD: a fresh clone beside a copy of ../shared, `.ci/run` as CI runs it (.ci/local).
+ci:
+	bash .ci/local
 
 # ruff (lint, import order, format) on the whole tree; mypy on the engine and the CLI (pyproject.toml)
 lint: install

@@ -114,7 +114,7 @@ def start_cluster(workdir: Path) -> tuple[str, list[subprocess.Popen]]:
             stderr=(logs / "scheduler.log").open("w"),
         )
     ]
-    time.sleep(2)
+    _wait_for_port(port, processes[0], logs / "scheduler.log")
     for number in range(2):
         processes.append(
             subprocess.Popen(
@@ -125,9 +125,39 @@ def start_cluster(workdir: Path) -> tuple[str, list[subprocess.Popen]]:
         )
     from distributed import Client
 
-    with Client(address, timeout="30s") as client:
-        client.wait_for_workers(2, timeout=60)
+    started = time.monotonic()
+    try:
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+    except (TimeoutError, OSError) as exc:
+        for process in processes:
+            process.kill()
+        tails = {name: _tail(logs / name) for name in ("worker0.log", "worker1.log")}
+        raise RuntimeError(
+            f"waited {time.monotonic() - started:.0f} s (limit 60 s) for 2 Dask workers at {address}: {exc}; "
+            f"worker logs: {tails}"
+        ) from None
     return address, processes
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    return " | ".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, limit: float = 60) -> None:
+    """Until the scheduler accepts connections; a scheduler that dies or never listens is named with its log."""
+    import socket
+
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Dask scheduler exited ({process.returncode}) before listening: {_tail(log)}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"waited {limit:.0f} s for the Dask scheduler to listen on 127.0.0.1:{port}: {_tail(log)}")
 
 
 def equality(n: int, workdir: Path) -> list[dict]:

