@@ -87,7 +87,8 @@ def test_an_unreachable_scheduler_exits_2_with_one_line(sample_dir: Path, tmp_pa
     assert "cannot reach the Dask scheduler" in completed.stderr and "Traceback" not in completed.stderr
 
 
-def _embeddings(workspace: Path) -> tuple[np.ndarray, pd.DataFrame]:
+def _embeddings(workspace: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The original set's embeddings (one row per id) and PDQ hashes."""
     from analysis.copies.pdq import pdq_hashes
     from analysis.embedding_store import load_embeddings
     from analysis.workspace import load_workspace
@@ -95,23 +96,32 @@ def _embeddings(workspace: Path) -> tuple[np.ndarray, pd.DataFrame]:
     loaded = load_workspace(workspace)
     found = load_embeddings(loaded, "original")
     assert found is not None
-    return np.asarray(found.vectors, dtype=np.float32), pdq_hashes(loaded, "original")
+    vectors = pd.DataFrame(np.asarray(found.vectors, dtype=np.float32), index=loaded.original["id"].astype(str))
+    return vectors, pdq_hashes(loaded, "original")
 
 
 def test_prepare_on_a_two_worker_cluster_embeds_and_hashes_the_same_images(
     sample_dir: Path, tmp_path: Path, cluster: str
 ) -> None:
+    """96 of the sample's images in 3 chunks, so that both workers embed; each image's embedding and hash depends
+    on that image alone, so they must equal the single-process ones of the full prepared sample."""
     workspace = tmp_path / "fresh"
     shutil.copytree(sample_dir, workspace, ignore=shutil.ignore_patterns("reviews.sqlite*", "*.lock", ".audit-cache"))
-    completed = run_cli("prepare", str(workspace), "--scheduler", cluster, "--no-progress", "--chunk-rows", "256")
+    original = pd.read_parquet(workspace / "original.parquet")
+    original.sample(96, random_state=0).to_parquet(workspace / "original.parquet", index=False)
+    generated = pd.read_parquet(workspace / "generated.parquet").head(8).assign(source_id=None)
+    generated.to_parquet(workspace / "generated.parquet", index=False)
+    completed = run_cli("prepare", str(workspace), "--scheduler", cluster, "--no-progress", "--chunk-rows", "32")
     assert completed.returncode == 0, completed.stderr
-    assert "embedding original (" in completed.stderr and "PDQ hashes (original): " in completed.stderr
+    assert "embedding original (3 chunks of 32)" in completed.stderr, completed.stderr
+    assert "PDQ hashes (original): " in completed.stderr
     vectors, hashes = _embeddings(workspace)
     expected_vectors, expected_hashes = _embeddings(sample_dir)
-    assert vectors.shape == expected_vectors.shape
+    assert len(vectors) == 96
     # float16 storage of float32 model outputs: one process per worker (one BLAS thread) may round the last bit
-    assert np.abs(vectors - expected_vectors).max() < 2e-3
-    pd.testing.assert_frame_equal(hashes, expected_hashes)
+    assert np.abs(vectors.to_numpy() - expected_vectors.loc[vectors.index].to_numpy()).max() < 2e-3
+    expected_hashes = expected_hashes.set_index("id").loc[hashes["id"]].reset_index()
+    pd.testing.assert_frame_equal(hashes, expected_hashes[hashes.columns])
 
 
 def _json(*args: str) -> dict:

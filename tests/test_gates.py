@@ -8,23 +8,35 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.helpers import run_cli
 
 
-def _emptied_copies(sample_dir: Path, tmp_path: Path) -> Path:
-    """The sample with its 15 planted copies (gen-000 … gen-014) replaced by empty files, prepared afresh."""
-    workspace = tmp_path / "emptied"
-    shutil.copytree(sample_dir, workspace, ignore=shutil.ignore_patterns(".audit-cache", "reviews.sqlite*"))
+@pytest.fixture(scope="module")
+def emptied_copies(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample with its 15 planted copies (gen-000 … gen-014) replaced by empty files, prepared afresh. The
+    original set's cached embeddings and hashes are kept (its images are untouched); the generated set's are not
+    (its cache is keyed by ids and paths, which did not change), so `prepare` reads the emptied files again.
+    Both tests only run `check` and `regurgitation` on it, which give the same answer computed or cached."""
+    workspace = tmp_path_factory.mktemp("gates") / "emptied"
+
+    def stale(directory: str, names: list[str]) -> set[str]:
+        in_cache = ".audit-cache" in Path(directory).parts
+        return {n for n in names if n.startswith("reviews.sqlite") or (in_cache and n.startswith("generated-"))}
+
+    shutil.copytree(sample_dir, workspace, ignore=stale)
     generated = pd.read_parquet(workspace / "generated.parquet")
     for image in generated.loc[generated["id"].isin([f"gen-{i:03d}" for i in range(15)]), "image"]:
         (workspace / "images" / image).write_bytes(b"")
-    assert run_cli("prepare", str(workspace), "--no-progress").returncode == 0
+    prepared = run_cli("prepare", str(workspace), "--no-progress")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "original: " in prepared.stderr and "embeddings already cached" in prepared.stderr, prepared.stderr
     return workspace
 
 
-def test_unreadable_samples_make_the_regurgitation_gate_unmeasured(sample_dir: Path, tmp_path: Path) -> None:
-    workspace = _emptied_copies(sample_dir, tmp_path)
+def test_unreadable_samples_make_the_regurgitation_gate_unmeasured(emptied_copies: Path) -> None:
+    workspace = emptied_copies
     result = run_cli("check", str(workspace), "--max-regurgitation-rate", "0.01", "--json")
     assert result.returncode == 1, result.stdout + result.stderr
     (gate,) = json.loads(result.stdout)["gates"]
@@ -33,8 +45,8 @@ def test_unreadable_samples_make_the_regurgitation_gate_unmeasured(sample_dir: P
     assert "0 of 85 measured samples" in gate["detail"]
 
 
-def test_allow_unmeasured_judges_on_what_was_read(sample_dir: Path, tmp_path: Path) -> None:
-    workspace = _emptied_copies(sample_dir, tmp_path)
+def test_allow_unmeasured_judges_on_what_was_read(emptied_copies: Path) -> None:
+    workspace = emptied_copies
     result = run_cli("check", str(workspace), "--max-regurgitation-rate", "0.01", "--allow-unmeasured")
     assert result.returncode == 0, result.stdout
     assert "unmeasured: 15 of 100 generated samples could not be read" in result.stdout

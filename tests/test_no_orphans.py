@@ -44,11 +44,11 @@ def _wait_for(condition, timeout: float) -> bool:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from data_samples.build import build_sample
-
-    directory = build_sample(tmp_path_factory.mktemp("kill") / "ws")
-    assert run_cli("prepare", str(directory), "--no-progress", "--workers", "2").returncode == 0
+def prepared(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the prepared sample: each round deletes one phase's cache so that only that phase runs again."""
+    directory = tmp_path_factory.mktemp("kill") / "ws"
+    shutil.copytree(sample_dir, directory, ignore=shutil.ignore_patterns("reviews.sqlite*", "*.lock"))
+    assert run_cli("prepare", str(directory), "--no-progress", "--workers", "2").returncode == 0  # all cached
     return directory
 
 
