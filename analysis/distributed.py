@@ -67,6 +67,9 @@ def dask_client(scheduler: Scheduler, log: Callable[[str], None]) -> Iterator:
             )
             client = Client(cluster)
         else:
+            refused = _nothing_listens(scheduler.address)
+            if refused:
+                raise OSError(refused)
             client = Client(scheduler.address, timeout="20s")
     except OSError as exc:
         raise AuditInputError(
@@ -81,6 +84,25 @@ def dask_client(scheduler: Scheduler, log: Callable[[str], None]) -> Iterator:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _nothing_listens(address: str) -> str | None:
+    """Why nothing can answer at a tcp:// address, found by one plain connect: a refused port or a host name
+    that does not resolve is said at once, where Dask's client retries for its whole 20 s timeout. None when the
+    port accepts, or when the network is slow to say (Dask's timeout then decides)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if not parts.hostname or not parts.port:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=5):
+            return None
+    except (ConnectionRefusedError, socket.gaierror) as exc:
+        return f"{exc.strerror or exc}"
+    except OSError:
+        return None
 
 
 def _pairs_in_clusters(path: str, threshold: float, members: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

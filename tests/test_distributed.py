@@ -80,11 +80,16 @@ def test_a_bad_scheduler_is_one_clear_error(bad: str) -> None:
         parse_scheduler(bad)
 
 
-def test_an_unreachable_scheduler_exits_2_with_one_line(sample_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("host", "reason"), [("127.0.0.1", "Connection refused"), ("no-such-host.invalid", "")]
+)
+def test_an_unreachable_scheduler_exits_2_with_one_line(sample_dir: Path, tmp_path: Path, host, reason) -> None:
+    """A refused port or an unknown host is said at once, by one plain connect (Dask's client would retry for 20 s)."""
     workspace = _fresh_copy(sample_dir, tmp_path / "gone")
-    completed = run_cli("dedup", str(workspace), "--scheduler", f"tcp://127.0.0.1:{free_port()}")
+    completed = run_cli("dedup", str(workspace), "--scheduler", f"tcp://{host}:{free_port()}")
     assert completed.returncode == 2
     assert "cannot reach the Dask scheduler" in completed.stderr and "Traceback" not in completed.stderr
+    assert reason in completed.stderr and len(completed.stderr.strip().splitlines()) == 1
 
 
 def _embeddings(workspace: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
