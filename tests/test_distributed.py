@@ -80,9 +80,7 @@ def test_a_bad_scheduler_is_one_clear_error(bad: str) -> None:
         parse_scheduler(bad)
 
 
-@pytest.mark.parametrize(
-    ("host", "reason"), [("127.0.0.1", "Connection refused"), ("no-such-host.invalid", "")]
-)
+@pytest.mark.parametrize(("host", "reason"), [("127.0.0.1", "Connection refused"), ("no-such-host.invalid", "")])
 def test_an_unreachable_scheduler_exits_2_with_one_line(sample_dir: Path, tmp_path: Path, host, reason) -> None:
     """A refused port or an unknown host is said at once, by one plain connect (Dask's client would retry for 20 s)."""
     workspace = _fresh_copy(sample_dir, tmp_path / "gone")
