@@ -16,6 +16,8 @@ from analysis.errors import AuditInputError
 from bench.distributed_bench import start_cluster
 from tests.helpers import free_port, run_cli
 
+pytestmark = pytest.mark.cluster  # a Dask cluster (tcp:// or local): not in `make test-fast`
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):

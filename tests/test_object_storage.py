@@ -15,6 +15,8 @@ import pytest
 from analysis.images import load_image
 from tests.helpers import free_port, run_cli
 
+pytestmark = pytest.mark.cluster  # an S3 server on localhost, and a local Dask cluster: not in `make test-fast`
+
 BUCKET = "audit-images"
 
 
