@@ -48,10 +48,9 @@ def proportion_interval(successes: int, trials: int, level: float = 0.95) -> tup
     if trials <= 0:
         return (0.0, 1.0)
     alpha = 1 - level
-    low = 0.0 if successes <= 0 else float(_scipy_stats().beta.ppf(alpha / 2, successes, trials - successes + 1))
-    high = (
-        1.0 if successes >= trials else float(_scipy_stats().beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
-    )
+    beta = _scipy_stats().beta
+    low = 0.0 if successes <= 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
+    high = 1.0 if successes >= trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
     return (low, high)
 
 

@@ -133,8 +133,8 @@ def _required(item) -> str | None:
 
 def _save_pages(item) -> list[Path]:
     """A screenshot and the text of every page the failed test still has open, under .ci/artifacts/."""
-    browser = item.funcargs.get("browser") if hasattr(item, "funcargs") else None
-    page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    funcargs = getattr(item, "funcargs", {})
+    browser, page = funcargs.get("browser"), funcargs.get("page")
     pages = [page] if page is not None else []
     if browser is not None:
         pages += [p for context in browser.contexts for p in context.pages if p is not page]

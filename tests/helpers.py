@@ -91,7 +91,7 @@ def wait_for_app(page, timeout_ms: int = 30000) -> None:
         still = page.evaluate(
             "() => [document.querySelector('[data-testid=\"stApp\"]') ? '' : 'no Streamlit app',"
             " document.querySelector('[data-testid=\"stStatusWidget\"]') ? 'the script still running' : '',"
-            " document.querySelector('[data-testid=\"stSkeleton\"]') ? 'a skeleton placeholder' : '',"
+            " document.querySelector('[data-testid=\"stSkeleton\"]') ? 'a loading skeleton' : '',"
             " Array.from(document.images).filter(i => !i.complete).length + ' images loading',"
             " document.querySelectorAll('[data-testid=\"stMainBlockContainer\"] *').length + ' elements drawn']"
         )
