@@ -55,6 +55,21 @@ class EmbeddingSet:
     def take(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.mapped[np.asarray(rows)], dtype=np.float32)
 
+    @cached_property
+    def results_key(self) -> str:
+        """The key of every result computed from these embeddings (dedup, regurgitation, concepts, the map).
+
+        The set's own key names its rows and embedder, not its images: re-preparing after images changed under
+        the same ids and paths writes new vectors under the same key. So results are keyed on what the images
+        were too (each file's sha256 and why a row has none), and, for imported vectors (no image hashes), on
+        the array file itself; a copied or moved workspace keeps its results."""
+        digest = hashlib.sha256()
+        for column in ("id", "reason", "sha256"):
+            digest.update("\x1f".join(map(str, self.status[column].tolist())).encode("utf-8"))
+        imported = not self.status["sha256"].astype(bool).any()
+        stat = self.path.stat() if imported else None
+        return fingerprint(self.meta.get("key"), digest.hexdigest(), stat and (stat.st_size, stat.st_mtime_ns))
+
     @property
     def n_missing(self) -> int:
         return int((~self.valid).sum())

@@ -275,6 +275,13 @@ MUTATIONS = [
         "    _save_chunk(Path(chunk_dir), len(paths) - 1 - chunk, ids, vectors, reasons, digests)\n    return",
         ["tests/test_distributed.py::test_prepare_on_a_two_worker_cluster_embeds_and_hashes_the_same_images"],
     ),
+    (
+        "results keyed on the rows only, not on what the images were (stale after a re-prepare)",
+        "analysis/embedding_store.py",
+        '        for column in ("id", "reason", "sha256"):\n',
+        '        for column in ("id",):\n',
+        ["tests/test_gates.py::test_unreadable_samples_make_the_regurgitation_gate_unmeasured"],
+    ),
 ]
 
 

@@ -49,7 +49,7 @@ def reweighting(
         __version__,
         manifest_fingerprints(workspace),
         chosen,
-        None if found is None else found.meta.get("key"),
+        None if found is None else found.results_key,
         regularisation,
         clip,
         held_out,

@@ -48,7 +48,7 @@ def concept_clusters_for(
     (`offload`: the assignment on a Dask cluster, the same clusters)."""
     found = _original(workspace, found)
     k = clusters or default_concept_clusters(int(found.valid.sum()))
-    key = fingerprint("concepts", __version__, found.meta.get("key"), k, SEED)
+    key = fingerprint("concepts", __version__, found.results_key, k, SEED)
     path = _directory(workspace) / f"clusters-{key}.npz"
 
     def load() -> ConceptClusters:
@@ -95,7 +95,7 @@ def dedup_cluster_table(
 def map_for(workspace: Workspace, found: EmbeddingSet | None = None, log: Log = quiet) -> MapProjection:
     """The 2-D map of the original set, cached by its embeddings."""
     found = _original(workspace, found)
-    key = fingerprint("map", __version__, found.meta.get("key"), SEED)
+    key = fingerprint("map", __version__, found.results_key, SEED)
     path = _directory(workspace) / f"map-{key}.npz"
 
     def load() -> MapProjection:

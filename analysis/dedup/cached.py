@@ -111,8 +111,8 @@ def dedup_for(
     assert found is not None
     threshold = default_threshold(found.embedder) if threshold is None else threshold
     clusters = clusters or default_clusters(int(found.valid.sum()))
-    search = {"embeddings": found.meta.get("key"), "clusters": clusters, "clusterings": clusterings}
-    key = fingerprint("dedup", __version__, found.meta.get("key"), threshold, clusters, clusterings, exact, keep_rule)
+    search = {"embeddings": found.results_key, "clusters": clusters, "clusterings": clusterings}
+    key = fingerprint("dedup", __version__, found.results_key, threshold, clusters, clusterings, exact, keep_rule)
     path = _directory(workspace) / f"{key}.npz"
 
     def compute() -> DedupResult:
@@ -197,7 +197,7 @@ def dedup_recall_for(
         "dedup-recall",
         __version__,
         "per-image",
-        found.meta.get("key"),
+        found.results_key,
         result.threshold,
         result.clusters,
         result.clusterings,
@@ -246,7 +246,7 @@ def dedup_curve_for(workspace: Workspace, low: float | None = None, found: Embed
     assert found is not None
     base = dedup_for(workspace, threshold=low, found=found)
     key = fingerprint(
-        "dedup-curve", __version__, found.meta.get("key"), low, base.clusters, base.clusterings, int(len(base.pairs))
+        "dedup-curve", __version__, found.results_key, low, base.clusters, base.clusterings, int(len(base.pairs))
     )
     path = _directory(workspace) / f"curve-{key}.parquet"
     thresholds = np.round(np.arange(low, 0.995, 0.01), 2)
@@ -290,7 +290,7 @@ def verified_dedup_for(
     key = fingerprint(
         "verified-candidates-capped-per-image-with-coverage",
         __version__,
-        found.meta.get("key"),
+        found.results_key,
         candidate_threshold,
         base.clusters,
         clusterings,
