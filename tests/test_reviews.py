@@ -103,3 +103,30 @@ def test_precision_with_clopper_pearson_interval() -> None:
         0.9937, abs=1e-4
     )
     assert not overall["judgeable"], "4 verdicts are too few to judge"
+
+
+def _open_when_all_are_ready(root: str, barrier) -> None:
+    barrier.wait()
+    VerdictStore.for_workspace(Path(root))
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Six labellers or reviewers opening a workspace's store for the first time at the same moment: each one's
+    schema upgrade (the `role` column) must not trip over another's ("duplicate column name")."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        root = tmp_path / str(attempt)
+        root.mkdir()
+        barrier = context.Barrier(6)
+        processes = [context.Process(target=_open_when_all_are_ready, args=(str(root), barrier)) for _ in range(6)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [process.exitcode for process in processes] == [0] * 6, f"attempt {attempt}"
+    columns = pd.read_sql(
+        "PRAGMA table_info(verdicts)", __import__("sqlite3").connect(tmp_path / "0" / "reviews.sqlite")
+    )
+    assert "role" in set(columns["name"])

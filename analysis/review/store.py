@@ -120,8 +120,13 @@ class VerdictStore:
         return connection
 
     def initialise(self) -> None:
+        """Create or upgrade the schema. Under a lock file beside the database: processes opening a new store at
+        the same moment (labellers, reviewers, workers) would otherwise both add the `role` column, or meet
+        SQLite's busy WAL switch, and fail (tests/test_reviews.py)."""
+        from filelock import FileLock, Timeout
+
         try:
-            with closing(self._connect()) as connection:
+            with FileLock(f"{self.path}.lock", timeout=60), closing(self._connect()) as connection:
                 connection.execute("PRAGMA journal_mode = WAL")
                 connection.executescript(SCHEMA)
                 columns = {row[1] for row in connection.execute("PRAGMA table_info(verdicts)")}
@@ -132,6 +137,12 @@ class VerdictStore:
                 f"verdict database cannot be opened ({exc}).",
                 path=self.path,
                 fix="restore it from a backup or move it aside; it is never rewritten.",
+            ) from None
+        except Timeout:
+            raise AuditInputError(
+                "verdict database is being set up by another process that has not finished in 60 s.",
+                path=self.path,
+                fix=f"stop the other process, or remove {self.path.name}.lock if none is running.",
             ) from None
 
     def record(
