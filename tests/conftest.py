@@ -29,6 +29,7 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     from analysis.concepts.cached import map_for
     from analysis.embeddings import prepare
     from analysis.workspace import load_workspace
+    from dashboard.warm import warm_caches
     from data_samples.build import build_sample
 
     under_xdist = hasattr(request.config, "workerinput")  # each worker's base temp is a folder of the run's
@@ -41,6 +42,8 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
             build_sample(directory)
             prepare(load_workspace(directory), progress=False, log=lambda message: None)
             assert map_for(load_workspace(directory)).xy.shape[0] > 0
+            warmed = warm_caches(directory, log=lambda message: None)
+            assert {"Duplicates", "Regurgitation"} <= set(warmed), warmed
             done.touch()
     return directory
 
@@ -50,6 +53,24 @@ def sample_copy(sample_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the prepared sample (without verdicts) for tests that write into the workspace."""
     target = tmp_path / "ws"
     shutil.copytree(sample_dir, target, ignore=shutil.ignore_patterns("reviews.sqlite*", "*.lock"))
+    return target
+
+
+@pytest.fixture()
+def sample_without_results(sample_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the prepared sample without the dedup and regurgitation results that the dashboard's
+    warm-up stored, for tests whose answer depends on whether dedup ran before (regurgitation then reports the
+    best match left after dedup). Their local features stay: a cache of pixels, which changes no answer."""
+    results = {"dedup", "regurgitation"}
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        inside_cache = Path(folder).name == ".audit-cache"
+        return {
+            n for n in names if n.startswith("reviews.sqlite") or n.endswith(".lock") or (inside_cache and n in results)
+        }
+
+    target = tmp_path / "ws"
+    shutil.copytree(sample_dir, target, ignore=ignored)
     return target
 
 

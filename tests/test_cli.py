@@ -241,3 +241,23 @@ def test_init_reads_compressed_and_tab_separated_manifests(tmp_path: Path, name:
     result = run_cli("init", "ws", "--original", name, "--score", "u=punsafe:0.5", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "3 original rows, 2 kept, 1 removed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("removals", "{ws}", "--json"),
+        ("bias", "{ws}", "--terms", "young woman", "--json"),
+        ("dedup", "{nowhere}"),
+        ("init", "--help"),
+        ("--version",),
+    ],
+)
+def test_the_cli_run_inside_the_tests_prints_and_exits_as_the_real_command(
+    args: tuple[str, ...], sample_dir: Path, tmp_path: Path
+) -> None:
+    """Most tests run the CLI's `main` in their own process (tests/helpers.py `run_cli`); it must answer as the
+    installed `pretrain-audit` does."""
+    argv = [part.format(ws=sample_dir, nowhere=tmp_path / "nowhere") for part in args]
+    inside, real = run_cli(*argv), run_cli(*argv, subprocess_only=True)
+    assert (inside.returncode, inside.stdout, inside.stderr) == (real.returncode, real.stdout, real.stderr)

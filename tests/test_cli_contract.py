@@ -63,8 +63,8 @@ def assert_same(actual, expected, where: str = "$") -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(COMMANDS))
-def test_cli_json_matches_the_recorded_contract(name: str, sample_copy: Path) -> None:
-    args = [part.format(ws=sample_copy) for part in COMMANDS[name]]
+def test_cli_json_matches_the_recorded_contract(name: str, sample_without_results: Path) -> None:
+    args = [part.format(ws=sample_without_results) for part in COMMANDS[name]]
     completed = run_cli(*args)
     assert completed.returncode in (0, 1), completed.stderr
     payload = json.loads(completed.stdout)

@@ -20,7 +20,7 @@ from analysis.workspace import load_workspace
 from tests.helpers import REPO, PrepareForker, scene_workspace
 
 KILLS = 20
-ROWS = 480  # 120 chunks of 4: more than 20 runs, each killed within its first few chunks, can finish
+ROWS = 320  # 80 chunks of 4: 20 runs, each killed within its first 1-3 chunks, leave work for the last run
 
 
 def _workspace(root: Path, n: int = ROWS) -> Path:

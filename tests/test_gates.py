@@ -18,7 +18,8 @@ def emptied_copies(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     """The sample with its 15 planted copies (gen-000 … gen-014) replaced by empty files, prepared afresh. The
     original set's cached embeddings and hashes are kept (its images are untouched); the generated set's are not
     (its cache is keyed by ids and paths, which did not change), so `prepare` reads the emptied files again.
-    Both tests only run `check` and `regurgitation` on it, which give the same answer computed or cached."""
+    The regurgitation results the dashboard's warm-up stored in the sample come along and must not be served:
+    results are keyed on what the images were (`EmbeddingSet.results_key`), so these tests fail if they are."""
     workspace = tmp_path_factory.mktemp("gates") / "emptied"
 
     def stale(directory: str, names: list[str]) -> set[str]:
