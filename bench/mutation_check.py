@@ -282,6 +282,13 @@ MUTATIONS = [
         '        for column in ("id",):\n',
         ["tests/test_gates.py::test_unreadable_samples_make_the_regurgitation_gate_unmeasured"],
     ),
+    (
+        "the threshold what-if counts rows without a computed score as removed",
+        "analysis/removals/compute.py",
+        "        free = np.sort(scores[mask & ~removed_by_others & scored])\n",
+        "        free = np.sort(scores[mask & ~removed_by_others])\n",
+        ["tests/test_dashboard_pages.py::test_the_what_if_is_offered_when_score_filters_sit_beside_a_kept_column"],
+    ),
 ]
 
 

@@ -254,3 +254,49 @@ def test_bias_page_shows_the_visual_concepts_section(sample_copy: Path, monkeypa
 def test_duplicates_page_shows_what_dedup_removes(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("duplicates", sample_copy, monkeypatch, duplicates.EFFECTS)
     assert len(app.get("plotly_chart")) == 2 and len(app.dataframe) == 1
+
+
+def test_the_what_if_is_offered_when_score_filters_sit_beside_a_kept_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept column and a score filter together (a dataset's own flag plus a score): the page and the report show
+    the score histogram and the threshold what-if, with the kept column's removals held fixed."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis.captions import caption_index
+    from analysis.removals.compute import threshold_sweep
+    from analysis.report import build_sections
+    from analysis.workspace import init_workspace, load_workspace
+
+    rng = np.random.default_rng(0)
+    n = 200
+    ids = [f"r{i}" for i in range(n)]
+    pd.DataFrame(
+        {
+            "id": ids,
+            "caption": ["a woman walking" if i % 2 else "a man walking" for i in range(n)],
+            "flagged_ok": [i % 10 != 0 for i in range(n)],
+        }
+    ).to_parquet(tmp_path / "o.parquet")
+    score = rng.uniform(0, 1, n)
+    score[:5] = np.nan  # a computed score (`pretrain-audit score`) could not read these: never removed by it
+    pd.DataFrame({"id": ids[5:], "score": score[5:]}).to_parquet(tmp_path / "nsfw.parquet")
+    init_workspace(tmp_path, original="o.parquet", kept_column="flagged_ok")
+    with (tmp_path / "audit.toml").open("a") as config:
+        config.write('\n[scores]\nnsfw = "nsfw.parquet"\n')
+        config.write('\n[[filtered.scores]]\nname = "nsfw"\ncolumn = "nsfw"\nthreshold = 0.8\n')
+    workspace = load_workspace(tmp_path)
+    assert workspace.config.filtered.kind == "kept_column" and len(workspace.removed_by) == 2
+
+    app = open_page("removals", tmp_path, monkeypatch, removals.WHAT_IF)
+    assert [h.value for h in app.subheader][:1] == ["Threshold what-if"]
+    assert len(app.get("plotly_chart")) == 2  # the score histogram and the what-if
+    sweep = threshold_sweep(workspace, caption_index(workspace), "nsfw", ["woman"])
+    flagged = ~workspace.original["flagged_ok"].to_numpy()
+    for threshold, n_removed in zip(sweep["threshold"], sweep["n_removed"]):
+        # the kept column's 20 removals held fixed, plus the scored rows at or above the threshold (NaN never)
+        assert n_removed == int((flagged | (np.nan_to_num(score, nan=-1.0) >= threshold)).sum()), threshold
+    sections, _ = build_sections(workspace, ["woman"])
+    (removals_section,) = [section for section in sections if section.title.startswith("Removals")]
+    assert {"score_distributions", "what_if_nsfw"} <= set(removals_section.figures)

@@ -113,7 +113,9 @@ def removal_by_terms(
 
 
 def score_range(scores: np.ndarray) -> tuple[float, float]:
-    """The axis of a score: [0, 1] for probabilities, else the range the data spans (similarities, 0–10 ratings)."""
+    """The axis of a score: [0, 1] for probabilities, else the range the data spans (similarities, 0–10 ratings).
+    Rows without a score (NaN: an image a computed score could not read) are not on the axis."""
+    scores = scores[np.isfinite(scores)]
     low, high = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
     if low >= 0.0 and high <= 1.0:
         return 0.0, 1.0
@@ -123,8 +125,9 @@ def score_range(scores: np.ndarray) -> tuple[float, float]:
 def score_histogram(scores: np.ndarray, kept: np.ndarray, bins: int = 40) -> pd.DataFrame:
     """Counts of kept and removed rows per score bin over the score's range (aggregated: draws fast at any size)."""
     edges = np.linspace(*score_range(scores), bins + 1)
-    kept_counts, _ = np.histogram(scores[kept], bins=edges)
-    removed_counts, _ = np.histogram(scores[~kept], bins=edges)
+    scored = np.isfinite(scores)
+    kept_counts, _ = np.histogram(scores[kept & scored], bins=edges)
+    removed_counts, _ = np.histogram(scores[~kept & scored], bins=edges)
     return pd.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:], "kept": kept_counts, "removed": removed_counts})
 
 
@@ -150,13 +153,14 @@ def threshold_sweep(
     scores = workspace.original[varied.column].to_numpy(dtype=np.float64)
     others = [m for name, m in workspace.removed_by.items() if name != filter_name]
     removed_by_others = np.logical_or.reduce(others) if others else np.zeros(len(scores), dtype=bool)
+    scored = np.isfinite(scores)  # a row without a score is never removed by its threshold
     if thresholds is None:
         low, high = score_range(scores)
         thresholds = np.round(np.linspace(low + (high - low) * 0.05, high, 96), 4)
     n = len(scores)
 
     def removed_count(mask: np.ndarray) -> np.ndarray:
-        free = np.sort(scores[mask & ~removed_by_others])
+        free = np.sort(scores[mask & ~removed_by_others & scored])
         if varied.removed_when == "<":
             by_threshold = np.searchsorted(free, thresholds, side="left")
         else:

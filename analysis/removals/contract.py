@@ -81,7 +81,7 @@ class Removals(
         result = self.run(workspace, self.options(terms=",".join(context.terms)))
         section = ReportSection("Removals: what the filters took out", summary=self.summary_lines(result))
         section.figures["removal_rate_by_term"] = removal_rate_chart(result.by_term, workspace)
-        if workspace.config.filtered.kind == "scores":
+        if workspace.config.filtered.scores:
             section.figures["score_distributions"] = score_chart(workspace)
             first = workspace.config.filtered.scores[0]
             sweep = threshold_sweep(workspace, context.index, first.name, context.terms)

@@ -55,7 +55,7 @@ def render() -> None:
     for column, item in zip(columns[2:], summary.filters):
         column.metric(f"Filter: {item.name}", f"{item.n_removed:,}", help=f"{item.n_only_this:,} removed by it alone")
 
-    scored = workspace.config.filtered.kind == "scores"
+    scored = bool(workspace.config.filtered.scores)  # score filters, alone or beside a kept column or manifest
     name, section = open_section([WHO, *([WHAT_IF] if scored else []), REVIEW])
     with section:
         if name == WHO:
