@@ -199,3 +199,21 @@ def test_dedup_reports_what_its_keep_list_removes_matching_an_independent_count(
         assert (cluster["size"], cluster["removed"]) == tuple(int(v) for v in counted.loc[cluster["cluster"]])
     # the clock and logo families are what dedup thins: the top cluster's words say so
     assert {"clock", "logo", "acme"} & set(table["clusters"][0]["top_words"])
+
+
+@pytest.mark.parametrize("n_significant", [1, 3, 5])
+def test_the_summary_says_how_many_significant_clusters_it_lists(n_significant: int) -> None:
+    """Issue 51: "5 clusters lost significantly more" was followed by 3 clusters and no word of the other 2."""
+    from analysis.concepts.compute import ClusterRate, ClusterRates
+    from analysis.concepts.contract import table_lines
+
+    clusters = [
+        ClusterRate(i, 100, 40 - i, (40 - i) / 100, (0.3, 0.5), 4.0 - i / 10, 1e-6, 1e-5, ["dog"], [0])
+        for i in range(n_significant)
+    ]
+    lines = table_lines(ClusterRates(clusters, 1000, 100, 10, "filters"), "the filters")
+    listed = [line for line in lines if line.startswith("  cluster ")]
+    assert len(listed) == min(n_significant, 3)
+    header = lines[1]
+    assert header.startswith(f"{n_significant} cluster{'s' if n_significant > 1 else ''} lost significantly more")
+    assert ("the 3 with the highest lift (all of them: --json)" in header) == (n_significant > 3)

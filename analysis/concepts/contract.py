@@ -39,6 +39,9 @@ def cluster_line(rate, prefix: str = "") -> str:
     )
 
 
+LISTED_CLUSTERS = 3  # significant clusters the text summary lists; --json and the page list them all
+
+
 def table_lines(table: ClusterRates, what: str) -> list[str]:
     """The summary of a per-cluster removal table (for the filters or for dedup)."""
     lines = [
@@ -47,10 +50,13 @@ def table_lines(table: ClusterRates, what: str) -> list[str]:
     ]
     raised = table.significant
     if raised:
+        shown = raised[:LISTED_CLUSTERS]
+        which = f"; the {len(shown)} with the highest lift (all of them: --json)" if len(raised) > len(shown) else ""
         lines.append(
-            f"{len(raised)} clusters lost significantly more than that (Benjamini–Hochberg q < 0.05); the highest lift:"
+            f"{len(raised)} {'cluster' if len(raised) == 1 else 'clusters'} lost significantly more than that"
+            f" (Benjamini–Hochberg q < 0.05){which}:"
         )
-        lines += [cluster_line(rate, "  ") for rate in raised[:3]]
+        lines += [cluster_line(rate, "  ") for rate in shown]
     else:
         lines.append("no cluster lost significantly more than the overall rate (Benjamini–Hochberg q < 0.05)")
     unranked = sum(1 for c in table.clusters if not c.judgeable)
