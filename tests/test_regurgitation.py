@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from analysis.embedding_store import load_embeddings
 from analysis.regurgitation.cached import regurgitation_for
@@ -122,3 +123,20 @@ def test_the_copy_chart_draws_every_flagged_sample_and_a_bounded_draw_of_the_res
     shown = {trace.name: len(trace.x) for trace in figure.data}
     assert shown == {"not flagged": MAX_POINTS_SHOWN, "flagged": 300}
     assert f"a random {MAX_POINTS_SHOWN:,} of 9,700 not flagged shown" in figure.layout.annotations[-1].text
+
+
+@pytest.mark.parametrize("threshold,label_side", [(0.5, "right"), (0.95, "left")])
+def test_the_threshold_label_sits_where_the_chart_has_room(sample_dir: Path, threshold: float, label_side: str) -> None:
+    """Issue 51: at a threshold by the axis's left edge the label was drawn to the left of the line and cut
+    ("shold 0.500"). The label goes to the roomier side of the line, the legend to the other."""
+    import pandas as pd
+
+    from analysis.regurgitation.figures import similarity_chart
+
+    similarity = np.linspace(0.5, 1.0, 40)
+    samples = pd.DataFrame({"similarity": similarity, "flagged": similarity >= threshold})
+    figure = similarity_chart(samples, threshold, load_workspace(sample_dir))
+    (label,) = [a for a in figure.layout.annotations if a.text == f"threshold {threshold:.3f}"]
+    # xanchor "left": the text starts at the line and runs right
+    assert label.xanchor == ("left" if label_side == "right" else "right")
+    assert figure.layout.legend.xanchor == ("right" if label_side == "right" else "left")

@@ -18,14 +18,19 @@ def similarity_chart(samples: pd.DataFrame, threshold: float, workspace: Workspa
     for flagged, colour, name in ((False, "#7f7f7f", "not flagged"), (True, "#c0392b", "flagged")):
         part = samples.loc[samples["flagged"] == flagged, "similarity"].dropna()
         figure.add_trace(histogram_bars(part, edges, name=name, marker_color=colour))
-    figure.add_vline(
-        x=threshold, line_dash="dot", annotation_text=f"threshold {threshold:.3f}", annotation_position="top left"
-    )  # the line sits near the right edge
-    figure.update_layout(barmode="stack", bargap=0)
     lowest = samples["similarity"].min() if samples["similarity"].notna().any() else 0.0
-    figure.update_xaxes(
-        title="cosine similarity to the nearest training image", range=[min(float(lowest), threshold) - 0.02, 1.01]
-    )  # cosine never exceeds 1
+    low, high = min(float(lowest), threshold) - 0.02, 1.01  # cosine never exceeds 1
+    # The label goes on the side of the line with more room (at the left edge, a label to its left was cut:
+    # "shold 0.500"), and the legend to the other side.
+    label_right = threshold < (low + high) / 2
+    figure.add_vline(
+        x=threshold,
+        line_dash="dot",
+        annotation_text=f"threshold {threshold:.3f}",
+        annotation_position="top right" if label_right else "top left",
+    )
+    figure.update_layout(barmode="stack", bargap=0)
+    figure.update_xaxes(title="cosine similarity to the nearest training image", range=[low, high])
     figure.update_yaxes(title="generated samples")
     figure = style_figure(
         figure,
@@ -34,7 +39,8 @@ def similarity_chart(samples: pd.DataFrame, threshold: float, workspace: Workspa
         height=420,
         footer=f"n={len(samples):,} generated samples",
     )
-    return figure.update_layout(legend=dict(x=0.0, xanchor="left"))  # the threshold's label is on the right
+    legend = dict(x=1.0, xanchor="right") if label_right else dict(x=0.0, xanchor="left")
+    return figure.update_layout(legend=legend)
 
 
 MAX_POINTS_SHOWN = 2_000  # more markers than a 400-pixel chart can tell apart; each costs the browser to draw
