@@ -102,3 +102,21 @@ def test_every_registered_analysis_has_a_command_a_page_and_a_report_section_bui
         assert analysis.name in commands
         assert analysis.page is None or (REPO / "dashboard" / "views" / f"{analysis.page}.py").exists()
         assert type(analysis).report_sections is not type(analysis).__mro__[1].report_sections
+
+
+# Imported where they are used, never when the CLI starts: each costs 0.1-2 s on every call of a light command
+# (`verdicts add`, `filter label`, `check`), which scripts make in loops (bench/cli_startup.py, issue 51).
+HEAVY_AT_START = ("torch", "sklearn", "scipy.stats", "scipy.sparse", "streamlit", "plotly", "cv2", "timm", "umap")
+
+
+def test_the_cli_starts_without_the_heavy_libraries() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from pretrain_audit.cli import build_parser; build_parser(); "
+        f"print(','.join(m for m in {HEAVY_AT_START!r} if m in sys.modules))"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "", f"imported when the CLI starts: {completed.stdout.strip()}"

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import scipy.sparse as sp
 
 from analysis.captions import DocTermIndex
 from analysis.errors import AuditInputError
 from analysis.stats import effective_sample_size
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # scipy and sklearn are imported where used: every CLI command imports this module
+    import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
 
 FeatureKind = Literal["captions", "embeddings", "both"]
@@ -56,6 +56,8 @@ def caption_features(index: DocTermIndex, min_count: int = 3, held_out: Iterable
     """Binary caption × word matrix over words seen in at least `min_count` captions, except `held_out` words:
     a classifier that saw "woman" would repair the frequency of "woman" by construction, so the words an audit
     measures are left out and their repair is a measurement."""
+    import scipy.sparse as sp
+
     counts = np.bincount(index.terms, minlength=len(index.vocabulary))
     eligible = counts >= min_count
     held = set(held_out)
@@ -196,6 +198,8 @@ def _design_matrix(
     features: FeatureKind, captions: sp.csr_matrix | None, embeddings: np.ndarray | None, rows: np.ndarray
 ):
     """Features of `rows` only, so that a million rows never need one huge matrix."""
+    import scipy.sparse as sp
+
     parts = []
     if features in ("captions", "both"):
         if captions is None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 
 import faiss
 import numpy as np
-from scipy.sparse import coo_matrix
 
 from analysis.captions import DocTermIndex
 from analysis.index import Offload, as_float32, nearest_centroid
@@ -194,6 +193,8 @@ def class_tfidf_words(
         return []
     pair_labels = labels[index.rows]
     inside = pair_labels >= 0
+    from scipy.sparse import coo_matrix  # here, not at the top: the CLI's start-up (bench/cli_startup.py)
+
     counts = coo_matrix(
         (np.ones(int(inside.sum()), dtype=np.float64), (pair_labels[inside], index.terms[inside])),
         shape=(n_clusters, len(index.vocabulary)),

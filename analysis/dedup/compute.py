@@ -13,8 +13,6 @@ from typing import Literal
 import faiss
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from analysis.copies.candidates import CandidateCheck
 from analysis.embedders.base import default_for_embedder
@@ -203,6 +201,9 @@ def groups_from_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
     """Connected components of the pair graph (scipy's union-find equivalent); -1 for singletons."""
     if len(pairs) == 0:
         return np.full(n, -1, dtype=np.int64)
+    from scipy.sparse import coo_matrix  # here, not at the top: every CLI command imports this module
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     sizes = np.bincount(labels)
