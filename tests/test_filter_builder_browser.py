@@ -3,6 +3,7 @@ revealed), fit, preview its effect on "woman"/"man", apply it, and see Removals 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -80,6 +81,11 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
     page.get_by_role("button", name="Fit and measure").click()
     wait_for_app(page, 60000)
     page.get_by_text("cv AUC").first.wait_for()
+    # Every label is counted once: the model's training labels plus the random slice held out to measure it.
+    body = page.inner_text("body")
+    training = int(re.search(r"Training labels\s+(\d+)", body).group(1))  # type: ignore[union-attr]
+    held_out = int(re.search(r"(\d+) more held out \(random slice\)", body).group(1))  # type: ignore[union-attr]
+    assert training + held_out == labelled, (training, held_out, labelled)
     page.get_by_text("Removal rate per term: now and with filter 'clocks'").first.wait_for(timeout=30000)
     assert "“woman”" in page.inner_text("body") or "woman" in page.inner_text("body")
     screenshot(page, "filter-builder-fitted")

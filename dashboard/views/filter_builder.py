@@ -190,7 +190,12 @@ def _model(builder: compute.Builder) -> FitReport | None:
         st.info("No model yet: label at least 2 positive and 2 negative images, then fit.")
         return None
     columns = st.columns(5)
-    columns[0].metric("Labels", f"{report.n_positive + report.n_negative}", help=f"{report.n_positive} positive")
+    columns[0].metric(
+        "Training labels",
+        f"{report.n_positive + report.n_negative}",
+        help=f"{report.n_positive} positive. Random-slice labels are held out of training: they measure the filter.",
+    )
+    columns[0].caption(f"{report.n_slice} more held out (random slice)")
     columns[1].metric("cv AUC", "—" if report.cv_auc is None else f"{report.cv_auc:.3f}")
     for column, what, value, ci in (
         (columns[2], "Precision", report.precision, report.precision_ci95),
