@@ -169,6 +169,17 @@ def test_pixel_pages_render_in_a_real_browser(
     context.close()
 
 
+def test_the_candidate_pairs_table_shows_fifteen_rows(dashboard_url: str, page) -> None:
+    """Issue 51: the table of verified candidate pairs showed about 6 rows; a reviewer compares neighbouring pairs."""
+    _open(page, dashboard_url, "duplicates", duplicates.PAIRS)
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for(timeout=120000)
+    wait_for_app(page, 120000)
+    box = table.bounding_box()
+    screenshot(page, "duplicates-pairs")
+    assert box is not None and box["height"] >= 16 * duplicates.TABLE_ROW_PX, box
+
+
 def test_hostile_caption_is_shown_as_text(sample_dir, browser, tmp_path) -> None:
     """A removed caption carrying HTML/JS shows as literal text: no markup renders, no script runs."""
     import shutil

@@ -29,6 +29,7 @@ from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_s
 from dashboard.state import current_workspace
 
 MEMBERS_SHOWN = 24
+TABLE_ROW_PX = 35  # the height of one row of st.dataframe
 
 
 @st.cache_resource(show_spinner="Grouping the duplicate pairs at this threshold…", max_entries=4)
@@ -83,7 +84,9 @@ def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
             "PDQ distance": np.where(distances < 256, distances, -1),
         }
     )
-    st.dataframe(table.head(200), hide_index=True, width="stretch", height=260)
+    shown = table.head(200)
+    # Tall enough for ~15 rows (a reviewer compares neighbouring pairs), shorter when there are fewer.
+    st.dataframe(shown, hide_index=True, width="stretch", height=min(TABLE_ROW_PX * (len(shown) + 1) + 3, 560))
     st.caption(f"{len(rows):,} pairs, most inliers first (first 200 shown). PDQ distance −1: no hash.")
     position = (
         int(st.number_input("Show the evidence of pair number (1 = first row)", 1, len(rows), 1, key="d-pair")) - 1
