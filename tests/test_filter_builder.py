@@ -231,3 +231,40 @@ def test_when_every_image_is_labelled_next_says_so(sample_copy: Path) -> None:
     )
     with pytest.raises(AuditInputError, match="every image with an embedding is labelled already"):
         compute.next_round(compute.Builder.open(workspace, "clocks"), 20)
+
+
+def test_unapply_restores_the_workspaces_filters_and_keeps_the_filters_work(sample_copy: Path) -> None:
+    """Issue 51: `filter apply` changed the audit and nothing undid it (the user edited audit.toml by hand)."""
+    ws = str(sample_copy)
+    config_before = (sample_copy / "audit.toml").read_text()
+    before = load_workspace(sample_copy)
+    truth = _truth(sample_copy)
+    definition = new_filter(before, "clocks", "wall clocks")
+    builder = compute.Builder.open(before, definition.name)
+    from analysis.filters.definition import record_labels
+
+    items = compute.seed(builder, caption_words=["clock"], n=6)
+    record_labels(
+        label_store(before), definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "a"
+    )
+    items = compute.next_round(builder, 10)
+    record_labels(
+        label_store(before), definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "a"
+    )
+    compute.fit(builder)
+    applied = _json("filter", ws, "apply", "clocks")
+    assert load_workspace(sample_copy).n_removed > before.n_removed
+
+    undone = _json("filter", ws, "unapply", "clocks")
+    after = load_workspace(sample_copy)
+    assert undone["n_removed"] == after.n_removed == before.n_removed
+    assert set(after.removed_by) == set(before.removed_by)
+    assert (sample_copy / "audit.toml").read_text() == config_before
+    # nothing of the filter's work is lost: score file, labels, model; the applied record is kept with its undoing
+    assert (sample_copy / "scores" / "filter-clocks.parquet").exists() and (builder.folder / "weights.npz").exists()
+    assert len(labels(label_store(after), definition)) == 16
+    record = json.loads((builder.folder / "unapplied.json").read_text())
+    assert record["threshold"] == applied["threshold"] and "unapplied_at" in record
+    again = run_cli("filter", ws, "unapply", "clocks")
+    assert again.returncode == 2 and "not applied" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert _json("filter", ws, "apply", "clocks")["n_removed"] == applied["n_removed"]  # and it applies again

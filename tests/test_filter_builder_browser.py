@@ -103,5 +103,18 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
     # The Bias page's charts now count the filtered set with the new filter (their provenance footer).
     page.get_by_text(f"→ {after.n_kept:,} filtered").first.wait_for(timeout=30000)
     screenshot(page, "bias-with-built-filter")
+    # Undo it from the page: the workspace filters as before, the filter's work is kept.
+    page.goto(f"{url}/filter_builder")
+    wait_for_app(page, 60000)
+    reviewer = page.get_by_label("Reviewer name")
+    if not reviewer.input_value():
+        reviewer.fill("labeller")
+        reviewer.press("Enter")
+        wait_for_app(page)
+    page.get_by_role("button", name="Unapply").click()
+    page.get_by_text("Filter 'clocks' is no longer applied").wait_for(timeout=30000)
+    undone = load_workspace(workspace)
+    assert "clocks" not in undone.removed_by and undone.n_removed == before
+    assert (workspace / "scores" / "filter-clocks.parquet").exists()
     context.close()
     assert labelled >= 24

@@ -4,7 +4,8 @@
 - `weights.npz`, `model.json`  the latest fit: plain arrays and its measured figures (no pickle);
 - `scores.npy`, `flagged.npy`, `previous-flagged.npy`  the latest fit's probability for every row and what it
   flags, and what the fit before it flagged (the page shows the difference);
-- `applied.json`  written by `apply`, beside `scores/filter-NAME.parquet` (the score the workspace filters on).
+- `applied.json`  written by `apply`, beside `scores/filter-NAME.parquet` (the score the workspace filters on);
+  `unapply` moves it to `unapplied.json`.
 Labels and rounds live in `labels.sqlite` (`definition.label_store`)."""
 
 from __future__ import annotations
@@ -366,6 +367,37 @@ def apply(
     workspace = update_config(builder.workspace.config.root, change)
     atomic_save_json(builder.folder / "applied.json", applied)
     return workspace, applied
+
+
+def unapply(builder: Builder) -> tuple[Workspace, dict]:
+    """Undo `apply`: the workspace filters as it did before (its score filter and `[scores]` entry removed from
+    audit.toml). Nothing is deleted: the score file, the labels, the model and the fit stay, so `apply` can be run
+    again; the applied record moves to `unapplied.json` with the time it was undone."""
+    definition = builder.definition
+    config = builder.workspace.config
+    if not any(f.name == definition.name for f in config.filtered.scores):
+        raise AuditInputError(
+            f"filter '{definition.name}' is not applied to this workspace: nothing to undo.",
+            path=config.config_path,
+            fix=f"`pretrain-audit filter DIR apply {definition.name}` applies it.",
+        )
+
+    def change(body: dict) -> None:
+        filtered = body.get("filtered", {})
+        filtered["scores"] = [entry for entry in filtered.get("scores", []) if entry.get("name") != definition.name]
+        if not filtered["scores"]:
+            del filtered["scores"]
+        if not filtered:
+            body.pop("filtered", None)
+        body.get("scores", {}).pop(definition.score_column, None)
+        if "scores" in body and not body["scores"]:
+            del body["scores"]
+
+    workspace = update_config(config.root, change)
+    record = {**(builder.applied() or {}), "unapplied_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    atomic_save_json(builder.folder / "unapplied.json", record)
+    (builder.folder / "applied.json").unlink(missing_ok=True)
+    return workspace, record
 
 
 def export(builder: Builder, out: Path) -> Path:

@@ -16,7 +16,7 @@ from analysis.filters import compute
 from analysis.filters.definition import list_filters, new_filter, parse_labels, record_labels
 from analysis.workspace import Workspace
 
-ACTIONS = ("new", "seed", "next", "label", "fit", "preview", "apply", "export")
+ACTIONS = ("new", "seed", "next", "label", "fit", "preview", "apply", "unapply", "export")
 
 
 @dataclass
@@ -118,6 +118,7 @@ class FilterBuilder(
         p = action("apply", "make the filter a score filter of the workspace")
         p.add_argument("--threshold", type=float)
         p.add_argument("--target-recall", type=float)
+        action("unapply", "undo apply: the workspace filters as before (score, labels and model are kept)")
         p = action("export", "write id, score, flagged, label")
         p.add_argument("--out", required=True, type=Path, help="F.parquet or F.csv")
 
@@ -196,6 +197,16 @@ class FilterBuilder(
                     f"filter '{options.name}' applied at threshold {applied['threshold']:.3f}: it flags "
                     f"{applied['n_flagged']:,} images; {changed.n_removed:,} of {changed.n_original:,} are removed "
                     "in all"
+                ],
+            )
+        if action == "unapply":
+            changed, record = compute.unapply(builder)
+            return FilterResult(
+                "unapply",
+                {**record, "n_removed": changed.n_removed, "n_original": changed.n_original},
+                [
+                    f"filter '{options.name}' no longer applied: {changed.n_removed:,} of {changed.n_original:,} "
+                    "are removed in all (its score, labels and model are kept; `apply` applies it again)"
                 ],
             )
         path = compute.export(builder, options.out)

@@ -294,3 +294,15 @@ def _preview_and_apply(builder: compute.Builder, report: FitReport) -> None:
         )
     else:
         st.caption(f"This filter is {status}.")
+    if applied and st.button(
+        "Unapply", key="unapply", help="Undo apply: the workspace filters as before; score, labels and model stay."
+    ):
+        try:
+            changed, _ = compute.unapply(builder)
+        except AuditInputError as exc:
+            st.error(str(exc))
+            return
+        st.success(
+            f"Filter '{builder.definition.name}' is no longer applied: {changed.n_removed:,} of "
+            f"{changed.n_original:,} rows are removed in all. Apply it again at any time."
+        )
