@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -75,6 +77,13 @@ def reviewer_box() -> str:
         return name
     st.sidebar.text_input("Reviewer name", key="reviewer", placeholder="your name, recorded with each verdict")
     return reviewer_name()
+
+
+def grid_cells(count: int, per_row: int) -> Iterator[Any]:
+    """One cell per item, row by row. Each row is its own `st.columns`, so a row's cards start at the same height;
+    in one set of columns filled in turn, each column stacked its own cards and the rows drifted apart."""
+    for start in range(0, count, per_row):
+        yield from st.columns(per_row)[: min(per_row, count - start)]
 
 
 def image_tile(

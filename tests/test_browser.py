@@ -83,6 +83,13 @@ def test_removals_page_blurs_until_revealed_and_records_a_verdict(
     # Judge the pixels the browser was served, not the markup (fetched now: Streamlit drops media on a rerun).
     blurred = _served_image(page, dashboard_url, blurred_src)
     screenshot(page, "removals")
+    # Cards line up row by row (issue 51: each column stacked its own cards and the rows drifted apart).
+    tops = page.evaluate(
+        "() => Array.from(document.querySelectorAll('[data-testid=\"stImage\"]'))"
+        ".map(e => Math.round(e.getBoundingClientRect().top))"
+    )
+    rows = [tops[start : start + 4] for start in range(0, len(tops), 4)]
+    assert len(tops) == 12 and all(max(row) - min(row) <= 1 for row in rows), rows
     reviewer = page.get_by_label("Reviewer name")  # a reveal is logged under the reviewer's name
     reviewer.fill("browser-test")
     reviewer.press("Enter")

@@ -16,6 +16,7 @@ from analysis.dedup.figures import dedup_curve_chart, effect_figures, group_size
 from analysis.stats import TOO_FEW
 from dashboard.components import (
     cache_key,
+    grid_cells,
     image_tile,
     loaded_embeddings,
     open_section,
@@ -298,9 +299,8 @@ def group_browser(workspace, found, result, reviewer: Reviewer) -> None:
     shown = order[:MEMBERS_SHOWN]
     removed = [str(ids[row]) for row in shown if not workspace.kept[row]]
     revealed = allowed_reveals(workspace, review_store(workspace), reviewer, removed if reveal else [], "duplicates")
-    grid = st.columns(6)
-    for position, row in enumerate(shown):
-        with grid[position % 6]:
+    for cell, row in zip(grid_cells(len(shown), 6), shown):
+        with cell:
             sensitive = not workspace.kept[row]
             image_tile(
                 workspace,

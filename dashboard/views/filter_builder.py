@@ -12,7 +12,7 @@ from analysis.filters.definition import FILTER_LABELS, list_filters, new_filter
 from analysis.filters.figures import preview_chart, roc_chart
 from analysis.filters.measure import STABLE_CHANGE, FitReport
 from analysis.workspace import Workspace
-from dashboard.components import image_tile, require_embeddings, show_figure, verdict_control
+from dashboard.components import grid_cells, image_tile, require_embeddings, show_figure, verdict_control
 from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
 from dashboard.state import current_workspace
 
@@ -119,10 +119,9 @@ def _labelling(builder: compute.Builder, reviewer: Reviewer) -> None:
     original = builder.workspace.original
     rows = original.iloc[builder.positions(waiting["item_id"])]
     own = builder.store.own_latest(builder.definition.kind, reviewer.name) if reviewer.name else {}
-    grid = st.columns(4)
-    for slot, (row, reason) in enumerate(zip(rows.itertuples(), waiting["reason"])):
+    for cell, row, reason in zip(grid_cells(len(rows), 4), rows.itertuples(), waiting["reason"]):
         item = str(row.id)
-        with grid[slot % 4], st.container(border=True):
+        with cell, st.container(border=True):
             image_tile(
                 builder.workspace,
                 str(getattr(row, "image", "") or ""),
@@ -239,9 +238,9 @@ def _model(builder: compute.Builder) -> FitReport | None:
     newly = compute.newly_flagged(builder)
     if len(newly):
         with st.expander(f"What this fit flags that the last did not ({len(newly):,}; first 8, blurred)"):
-            grid = st.columns(4)
-            for slot, row in enumerate(builder.workspace.original.iloc[newly[:8]].itertuples()):
-                with grid[slot % 4]:
+            shown = builder.workspace.original.iloc[newly[:8]]
+            for cell, row in zip(grid_cells(len(shown), 4), shown.itertuples()):
+                with cell:
                     image_tile(
                         builder.workspace,
                         str(getattr(row, "image", "") or ""),

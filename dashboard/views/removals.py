@@ -20,6 +20,7 @@ from analysis.review.store import REMOVAL_VERDICTS, VerdictStore
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
 from dashboard.components import (
     cache_key,
+    grid_cells,
     image_tile,
     open_section,
     show_figure,
@@ -205,9 +206,8 @@ def gallery(workspace, index, store: VerdictStore) -> None:
     wanted = [i for i in ids_shown if reveal_page or st.session_state.get(f"reveal-{i}", False)]
     revealed = allowed_reveals(workspace, store, reviewer, wanted, "removals")
     own = store.own_latest("removal", reviewer.name) if reviewer.name else {}
-    grid = st.columns(4)
-    for position, (_, row) in enumerate(frame.iterrows()):
-        with grid[position % 4]:
+    for cell, (_, row) in zip(grid_cells(len(frame), 4), frame.iterrows()):
+        with cell:
             with st.container(border=True):
                 item_tile(workspace, row, revealed, reveal_page, own.get(str(row["id"])), votes, reviewer, store)
 
