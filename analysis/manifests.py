@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from analysis.errors import AuditInputError
 
-SUPPORTED_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".json")  # text formats also gzipped: .csv.gz ...
+SUPPORTED_SUFFIXES = (".parquet", ".csv", ".tsv", ".txt", ".jsonl", ".json")  # text formats also gzipped: .csv.gz ...
 
 
 def manifest_format(path: Path) -> tuple[str, bool]:
@@ -58,6 +58,8 @@ def read_table(path: Path) -> pd.DataFrame:
             fix="point to a manifest with a header and at least one row.",
         )
     suffix, gzipped = manifest_format(path)
+    if suffix == ".txt":
+        suffix = _text_table_kind(path, gzipped)
     try:
         if suffix == ".parquet" and not gzipped:
             table = pq.read_table(path)
@@ -88,6 +90,25 @@ def read_table(path: Path) -> pd.DataFrame:
         f"unsupported manifest format '{''.join(path.suffixes) or path.name}'.",
         path=path,
         fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)} (text formats may be gzipped: .csv.gz, .jsonl.gz).",
+    )
+
+
+def _text_table_kind(path: Path, gzipped: bool) -> str:
+    """A `.txt` manifest (caption datasets often ship so) is read as TSV when its header has tabs, as CSV when it
+    has commas; anything else is an error that says so."""
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf8", errors="replace") if gzipped else path.open(errors="replace") as f:
+        header = f.readline()
+    if "\t" in header:
+        return ".tsv"
+    if "," in header:
+        return ".csv"
+    raise AuditInputError(
+        "a .txt manifest is read as CSV or TSV, but its first line has neither commas nor tabs "
+        f"({header.strip()[:60]!r}).",
+        path=path,
+        fix="give it a header such as id,caption,image (or tab-separated), or save it as .csv, .tsv or .jsonl.",
     )
 
 

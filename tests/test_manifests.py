@@ -116,3 +116,19 @@ def test_ids_in_agrees_with_pandas_isin() -> None:
     assert ids_in(values, reference).tolist() == [True, False, False, True, True, False]
     assert np.array_equal(ids_in(values, reference), values.isin(reference).to_numpy())
     assert ids_in(pd.Series([], dtype="string"), reference).shape == (0,)
+
+
+@pytest.mark.parametrize("separator", [",", "\t"])
+def test_a_txt_manifest_is_read_as_csv_or_tsv_by_its_header(tmp_path: Path, separator: str) -> None:
+    """Issue 51: caption datasets often ship as .txt files that are CSV; they were refused."""
+    lines = [separator.join(ROWS[0])] + [separator.join(row.values()) for row in ROWS]
+    (tmp_path / "captions.txt").write_text("\n".join(lines) + "\n")
+    frame = load_manifest(tmp_path / "captions.txt")
+    assert frame[["id", "caption", "image"]].to_dict("records") == ROWS
+
+
+def test_a_txt_manifest_without_separators_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("just some prose\nand more\n")
+    with pytest.raises(AuditInputError, match="neither commas nor tabs") as caught:
+        load_manifest(tmp_path / "notes.txt")
+    assert "notes.txt" in str(caught.value)
