@@ -135,6 +135,20 @@ def with_score_filter(body: dict[str, Any], score_filter: ScoreFilter) -> None:
     filtered["scores"] = [*kept, score_filter.to_toml()]
 
 
+def without_score_filter(body: dict[str, Any], name: str, column: str) -> None:
+    """Remove a score filter and its computed score's `[scores]` entry from a parsed audit.toml (`filter unapply`),
+    dropping tables left empty, so the file reads as it did before `with_score_filter`."""
+    filtered = body.get("filtered", {})
+    filtered["scores"] = [entry for entry in filtered.get("scores", []) if entry.get("name") != name]
+    if not filtered["scores"]:
+        del filtered["scores"]
+    if not filtered:
+        body.pop("filtered", None)
+    body.get("scores", {}).pop(column, None)
+    if "scores" in body and not body["scores"]:
+        del body["scores"]
+
+
 def check_threshold(value: Any, what: str, where: Path | str | None = None) -> float:
     """Any finite number: scores are probabilities, similarities or 0–10 ratings."""
     try:

@@ -22,7 +22,7 @@ from analysis.cache import atomic_save_json, atomic_save_npy, atomic_save_parque
 from analysis.captions import caption_index
 from analysis.embedding_store import load_embeddings
 from analysis.errors import AuditInputError
-from analysis.filter_spec import ScoreFilter, check_threshold, with_score_filter
+from analysis.filter_spec import ScoreFilter, check_threshold, with_score_filter, without_score_filter
 from analysis.filters import measure, model, rounds, seeds
 from analysis.filters.definition import (
     NEGATIVE,
@@ -382,18 +382,9 @@ def unapply(builder: Builder) -> tuple[Workspace, dict]:
             fix=f"`pretrain-audit filter DIR apply {definition.name}` applies it.",
         )
 
-    def change(body: dict) -> None:
-        filtered = body.get("filtered", {})
-        filtered["scores"] = [entry for entry in filtered.get("scores", []) if entry.get("name") != definition.name]
-        if not filtered["scores"]:
-            del filtered["scores"]
-        if not filtered:
-            body.pop("filtered", None)
-        body.get("scores", {}).pop(definition.score_column, None)
-        if "scores" in body and not body["scores"]:
-            del body["scores"]
-
-    workspace = update_config(config.root, change)
+    workspace = update_config(
+        config.root, lambda body: without_score_filter(body, definition.name, definition.score_column)
+    )
     record = {**(builder.applied() or {}), "unapplied_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     atomic_save_json(builder.folder / "unapplied.json", record)
     (builder.folder / "applied.json").unlink(missing_ok=True)
