@@ -12,9 +12,10 @@ import pytest
 from PIL import Image, ImageOps
 from skimage import data
 
+from analysis.copies import local_features
 from analysis.copies.candidates import INLIER_THRESHOLD, cap_per_image
 from analysis.copies.hash_list import read_hash_list
-from analysis.copies.local_features import extract, verify
+from analysis.copies.local_features import Features, extract, ratio_matches, verify
 from analysis.errors import AuditInputError
 from tests.helpers import run_cli
 
@@ -42,6 +43,63 @@ def test_inlier_points_are_given_in_the_original_pixels_of_each_image() -> None:
     result = verify(extract(copy), extract(original))
     ratio = np.median(result.points_b / np.maximum(result.points_a, 1), axis=0)
     assert np.allclose(ratio, 2.0, atol=0.1)
+
+
+def features_of(descriptors: list[dict[int, int]]) -> Features:
+    """Keypoints on a diagonal, each with a SIFT descriptor that is zero but in the dimensions given."""
+    rows = np.zeros((len(descriptors), 128), np.uint8)
+    for row, values in enumerate(descriptors):
+        for dimension, value in values.items():
+            rows[row, dimension] = value
+    points = np.array([[10.0 * i, 10.0 * i] for i in range(len(descriptors))], np.float32)
+    return Features(points, rows, 100, 100, 1.0)
+
+
+def test_a_keypoint_whose_two_nearest_are_about_as_close_is_not_matched() -> None:
+    """Lowe's ratio test: a keypoint as near to two of the other image's keypoints is ambiguous, and dropped."""
+    a = features_of([{0: 100}, {4: 100}, {8: 50, 9: 50}, {12: 100}])
+    b = features_of([{0: 100}, {4: 100}, {8: 60, 9: 40}, {8: 40, 9: 60}])
+    (queries, targets), _ = ratio_matches(a, b)
+    # a's row 2 lies halfway between b's rows 2 and 3; a's row 3 is as far from all of b
+    assert list(zip(queries.tolist(), targets.tolist())) == [(0, 0), (1, 1)]
+
+
+def test_two_keypoints_matching_one_keep_only_the_closer_in_the_place_of_the_first() -> None:
+    """One match per keypoint of b, its closest; listed in the order the keypoints of b were first reached (RANSAC
+    samples in this order, so it is part of the answer)."""
+    a = features_of([{0: 80, 1: 20}, {4: 100}, {0: 90, 1: 10}, {12: 100}])  # rows 0 and 2 both nearest to b's 1
+    b = features_of([{4: 100}, {0: 90, 1: 10}, {8: 100}, {16: 100}])
+    (queries, targets), _ = ratio_matches(a, b)
+    assert list(zip(queries.tolist(), targets.tolist())) == [(2, 1), (1, 0)]
+
+
+def test_a_mirrored_keypoint_matches_the_keypoint_it_mirrors() -> None:
+    """The mirrored half of the match: a's mirrored descriptor against b's, through the fixed SIFT permutation."""
+    a = features_of([{0: 100}, {40: 100}, {77: 100}, {100: 100}])
+    b = Features(a.points, a.descriptors[:, local_features.MIRROR_PERMUTATION], 100, 100, 1.0)
+    direct, mirrored = ratio_matches(a, b)
+    assert mirrored[0].tolist() == mirrored[1].tolist() == [0, 1, 2, 3]
+    assert len(direct[0]) < 4
+
+
+def test_the_mirror_is_matched_only_where_it_could_beat_the_direct_match(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A strong direct match skips the mirrored one (a copy is not re-verified as its own mirror); a weak one
+    tries it. Both are cost rules: a broken rule shows here as a second RANSAC call, or as a missing one."""
+    calls: list[int] = []
+    real = local_features._inliers
+
+    def counted(source: np.ndarray, target: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        calls.append(len(source))
+        return real(source, target)
+
+    monkeypatch.setattr(local_features, "_inliers", counted)
+    original = photo("astronaut")
+    assert verify(extract(original.resize((400, 400))), extract(original)).inliers >= local_features.STRONG_DIRECT
+    assert len(calls) == 1
+    calls.clear()
+    copy = ImageOps.mirror(original.crop((60, 40, 460, 440)))
+    assert verify(extract(copy), extract(original)).mirrored
+    assert len(calls) == 2
 
 
 def test_the_candidate_cap_keeps_each_images_most_similar_partners() -> None:

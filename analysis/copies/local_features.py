@@ -2,7 +2,9 @@
 then a RANSAC similarity transform (rotation, scale, translation); the score is the number of inliers at
 distinct positions. Mirror-aware without a second extraction: a SIFT descriptor of a mirrored image is a fixed
 permutation of the original's (rows of the 4×4 grid reversed, orientation bins negated), so a pair is also
-matched against the mirrored keypoints of one side.
+matched against the mirrored keypoints of one side. Matching is one BLAS matrix product per pair, of one image's
+descriptors and their mirrors against the other's (OpenCV's brute-force matcher, run twice per pair, took most of
+a pair's time; docs/benchmarks.md, "Pixel verification: cost per core").
 
 Calibration (bench/copy_detection.py, real COCO photos): distinct photos stay at ≤ 4 inliers, edited copies
 (crops, rotation, JPEG, greyscale, blur, banners, downscaling) mostly reach tens to hundreds. The defaults and
@@ -12,6 +14,7 @@ their figures are in docs/analyses.md ("Verified copies").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -22,6 +25,7 @@ RATIO = 0.8  # Lowe's ratio test
 REPROJECTION_PX = 6.0  # RANSAC inlier distance, in pixels of the MAX_SIDE image
 SCALE_RANGE = (0.2, 5.0)  # a copy is not shrunk or blown up beyond this
 MIN_MATCHES = 4
+STRONG_DIRECT = 50  # a direct match with this many inliers needs no mirror check
 # Descriptor permutation that maps SIFT of an image to SIFT of its mirror (rows i → 3 − i, bins k → −k mod 8).
 _GRID = np.arange(128).reshape(4, 4, 8)
 MIRROR_PERMUTATION = _GRID[np.ix_(3 - np.arange(4), np.arange(4), (-np.arange(8)) % 8)].ravel()
@@ -38,10 +42,12 @@ class Features:
     height: int
     scale: float  # verification pixels per original pixel
 
-    def mirrored(self) -> Features:
-        points = self.points.copy()
-        points[:, 0] = self.width - 1 - points[:, 0]
-        return Features(points, self.descriptors[:, MIRROR_PERMUTATION], self.width, self.height, self.scale)
+    @cached_property
+    def matchable(self) -> np.ndarray:
+        """RootSIFT of the keypoints and, below them, of the mirrored keypoints: computed once per image, however
+        many candidates it has."""
+        root = _root_sift(self.descriptors)
+        return np.concatenate([root, root[:, MIRROR_PERMUTATION]])
 
     @staticmethod
     def empty() -> Features:
@@ -57,6 +63,8 @@ class Verification:
     points_b: np.ndarray  # (inliers, 2) in original pixels of image b (mirror undone)
 
 
+Matches = tuple[np.ndarray, np.ndarray]  # (rows of a, rows of b), matched one to one
+_NO_MATCHES: Matches = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 NO_MATCH = Verification(0, False, 0.0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32))
 
 
@@ -80,53 +88,94 @@ def extract(image: Image.Image) -> Features:
 
 
 def _root_sift(descriptors: np.ndarray) -> np.ndarray:
-    """RootSIFT (Arandjelović & Zisserman 2012): Hellinger kernel, better matching than raw SIFT."""
+    """RootSIFT (Arandjelović & Zisserman 2012): Hellinger kernel, better matching than raw SIFT. Its rows have unit
+    length, so a squared distance is 2 − 2 · dot product and matching is one matrix product (BLAS)."""
     values = descriptors.astype(np.float32)
     return np.sqrt(values / (values.sum(axis=1, keepdims=True) + 1e-7))
 
 
-def _verify_one_way(a: Features, b: Features) -> tuple[int, np.ndarray, np.ndarray]:
+def ratio_matches(a: Features, b: Features) -> tuple[Matches, Matches]:
+    """Lowe-ratio matches of a's keypoints into b's, one per keypoint of b (its closest), for b as it is and for b
+    mirrored: ((rows of a, rows of b), (rows of a, rows of mirrored b)).
+
+    One product of a's RootSIFT stacked over a's mirrored RootSIFT against b's gives both: a mirrored descriptor of
+    a against b is at the distance of a against b's mirror (the permutation is its own inverse). This replaced
+    OpenCV's brute-force matcher, run twice per pair and most of a pair's time (docs/benchmarks.md, "Pixel
+    verification: cost per core")."""
+    if len(a.descriptors) < MIN_MATCHES or len(b.descriptors) < 2:
+        return _NO_MATCHES, _NO_MATCHES
+    similarity = a.matchable @ b.matchable[: len(b.descriptors)].T
+    rows = np.arange(len(similarity))
+    nearest = similarity.argmax(axis=1)
+    first = similarity[rows, nearest]
+    similarity[rows, nearest] = -np.inf
+    second = similarity.max(axis=1)
+    squared_first = np.maximum(2.0 - 2.0 * first, 0.0)
+    squared_second = np.maximum(2.0 - 2.0 * second, 0.0)
+    passed = squared_first < RATIO * RATIO * squared_second  # distance ratio < RATIO, without square roots
+    n_query = len(a.descriptors)
+    direct, mirrored = (
+        _one_per_target(np.flatnonzero(passed[half]), nearest[half], squared_first[half])
+        for half in (slice(0, n_query), slice(n_query, 2 * n_query))
+    )
+    return direct, mirrored
+
+
+def _one_per_target(queries: np.ndarray, nearest: np.ndarray, distance: np.ndarray) -> Matches:
+    """Each target keypoint keeps its closest query (ties: the first query), listed in the order the targets were
+    first reached by a query, as the loop over queries this replaced listed them (RANSAC draws its samples in
+    this order, so the order is part of the result)."""
+    if not len(queries):
+        return _NO_MATCHES
+    targets = nearest[queries]
+    by_target = np.lexsort((queries, distance[queries], targets))  # target, then closest, then first query
+    unique_targets, group_start = np.unique(targets[by_target], return_index=True)
+    closest = by_target[group_start]
+    _, first_reached = np.unique(targets, return_index=True)  # queries ascend: the first query to reach it
+    order = np.argsort(first_reached, kind="stable")
+    return queries[closest[order]], unique_targets[order]
+
+
+def _inliers(source: np.ndarray, target: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """RANSAC similarity transform between matched points; its inliers counted at distinct positions."""
     import cv2
 
-    if len(a.descriptors) < MIN_MATCHES or len(b.descriptors) < 2:
-        return 0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    matches = cv2.BFMatcher(cv2.NORM_L2).knnMatch(_root_sift(a.descriptors), _root_sift(b.descriptors), k=2)
-    best: dict[int, tuple[float, int]] = {}  # one match per keypoint of b: the closest
-    for pair in matches:
-        if len(pair) == 2 and pair[0].distance < RATIO * pair[1].distance:
-            first = pair[0]
-            if first.trainIdx not in best or first.distance < best[first.trainIdx][0]:
-                best[first.trainIdx] = (first.distance, first.queryIdx)
-    if len(best) < MIN_MATCHES:
-        return 0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    source = a.points[[query for _, query in best.values()]]
-    target = b.points[list(best)]
+    none = (0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32))
+    if len(source) < MIN_MATCHES:
+        return none
     model, mask = cv2.estimateAffinePartial2D(
         source, target, method=cv2.RANSAC, ransacReprojThreshold=REPROJECTION_PX, maxIters=2000, confidence=0.99
     )
     if model is None or mask is None:
-        return 0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+        return none
     scale = float(np.hypot(model[0, 0], model[1, 0]))
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
-        return 0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+        return none
     inside = mask.ravel().astype(bool)
     # Count positions, not matches: many matches collapsing onto a few points are no evidence of a copy.
-    distinct = min(
-        len(np.unique(np.round(source[inside] / 2), axis=0)), len(np.unique(np.round(target[inside] / 2), axis=0))
-    )
+    distinct = min(_distinct_positions(source[inside]), _distinct_positions(target[inside]))
     return distinct, source[inside], target[inside]
 
 
+def _distinct_positions(points: np.ndarray) -> int:
+    """Points in distinct 2-pixel cells (one integer code per cell: a 1-D unique, cheaper than unique rows)."""
+    cells = np.round(points / 2).astype(np.int64)
+    return len(np.unique(cells[:, 0] * 1_000_003 + cells[:, 1]))
+
+
 def verify(a: Features, b: Features) -> Verification:
-    """The better of a↔b and a↔mirror(b)."""
-    inliers, points_a, points_b = _verify_one_way(a, b)
+    """The better of a↔b and a↔mirror(b); the mirror is not tried where the direct match is already strong, or
+    where it has too few matches to beat the direct inliers (inliers are a subset of the matches)."""
+    (direct_a, direct_b), (mirror_a, mirror_b) = ratio_matches(a, b)
+    inliers, points_a, points_b = _inliers(a.points[direct_a], b.points[direct_b])
     mirrored = False
-    if inliers < 50:  # a strong direct match needs no mirror check
-        mirror = b.mirrored()
-        inliers_m, points_a_m, points_b_m = _verify_one_way(a, mirror)
+    if inliers < STRONG_DIRECT and len(mirror_a) > inliers:
+        flipped = b.points[mirror_b].copy()  # a's mirrored descriptors matched b: as geometry, b's points mirrored
+        flipped[:, 0] = b.width - 1 - flipped[:, 0]
+        inliers_m, points_a_m, points_b_m = _inliers(a.points[mirror_a], flipped)
         if inliers_m > inliers:
-            inliers, points_a, points_b, mirrored = inliers_m, points_a_m, points_b_m, True
-            points_b = points_b.copy()
+            inliers, points_a, mirrored = inliers_m, points_a_m, True
+            points_b = points_b_m.copy()
             points_b[:, 0] = b.width - 1 - points_b[:, 0]
     if not inliers:
         return NO_MATCH
