@@ -38,7 +38,7 @@ def test_two_different_photos_do_not_verify() -> None:
 
 
 def test_inlier_points_are_given_in_the_original_pixels_of_each_image() -> None:
-    original = photo("astronaut")  # 512 px: verified at full size
+    original = photo("astronaut")  # 512 px: shrunk to MAX_SIDE for verification
     copy = original.resize((256, 256))
     result = verify(extract(copy), extract(original))
     ratio = np.median(result.points_b / np.maximum(result.points_a, 1), axis=0)

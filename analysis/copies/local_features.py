@@ -19,8 +19,8 @@ from functools import cached_property
 import numpy as np
 from PIL import Image
 
-MAX_SIDE = 512  # images are verified at this long side at most: copies of web photos keep their content here
-N_FEATURES = 500  # strongest SIFT keypoints kept per image
+MAX_SIDE = 320  # images are verified at this long side at most (chosen on real photos: docs/analyses.md)
+N_FEATURES = 300  # strongest SIFT keypoints kept per image (matching cost grows with its square)
 RATIO = 0.8  # Lowe's ratio test
 REPROJECTION_PX = 6.0  # RANSAC inlier distance, in pixels of the MAX_SIDE image
 SCALE_RANGE = (0.2, 5.0)  # a copy is not shrunk or blown up beyond this
