@@ -1,6 +1,6 @@
 """Pixel verification's cost per core, before and after, in one run on the same real photos.
 
-    python -m bench.verification_speed [--baseline COMMIT] [--photos 159] [--write]
+    python -m bench.verification_speed [--baseline COMMIT] [--photos 159] [--rounds 2] [--write]
 
 Each tree (this one, and --baseline checked out in a throwaway git worktree) runs its own feature-store task
 functions in a child process with one BLAS/OpenCV thread: local features of real photos from their files (decode,
@@ -126,7 +126,8 @@ def render_markdown(payload: dict) -> str:
         "## Pixel verification: cost per core, before and after (`python -m bench.verification_speed`)",
         "",
         f"Run: commit `{payload['commit']}`, {payload['date']}, `{payload['command']}`; baseline commit "
-        f"`{payload['baseline']}` measured in the same run on the same files, one core (one BLAS and OpenCV "
+        f"`{payload['baseline']}` measured in the same run on the same files, in {payload['rounds']} alternating "
+        "rounds (the best rate of each tree kept), one core (one BLAS and OpenCV "
         f"thread), each tree's own feature-store workers (decode + extract + write; read back + verify). "
         f"{payload['photos']} coco-mini photos (427–640 px) with one edited copy each, "
         f"{payload['distinct']} distinct COCO photos; {payload['n_pairs']:,} pairs of which "
@@ -169,12 +170,28 @@ def top_lines(profile: str, count: int = 3) -> list[tuple[str, float]]:
     return [(re.sub(r"^.*?/(analysis|bench)/", r"\1/", row[-1]), float(row[1]) / total) for row in rows]
 
 
+def best_of(runs: list[dict]) -> dict:
+    """One tree's runs: the fastest rate of each kind (this shared machine slows whole runs by up to ~25%, so the
+    best of alternating rounds compares the trees on their undisturbed speed); answers are checked identical."""
+    for run in runs[1:]:
+        if run["inliers"] != runs[0]["inliers"]:
+            raise SystemExit("the same tree gave different inliers in two rounds: verification is not deterministic")
+    best = dict(runs[0])
+    for rate in ("features_images_per_s", "verify_pairs_per_s"):
+        best[rate] = max(run[rate] for run in runs)
+    best["profile"] = max(runs, key=lambda run: run["verify_pairs_per_s"])["profile"]
+    return best
+
+
 def main() -> None:
     from analysis.copies.candidates import INLIER_THRESHOLD, is_verified
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default=BASELINE)
     parser.add_argument("--photos", type=int, default=159)
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="before and after in turn, this many times; the best rate of each kept"
+    )
     parser.add_argument("--write", action="store_true", help="record in docs/benchmarks.md")
     args = parser.parse_args()
     if not (REAL / "coco-mini").exists():
@@ -187,10 +204,12 @@ def main() -> None:
         worktree = Path(scratch) / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline], cwd=REPO, check=True)
         try:
-            before = measure(worktree, root, pairs_file)
+            rounds = [
+                (measure(worktree, root, pairs_file), measure(REPO, root, pairs_file)) for _ in range(args.rounds)
+            ]
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
-        after = measure(REPO, root, pairs_file)
+    before, after = (best_of([pair[tree] for pair in rounds]) for tree in (0, 1))
     n_copies = inputs["copy_pairs"]
     verdicts = {}
     for result in (before, after):
@@ -210,6 +229,7 @@ def main() -> None:
     payload = {
         "baseline": args.baseline,
         "photos": args.photos,
+        "rounds": args.rounds,
         "distinct": len(inputs["images"]) - 2 * args.photos,
         "n_pairs": len(inputs["pairs"]),
         "copy_pairs": n_copies,
@@ -219,7 +239,10 @@ def main() -> None:
         "changed_verdicts": changed,
         "before_profile": top_lines(before["profile"]),
         "after_profile": top_lines(after["profile"]),
-        **run_record(f"python -m bench.verification_speed --baseline {args.baseline} --photos {args.photos}"),
+        **run_record(
+            f"python -m bench.verification_speed --baseline {args.baseline} --photos {args.photos} "
+            f"--rounds {args.rounds}"
+        ),
     }
     print(json.dumps(payload, indent=1))
     print(before["profile"])
