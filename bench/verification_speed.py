@@ -150,6 +150,8 @@ def render_markdown(payload: dict) -> str:
         + (": " + "; ".join(f"{c['pair']} ({c['kind']}) {c['before']} → {c['after']} inliers" for c in changed))
         + ".",
         "",
+        projection(before, after),
+        "",
         "Where a verification pass spends its time (`cProfile`, heaviest own time first):",
         "",
         "| tree | function | share of the pass |",
@@ -159,6 +161,28 @@ def render_markdown(payload: dict) -> str:
         lines += [f"| {tree} | `{name}` | {share:.0%} |" for name, share in payload[f"{tree}_profile"]]
     lines.append(END)
     return "\n".join(lines)
+
+
+# Candidates per image of a verified dedup of real photos: 84,563 for 7,084 images (bench/copy_detection.py,
+# docs/copy_detection.json). What the projection to a million images multiplies.
+CANDIDATES_PER_IMAGE = 84_563 / 7_084
+
+
+def projection(before: dict, after: dict, images: int = 1_000_000, cores: int = 2) -> str:
+    """A first verified dedup of a million images on this machine's two cores, from the per-core rates."""
+
+    def hours(rates: dict) -> tuple[float, float]:
+        features = images / (cores * rates["features_images_per_s"]) / 3600
+        verification = images * CANDIDATES_PER_IMAGE / (cores * rates["verify_pairs_per_s"]) / 3600
+        return features, verification
+
+    (f0, v0), (f1, v1) = hours(before), hours(after)
+    return (
+        f"Projected first verified dedup of {images:,} images on {cores} cores ({CANDIDATES_PER_IMAGE:.1f} "
+        f"candidates per image, as on the copy-detection benchmark's real photos; rates scale with cores): before "
+        f"{f0:.1f} h of features + {v0:.1f} h of verification = **{f0 + v0:.1f} h**; after {f1:.1f} h + {v1:.1f} h "
+        f"= **{f1 + v1:.1f} h**."
+    )
 
 
 def top_lines(profile: str, count: int = 3) -> list[tuple[str, float]]:
@@ -260,3 +284,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def rerender() -> None:
+    """Write the section again from docs/verification_speed.json (after a change to its wording only)."""
+    payload = json.loads((REPO / "docs" / "verification_speed.json").read_text())
+    replace_section(REPO / "docs" / "benchmarks.md", START, END, render_markdown(payload))
