@@ -221,6 +221,13 @@ MUTATIONS = [
         ],
     ),
     (
+        "verification workers match on as many BLAS threads as there are cores",
+        "analysis/copies/feature_store.py",
+        '    with threadpool_limits(limits=1, user_api="blas"):',
+        '    with threadpool_limits(limits=None, user_api="blas"):',
+        ["tests/test_copies.py::test_a_verification_worker_matches_on_one_blas_thread"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

@@ -153,6 +153,28 @@ def test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their
     assert all(len(job[0]) <= 2 * len(job[1]) for job in jobs)  # each job names only the files of its pairs
 
 
+def test_a_verification_worker_matches_on_one_blas_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers already fill the cores: with BLAS threads of their own they verified 4× slower."""
+    from threadpoolctl import threadpool_info
+
+    from analysis.copies import feature_store
+
+    files = []
+    for name in ("astronaut", "coffee"):
+        path = tmp_path / f"{name}.npz"
+        feature_store.save_features(path, extract(photo(name)))
+        files.append(str(path))
+    threads: list[int] = []
+
+    def observed(a: Features, b: Features) -> local_features.Verification:
+        threads.append(max(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"))
+        return verify(a, b)
+
+    monkeypatch.setattr(feature_store, "verify", observed)
+    feature_store._verify_chunk((files, np.array([[0, 1], [1, 0]])))
+    assert threads == [1, 1]
+
+
 def test_pdq_of_a_reencoded_resize_is_close_and_of_another_photo_far(tmp_path: Path) -> None:
     from analysis.copies.pdq import as_bits, hamming, pdq_of_file
 

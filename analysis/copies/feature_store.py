@@ -112,8 +112,16 @@ def ensure_features(
 
 
 def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Worker: one chunk of pairs, as positions into the chunk's own file list."""
-    files, pairs = job
+    """Worker: one chunk of pairs, as positions into the chunk's own file list, on one BLAS thread: the workers
+    already fill the cores, and two workers of two BLAS threads each verified 4× slower (84,563 candidate pairs of
+    real photos: 198 s against 50 s; docs/benchmarks.md, "Pixel verification: cost per core")."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _verify_pairs_of(*job)
+
+
+def _verify_pairs_of(files: list[str], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     loaded: dict[int, Features] = {}
 
     def get(position: int) -> Features:
