@@ -183,6 +183,44 @@ def cosine_baseline(found, frame: pd.DataFrame) -> dict:
     return out
 
 
+def second_opinion(workspace, result) -> dict:
+    """The SSIM second opinion on real photos: for the flagged generated copies (aligned by their matched
+    keypoints, and on whole thumbnails as before issue 51), and for the distinct held-out samples against their
+    nearest training image (what it would say of a false flag)."""
+    from skimage.metrics import structural_similarity
+
+    from analysis.images import load_image
+    from analysis.regurgitation.compute import PIXEL_SIZE, pixel_similarity
+
+    root, samples = workspace.config.images_root, result.samples
+    generated = workspace.generated.set_index("id")["image"]
+    training = workspace.original.set_index("id")["image"]
+    copies = samples[samples["id"].str.startswith("g") & samples["flagged"]]
+
+    def thumbnails(first: str, second: str) -> float:
+        a, b = (
+            np.asarray(load_image(root, path).image.convert("L").resize((PIXEL_SIZE, PIXEL_SIZE)), np.float64) / 255
+            for path in (first, second)
+        )
+        return float(structural_similarity(a, b, data_range=1.0))
+
+    whole = [thumbnails(generated[i], training[m]) for i, m in zip(copies["id"], copies["best_match"])]
+    nearest = result.neighbours[(result.neighbours["rank"] == 1) & result.neighbours["id"].str.startswith("n")]
+    distinct = [
+        pixel_similarity(root, generated[i], training[m]) for i, m in zip(nearest["id"], nearest["training_id"])
+    ]
+    return {
+        "copies": int(len(copies)),
+        "copies_above_half": float((copies["ssim"] > 0.5).mean()),
+        "copies_median": float(copies["ssim"].median()),
+        "copies_aligned": float(copies["ssim_aligned"].mean()),
+        "copies_thumbnails_above_half": float(np.mean(np.array(whole) > 0.5)),
+        "copies_thumbnails_median": float(np.median(whole)),
+        "distinct_aligned": int(sum(aligned for _, aligned in distinct)),
+        "distinct_median": float(np.median([value for value, _ in distinct if value is not None])),
+    }
+
+
 def costs(workspace, sample: int = 120) -> dict:
     """Extraction and verification speed on real photos, timed apart from the pipeline's caching, on one core (one
     BLAS and one OpenCV thread: the per-core rates the 1M projection multiplies)."""
@@ -218,6 +256,7 @@ START, END = "<!-- copy-detection:start -->", "<!-- copy-detection:end -->"
 def render_markdown(payload: dict) -> str:
     """The section of docs/benchmarks.md for this benchmark (replaced in place on every run)."""
     dedup, setup, reg = payload["dedup"], payload["setup"], payload["regurgitation"]
+    ssim = reg["ssim"]
     lines = [
         START,
         "## Copy detection on real photos (`python -m bench.copy_detection`)",
@@ -245,6 +284,12 @@ def render_markdown(payload: dict) -> str:
         f"{old['false_pairs']:,} | {r95['false_pairs']:,} |",
         f"| regurgitation: flag recall / precision | {reg['flag_recall']:.3f} / {reg['precision']:.3f} "
         f"({reg['flagged']} flagged of {reg['copies']} copies + {reg['distinct']} distinct) | | |",
+        f"| regurgitation: SSIM second opinion > 0.5, flagged copies | {ssim['copies_above_half']:.3f} aligned "
+        f"(median {ssim['copies_median']:.2f}, {ssim['copies_aligned']:.0%} aligned) | "
+        f"{ssim['copies_thumbnails_above_half']:.3f} on whole thumbnails (median "
+        f"{ssim['copies_thumbnails_median']:.2f}) | |",
+        f"| regurgitation: distinct samples against their nearest training image | {ssim['distinct_aligned']} of "
+        f"{reg['distinct']} aligned, median SSIM {ssim['distinct_median']:.2f} | | |",
         "",
         "Per edit family (pair recall = the (original, copy) pair verified; candidate recall = it was a candidate):",
         "",
@@ -355,6 +400,7 @@ def main() -> None:
             "copies": int(is_copy.sum()),
             "distinct": int((~is_copy).sum()),
             **(regurgitation.verification or {}),
+            "ssim": second_opinion(workspace, regurgitation),
         },
         "costs": costs(workspace),
         "timings_s": {k: round(v, 1) for k, v in timings.items()},

@@ -228,6 +228,20 @@ MUTATIONS = [
         ["tests/test_copies.py::test_a_verification_worker_matches_on_one_blas_thread"],
     ),
     (
+        "SSIM is aligned without undoing the mirror",
+        "analysis/copies/aligned_similarity.py",
+        "    if check.mirrored:",
+        "    if False:",
+        ["tests/test_copies.py::test_ssim_of_a_mirrored_crop_is_taken_after_undoing_the_mirror_and_the_crop"],
+    ),
+    (
+        "SSIM is taken over the whole sample, not the part the training image covers",
+        "analysis/copies/aligned_similarity.py",
+        "    return float(local[inside].mean())",
+        "    return float(local.mean())",
+        ["tests/test_copies.py::test_ssim_of_a_photo_pasted_onto_another_covers_the_pasted_part_only"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

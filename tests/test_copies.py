@@ -175,6 +175,32 @@ def test_a_verification_worker_matches_on_one_blas_thread(tmp_path: Path, monkey
     assert threads == [1, 1]
 
 
+def test_ssim_of_a_mirrored_crop_is_taken_after_undoing_the_mirror_and_the_crop() -> None:
+    """A flagged mirrored copy scored 0.03 on whole thumbnails, contradicting its flag (issue 51)."""
+    from analysis.copies.aligned_similarity import aligned_ssim
+
+    original = photo("astronaut")
+    copy = ImageOps.mirror(original.crop((60, 40, 460, 440)))
+    aligned = aligned_ssim(copy, original)
+    assert aligned is not None and aligned > 0.9
+
+
+def test_ssim_of_a_photo_pasted_onto_another_covers_the_pasted_part_only() -> None:
+    from analysis.copies.aligned_similarity import aligned_ssim
+
+    original = photo("astronaut")
+    composite = photo("coffee").resize((600, 400))
+    composite.paste(original.resize((200, 200)), (300, 100))
+    aligned = aligned_ssim(composite, original)
+    assert aligned is not None and aligned > 0.9
+
+
+def test_two_different_photos_have_no_aligned_ssim() -> None:
+    from analysis.copies.aligned_similarity import aligned_ssim
+
+    assert aligned_ssim(photo("chelsea"), photo("astronaut")) is None
+
+
 def test_pdq_of_a_reencoded_resize_is_close_and_of_another_photo_far(tmp_path: Path) -> None:
     from analysis.copies.pdq import as_bits, hamming, pdq_of_file
 

@@ -66,6 +66,20 @@ def load_features(path: Path) -> Features:
         return Features(arrays["points"], arrays["descriptors"], width, height, float(arrays["scale"]))
 
 
+def stored_features(workspace: Workspace, images: np.ndarray, recorded: np.ndarray) -> Callable[[str], Features | None]:
+    """A lookup of these images' cached local features (None for one not extracted), each read on first use: what
+    verification just computed, so a second opinion on a verified pair need not extract it again."""
+    keys = dict(zip(images, image_fingerprints(workspace, images, recorded)))
+    directory = features_directory(workspace)
+
+    def lookup(image: str) -> Features | None:
+        key = keys.get(image)
+        path = feature_path(directory, key) if key else None
+        return load_features(path) if path is not None and path.exists() else None
+
+    return lookup
+
+
 def _extract_to(job: tuple[str, str, str]) -> str:
     """Worker: decode one image, extract, save. Unreadable images get empty features (no evidence, no match)."""
     images_root, relative, path = job

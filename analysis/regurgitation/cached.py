@@ -11,7 +11,14 @@ import pandas as pd
 from analysis import __version__
 from analysis.cache import atomic_save_json, atomic_save_parquet, fingerprint, load_json, load_or_compute
 from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD
-from analysis.copies.feature_store import ensure_features, features_directory, image_fingerprints, verify_pairs
+from analysis.copies.feature_store import (
+    ensure_features,
+    features_directory,
+    image_fingerprints,
+    stored_features,
+    verify_pairs,
+)
+from analysis.copies.local_features import Features
 from analysis.dedup.cached import latest_dedup
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
@@ -125,9 +132,10 @@ def regurgitation_for(
             ),
             lambda similarity: atomic_save_parquet(after_path, similarity.rename("similarity").to_frame()),
         )
-    checks = None
+    checks = features_of = None
     if verify:
         checks = _verified_neighbours(workspace, neighbours, threshold, key, training, generated, workers, log)
+        features_of = _checked_features(workspace, checks, training, generated)
     return summarise(
         generated_frame,
         workspace.original,
@@ -143,6 +151,25 @@ def regurgitation_for(
         checks=checks,
         inlier_threshold=INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold,
         training_unreadable=int((~training.valid).sum()),
+        features_of=features_of,
+    )
+
+
+def _checked_features(
+    workspace: Workspace, checks: pd.DataFrame, training: EmbeddingSet, generated: EmbeddingSet
+) -> Callable[[str], Features | None]:
+    """The cached local features of the images in the verified candidates, for the SSIM second opinion."""
+    assert workspace.generated is not None
+    sides = []
+    for frame, found, rows in (
+        (workspace.generated, generated, pd.Index(workspace.generated["id"]).get_indexer(checks["id"])),
+        (workspace.original, training, checks["training_row"].to_numpy().astype(np.int64)),
+    ):
+        rows = np.unique(rows[rows >= 0])
+        images = frame["image"].astype(str).to_numpy()[rows] if "image" in frame else np.full(len(rows), "")
+        sides.append((images, found.status["sha256"].to_numpy(dtype=object)[rows]))
+    return stored_features(
+        workspace, np.concatenate([sides[0][0], sides[1][0]]), np.concatenate([sides[0][1], sides[1][1]])
     )
 
 

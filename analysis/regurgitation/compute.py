@@ -8,6 +8,7 @@ image (DALL·E 2: copies came from heavily duplicated images).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.copies.candidates import MIN_COVERAGE, is_verified
+from analysis.copies.local_features import Features
 from analysis.dedup.compute import DedupResult
 from analysis.embedders.base import default_for_embedder
 from analysis.images import load_image
@@ -91,6 +93,7 @@ class RegurgitationResult:
             "source_rank",
             "best_similarity_after_dedup",
             "ssim",
+            "ssim_aligned",
             "inliers",
             "mirrored",
         ]
@@ -167,6 +170,7 @@ def summarise(
     checks: pd.DataFrame | None = None,
     inlier_threshold: int = 0,
     training_unreadable: int = 0,
+    features_of: Callable[[str], Features | None] | None = None,
 ) -> RegurgitationResult:
     """Per-sample table from the neighbours: best match, flag at `threshold`, group size, source rank, SSIM.
 
@@ -226,11 +230,14 @@ def summarise(
         generated_image = dict(
             zip(generated["id"], generated.get("image", pd.Series([""] * len(generated))).astype(str))
         )
+        samples["ssim_aligned"] = False
         for row in np.flatnonzero(samples["flagged"].to_numpy()):
             sample_id = samples.loc[row, "id"]
-            samples.loc[row, "ssim"] = pixel_similarity(
-                images_root, generated_image.get(sample_id, ""), image_of.get(samples.loc[row, "best_match"], "")
-            )
+            pair = generated_image.get(sample_id, ""), image_of.get(samples.loc[row, "best_match"], "")
+            known = tuple(features_of(image) for image in pair) if features_of else ()
+            features = (known[0], known[1]) if len(known) == 2 and known[0] and known[1] else None
+            opinion = pixel_similarity(images_root, *pair, features=features)
+            samples.loc[row, "ssim"], samples.loc[row, "ssim_aligned"] = opinion
     return RegurgitationResult(
         samples, neighbours, threshold, k, method, recall, verification, n_training_unreadable=training_unreadable
     )
@@ -283,13 +290,22 @@ def source_similarities(
     return pd.Series(values, index=generated["id"].to_numpy())
 
 
-def pixel_similarity(images_root: Path, generated_image: str, training_image: str) -> float | None:
-    """SSIM of 64×64 grey thumbnails: a second opinion that does not depend on the embedder."""
+def pixel_similarity(
+    images_root: Path, generated_image: str, training_image: str, features: tuple[Features, Features] | None = None
+) -> tuple[float | None, bool]:
+    """SSIM as a second opinion that does not depend on the embedder, and whether it was aligned: after undoing the
+    mirror, crop, scale and rotation that local features find (analysis/copies/aligned_similarity.py); where they
+    find none, of 64×64 grey thumbnails."""
     from skimage.metrics import structural_similarity
+
+    from analysis.copies.aligned_similarity import aligned_ssim
 
     first, second = load_image(images_root, generated_image), load_image(images_root, training_image)
     if first.image is None or second.image is None:
-        return None
+        return None, False
+    aligned = aligned_ssim(first.image, second.image, features)
+    if aligned is not None:
+        return aligned, True
     a = np.asarray(first.image.convert("L").resize((PIXEL_SIZE, PIXEL_SIZE)), dtype=np.float64) / 255
     b = np.asarray(second.image.convert("L").resize((PIXEL_SIZE, PIXEL_SIZE)), dtype=np.float64) / 255
-    return float(structural_similarity(a, b, data_range=1.0))
+    return float(structural_similarity(a, b, data_range=1.0)), False

@@ -55,7 +55,9 @@ def render() -> None:
     st.caption(
         "Each generated sample's nearest training images by embedding similarity. By default a sample is a likely "
         "copy when one of them is verified on pixels (matched local features under one geometric transform); with "
-        "cosine only, when its best similarity reaches the threshold. SSIM is a pixel-level second opinion."
+        "cosine only, when its best similarity reaches the threshold. SSIM is a pixel-level second opinion, taken "
+        "after aligning the training image onto the sample (mirror, crop, scale and rotation that the matched "
+        "keypoints show), or on whole thumbnails where no alignment is found."
     )
     if workspace.generated is None:
         st.info("This workspace has no generated samples: add [generated] manifest = … to audit.toml.")
@@ -182,7 +184,11 @@ def viewer(workspace, result, store: VerdictStore) -> None:
                 st.caption(
                     f"{sample['id']} · best cos {sample['similarity']:.3f}"
                     + (f" · {int(sample['inliers'])} inliers" if "inliers" in sample and sample["flagged"] else "")
-                    + (f" · SSIM {ssim:.2f}" if ssim is not None and not np.isnan(ssim) else "")
+                    + (
+                        f" · SSIM {ssim:.2f}" + (" aligned" if sample.get("ssim_aligned") else " (thumbnails)")
+                        if ssim is not None and not np.isnan(ssim)
+                        else ""
+                    )
                     + (f" · group {int(sample['group_size'])}" if sample.get("group_size") else "")
                 )
             for column, (_, neighbour) in zip(columns[1:], neighbours.iterrows()):
