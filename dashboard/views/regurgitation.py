@@ -185,7 +185,7 @@ def viewer(workspace, result, store: VerdictStore) -> None:
                     f"{sample['id']} · best cos {sample['similarity']:.3f}"
                     + (f" · {int(sample['inliers'])} inliers" if "inliers" in sample and sample["flagged"] else "")
                     + (
-                        f" · SSIM {ssim:.2f}" + (" aligned" if sample.get("ssim_aligned") else " (thumbnails)")
+                        f" · SSIM {ssim:.2f}" + (" (aligned)" if sample.get("ssim_aligned") else " (thumbnails)")
                         if ssim is not None and not np.isnan(ssim)
                         else ""
                     )
