@@ -242,6 +242,16 @@ MUTATIONS = [
         ["tests/test_copies.py::test_ssim_of_a_photo_pasted_onto_another_covers_the_pasted_part_only"],
     ),
     (
+        "the rate on ordinary photos ignores a filter that removes below its threshold",
+        "analysis/scoring/ordinary_rates.py",
+        '    flagged = int((scores >= threshold).sum() if direction == ">=" else (scores < threshold).sum())',
+        "    flagged = int((scores >= threshold).sum())",
+        [
+            "tests/test_filter_builder.py::"
+            "test_the_rate_on_ordinary_photos_is_counted_at_the_filters_threshold_and_direction"
+        ],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

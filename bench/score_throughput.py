@@ -8,6 +8,7 @@ expected among them) reach the usual thresholds — the false-positive floor a f
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -33,6 +34,22 @@ def photo_workspace(root: Path, photos: int) -> Path:
     )
     init_workspace(root, original=root / "original.parquet", images_root=root / "images", name="COCO photos")
     return root
+
+
+def write_reference(scores: np.ndarray, payload: dict) -> None:
+    """Every photo's score, beside analysis/scoring/ordinary_rates.py: the reference `score` and the Removals page
+    quote at the workspace's own threshold."""
+    from analysis.scoring.ordinary_rates import reference_path
+
+    path = reference_path("open-nsfw")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    reference = {
+        "model": "open-nsfw",
+        "photos_source": f"{len(scores):,} distinct COCO train2014 photos",
+        "measured": f"commit {payload['commit']}, {payload['date']}, {payload['command']}",
+        "scores": [round(float(value), 6) for value in np.sort(scores)[::-1]],
+    }
+    path.write_text(json.dumps(reference) + "\n")
 
 
 def main() -> None:
@@ -70,6 +87,7 @@ def main() -> None:
     }
     emit(payload)
     if args.write:
+        write_reference(scores, payload)
         start, end = "<!-- score-throughput:start -->", "<!-- score-throughput:end -->"
         lines = [
             start,

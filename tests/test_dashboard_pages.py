@@ -300,3 +300,26 @@ def test_the_what_if_is_offered_when_score_filters_sit_beside_a_kept_column(
     sections, _ = build_sections(workspace, ["woman"])
     (removals_section,) = [section for section in sections if section.title.startswith("Removals")]
     assert {"score_distributions", "what_if_nsfw"} <= set(removals_section.figures)
+
+
+def test_the_what_if_states_the_scorers_rate_on_ordinary_photos_at_the_filters_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from analysis.scoring.ordinary_rates import ordinary_rate
+    from analysis.workspace import init_workspace
+
+    ids = [f"r{i}" for i in range(60)]
+    pd.DataFrame({"id": ids, "caption": ["a photo"] * 60}).to_parquet(tmp_path / "o.parquet")
+    scores = np.random.default_rng(1).uniform(0, 1, 60)
+    pd.DataFrame({"id": ids, "score": scores}).to_parquet(tmp_path / "open-nsfw.parquet")
+    init_workspace(tmp_path, original="o.parquet")
+    with (tmp_path / "audit.toml").open("a") as config:
+        config.write('\n[scores]\n"open-nsfw" = "open-nsfw.parquet"\n')
+        config.write('\n[[filtered.scores]]\nname = "nsfw"\ncolumn = "open-nsfw"\nthreshold = 0.7\n')
+    app = open_page("removals", tmp_path, monkeypatch, removals.WHAT_IF)
+    expected = ordinary_rate("open-nsfw", 0.7)
+    assert expected is not None
+    assert any(expected.sentence() in caption.value for caption in app.caption)

@@ -158,6 +158,33 @@ def test_open_nsfw_scores_are_probabilities_cached_and_recorded(small_scored: Pa
     np.testing.assert_array_equal(pd.read_parquet(small_scored / "scores" / "open-nsfw.parquet")["score"], values)
 
 
+def test_the_rate_on_ordinary_photos_is_counted_at_the_filters_threshold_and_direction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analysis.scoring import ordinary_rates
+
+    reference = {"photos_source": "5 test photos", "measured": "by hand", "scores": [0.9, 0.6, 0.5, 0.2, 0.0]}
+    (tmp_path / "made-up-scorer.json").write_text(json.dumps(reference))
+    monkeypatch.setattr(ordinary_rates, "REFERENCE_DIRECTORY", tmp_path)
+    at_least = ordinary_rates.ordinary_rate("made-up-scorer", 0.5)
+    below = ordinary_rates.ordinary_rate("made-up-scorer", 0.5, "<")
+    assert at_least is not None and (at_least.flagged, at_least.photos) == (3, 5)
+    assert below is not None and below.flagged == 2
+    assert at_least.interval[0] < 0.6 < at_least.interval[1]
+    assert ordinary_rates.ordinary_rate("a-column-of-the-manifest", 0.5) is None
+
+
+def test_score_states_the_rate_on_ordinary_photos_at_the_chosen_threshold(small_scored: Path) -> None:
+    from analysis.scoring.ordinary_rates import reference_path
+
+    shipped = np.array(json.loads(reference_path("open-nsfw").read_text())["scores"])
+    result = run_cli("score", str(small_scored), "--no-progress", "--score", "nsfw=open-nsfw:0.5")
+    assert result.returncode == 0, result.stderr
+    assert f"open-nsfw ≥ 0.5 flags {int((shipped >= 0.5).sum())} " in result.stdout
+    stated = _json("score", str(small_scored), "--no-progress")["on_ordinary_photos"]
+    assert [(rate["threshold"], rate["photos"]) for rate in stated] == [(0.5, len(shipped))]
+
+
 def test_a_filter_on_a_computed_score_never_removes_an_unscored_image(small_scored: Path) -> None:
     run_cli("score", str(small_scored), "--no-progress")
     result = run_cli("score", str(small_scored), "--no-progress", "--score", "safe=open-nsfw:<2")  # removes all scored

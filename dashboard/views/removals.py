@@ -18,6 +18,7 @@ from analysis.review.contract import population
 from analysis.review.decisions import decide
 from analysis.review.store import REMOVAL_VERDICTS, VerdictStore
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
+from analysis.scoring.ordinary_rates import ordinary_rate
 from dashboard.components import (
     cache_key,
     grid_cells,
@@ -102,6 +103,10 @@ def _sweep(key: str, filter_name: str, terms: tuple[str, ...], _workspace, _inde
 
 def what_if(workspace, index, terms: list[str]) -> None:
     show_figure(_score_chart(cache_key(workspace), workspace), "score-hist")
+    for score_filter in workspace.config.filtered.scores:
+        rate = ordinary_rate(score_filter.column, score_filter.threshold, score_filter.removed_when)
+        if rate is not None:
+            st.caption(f"Filter **{score_filter.name}**: {rate.sentence()}")
     st.subheader("Threshold what-if")
     names = [f.name for f in workspace.config.filtered.scores]
     chosen = st.selectbox("Filter to vary (the others stay at their thresholds)", names, key="whatif-filter")
