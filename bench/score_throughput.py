@@ -45,7 +45,7 @@ def write_reference(scores: np.ndarray, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     reference = {
         "model": "open-nsfw",
-        "photos_source": f"{len(scores):,} distinct COCO train2014 photos",
+        "photos_source": "distinct COCO train2014 photos",
         "measured": f"commit {payload['commit']}, {payload['date']}, {payload['command']}",
         "scores": [round(float(value), 6) for value in np.sort(scores)[::-1]],
     }

@@ -28,7 +28,8 @@ class OrdinaryRate:
     flagged: int
     photos: int
     interval: tuple[float, float]  # 95% Clopper–Pearson
-    source: str  # what the photos were, and the commit and command that scored them
+    source: str  # what the photos were
+    measured: str  # the commit, date and command that scored them
 
     @property
     def share(self) -> float:
@@ -41,9 +42,9 @@ class OrdinaryRate:
     def sentence(self) -> str:
         low, high = self.interval
         return (
-            f"On {self.photos:,} ordinary photos ({self.source}), {self.model} {self.symbol} {self.threshold:g} "
-            f"flags {self.flagged:,} ({self.share:.2%}, 95% CI {low:.2%}–{high:.2%}): the false-positive share to "
-            "expect before any unsafe image is removed (web photos can run higher)."
+            f"On {self.photos:,} ordinary photos ({self.source}), {self.model} {self.symbol} {self.threshold:g} flags "
+            f"{self.flagged:,} ({self.share:.2%}, 95% CI {low:.2%}–{high:.2%}): the false-positive share to expect "
+            f"before any unsafe image is removed; web photos can run higher (measured: {self.measured})."
         )
 
 
@@ -52,12 +53,12 @@ def reference_path(model: str) -> Path:
 
 
 @cache
-def _reference(model: str) -> tuple[np.ndarray, str] | None:
+def _reference(model: str) -> tuple[np.ndarray, str, str] | None:
     path = reference_path(model)
     if not path.is_file():
         return None
     payload = json.loads(path.read_text())
-    return np.asarray(payload["scores"], dtype=np.float64), f"{payload['photos_source']}; {payload['measured']}"
+    return np.asarray(payload["scores"], dtype=np.float64), payload["photos_source"], payload["measured"]
 
 
 def ordinary_rate(model: str, threshold: float, direction: str = ">=") -> OrdinaryRate | None:
@@ -66,10 +67,10 @@ def ordinary_rate(model: str, threshold: float, direction: str = ">=") -> Ordina
     reference = _reference(model)
     if reference is None:
         return None
-    scores, source = reference
+    scores, source, measured = reference
     flagged = int((scores >= threshold).sum() if direction == ">=" else (scores < threshold).sum())
     interval = proportion_interval(flagged, len(scores))
-    return OrdinaryRate(model, threshold, direction, flagged, len(scores), interval, source)
+    return OrdinaryRate(model, threshold, direction, flagged, len(scores), interval, source, measured)
 
 
 GUIDE_THRESHOLDS = (0.5, 0.8)  # shown when no filter on the score is set yet: the two thresholds users start from
@@ -95,4 +96,5 @@ def rate_json(rate: OrdinaryRate) -> dict:
         "share": rate.share,
         "ci95": list(rate.interval),
         "source": rate.source,
+        "measured": rate.measured,
     }
