@@ -254,7 +254,6 @@ def costs(workspace, sample: int = 120) -> dict:
     from analysis.images import load_image
 
     # evenly spaced rows: originals, their (often smaller) copies and the distractors in the benchmark's proportions
-    # (the first rows are one original and its copies, which made the rates look 1.7x better than the mix)
     rows = np.linspace(0, workspace.n_original - 1, sample).astype(int)
     images = [load_image(workspace.config.images_root, p).image for p in workspace.original["image"].iloc[rows]]
     opencv_threads = cv2.getNumThreads()
@@ -363,7 +362,9 @@ def render_markdown(payload: dict) -> str:
     lines += [
         "",
         f"Costs: local features {costs['extract_images_per_s_one_core']} images/s and verification "
-        f"{costs['verify_pairs_per_s_one_core']} pairs/s on one core ({costs['mean_keypoints']} keypoints per image). "
+        f"{costs['verify_pairs_per_s_one_core']} pairs/s on one core ({costs['mean_keypoints']} keypoints per image; "
+        "extraction from decoded images and matching of features in memory: the rates with decoding, writing and "
+        "reading back are lower, in 'Pixel verification: cost per core'). "
         f"A first verified dedup of these {n_images:,} images on 2 cores therefore costs at most about "
         f"{n_images / (2 * costs['extract_images_per_s_one_core']):.0f} s of features and "
         f"{dedup['n_candidates'] / (2 * costs['verify_pairs_per_s_one_core']):.0f} s of verification "
