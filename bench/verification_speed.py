@@ -235,12 +235,13 @@ def main() -> None:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
     before, after = (best_of([pair[tree] for pair in rounds]) for tree in (0, 1))
     n_copies = inputs["copy_pairs"]
-    verdicts = {}
-    for result in (before, after):
-        verified = is_verified(np.array(result["inliers"]), np.array(result["coverage"]), INLIER_THRESHOLD)
+    verified_before, verified_after = (
+        is_verified(np.array(result["inliers"]), np.array(result["coverage"]), INLIER_THRESHOLD)
+        for result in (before, after)
+    )
+    for result, verified in ((before, verified_before), (after, verified_after)):
         result["copies_verified"] = int(verified[:n_copies].sum())
         result["others_verified"] = int(verified[n_copies:].sum())
-        verdicts[id(result)] = verified
     changed = [
         {
             "pair": " ↔ ".join(Path(inputs["images"][i]).stem for i in inputs["pairs"][row]),
@@ -248,7 +249,7 @@ def main() -> None:
             "before": before["inliers"][row],
             "after": after["inliers"][row],
         }
-        for row in np.flatnonzero(verdicts[id(before)] != verdicts[id(after)])
+        for row in np.flatnonzero(verified_before != verified_after)
     ]
     payload = {
         "baseline": args.baseline,

@@ -160,7 +160,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from analysis.filter_spec import parse_score_option, with_score_filter
     from analysis.scoring.compute import score_workspace
     from analysis.scoring.models import get_scorer
-    from analysis.scoring.ordinary_rates import rate_json, rates_to_expect
+    from analysis.scoring.ordinary_rates import rates_to_expect
     from analysis.workspace import load_workspace, update_config
 
     workspace = load_workspace(args.dir)
@@ -176,7 +176,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         lines.append(f"filter {added.name} ({added.rule}) added: {workspace.n_removed:,} rows removed in all")
     expected = rates_to_expect(args.model, workspace.config.filtered.scores)
     lines += [rate.sentence() for rate in expected]
-    emit({**run.to_json(), "on_ordinary_photos": [rate_json(r) for r in expected]} if args.json else None, lines)
+    emit({**run.to_json(), "on_ordinary_photos": [rate.to_json() for rate in expected]} if args.json else None, lines)
     return 0
 
 

@@ -45,7 +45,7 @@ def aligned_ssim(
     small = training.convert("L").resize(
         (max(1, round(training.width * pre)), max(1, round(training.height * pre))), Image.Resampling.BILINEAR
     )
-    warp = model.astype(np.float64).copy()
+    warp = model.astype(np.float64)
     warp[:, :2] *= shrink / pre
     warp[:, 2] *= shrink
     moved = cv2.warpAffine(np.asarray(small, np.float64) / 255, warp, (width, height), flags=cv2.INTER_LINEAR)

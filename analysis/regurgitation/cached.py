@@ -160,17 +160,22 @@ def _checked_features(
 ) -> Callable[[str], Features | None]:
     """The cached local features of the images in the verified candidates, for the SSIM second opinion."""
     assert workspace.generated is not None
-    sides = []
-    for frame, found, rows in (
-        (workspace.generated, generated, pd.Index(workspace.generated["id"]).get_indexer(checks["id"])),
-        (workspace.original, training, checks["training_row"].to_numpy().astype(np.int64)),
-    ):
-        rows = np.unique(rows[rows >= 0])
-        images = frame["image"].astype(str).to_numpy()[rows] if "image" in frame else np.full(len(rows), "")
-        sides.append((images, found.status["sha256"].to_numpy(dtype=object)[rows]))
+    query = pd.Index(workspace.generated["id"]).get_indexer(checks["id"])
+    match = checks["training_row"].to_numpy().astype(np.int64)
+    sides = [
+        _images_of(workspace.generated, generated, query[query >= 0]),
+        _images_of(workspace.original, training, match[match >= 0]),
+    ]
     return stored_features(
-        workspace, np.concatenate([sides[0][0], sides[1][0]]), np.concatenate([sides[0][1], sides[1][1]])
+        workspace, np.concatenate([side[1] for side in sides]), np.concatenate([side[2] for side in sides])
     )
+
+
+def _images_of(frame: pd.DataFrame, found: EmbeddingSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct rows among `rows`, their image paths and the sha256 `prepare` recorded for each."""
+    involved = np.unique(rows)
+    images = frame["image"].astype(str).to_numpy() if "image" in frame else np.full(len(frame), "")
+    return involved, images[involved], found.status["sha256"].to_numpy(dtype=object)[involved]
 
 
 def _verified_neighbours(
@@ -205,12 +210,8 @@ def _verified_neighbours(
         match = candidates["training_row"].to_numpy().astype(np.int64)
         sides = []
         for frame, found, rows in ((generated_frame, generated, query), (workspace.original, training, match)):
-            images = frame["image"].astype(str).to_numpy() if "image" in frame else np.full(len(frame), "")
-            involved = np.unique(rows)
-            keys = image_fingerprints(
-                workspace, images[involved], found.status["sha256"].to_numpy(dtype=object)[involved]
-            )
-            sides.append((involved, list(images[involved]), list(keys)))
+            involved, images, recorded = _images_of(frame, found, rows)
+            sides.append((involved, list(images), list(image_fingerprints(workspace, images, recorded))))
         files = ensure_features(
             workspace.config.images_root,
             features_directory(workspace),

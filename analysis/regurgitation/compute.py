@@ -234,8 +234,10 @@ def summarise(
         for row in np.flatnonzero(samples["flagged"].to_numpy()):
             sample_id = samples.loc[row, "id"]
             pair = generated_image.get(sample_id, ""), image_of.get(samples.loc[row, "best_match"], "")
-            known = tuple(features_of(image) for image in pair) if features_of else ()
-            features = (known[0], known[1]) if len(known) == 2 and known[0] and known[1] else None
+            features = None
+            if features_of is not None:
+                first, second = (features_of(image) for image in pair)
+                features = (first, second) if first is not None and second is not None else None
             opinion = pixel_similarity(images_root, *pair, features=features)
             samples.loc[row, "ssim"], samples.loc[row, "ssim_aligned"] = opinion
     return RegurgitationResult(

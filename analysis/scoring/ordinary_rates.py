@@ -39,6 +39,18 @@ class OrdinaryRate:
     def symbol(self) -> str:
         return "≥" if self.direction == ">=" else "<"
 
+    def to_json(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "removed_when": self.direction,
+            "flagged": self.flagged,
+            "photos": self.photos,
+            "share": self.share,
+            "ci95": list(self.interval),
+            "source": self.source,
+            "measured": self.measured,
+        }
+
     def sentence(self) -> str:
         low, high = self.interval
         return (
@@ -85,16 +97,3 @@ def rates_to_expect(model: str, filters: Sequence[ScoreFilter]) -> list[Ordinary
         for threshold, direction in chosen or [(t, ">=") for t in GUIDE_THRESHOLDS]
     ]
     return [rate for rate in rates if rate is not None]
-
-
-def rate_json(rate: OrdinaryRate) -> dict:
-    return {
-        "threshold": rate.threshold,
-        "removed_when": rate.direction,
-        "flagged": rate.flagged,
-        "photos": rate.photos,
-        "share": rate.share,
-        "ci95": list(rate.interval),
-        "source": rate.source,
-        "measured": rate.measured,
-    }
