@@ -11,6 +11,7 @@ the same code; it is what NeMo Curator's semantic dedup was built on.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.errors import AuditInputError
+from analysis.progress import tasks_line
 
 if TYPE_CHECKING:
     from analysis.index import SearchResult
@@ -148,11 +150,11 @@ class DaskOffload:
         from distributed import as_completed
 
         futures = [self.client.submit(function, *a, pure=False) for a in arguments]
-        done, step = 0, max(1, len(futures) // 10)
+        done, step, started = 0, max(1, len(futures) // 10), time.monotonic()
         for _ in as_completed(futures):
             done += 1
             if done == len(futures) or done % step == 0:
-                self.log(f"{what}: {done}/{len(futures)} tasks done")
+                self.log(tasks_line(what, done, len(futures), started))
         return self.client.gather(futures)
 
     @property

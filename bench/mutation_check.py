@@ -252,6 +252,20 @@ MUTATIONS = [
         ],
     ),
     (
+        "a model pass returns its freed buffers to the kernel again (glibc's defaults)",
+        "analysis/embedders/base.py",
+        "    kept_mapped = libc.mallopt(M_MMAP_THRESHOLD, LARGEST_MMAP_THRESHOLD)",
+        "    kept_mapped = 0",
+        ["tests/test_embeddings.py::test_a_model_pass_reuses_its_freed_buffers_instead_of_faulting_them_in_again"],
+    ),
+    (
+        "prepare's default batch is large enough for its activations to be mapped afresh every pass",
+        "analysis/embeddings.py",
+        "DEFAULT_BATCH_SIZE = 4",
+        "DEFAULT_BATCH_SIZE = 8",
+        ["tests/test_embeddings.py::test_a_model_pass_reuses_its_freed_buffers_instead_of_faulting_them_in_again"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

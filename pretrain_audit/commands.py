@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.distributed import add_scheduler_argument
-from analysis.embeddings import default_workers
+from analysis.embeddings import DEFAULT_BATCH_SIZE, default_workers
 from pretrain_audit.output import emit, log
 
 Handler = Callable[[argparse.Namespace], int]
@@ -286,7 +286,12 @@ def add_workspace_commands(sub: Any) -> None:
         default=default_workers(),
         help="image decoding processes (default: cores − 1, at least 1; bench/embedding_throughput.py)",
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"images per model pass (default {DEFAULT_BATCH_SIZE})",
+    )
     p.add_argument("--chunk-rows", type=int, default=512, help="rows per resumable chunk (default 512)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_scheduler_argument(p)

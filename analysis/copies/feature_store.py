@@ -5,7 +5,6 @@ pair verification spread over the same worker processes."""
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from analysis.copies.local_features import MAX_SIDE, N_FEATURES, Features, extra
 from analysis.embedding_store import EmbeddingSet
 from analysis.images import load_image, resolve_image
 from analysis.parallel import parallel_map
+from analysis.progress import progress_bar
 from analysis.storage import is_object_url
 from analysis.workspace import Workspace
 
@@ -101,7 +101,6 @@ def ensure_features(
     an image with no file under the images root (a dead link has no pixels to verify, and writing an empty
     feature file for each of a large set's dead links would cost more than the verification itself). Images in
     object storage are read through fsspec like any other."""
-    from tqdm import tqdm
 
     paths: list[Path | None] = [feature_path(directory, key) for key in keys]
     todo = {}
@@ -117,7 +116,7 @@ def ensure_features(
     if todo:
         if log:
             log(f"local features: {len(todo):,} images to extract ({len(paths) - len(todo):,} cached or absent)")
-        bar = tqdm(total=len(todo), desc="local features", unit="img", file=sys.stderr, disable=log is None)
+        bar = progress_bar(len(todo), "local features", enabled=log is not None)
         jobs = list(todo.values())
         for _ in parallel_map(_extract_to, jobs, workers, chunksize=8):
             bar.update()
@@ -158,7 +157,6 @@ def verify_pairs(
     """Inliers, mirror flag and coverage of each pair (positions into `files`), in chunks over worker processes.
     A pair with an absent image (file None) has no evidence: 0 inliers, without a job. Each job carries only the
     files its pairs name (a job carrying the whole list pickled it again per chunk: hours at a million images)."""
-    from tqdm import tqdm
 
     inliers = np.zeros(len(pairs), dtype=np.int32)
     mirrored = np.zeros(len(pairs), dtype=bool)
@@ -175,7 +173,7 @@ def verify_pairs(
         needed, local = np.unique(pairs[chunk], return_inverse=True)
         jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))
         rows.append(chunk)
-    bar = tqdm(total=len(order), desc="verifying pairs", unit="pair", file=sys.stderr, disable=log is None)
+    bar = progress_bar(len(order), "verifying pairs", unit="pair", enabled=log is not None)
     for chunk, result in zip(rows, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
         inliers[chunk], mirrored[chunk], coverage[chunk] = result
         bar.update(len(chunk))

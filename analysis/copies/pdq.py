@@ -5,7 +5,6 @@ parallel, resumable per chunk."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from analysis.embedding_store import embedding_key, set_rows
 from analysis.images import load_image
 from analysis.index import Offload
 from analysis.parallel import batches, parallel_map
+from analysis.progress import progress_bar
 from analysis.workspace import Workspace
 
 MATCH_DISTANCE = 31  # PDQ's recommended threshold for "same image" (Meta, "The TMK+PDQF and PDQ hashing algorithms")
@@ -46,7 +46,6 @@ def pdq_hashes(
 ) -> pd.DataFrame:
     """id, pdq (hex, "" when unreadable), quality for every row of an image set (cached); `offload`: one task per
     missing chunk on a Dask cluster."""
-    from tqdm import tqdm
 
     rows = set_rows(workspace, which)
     key = fingerprint("pdq", embedding_key(workspace, which, "pdq", "pdqhash", "none"))
@@ -55,7 +54,7 @@ def pdq_hashes(
 
     def compute() -> pd.DataFrame:
         jobs = [(str(workspace.config.images_root), str(image)) for image in rows["image"]]
-        bar = tqdm(total=len(jobs), desc=f"PDQ hashes ({which})", unit="img", file=sys.stderr, disable=log is None)
+        bar = progress_bar(len(jobs), f"PDQ hashes ({which})", enabled=log is not None)
         chunks = [chunk_dir / f"{number:06d}.parquet" for number in range(-(-len(jobs) // CHUNK_ROWS))]
         todo = [number for number, part in enumerate(chunks) if not part.exists()]
         bar.update(len(jobs) - sum(len(jobs[n * CHUNK_ROWS : (n + 1) * CHUNK_ROWS]) for n in todo))

@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-from analysis.embedders.base import Embedder
+from analysis.embedders.base import Embedder, keep_freed_buffers
 from analysis.errors import AuditInputError
 
 
 def get_embedder(spec: str, device: str = "cpu") -> Embedder:
     """`effnet-lite0` | `open_clip:MODEL:PRETRAINED` (precomputed embeddings are imported, not computed)."""
+    keep_freed_buffers()
     if spec == "effnet-lite0":
         from analysis.embedders.effnet import EffnetLite0
 

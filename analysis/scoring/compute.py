@@ -10,7 +10,6 @@ the score is a column that `--score NAME=<model>:T` filters and the filter build
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from analysis import __version__
 from analysis.cache import atomic_save_json, atomic_save_parquet
 from analysis.copies.feature_store import image_fingerprints
 from analysis.embedding_store import load_embeddings
 from analysis.images import load_image
+from analysis.progress import progress_bar
 from analysis.scoring.models import ImageScorer
 from analysis.workspace import Workspace, update_config
 
@@ -164,7 +163,7 @@ def _score_missing(
     if todo:
         log(f"scoring {len(todo):,} images with {scorer.name} (cached: {directory})")
     items = list(todo.items())
-    bar = tqdm(total=len(items), unit="img", file=sys.stderr, disable=not progress or not items, desc=scorer.name)
+    bar = progress_bar(len(items), scorer.name, enabled=progress and bool(items))
     root = workspace.config.images_root
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         for start in range(0, len(items), PART_ROWS):
