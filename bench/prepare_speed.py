@@ -3,12 +3,12 @@
     python -m bench.prepare_speed [--baseline COMMIT] [--images 1024] [--rounds 2] [--write]
 
 Each tree (this one, and --baseline checked out in a throwaway git worktree) runs `pretrain-audit prepare` with its
-own defaults on the same workspaces of real COCO photos: as shipped (427–640 px JPEGs) and shrunk to 224 px on the
-long side (the size of many web-scraped sets). Reported per tree and size: the whole command's wall time and
-images/s (start-up, decoding, embedding and PDQ hashes included), its user and system CPU seconds and minor page
-faults (all of its processes), and the model's own forward-pass rate at the tree's default batch size, so that the
-pipeline's rate reads beside the model's. Rounds alternate between the trees; the fastest of each is kept (this
-shared machine slows whole runs by up to ~25%).
+own defaults on the same workspaces of real COCO photos: 224 px (distinct train2014 photos, shrunk from 256 px) and
+640 px (the 159 val2017 photos as shipped, 427–640 px JPEGs, cycled). Reported per tree and size: the whole
+command's wall time and images/s (start-up, decoding, embedding and PDQ hashes included), its user and system CPU
+seconds and minor page faults (all of its processes), and the model's own forward-pass rate at the tree's default
+batch size, so that the pipeline's rate reads beside the model's. Rounds alternate between the trees; the fastest
+of each is kept (this shared machine slows whole runs by up to ~25%).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from bench.common import REAL, REPO, replace_section, run_record
 
 BASELINE = "509ae1c"  # the last commit with glibc's default allocator settings and batch 32
-SIDES = (0, 224)  # 0: the photos as shipped
+SIZES = ("224 px", "640 px")
 
 MODEL_ONLY = r"""
 import json, time, numpy as np
@@ -45,24 +45,30 @@ print(json.dumps({"batch": batch, "model_img_s": rounds * batch / (time.perf_cou
 """
 
 
-def build_workspace(directory: Path, n: int, side: int) -> Path:
-    """A workspace of `n` real photos (one in seven removed by a kept column), shrunk to `side` px if non-zero."""
+def build_workspace(directory: Path, n: int, size: str) -> Path:
+    """A workspace of `n` real photos (one in seven removed by a kept column): "640 px" cycles the 159 COCO val2017
+    photos as shipped (427–640 px JPEGs), "224 px" shrinks distinct COCO train2014 photos (256 px) to 224."""
     import pandas as pd
     from PIL import Image
 
     from analysis.workspace import init_workspace
 
-    photos = sorted((REAL / "photos-coco2014").glob("*.jpg"))[:n]
+    if size == "640 px":
+        shipped = sorted((REAL / "coco-mini" / "images").glob("*.jpg"))
+        photos = [shipped[i % len(shipped)] for i in range(n)]
+    else:
+        photos = sorted((REAL / "photos-coco2014").glob("*.jpg"))[:n]
     (directory / "images").mkdir(parents=True)
-    for photo in photos:
-        target = directory / "images" / photo.name
-        if side:
+    rows = []
+    for i, photo in enumerate(photos):
+        name = f"{i:06d}.jpg"
+        if size == "224 px":
             image = Image.open(photo).convert("RGB")
-            image.thumbnail((side, side))
-            image.save(target, quality=90)
+            image.thumbnail((224, 224))
+            image.save(directory / "images" / name, quality=90)
         else:
-            shutil.copy(photo, target)
-    rows = [{"id": p.stem, "caption": "a photo", "image": p.name, "kept": i % 7 != 0} for i, p in enumerate(photos)]
+            shutil.copy(photo, directory / "images" / name)
+        rows.append({"id": str(i), "caption": "a photo", "image": name, "kept": i % 7 != 0})
     pd.DataFrame(rows).to_parquet(directory / "original.parquet")
     init_workspace(directory, original="original.parquet", kept_column="kept", images_root="images")
     return directory
@@ -110,7 +116,8 @@ def render_markdown(payload: dict) -> str:
         START,
         "## `prepare` on real photos: before and after",
         "",
-        f"{payload['images']:,} real COCO photos (`../shared/real/photos-coco2014`), the whole "
+        f"{payload['images']:,} real COCO photos per size (224 px: distinct train2014 photos shrunk from 256 px; "
+        "640 px: the 159 val2017 photos as shipped, 427–640 px, cycled), the whole "
         "`pretrain-audit prepare` command with each tree's defaults (effnet-lite0, one decoding process on this "
         "2-core machine, PDQ hashes included), fastest of "
         f"{payload['rounds']} alternating rounds. CPU seconds and minor page faults are those of the command and all "
@@ -158,15 +165,14 @@ def main() -> None:
             trees = {"before": worktree, "after": REPO}
             model = {tree: model_rate(path) for tree, path in trees.items()}
             sizes = {}
-            for side in SIDES:
-                workspace = build_workspace(Path(scratch) / f"photos-{side}", args.images, side)
+            for size in SIZES:
+                workspace = build_workspace(Path(scratch) / size.replace(" ", "-"), args.images, size)
                 runs: dict[str, list[dict]] = {"before": [], "after": []}
                 for _ in range(args.rounds):
                     for tree, path in trees.items():
                         runs[tree].append(measure(path, workspace, args.images))
-                        print(side, tree, json.dumps(runs[tree][-1]), file=sys.stderr, flush=True)
-                label = f"{side} px" if side else "as shipped (427–640 px)"
-                sizes[label] = {tree: fastest(found) for tree, found in runs.items()}
+                        print(size, tree, json.dumps(runs[tree][-1]), file=sys.stderr, flush=True)
+                sizes[size] = {tree: fastest(found) for tree, found in runs.items()}
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
     payload = {
