@@ -195,13 +195,18 @@ def laion_filters(columns: list[str]) -> tuple[list[ScoreFilter], list[str]]:
 
 
 def kept_mask(
-    spec: FilterSpec, original: pd.DataFrame, original_path: Path, computed: frozenset[str] = frozenset()
+    spec: FilterSpec,
+    original: pd.DataFrame,
+    original_path: Path,
+    computed: frozenset[str] = frozenset(),
+    captions: str | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Which rows the filters kept, and which rows each filter removed (a row can be removed by several).
 
     `computed` names score columns the tool computed (`pretrain-audit score`, `filter apply`): a row whose image
-    could not be scored has NaN there, and no filter on that column removes it."""
-    kept, removed_by = _kept_by_definition(spec, original, original_path)
+    could not be scored has NaN there, and no filter on that column removes it. `captions`: the original's rule
+    for several captions per image, applied to a filtered manifest too, so that its ids are the original's."""
+    kept, removed_by = _kept_by_definition(spec, original, original_path, captions)
     if spec.scores:
         by_score = {f.name: _removed_by_score(f, original, original_path, computed) for f in spec.scores}
         removed_by = {**removed_by, **by_score}
@@ -220,11 +225,11 @@ def kept_mask(
 
 
 def _kept_by_definition(
-    spec: FilterSpec, original: pd.DataFrame, original_path: Path
+    spec: FilterSpec, original: pd.DataFrame, original_path: Path, captions: str | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if spec.kind == "manifest":
         assert spec.manifest is not None
-        filtered = load_manifest(spec.manifest, required=("id",), what="filtered manifest")
+        filtered = load_manifest(spec.manifest, required=("id",), what="filtered manifest", captions=captions)
         known = ids_in(filtered["id"], original["id"])
         if not known.all():
             row = int(np.flatnonzero(~known)[0])

@@ -189,11 +189,28 @@ def normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def load_manifest(path: Path, *, required: tuple[str, ...] = ("id", "caption"), what: str = "manifest") -> pd.DataFrame:
-    """Read and validate a manifest: required columns present, ids non-null and unique, text as text."""
+CAPTION_CHOICES = ("first", "join", "rows")
+JOINED_CAPTIONS_SEPARATOR = "\n"  # words never span it: a joined caption contains a word when one of its captions does
+
+
+def load_manifest(
+    path: Path,
+    *,
+    required: tuple[str, ...] = ("id", "caption"),
+    what: str = "manifest",
+    captions: str | None = None,
+) -> pd.DataFrame:
+    """Read and validate a manifest: required columns present, ids non-null and unique, text as text.
+
+    Without an `id` column the image path is the id. `captions` says what to do with several rows per image (COCO
+    and Flickr ship five captions per image as `image,caption` rows): `first` keeps each image's first caption,
+    `join` joins its captions into one (a word's frequency is then the share of images with it in any caption),
+    `rows` keeps one row per caption with ids `IMAGE#1`, `IMAGE#2`, ... (a caption-level audit: the same image is
+    in several rows)."""
     frame = normalise_columns(read_table(path))
     if frame.empty:
         raise AuditInputError(f"{what} has no rows.", path=path, fix="an audit needs at least one row.")
+    frame = one_row_per_image(frame, captions, path, what)
     for column in required:
         if column not in frame.columns:
             aliases = ", ".join(COLUMN_ALIASES.get(column, (column,)))
@@ -210,6 +227,50 @@ def load_manifest(path: Path, *, required: tuple[str, ...] = ("id", "caption"), 
     if "image" in frame.columns:
         frame["image"] = frame["image"].astype("string").fillna("").astype(object)
     return frame.reset_index(drop=True)
+
+
+def one_row_per_image(frame: pd.DataFrame, captions: str | None, path: Path, what: str) -> pd.DataFrame:
+    """The `id` column from the image path when there is none, and several captions per id resolved by `captions`
+    (see `load_manifest`); several rows per image and no choice made is an error that names the choice."""
+    if captions is not None and captions not in CAPTION_CHOICES:
+        raise AuditInputError(
+            f"captions = {captions!r} is not one of {', '.join(CAPTION_CHOICES)}.",
+            path=path,
+            fix='write captions = "first", "join" or "rows" (pretrain-audit init --captions).',
+        )
+    derived = "id" not in frame.columns and "image" in frame.columns
+    if derived:
+        frame = frame.assign(id=frame["image"].astype("string"))
+    if "id" not in frame.columns or (captions is None and not derived):  # a repeated given id: `_clean_ids` says so
+        return frame
+    key = frame["id"].astype("string")
+    repeated = key.duplicated(keep=False) & key.notna()
+    if not repeated.any():
+        return frame
+    if captions is None:
+        first = key[repeated].iloc[0]
+        rows = (np.flatnonzero((key == first).to_numpy(dtype=bool)) + 1).tolist()[:3]
+        raise AuditInputError(
+            f"{what} has several rows for the same image ('{first}' in rows {rows}; "
+            f"{int(key[repeated].nunique())} images with several rows).",
+            path=path,
+            fix="say what to do with several captions per image: pretrain-audit init ... --captions first "
+            "(each image's first caption), join (all its captions as one) or rows (one row per caption); "
+            "or give every row a unique id.",
+        )
+    if captions == "first":
+        return frame[~key.duplicated(keep="first").to_numpy(dtype=bool)].reset_index(drop=True)
+    if captions == "rows":
+        number = frame.groupby(key, sort=False).cumcount() + 1
+        ids = key.where(~repeated, key + "#" + number.astype("string"))
+        return frame.assign(id=ids.astype(object))
+    joined = frame.assign(id=key).groupby("id", sort=False, dropna=False)
+    result = joined.first()
+    if "caption" in frame.columns:
+        result["caption"] = joined["caption"].agg(
+            lambda texts: JOINED_CAPTIONS_SEPARATOR.join(str(t) for t in texts if pd.notna(t))
+        )
+    return result.reset_index()[list(frame.columns)]
 
 
 def _clean_ids(ids: pd.Series, path: Path) -> pd.Series:
@@ -232,7 +293,8 @@ def _clean_ids(ids: pd.Series, path: Path) -> pd.Series:
         raise AuditInputError(
             f"duplicate id '{first}' in rows {rows} ({int(as_text.duplicated().sum())} duplicates in all).",
             path=path,
-            fix="make ids unique, e.g. by prefixing the shard name.",
+            fix="make ids unique, e.g. by prefixing the shard name; or, for several captions per image, "
+            "pretrain-audit init ... --captions first|join|rows.",
         )
     return as_text
 

@@ -95,7 +95,7 @@ KNOWN_SECTIONS = {
 }
 KNOWN_KEYS = {
     "workspace": {"name", "images_root", "synthetic", "description"},
-    "original": {"manifest"},
+    "original": {"manifest", "captions"},
     "filtered": {"manifest", "kept_column", "scores", "hash_matches"},
     "generated": {"manifest"},
     "terms": {"default"},
@@ -121,6 +121,7 @@ class WorkspaceConfig:
     # scores computed by the tool (`score`, `filter apply`): column name → Parquet file of id, score
     computed_scores: dict[str, Path] = field(default_factory=dict)
     scheduler: str | None = None  # [compute] scheduler: where heavy steps run unless --scheduler says otherwise
+    captions: str | None = None  # [original] captions: several captions per image (analysis.manifests.load_manifest)
 
     @property
     def config_path(self) -> Path:
@@ -238,6 +239,7 @@ def read_config(root: Path) -> WorkspaceConfig:
             str(name): _resolve(root, str(value)) for name, value in _score_files(raw, config_path).items()
         },
         scheduler=None if scheduler is None else str(scheduler),
+        captions=raw.get("original", {}).get("captions"),
     )
 
 
@@ -292,10 +294,12 @@ def check_image_paths(frame: pd.DataFrame, manifest: Path) -> None:
 def load_workspace(root: Path | str) -> Workspace:
     """Load and validate everything an analysis needs; raises AuditInputError with a fix on bad input."""
     config = read_config(Path(root))
-    original = load_manifest(config.original, what="original manifest")
+    original = load_manifest(config.original, what="original manifest", captions=config.captions)
     check_image_paths(original, config.original)
     original = with_computed_scores(original, config)
-    kept, removed_by = kept_mask(config.filtered, original, config.original, frozenset(config.computed_scores))
+    kept, removed_by = kept_mask(
+        config.filtered, original, config.original, frozenset(config.computed_scores), captions=config.captions
+    )
     generated = None
     if config.generated is not None:
         generated = load_manifest(config.generated, required=("id",), what="generated manifest")
@@ -382,6 +386,7 @@ def init_workspace(
     images_root: str | Path | None = None,
     generated: str | Path | None = None,
     name: str | None = None,
+    captions: str | None = None,
 ) -> Workspace:
     """Create `audit.toml` and validate it; nothing is written on error.
 
@@ -400,7 +405,7 @@ def init_workspace(
         images_root = original  # an img2dataset folder: its tar shards hold the images
     body: dict[str, Any] = {
         "workspace": {"name": name or root.resolve().name, "images_root": _stored(root, images_root or ".")},
-        "original": {"manifest": _stored(root, original)},
+        "original": {"manifest": _stored(root, original), **({"captions": captions} if captions else {})},
     }
     if filtered:
         body["filtered"] = {"manifest": _stored(root, filtered)}
@@ -409,7 +414,8 @@ def init_workspace(
     elif scores or laion:
         chosen = [parse_score_option(option) for option in scores or []]
         if laion:
-            columns = list(load_manifest(_resolve(root, str(original)), what="original manifest").columns)
+            manifest = load_manifest(_resolve(root, str(original)), what="original manifest", captions=captions)
+            columns = list(manifest.columns)
             found, missing = laion_filters(columns)
             if not found:
                 raise AuditInputError(

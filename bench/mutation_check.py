@@ -266,6 +266,27 @@ MUTATIONS = [
         ["tests/test_embeddings.py::test_a_model_pass_reuses_its_freed_buffers_instead_of_faulting_them_in_again"],
     ),
     (
+        "a removed item counts as matched by any kept item, however far its classifier score",
+        "analysis/bias/reweight.py",
+        "    return float((nearest > caliper).mean())",
+        "    return float((nearest > 10 * caliper).mean())",
+        ["tests/test_bias.py::test_a_removed_item_has_a_kept_neighbour_only_within_the_caliper"],
+    ),
+    (
+        "reweighting is called repairable when most removed items have no kept neighbour",
+        "analysis/bias/reweight.py",
+        "        return self.removed_without_kept_neighbour <= MAX_WITHOUT_KEPT_NEIGHBOUR",
+        "        return self.removed_without_kept_neighbour <= 1.0",
+        ["tests/test_bias.py::test_a_filter_that_removes_every_caption_with_a_word_is_reported_as_not_repairable"],
+    ),
+    (
+        "several captions per image are joined in a different order or keep only the first",
+        "analysis/manifests.py",
+        "            lambda texts: JOINED_CAPTIONS_SEPARATOR.join(str(t) for t in texts if pd.notna(t))",
+        "            lambda texts: str(texts.iloc[0])",
+        ["tests/test_manifests.py::test_captions_join_makes_one_caption_of_all_of_an_images_captions"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

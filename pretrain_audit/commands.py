@@ -53,6 +53,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         images_root=args.images_root and from_shell(args.images_root),
         generated=args.generated and from_shell(args.generated),
         name=args.name,
+        captions=args.captions,
     )
     log(
         f"Workspace '{workspace.config.name}' written to {workspace.config.config_path}: "
@@ -277,6 +278,13 @@ def add_workspace_commands(sub: Any) -> None:
     p.add_argument("--images-root", help="directory that image paths are relative to (default: DIR)")
     p.add_argument("--generated", help="manifest of generated samples (id, image, prompt, optional source_id)")
     p.add_argument("--name", help="workspace name shown in the dashboard and reports")
+    p.add_argument(
+        "--captions",
+        choices=("first", "join", "rows"),  # analysis.manifests.CAPTION_CHOICES (not imported: --help stays light)
+        help="several rows (captions) per image, as COCO and Flickr ship them: keep each image's first caption, "
+        "join its captions into one, or keep one row per caption (ids IMAGE#1, IMAGE#2, ...). Without an id "
+        "column the image path is the id",
+    )
 
     p = workspace_command(sub, "prepare", "compute and cache image embeddings (resumable, with progress)", cmd_prepare)
     p.add_argument("--embedder", help="effnet-lite0 (default) | open_clip:MODEL:PRETRAINED | precomputed:PATH")

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.bias.cached import audited_words
 from analysis.bias.compute import bias_report, npmi_table, parse_terms, shift_for_mask, term_shifts, top_shifted_words
-from analysis.bias.reweight import caption_features, fit_weights
+from analysis.bias.reweight import caption_features, fit_weights, removed_without_kept_neighbour
 from analysis.captions import build_index
 from analysis.errors import AuditInputError
 from analysis.workspace import load_workspace
@@ -154,3 +154,55 @@ def test_the_weights_chart_carries_one_bar_per_bin_whatever_the_number_of_items(
     assert len(bars.x) == 60
     assert int(np.sum(bars.y)) == len(weights)  # every item counted once
     assert len(figure.to_json()) < 50_000  # a go.Histogram of the raw weights serialised 1.6 MB here
+
+
+def _word_filtered_captions(removal_of_dress: float, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """3,000 captions; those with "dress" are removed with the given probability, the others 5% of the time."""
+    rng = np.random.default_rng(seed)
+    subjects = rng.choice(["a woman", "a man", "a child", "a dog"], 3000)
+    things = rng.choice(["in a red dress", "on a bike", "with a hat", "at the beach", "in a park"], 3000)
+    captions = [f"{subject} {thing}" for subject, thing in zip(subjects, things)]
+    dress = np.char.find(np.array(captions), "dress") >= 0
+    chance = rng.random(3000)
+    return captions, ~np.where(dress, chance < removal_of_dress, chance < 0.05)
+
+
+def test_a_filter_that_removes_every_caption_with_a_word_is_reported_as_not_repairable() -> None:
+    """Issue 51: with a caption-word filter the AUC was 0.9996, the weights stayed near 1 and the "reweighted" shifts
+    equalled the raw ones, without a word of warning."""
+    captions, kept = _word_filtered_captions(removal_of_dress=1.0)
+    fitted = fit_weights(kept, index=build_index(captions), held_out_words=["woman", "man"])
+    assert fitted.removed_without_kept_neighbour > 0.7
+    assert not fitted.identifiable
+    assert fitted.warning is not None and "cannot repair" in fitted.warning
+    assert fitted.summary()["warning"] == fitted.warning
+
+
+def test_a_filter_that_leaves_some_of_what_it_removes_is_repairable_and_not_warned() -> None:
+    captions, kept = _word_filtered_captions(removal_of_dress=0.6)
+    fitted = fit_weights(kept, index=build_index(captions), held_out_words=["woman", "man"])
+    assert fitted.removed_without_kept_neighbour < 0.05
+    assert fitted.identifiable and fitted.warning is None
+
+
+def test_a_removed_item_has_a_kept_neighbour_only_within_the_caliper() -> None:
+    """Logits ±4 apart with SD ~4: 0.2 SD is ~0.8, so the removed items at -4 have no kept item near them."""
+    probability = 1 / (1 + np.exp(-np.array([4.0, 4.0, 4.0, 4.0, -4.0, -4.0, 3.9])))
+    kept = np.array([True, True, True, True, False, False, False])
+    assert removed_without_kept_neighbour(probability, kept) == pytest.approx(2 / 3)
+
+
+def test_bias_reweight_warns_on_the_command_line_when_the_fix_cannot_work(tmp_path: Path) -> None:
+    from analysis.workspace import init_workspace
+    from tests.helpers import run_cli, write_manifest
+
+    captions, kept = _word_filtered_captions(removal_of_dress=1.0)
+    write_manifest(
+        tmp_path / "original.parquet",
+        [{"id": str(i), "caption": caption, "kept": bool(k)} for i, (caption, k) in enumerate(zip(captions, kept))],
+    )
+    init_workspace(tmp_path, original="original.parquet", kept_column="kept")
+    result = run_cli("bias", str(tmp_path), "--reweight", "--terms", "woman")
+    assert result.returncode == 0, result.stderr
+    assert "of the removed items have no kept neighbour" in result.stdout
+    assert "warning: Reweighting cannot repair this filter" in result.stdout

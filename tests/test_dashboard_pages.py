@@ -84,6 +84,26 @@ def test_bias_page_shows_the_reweighted_change_the_cli_reports(
         assert table.loc[f"“{term}”", "reweighted change"].startswith(f"{reweighted[term]:+.1%} (")
 
 
+def test_bias_page_warns_beside_the_shifts_and_the_weights_when_reweighting_cannot_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analysis.workspace import init_workspace
+    from tests.helpers import write_manifest
+    from tests.test_bias import _word_filtered_captions
+
+    captions, kept = _word_filtered_captions(removal_of_dress=1.0)
+    write_manifest(
+        tmp_path / "original.parquet",
+        [{"id": str(i), "caption": caption, "kept": bool(k)} for i, (caption, k) in enumerate(zip(captions, kept))],
+    )
+    init_workspace(tmp_path, original="original.parquet", kept_column="kept")
+    for section in (None, bias.REWEIGHTING):
+        app = open_page("bias", tmp_path, monkeypatch, section)
+        assert any("Reweighting cannot repair this filter" in w.value for w in app.warning), section
+    metrics = {m.label: m.value for m in app.metric}
+    assert float(metrics["Removed with no kept neighbour"].rstrip("%")) > 70
+
+
 def test_bias_page_rejects_a_phrase_as_a_term(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_page("bias", sample_copy, monkeypatch)
     app.text_input(key="b-terms-workspace default").input("young woman").run()

@@ -132,3 +132,55 @@ def test_a_txt_manifest_without_separators_is_one_clear_error(tmp_path: Path) ->
     with pytest.raises(AuditInputError, match="neither commas nor tabs") as caught:
         load_manifest(tmp_path / "notes.txt")
     assert "notes.txt" in str(caught.value)
+
+
+FLICKR_STYLE = "image,caption\n" + "".join(
+    f"{image}.jpg,{caption}\n"
+    for image, captions in (
+        ("dog", ("a dog runs", "a brown dog", "dog on grass")),
+        ("cat", ("a cat", "a sleeping cat")),
+    )
+    for caption in captions
+)
+
+
+def test_without_an_id_column_the_image_path_is_the_id(tmp_path: Path) -> None:
+    (tmp_path / "captions.csv").write_text("image,caption\nimgs/a.jpg,first\nimgs/b.jpg,second\n")
+    frame = load_manifest(tmp_path / "captions.csv")
+    assert frame["id"].tolist() == ["imgs/a.jpg", "imgs/b.jpg"]
+
+
+def test_several_captions_per_image_without_a_choice_name_the_option(tmp_path: Path) -> None:
+    (tmp_path / "captions.txt").write_text(FLICKR_STYLE)
+    with pytest.raises(AuditInputError) as caught:
+        load_manifest(tmp_path / "captions.txt")
+    message = str(caught.value)
+    assert "'dog.jpg' in rows [1, 2, 3]" in message and "2 images with several rows" in message
+    assert "--captions first" in message and "join" in message and "rows" in message
+
+
+def test_captions_first_keeps_each_images_first_caption_in_file_order(tmp_path: Path) -> None:
+    (tmp_path / "captions.txt").write_text(FLICKR_STYLE)
+    frame = load_manifest(tmp_path / "captions.txt", captions="first")
+    assert frame[["id", "caption"]].values.tolist() == [["dog.jpg", "a dog runs"], ["cat.jpg", "a cat"]]
+    assert frame["image"].tolist() == ["dog.jpg", "cat.jpg"]
+
+
+def test_captions_join_makes_one_caption_of_all_of_an_images_captions(tmp_path: Path) -> None:
+    (tmp_path / "captions.txt").write_text(FLICKR_STYLE)
+    frame = load_manifest(tmp_path / "captions.txt", captions="join")
+    assert frame["id"].tolist() == ["dog.jpg", "cat.jpg"]
+    assert frame["caption"].tolist() == ["a dog runs\na brown dog\ndog on grass", "a cat\na sleeping cat"]
+
+
+def test_captions_rows_keeps_every_caption_with_numbered_ids(tmp_path: Path) -> None:
+    (tmp_path / "captions.txt").write_text(FLICKR_STYLE)
+    frame = load_manifest(tmp_path / "captions.txt", captions="rows")
+    assert frame["id"].tolist() == ["dog.jpg#1", "dog.jpg#2", "dog.jpg#3", "cat.jpg#1", "cat.jpg#2"]
+    assert frame["image"].tolist() == ["dog.jpg"] * 3 + ["cat.jpg"] * 2
+
+
+def test_an_unknown_captions_choice_is_named(tmp_path: Path) -> None:
+    (tmp_path / "captions.txt").write_text(FLICKR_STYLE)
+    with pytest.raises(AuditInputError, match="'all' is not one of first, join, rows"):
+        load_manifest(tmp_path / "captions.txt", captions="all")

@@ -9,7 +9,7 @@ import pytest
 
 from analysis.errors import AuditInputError
 from analysis.workspace import init_workspace, load_workspace
-from tests.helpers import write_manifest
+from tests.helpers import run_cli, write_manifest
 
 ORIGINAL = [
     {"id": f"r{i}", "caption": c, "image": f"img/{i}.png", "nsfw": s, "keep": k}
@@ -178,3 +178,31 @@ def test_sample_workspace_loads_with_its_counts(sample_dir: Path) -> None:
     assert (workspace.n_original, workspace.n_removed, workspace.n_generated) == (1000, 50, 100)
     assert workspace.config.synthetic
     assert np.array_equal(workspace.kept, ~(workspace.removed_by["sexual"] | workspace.removed_by["violence"]))
+
+
+def test_init_with_several_captions_per_image_audits_images_and_remembers_the_choice(tmp_path: Path) -> None:
+    """Issue 51: COCO and Flickr ship `image,caption` rows, five per image; users wrote a script to make one row per
+    image with an id. A filtered manifest keyed the same way (image paths) selects the same images."""
+    rows = "".join(
+        f"{image}.jpg,{caption}\n" for image in ("a", "b", "c") for caption in (f"{image} one", f"{image} two")
+    )
+    (tmp_path / "captions.txt").write_text("image,caption\n" + rows)
+    (tmp_path / "kept.txt").write_text("image,caption\na.jpg,a one\na.jpg,a two\nc.jpg,c one\n")
+    result = run_cli(
+        "init", str(tmp_path), "--original", str(tmp_path / "captions.txt"), "--filtered", str(tmp_path / "kept.txt"),
+        "--captions", "join",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    workspace = load_workspace(tmp_path)
+    assert workspace.original["id"].tolist() == ["a.jpg", "b.jpg", "c.jpg"]
+    assert workspace.original["caption"].iloc[1] == "b one\nb two"
+    assert workspace.kept.tolist() == [True, False, True]
+    assert 'captions = "join"' in (tmp_path / "audit.toml").read_text()
+
+
+def test_init_without_a_captions_choice_names_it_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "captions.csv").write_text("image,caption\na.jpg,one\na.jpg,two\n")
+    result = run_cli("init", str(tmp_path), "--original", str(tmp_path / "captions.csv"))
+    assert result.returncode != 0
+    assert "--captions first" in result.stderr and "captions.csv" in result.stderr
+    assert not (tmp_path / "audit.toml").exists()

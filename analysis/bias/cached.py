@@ -47,6 +47,7 @@ def reweighting(
     key = fingerprint(
         "weights",
         __version__,
+        "with-overlap",  # caches written before the overlap diagnostic lack it
         manifest_fingerprints(workspace),
         chosen,
         None if found is None else found.results_key,
@@ -68,6 +69,7 @@ def reweighting(
             info["effective_sample_size"],
             info["n_kept"],
             tuple(info.get("held_out_words", ())),
+            info["removed_without_kept_neighbour"],
         )
 
     def save(result: Reweighting) -> None:
@@ -80,6 +82,7 @@ def reweighting(
                 "effective_sample_size": result.effective_sample_size,
                 "n_kept": result.n_kept,
                 "held_out_words": list(result.held_out_words),
+                "removed_without_kept_neighbour": result.removed_without_kept_neighbour,
             },
         )
 

@@ -152,6 +152,15 @@ class Bias(
                     text += f" (95% CI {shift.reweighted_ci95[0]:+.1%}..{shift.reweighted_ci95[1]:+.1%})"
                 text += ", held out of the classifier" if shift.held_out else ", a feature of the classifier"
             lines.append(text)
+        fitted = result.reweighting
+        if fitted is not None:
+            lines.append(
+                f"reweighting: effective sample size {fitted.effective_sample_size:,.0f} of {fitted.n_kept:,} kept; "
+                f"{fitted.removed_without_kept_neighbour:.1%} of the removed items have no kept neighbour "
+                f"(classifier AUC {fitted.auc:.3f})"
+            )
+            if fitted.warning:
+                lines.append(f"warning: {fitted.warning}")
         return lines
 
     def write_outputs(self, workspace: Workspace, result: BiasResult, options: argparse.Namespace) -> list[str]:

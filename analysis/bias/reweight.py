@@ -24,6 +24,16 @@ if TYPE_CHECKING:  # scipy and sklearn are imported where used: every CLI comman
 
 FeatureKind = Literal["captions", "embeddings", "both"]
 
+# A removed item "has a kept neighbour" when some kept item's classifier logit is within this many standard deviations
+# of the logits of its own: the caliper that propensity-score matching uses to find a comparable unit (Austin 2011,
+# 0.2 SD of the logit). Weights can only stand in for removed items that kept items resemble.
+CALIPER_SD = 0.2
+# Above this share of removed items without a kept neighbour the fix is reported as not identifiable. Chosen on
+# Conceptual Captions filters (below 14.7%, the smallest share at which the weights gave back less than half of
+# what a filter removed) and reported frozen on LAION captions (bench/reweight_overlap.py, docs/analyses.md "When
+# reweighting cannot work").
+MAX_WITHOUT_KEPT_NEIGHBOUR = 0.14
+
 
 @dataclass(frozen=True)
 class Reweighting:
@@ -35,6 +45,25 @@ class Reweighting:
     effective_sample_size: float
     n_kept: int
     held_out_words: tuple[str, ...] = ()  # left out of the caption features: their repair is measured, not fitted
+    removed_without_kept_neighbour: float = 0.0  # share of removed items no kept item resembles (`overlap`)
+
+    @property
+    def identifiable(self) -> bool:
+        """Can weights on the kept items stand in for the removed ones? Not when most removed items are unlike every
+        kept item (a filter that removes whatever has a word or a feature): the weights then stay near 1 and the
+        "reweighted" shifts equal the raw ones, however good the classifier's AUC."""
+        return self.removed_without_kept_neighbour <= MAX_WITHOUT_KEPT_NEIGHBOUR
+
+    @property
+    def warning(self) -> str | None:
+        if self.identifiable:
+            return None
+        return (
+            f"Reweighting cannot repair this filter: {self.removed_without_kept_neighbour:.0%} of the removed items "
+            f"have no kept item like them (none within {CALIPER_SD} SD of their classifier score; AUC "
+            f"{self.auc:.3f}). Weights only multiply what was kept, so the reweighted shifts stay close to the raw "
+            "ones; the filter removed a kind of item that the filtered set no longer contains."
+        )
 
     def summary(self) -> dict:
         kept_weights = self.weights[self.weights > 0]
@@ -48,6 +77,9 @@ class Reweighting:
             "effective_sample_size": self.effective_sample_size,
             "n_kept": self.n_kept,
             "held_out_words": list(self.held_out_words),
+            "removed_without_kept_neighbour": self.removed_without_kept_neighbour,
+            "identifiable": self.identifiable,
+            "warning": self.warning,
             "weight_quantiles": dict(zip(["min", "p01", "median", "p99", "max"], map(float, quantiles))),
         }
 
@@ -168,7 +200,22 @@ def fit_weights(
         effective_sample_size(weights[kept]),
         int(kept.sum()),
         held_out_words,
+        removed_without_kept_neighbour(probability, kept),
     )
+
+
+def removed_without_kept_neighbour(probability_kept: np.ndarray, kept: np.ndarray) -> float:
+    """Share of removed items with no kept item within `CALIPER_SD` standard deviations of their logit of
+    P(kept | x): the common-support check of propensity matching, in the one dimension the weights depend on."""
+    logit = np.log(np.clip(probability_kept, 1e-9, 1.0)) - np.log(np.clip(1.0 - probability_kept, 1e-9, 1.0))
+    removed, kept_logits = logit[~kept], np.sort(logit[kept])
+    if len(removed) == 0 or len(kept_logits) == 0:
+        return 0.0
+    caliper = CALIPER_SD * float(logit.std())
+    right = np.clip(np.searchsorted(kept_logits, removed), 0, len(kept_logits) - 1)
+    left = np.clip(right - 1, 0, len(kept_logits) - 1)
+    nearest = np.minimum(np.abs(kept_logits[right] - removed), np.abs(kept_logits[left] - removed))
+    return float((nearest > caliper).mean())
 
 
 def _probability_kept(

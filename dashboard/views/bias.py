@@ -18,6 +18,7 @@ from analysis.bias.compute import (
     top_shifted_words,
 )
 from analysis.bias.figures import shift_chart, top_words_chart, weights_chart
+from analysis.bias.reweight import CALIPER_SD, MAX_WITHOUT_KEPT_NEIGHBOUR
 from analysis.errors import AuditInputError
 from dashboard.components import cache_key, loaded_embeddings, open_section, show_figure, workspace_index
 from dashboard.concepts import concept_section
@@ -110,6 +111,8 @@ def shift_section(workspace, index, terms: list[str], groups: dict, weights, inf
     missing = [s.name for s in report.terms if s.relative_change is None]
     if missing:
         st.info(f"Not in any caption: {', '.join(missing)}.")
+    if info and info.get("warning"):
+        st.warning(info["warning"], icon=":material/warning:")
     if shifts:
         show_figure(shift_chart(shifts, workspace), "bias-shift")
         st.dataframe(_shift_table(shifts), hide_index=True, width="stretch")
@@ -187,7 +190,9 @@ def _reweighted_cell(shift: TermShift) -> str:
 
 def weight_section(workspace, weights: np.ndarray, info: dict) -> None:
     kept_weights = weights[workspace.kept]
-    columns = st.columns(3)
+    if info.get("warning"):
+        st.warning(info["warning"], icon=":material/warning:")
+    columns = st.columns(4)
     columns[0].metric(
         "Effective sample size",
         f"{info['effective_sample_size']:,.0f}",
@@ -199,6 +204,13 @@ def weight_section(workspace, weights: np.ndarray, info: dict) -> None:
         help="How well the weak classifier tells kept from removed items",
     )
     columns[2].metric("Largest weight", f"{kept_weights.max():.2f}", help=f"weights clipped at {info['clip']}")
+    columns[3].metric(
+        "Removed with no kept neighbour",
+        f"{info['removed_without_kept_neighbour']:.1%}",
+        help=f"Removed items with no kept item within {CALIPER_SD} SD of their classifier score: weights cannot stand "
+        f"in for them. Above {MAX_WITHOUT_KEPT_NEIGHBOUR:.0%} the fix is reported as not identifiable "
+        "(bench/reweight_overlap.py).",
+    )
     show_figure(weights_chart(kept_weights, info, workspace), "weights")
 
 
