@@ -86,6 +86,27 @@ def grid_cells(count: int, per_row: int) -> Iterator[Any]:
         yield from st.columns(per_row)[: min(per_row, count - start)]
 
 
+ID_BREAKS = "/_-.:#"  # where a long id may wrap: after the separators of paths, shard keys and file names
+
+
+def breakable(text: str) -> str:
+    """`text` as HTML for a Markdown element: every character but ASCII letters, digits and spaces written as an
+    entity (so an id is never read as Markdown or HTML) and a line-break opportunity after each separator, so that a
+    long id ("flickr30k/1000268201_693b08cb0e.jpg") wraps at its parts instead of mid-word in a narrow card."""
+    parts = []
+    for character in text:
+        plain = (character.isascii() and character.isalnum()) or character == " "
+        parts.append(character if plain else f"&#{ord(character)};")
+        if character in ID_BREAKS:
+            parts.append("<wbr>")
+    return "".join(parts)
+
+
+def id_caption(item_id: str, detail: str = "") -> None:
+    """A card's id line: the id (wrapping at its separators, never mid-word) and, after it, what the card says."""
+    st.caption(breakable(str(item_id)) + (" · " + breakable(detail) if detail else ""), unsafe_allow_html=True)
+
+
 def image_tile(
     workspace: Workspace, relative: str, *, blur: bool, caption: str | None = None, greyscale: bool = False
 ) -> None:

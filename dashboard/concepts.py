@@ -15,6 +15,7 @@ from analysis.concepts.projection import MapProjection
 from analysis.workspace import Workspace
 from dashboard.components import (
     cache_key,
+    id_caption,
     image_tile,
     loaded_embeddings,
     require_embeddings,
@@ -89,7 +90,7 @@ def image_grid(workspace: Workspace, rows: np.ndarray, reviewer: Reviewer, *, ke
                     blur=sensitive and str(ids[row]) not in revealed,
                     greyscale=sensitive and reviewer.greyscale,
                 )
-            st.caption(f"{ids[row]}{' · removed' if sensitive else ''}")
+            id_caption(ids[row], "removed" if sensitive else "")
             st.text(captions[row][:100])
 
 

@@ -47,3 +47,11 @@ def test_bad_workspace_shows_an_error_not_a_traceback(tmp_path: Path, monkeypatc
     app.run()
     assert not app.exception
     assert "no audit.toml" in app.error[0].value
+
+
+def test_an_id_wraps_only_at_its_separators_and_is_never_read_as_markdown() -> None:
+    """Issue 51: gallery ids wrapped mid-word in narrow cards; an id with * or [ ] would have been Markdown."""
+    from dashboard.components import breakable
+
+    assert breakable("flickr/100_6b.jpg") == "flickr&#47;<wbr>100&#95;<wbr>6b&#46;<wbr>jpg"
+    assert breakable("*bold* [x](y)") == "&#42;bold&#42; &#91;x&#93;&#40;y&#41;"

@@ -17,6 +17,7 @@ from analysis.stats import TOO_FEW
 from dashboard.components import (
     cache_key,
     grid_cells,
+    id_caption,
     image_tile,
     loaded_embeddings,
     open_section,
@@ -309,7 +310,7 @@ def group_browser(workspace, found, result, reviewer: Reviewer) -> None:
                 greyscale=sensitive and reviewer.greyscale,
             )
             label = "KEPT" if row == representative else f"cos {similarity_of[int(row)]:.3f}"
-            st.caption(f"{ids[row]} · {label}")
+            id_caption(ids[row], label)
             st.text(str(workspace.original["caption"].iloc[row])[:120])
     if len(order) > MEMBERS_SHOWN:
         st.caption(f"… and {len(order) - MEMBERS_SHOWN:,} more members.")

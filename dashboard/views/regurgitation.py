@@ -14,6 +14,7 @@ from analysis.review.store import COPY_VERDICTS, VerdictStore
 from analysis.review.summary import confirmed_copies
 from dashboard.components import (
     cache_key,
+    id_caption,
     image_tile,
     loaded_embeddings,
     open_section,
@@ -202,7 +203,7 @@ def viewer(workspace, result, store: VerdictStore) -> None:
                         caption=str(row["caption"]),
                         greyscale=reviewer.greyscale and not kept[str(neighbour["training_id"])],
                     )
-                    st.caption(f"{neighbour['training_id']} · cos {neighbour['similarity']:.3f}")
+                    id_caption(neighbour["training_id"], f"cos {neighbour['similarity']:.3f}")
             if sample["flagged"] and "inliers" in sample:
                 match = str(sample["best_match"])
                 evidence = pair_evidence_png(

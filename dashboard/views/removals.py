@@ -22,6 +22,7 @@ from analysis.scoring.ordinary_rates import ordinary_rate
 from dashboard.components import (
     cache_key,
     grid_cells,
+    id_caption,
     image_tile,
     open_section,
     show_figure,
@@ -237,7 +238,7 @@ def item_tile(
     st.checkbox("Reveal", key=f"reveal-{item}", disabled=reveal_page)
     st.text(row["caption"][:300])  # st.text: captions are shown as text, never rendered as Markdown/HTML
     scores = " · ".join(f"{c} {row[c]:.2f}" for c in (f.column for f in workspace.config.filtered.scores))
-    st.caption(f"{item} · removed by {row['removed_by']}" + (f" · {scores}" if scores else ""))
+    id_caption(item, f"removed by {row['removed_by']}" + (f" · {scores}" if scores else ""))
     if item in votes:
         st.caption(f"Votes: {votes[item]}")
     st.caption(f"Your verdict: **{verdict}**" if verdict else "Not judged by you yet")
