@@ -237,3 +237,36 @@ def test_the_cluster_a_concept_filter_thins_most_is_the_one_richest_in_that_conc
     assert top["rank"] == 1 and top["cluster"] == max(share, key=lambda c: share[c])
     assert top["lift"] == pytest.approx(share[top["cluster"]] / (len(having) / len(original)))
     assert top["lift"] > 1 and all(c["q_value"] is not None for c in payload["clusters"])
+
+
+@pytest.fixture(scope="module")
+def caltech(tmp_path_factory: pytest.TempPathFactory):
+    """Every Caltech-101 photo of a person (320 faces) and the first 8 of each other category, embedded and
+    clustered as `concepts` does."""
+    from bench.concepts_real import CALTECH, caltech_workspace, clustered
+
+    if not (CALTECH / "labels.csv").exists():
+        pytest.skip("../shared/real/caltech101 is not present on this machine")
+    return clustered(caltech_workspace(tmp_path_factory.mktemp("caltech"), limit=8, whole_group="person"))
+
+
+def test_a_filter_that_removes_a_concept_is_found_in_that_concepts_clusters_on_real_photos(caltech) -> None:
+    """Issue 46: significance on real photos had never been shown. A filter removing 80% of the person photos (and
+    3% of the rest) must show as significant clusters (q < 0.05) made mostly of persons, holding most of what it
+    removed of them."""
+    from bench.concepts_real import measure_group
+
+    _, clusters, groups = caltech
+    in_group = groups.apply(lambda names: "person" in names).to_numpy(dtype=bool)
+    found = measure_group(clusters, in_group, seed=0)
+    assert found["significant"] >= 1
+    assert found["purity"] is not None and found["purity"] > 0.8, found
+    assert found["found"] > 0.8, found
+
+
+def test_a_random_filter_flags_no_cluster_on_real_photos(caltech) -> None:
+    from bench.concepts_real import RANDOM_SHARE, flagged
+
+    workspace, clusters, _ = caltech
+    removed = np.random.default_rng(0).random(workspace.n_original) < RANDOM_SHARE
+    assert flagged(clusters, removed) == []
