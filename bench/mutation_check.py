@@ -287,6 +287,20 @@ MUTATIONS = [
         ["tests/test_manifests.py::test_captions_join_makes_one_caption_of_all_of_an_images_captions"],
     ),
     (
+        "the filter builder asks about the images its model is most sure of",
+        "analysis/filters/rounds.py",
+        '        order = pool[np.argsort(np.abs(scores[pool] - 0.5), kind="stable")]',
+        '        order = pool[np.argsort(-np.abs(scores[pool] - 0.5), kind="stable")]',
+        ["tests/test_filter_builder.py::test_a_round_asks_about_the_images_the_model_is_least_sure_of"],
+    ),
+    (
+        "a regurgitation rate is judged on any number of samples",
+        "analysis/regurgitation/compute.py",
+        "        return judgeable(self.n_measured)",
+        "        return True",
+        ["tests/test_regurgitation.py::test_a_regurgitation_rate_on_too_few_measured_samples_is_not_judged"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

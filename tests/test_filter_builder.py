@@ -295,3 +295,28 @@ def test_unapply_restores_the_workspaces_filters_and_keeps_the_filters_work(samp
     again = run_cli("filter", ws, "unapply", "clocks")
     assert again.returncode == 2 and "not applied" in again.stderr and len(again.stderr.strip().splitlines()) == 1
     assert _json("filter", ws, "apply", "clocks")["n_removed"] == applied["n_removed"]  # and it applies again
+
+
+def test_a_round_asks_about_the_images_the_model_is_least_sure_of() -> None:
+    """Issue 47: reversing the uncertainty order (most certain first) passed every test. The rows proposed as
+    "uncertain" are the unlabelled rows whose scores are nearest 0.5, nearer than any row left unproposed."""
+    from analysis.filters.model import Features
+    from analysis.filters.rounds import UNCERTAIN, propose
+
+    n = 400
+    rng = np.random.default_rng(0)
+    features = Features(
+        rng.standard_normal((n, 8)).astype(np.float16),
+        np.zeros((n, 0)),
+        np.ones(n, dtype=bool),
+        np.zeros(8),
+        np.ones(8),
+        (),
+    )
+    scores = rng.random(n)
+    nowhere = np.zeros(n, dtype=bool)
+    proposal = propose(features, nowhere, nowhere, 20, seed=0, scores=scores)
+    uncertain = proposal.positions[[reason == UNCERTAIN for reason in proposal.reasons]]
+    unproposed = np.setdiff1d(np.arange(n), proposal.positions)
+    assert len(uncertain) == 7
+    assert np.abs(scores[uncertain] - 0.5).max() < np.abs(scores[unproposed] - 0.5).min()

@@ -140,3 +140,19 @@ def test_the_threshold_label_sits_where_the_chart_has_room(sample_dir: Path, thr
     # xanchor "left": the text starts at the line and runs right
     assert label.xanchor == ("left" if label_side == "right" else "right")
     assert figure.layout.legend.xanchor == ("right" if label_side == "right" else "left")
+
+
+def test_a_regurgitation_rate_on_too_few_measured_samples_is_not_judged() -> None:
+    """Issue 47: making the rate always judgeable passed every test. Unreadable samples do not count towards the
+    samples a rate needs (`analysis.stats.MIN_JUDGEABLE`)."""
+    import pandas as pd
+
+    from analysis.regurgitation.compute import RegurgitationResult
+    from analysis.stats import MIN_JUDGEABLE
+
+    def result(measured: int) -> RegurgitationResult:
+        samples = pd.DataFrame({"embedded": [True] * measured + [False] * 10, "flagged": [False] * (measured + 10)})
+        return RegurgitationResult(samples, pd.DataFrame(), 0.95, 5, "exact", None)
+
+    assert not result(MIN_JUDGEABLE - 1).judgeable
+    assert result(MIN_JUDGEABLE).judgeable
