@@ -301,6 +301,37 @@ MUTATIONS = [
         ["tests/test_regurgitation.py::test_a_regurgitation_rate_on_too_few_measured_samples_is_not_judged"],
     ),
     (
+        "a pair verifies on inliers alone, wherever they lie (the coverage rule dropped)",
+        "analysis/copies/candidates.py",
+        "    return (np.asarray(inliers) >= inlier_threshold) & (np.asarray(coverage) >= MIN_COVERAGE)",
+        "    return np.asarray(inliers) >= inlier_threshold",
+        ["tests/test_copies.py::test_a_match_confined_to_a_small_shared_patch_is_not_a_verified_copy"],
+    ),
+    (
+        "three chance inliers verify a pair",
+        "analysis/copies/candidates.py",
+        "INLIER_THRESHOLD = 10",
+        "INLIER_THRESHOLD = 3",
+        [
+            "tests/test_copies.py::test_two_different_photos_do_not_verify",
+            "tests/test_copies.py::test_a_match_confined_to_a_small_shared_patch_is_not_a_verified_copy",
+        ],
+    ),
+    (
+        "the candidate cap keeps each image's least similar partners",
+        "analysis/copies/candidates.py",
+        "    entries = np.lexsort((-np.tile(similarities, 2), images))  # by image, most similar first",
+        "    entries = np.lexsort((np.tile(similarities, 2), images))",
+        ["tests/test_copies.py::test_the_candidate_cap_keeps_each_images_most_similar_partners"],
+    ),
+    (
+        "the Clopper-Pearson interval's lower bound at 90% instead of 95%",
+        "analysis/stats.py",
+        "    low = 0.0 if successes <= 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))",
+        "    low = 0.0 if successes <= 0 else float(beta.ppf(alpha, successes, trials - successes + 1))",
+        ["tests/test_stats.py::test_proportion_interval_is_clopper_pearson"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",
