@@ -186,10 +186,11 @@ def test_a_filter_that_leaves_some_of_what_it_removes_is_repairable_and_not_warn
 
 
 def test_a_removed_item_has_a_kept_neighbour_only_within_the_caliper() -> None:
-    """Logits ±4 apart with SD ~4: 0.2 SD is ~0.8, so the removed items at -4 have no kept item near them."""
-    probability = 1 / (1 + np.exp(-np.array([4.0, 4.0, 4.0, 4.0, -4.0, -4.0, 3.9])))
-    kept = np.array([True, True, True, True, False, False, False])
-    assert removed_without_kept_neighbour(probability, kept) == pytest.approx(2 / 3)
+    """Logits −6, −6, 6, 6 kept and −5.1, 4.6 removed: their SD is 5.64, so the caliper (0.2 SD) is 1.13. The first
+    removed item is 0.9 from a kept one (0.8 calipers: a neighbour), the second 1.4 (1.25 calipers: none)."""
+    logits = np.array([-6.0, -6.0, 6.0, 6.0, -5.1, 4.6])
+    kept = np.array([True, True, True, True, False, False])
+    assert removed_without_kept_neighbour(1 / (1 + np.exp(-logits)), kept) == pytest.approx(0.5)
 
 
 def test_bias_reweight_warns_on_the_command_line_when_the_fix_cannot_work(tmp_path: Path) -> None:
