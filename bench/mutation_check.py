@@ -314,9 +314,7 @@ MUTATIONS = [
         "INLIER_THRESHOLD = 4",
         [
             "tests/test_copies.py::test_two_different_photos_do_not_verify",
-            "tests/test_real_copies.py::test_dedup_keeps_distinct_photos_apart",
-            "tests/test_real_copies.py::"
-            "test_regurgitation_flags_each_edited_copy_with_its_original_and_no_distinct_photo",
+            "tests/test_real_copies.py::test_four_chance_inliers_between_two_distinct_real_photos_do_not_verify",
         ],
     ),
     (

@@ -101,3 +101,18 @@ def test_regurgitation_flags_each_edited_copy_with_its_original_and_no_distinct_
         assert sample["flagged"] and sample["best_match"] == f"o{12 + number}", sample
         assert sample["inliers"] >= 10
     assert not any(s["flagged"] for i, s in samples.items() if i.startswith("g-distinct"))
+
+
+def test_four_chance_inliers_between_two_distinct_real_photos_do_not_verify() -> None:
+    """Among all 33,670 pairs of the first 260 distinct COCO photos, two find a transform of 4 inliers spread over
+    more than 5% of the images; nothing with fewer than INLIER_THRESHOLD (10) verifies, and a threshold of 4 had
+    passed every other test."""
+    from analysis.copies.candidates import INLIER_THRESHOLD, MIN_COVERAGE, is_verified
+    from analysis.copies.local_features import extract, verify
+    from analysis.images import load_image
+
+    root = REAL_DATA / "photos-coco2014"
+    a, b = (extract(load_image(root, f"COCO_train2014_{number:012d}.jpg").image) for number in (250, 670))
+    result = verify(a, b)
+    assert result.inliers >= 4 and result.coverage >= MIN_COVERAGE  # a chance transform the threshold must refuse
+    assert not is_verified([result.inliers], [result.coverage], INLIER_THRESHOLD)[0]
