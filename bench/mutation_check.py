@@ -352,6 +352,13 @@ MUTATIONS = [
         ["tests/test_bias.py::test_interval_covers_the_true_change_about_95_percent_of_the_time"],
     ),
     (
+        "kappa's bootstrap interval is not widened for small samples",
+        "analysis/review/agreement.py",
+        "    widen = float(scipy_stats.t.ppf(0.975, max(n - 1, 1)) / scipy_stats.norm.ppf(0.975))",
+        "    widen = 1.0",
+        ["tests/test_review_process.py::test_kappas_interval_holds_the_truth_at_ten_items"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

@@ -316,3 +316,11 @@ def test_the_report_states_the_review_and_escapes_what_reviewers_typed(sample_co
     assert "The review needed 3 reveals of blurred images by 1 reviewer(s)." in review
     assert "Agreement between reviewers" in review and "Queue estimates" in review
     assert "<b>ana</b>" not in review and "&lt;b&gt;ana&lt;/b&gt;: correct removal; ben: false positive" in review
+
+
+def test_kappas_interval_holds_the_truth_at_ten_items() -> None:
+    """The percentile bootstrap alone held the population κ 89.5% of the time at 10 items; widened by t(n − 1) / z
+    it holds it 94.5% (200 replicates of two reviewers who each judge right half the time, seed 0)."""
+    from bench.review_sampling import kappa_replicates
+
+    assert kappa_replicates(0.5, 10, replicates=200)["coverage"] >= 0.93
