@@ -27,7 +27,7 @@ def test_every_page_has_its_own_url(dashboard_url: str, page) -> None:
     page.goto(dashboard_url)
     wait_for_app(page)
     page.wait_for_url("**/overview")
-    for name in ("overview", "removals", "bias", "duplicates", "regurgitation", "report"):
+    for name in ("overview", "removals", "bias", "map", "duplicates", "regurgitation", "filter_builder", "report"):
         page.goto(f"{dashboard_url}/{name}")
         wait_for_app(page)
         assert "Page not found" not in page.inner_text("body"), name
