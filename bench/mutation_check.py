@@ -359,6 +359,16 @@ MUTATIONS = [
         ["tests/test_review_process.py::test_kappas_interval_holds_the_truth_at_ten_items"],
     ),
     (
+        "the filter builder shows a round's images unblurred",
+        "dashboard/views/filter_builder.py",
+        "                blur=item not in revealed,",
+        "                blur=False,",
+        [
+            "tests/test_filter_builder_browser.py::"
+            "test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser"
+        ],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

@@ -45,6 +45,29 @@ def _label_shown_round(page, workspace: Path, truth: dict[str, bool]) -> int:
     return len(items)
 
 
+def _assert_round_is_blurred(page, url: str, workspace: Path) -> None:
+    """Every tile of the waiting round is served blurred (no one has revealed it), in the order of the round."""
+    from PIL import Image
+
+    from tests.helpers import is_blurred
+    from tests.test_browser import _served_image
+
+    items = _pending(workspace)
+    page.wait_for_function(
+        "n => { const images = [...document.querySelectorAll(\"[data-testid='stImage'] img\")];"
+        " return images.length >= n && images.every(i => i.complete && i.naturalWidth > 0); }",
+        arg=len(items),
+        timeout=30000,
+    )
+    sources = page.locator("[data-testid='stImage'] img").evaluate_all("images => images.map(i => i.src)")
+    loaded = load_workspace(workspace)
+    image_of = dict(zip(loaded.original["id"].astype(str), loaded.original["image"].astype(str)))
+    assert len(sources) == len(items)
+    for source, item in zip(sources, items):
+        original = Image.open(loaded.config.images_root / image_of[item]).convert("RGB")
+        assert is_blurred(_served_image(page, url, source), original), item
+
+
 def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(filter_dashboard, browser) -> None:
     url, workspace = filter_dashboard
     original = pd.read_parquet(workspace / "original.parquet")
@@ -70,6 +93,7 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
     first = page.locator("[data-testid='stImage'] img").first
     first.wait_for()
     screenshot(page, "filter-builder-round")
+    _assert_round_is_blurred(page, url, workspace)
     labelled = _label_shown_round(page, workspace, truth)
     for _ in range(2):
         page.get_by_label("Images per round").fill("10")
