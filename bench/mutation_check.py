@@ -369,6 +369,20 @@ MUTATIONS = [
         ],
     ),
     (
+        "the regurgitation queue draws from every generated sample, not the flagged ones",
+        "analysis/review/contract.py",
+        '        flagged = samples[samples["flagged"]]',
+        "        flagged = samples",
+        ["tests/test_review_process.py::test_a_queue_samples_exactly_the_population_it_names"],
+    ),
+    (
+        "a filter's queue draws from every removed item",
+        "analysis/review/contract.py",
+        '    return f"filter {filter_name}", removed.loc[removed["filter"] == filter_name, ["id", "score"]]',
+        '    return f"filter {filter_name}", removed.drop_duplicates("id")[["id", "score"]]',
+        ["tests/test_review_process.py::test_a_queue_samples_exactly_the_population_it_names"],
+    ),
+    (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
         "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",

@@ -324,3 +324,21 @@ def test_kappas_interval_holds_the_truth_at_ten_items() -> None:
     from bench.review_sampling import kappa_replicates
 
     assert kappa_replicates(0.5, 10, replicates=200)["coverage"] >= 0.93
+
+
+def test_a_queue_samples_exactly_the_population_it_names(sample_dir: Path) -> None:
+    """Issue 47: no test guarded what a review queue draws from. A filter's queue holds that filter's removals, the
+    all-filters queue every removed item once, the regurgitation queue the flagged samples only."""
+    from analysis.regurgitation.cached import regurgitation_for
+    from analysis.review.contract import population
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(sample_dir)
+    ids = workspace.original["id"].astype(str)
+    for name, removed in workspace.removed_by.items():
+        assert set(population(workspace, "removal", name)[1]["id"]) == set(ids[removed]), name
+    everything = population(workspace, "removal", None)[1]["id"]
+    assert len(everything) == workspace.n_removed and set(everything) == set(ids[~workspace.kept])
+    samples = regurgitation_for(workspace).samples
+    flagged = population(workspace, "regurgitation", None)[1]["id"]
+    assert set(flagged) == set(samples.loc[samples["flagged"], "id"].astype(str)) and len(flagged) < len(samples)
