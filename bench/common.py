@@ -93,3 +93,19 @@ def replace_section(path: Path, start: str, end: str, section: str, before: str 
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(text)
+
+
+def record_footer(payload: dict) -> str:
+    """The line under a recorded section that names its run (every figure names its commit and command)."""
+    return f"Commit `{payload['commit']}`, {payload['date']}: `{payload['command']}`"
+
+
+def write_record(
+    name: str, payload: dict, doc: str, start: str, end: str, section: str, before: str | None = None
+) -> None:
+    """Keep a benchmark's run: its payload as docs/NAME.json (so the section can be rendered again without rerunning)
+    and its section in docs/DOC between its markers."""
+    import json
+
+    (REPO / "docs" / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    replace_section(REPO / "docs" / doc, start, end, section, before=before)

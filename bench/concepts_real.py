@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import REAL, REPO, replace_section, run_record
+from bench.common import REAL, record_footer, run_record, write_record
 
 CALTECH = REAL / "caltech101"
 GROUPS = ("food", "building", "person", "vehicle", "animal")
@@ -154,7 +154,7 @@ def render_markdown(payload: dict) -> str:
         f"{payload['null_any_ci95'][0]:.1%}–{payload['null_any_ci95'][1]:.1%}; {payload['null_mean']:.3f} clusters "
         "per draw); Benjamini–Hochberg holds the family-wise error of a global null at 5%.",
         "",
-        f"Commit `{payload['commit']}`, {payload['date']}: `{payload['command']}`",
+        record_footer(payload),
         END,
     ]
     return "\n".join(lines)
@@ -176,8 +176,7 @@ def main() -> None:
     }
     print(json.dumps(payload, indent=1))
     if args.write:
-        (REPO / "docs" / "concepts_real.json").write_text(json.dumps(payload, indent=1) + "\n")
-        replace_section(REPO / "docs" / "analyses.md", START, END, render_markdown(payload))
+        write_record("concepts_real", payload, "analyses.md", START, END, render_markdown(payload))
 
 
 if __name__ == "__main__":

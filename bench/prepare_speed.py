@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REAL, REPO, replace_section, run_record
+from bench.common import REAL, REPO, record_footer, run_record, write_record
 
 BASELINE = "509ae1c"  # the last commit with glibc's default allocator settings and batch 32
 SIZES = ("224 px", "640 px")
@@ -145,7 +145,7 @@ def render_markdown(payload: dict) -> str:
         "fits under that threshold. What is left of the gap between the model alone and the command is decoding, "
         "start-up (~5 s) and PDQ hashing, sharing the same two cores.",
         "",
-        f"Commit `{payload['commit']}`, {payload['date']}: `{payload['command']}`",
+        record_footer(payload),
         END,
     ]
     return "\n".join(lines)
@@ -189,9 +189,14 @@ def main() -> None:
     }
     print(json.dumps(payload, indent=1))
     if args.write:
-        (REPO / "docs" / "prepare_speed.json").write_text(json.dumps(payload, indent=1) + "\n")
-        replace_section(
-            REPO / "docs" / "benchmarks.md", START, END, render_markdown(payload), before="## Caption statistics"
+        write_record(
+            "prepare_speed",
+            payload,
+            "benchmarks.md",
+            START,
+            END,
+            render_markdown(payload),
+            before="## Caption statistics",
         )
 
 

@@ -23,7 +23,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from bench.common import REAL, REPO, replace_section, run_record
+from bench.common import REAL, record_footer, run_record, write_record
 
 MEASURED = ("woman", "women", "man", "men", "girl", "girls", "boy", "boys", "lady", "person", "people")
 ANCHORS = ("woman", "women", "girl", "lady")
@@ -140,7 +140,7 @@ def render_markdown(payload: dict) -> str:
         f"(seeds × filters): {test['warned']} warned, of which {test['warned_and_failed']} restored less than "
         f"{MIN_RESTORED:.0%}; {test['silent_and_failed']} of the {test['filters'] - test['warned']} unwarned did.",
         "",
-        f"Commit `{payload['commit']}`, {payload['date']}: `{payload['command']}`",
+        record_footer(payload),
         END,
     ]
     return "\n".join(lines)
@@ -177,8 +177,7 @@ def main() -> None:
     }
     print(json.dumps({k: v for k, v in payload.items() if k != "rows"}, indent=1))
     if args.write:
-        (REPO / "docs" / "reweight_overlap.json").write_text(json.dumps(payload, indent=1) + "\n")
-        replace_section(REPO / "docs" / "analyses.md", START, END, render_markdown(payload))
+        write_record("reweight_overlap", payload, "analyses.md", START, END, render_markdown(payload))
 
 
 if __name__ == "__main__":

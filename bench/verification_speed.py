@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REAL, REPO, replace_section, run_record
+from bench.common import REAL, REPO, replace_section, run_record, write_record
 
 BASELINE = "f3ec034"  # the last commit with OpenCV's brute-force matcher (knnMatch, twice per pair)
 
@@ -273,9 +273,10 @@ def main() -> None:
     print(before["profile"])
     print(after["profile"])
     if args.write:
-        (REPO / "docs" / "verification_speed.json").write_text(json.dumps(payload, indent=1) + "\n")
-        replace_section(
-            REPO / "docs" / "benchmarks.md",
+        write_record(
+            "verification_speed",
+            payload,
+            "benchmarks.md",
             START,
             END,
             render_markdown(payload),
