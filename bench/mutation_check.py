@@ -373,7 +373,9 @@ MUTATIONS = [
         "analysis/review/contract.py",
         '        flagged = samples[samples["flagged"]]',
         "        flagged = samples",
-        ["tests/test_review_process.py::test_a_queue_samples_exactly_the_population_it_names"],
+        [
+            "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
+        ],
     ),
     (
         "a filter's queue draws from every removed item",
@@ -381,6 +383,15 @@ MUTATIONS = [
         '    return f"filter {filter_name}", removed.loc[removed["filter"] == filter_name, ["id", "score"]]',
         '    return f"filter {filter_name}", removed.drop_duplicates("id")[["id", "score"]]',
         ["tests/test_review_process.py::test_a_queue_samples_exactly_the_population_it_names"],
+    ),
+    (
+        "the regurgitation queue draws the cosine-only flags again",
+        "analysis/review/contract.py",
+        "        samples = regurgitation.run(workspace, regurgitation.options()).samples",
+        "        samples = regurgitation.run(workspace, regurgitation.options(verify='none')).samples",
+        [
+            "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
+        ],
     ),
     (
         "verification jobs carry every file again",

@@ -328,8 +328,7 @@ def test_kappas_interval_holds_the_truth_at_ten_items() -> None:
 
 def test_a_queue_samples_exactly_the_population_it_names(sample_dir: Path) -> None:
     """Issue 47: no test guarded what a review queue draws from. A filter's queue holds that filter's removals, the
-    all-filters queue every removed item once, the regurgitation queue the flagged samples only."""
-    from analysis.regurgitation.cached import regurgitation_for
+    all-filters queue every removed item once."""
     from analysis.review.contract import population
     from analysis.workspace import load_workspace
 
@@ -339,6 +338,23 @@ def test_a_queue_samples_exactly_the_population_it_names(sample_dir: Path) -> No
         assert set(population(workspace, "removal", name)[1]["id"]) == set(ids[removed]), name
     everything = population(workspace, "removal", None)[1]["id"]
     assert len(everything) == workspace.n_removed and set(everything) == set(ids[~workspace.kept])
-    samples = regurgitation_for(workspace).samples
-    flagged = population(workspace, "regurgitation", None)[1]["id"]
-    assert set(flagged) == set(samples.loc[samples["flagged"], "id"].astype(str)) and len(flagged) < len(samples)
+
+
+def test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 45: the queue drew the cosine-only flags while the command, its page and `check` flag copies verified on
+    pixels, so reviewers judged a population the product does not show. On the sample both flag the same 14; with an
+    inlier threshold no pair reaches, verification flags none and cosine still flags them."""
+    from analysis.registry import by_name
+    from analysis.regurgitation import cached
+    from analysis.review.contract import population
+    from analysis.workspace import load_workspace
+
+    monkeypatch.setattr(cached, "INLIER_THRESHOLD", 10_000)
+    workspace = load_workspace(sample_copy)
+    regurgitation = by_name("regurgitation")
+    samples = regurgitation.run(workspace, regurgitation.options()).samples
+    flagged = set(population(workspace, "regurgitation", None)[1]["id"])
+    assert flagged == set(samples.loc[samples["flagged"], "id"].astype(str)) == set()
+    assert cached.regurgitation_for(workspace).samples["flagged"].sum() >= 14  # what the queue used to draw

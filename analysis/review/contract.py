@@ -38,11 +38,13 @@ class QueueResult:
 
 def population(workspace: Workspace, kind: str, filter_name: str | None) -> tuple[str, pd.DataFrame]:
     """(description, `id`, `score`) of what a queue samples: a filter's removals (score: the filter's score), all
-    removals, or the flagged generated samples (score: similarity to their nearest training image)."""
+    removals, or the flagged generated samples (score: similarity to their nearest training image), flagged as the
+    `regurgitation` command, its page and `check` flag them by default (verified on pixels where the images are)."""
     if kind == "regurgitation":
-        from analysis.regurgitation.cached import regurgitation_for
+        from analysis.registry import by_name
 
-        samples = regurgitation_for(workspace).samples
+        regurgitation = by_name("regurgitation")
+        samples = regurgitation.run(workspace, regurgitation.options()).samples
         flagged = samples[samples["flagged"]]
         return "flagged samples", pd.DataFrame({"id": flagged["id"].astype(str), "score": flagged["similarity"]})
     if not workspace.config.filtered.defined:
