@@ -41,9 +41,9 @@ def population(workspace: Workspace, kind: str, filter_name: str | None) -> tupl
     removals, or the flagged generated samples (score: similarity to their nearest training image), flagged as the
     `regurgitation` command, its page and `check` flag them by default (verified on pixels where the images are)."""
     if kind == "regurgitation":
-        from analysis.registry import by_name
+        from analysis.regurgitation.contract import Regurgitation
 
-        regurgitation = by_name("regurgitation")
+        regurgitation = Regurgitation()
         samples = regurgitation.run(workspace, regurgitation.options()).samples
         flagged = samples[samples["flagged"]]
         return "flagged samples", pd.DataFrame({"id": flagged["id"].astype(str), "score": flagged["similarity"]})
