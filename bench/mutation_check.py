@@ -500,6 +500,52 @@ MUTATIONS = [
         "        free = np.sort(scores[mask & ~removed_by_others])\n",
         ["tests/test_dashboard_pages.py::test_the_what_if_is_offered_when_score_filters_sit_beside_a_kept_column"],
     ),
+    (
+        "the copy tier takes every verified pair (no pixel agreement asked)",
+        "analysis/copies/tiers.py",
+        "    copy = np.nan_to_num(agreement, nan=-1.0) >= COPY_AGREEMENT\n",
+        "    copy = np.ones(len(agreement), dtype=bool)\n",
+        [
+            "tests/test_tiers.py::test_a_second_shot_of_a_scene_verifies_but_is_same_scene",
+            "tests/test_tiers.py::test_dedup_groups_a_copy_but_not_a_second_shot_of_its_scene",
+            "tests/test_tiers.py::test_regurgitation_flags_a_copy_and_not_another_shot_of_a_training_scene",
+        ],
+    ),
+    (
+        "a pair whose alignment cannot be judged counts as a copy",
+        "analysis/copies/tiers.py",
+        "np.nan_to_num(agreement, nan=-1.0)",
+        "np.nan_to_num(agreement, nan=1.0)",
+        ["tests/test_tiers.py::test_the_copy_threshold_is_inclusive_and_an_unjudged_pair_is_not_a_copy"],
+    ),
+    (
+        "the copy tier's agreement threshold falls to 0.6",
+        "analysis/copies/tiers.py",
+        "COPY_AGREEMENT = 0.73",
+        "COPY_AGREEMENT = 0.6",
+        ["tests/test_real_copies.py::test_a_real_second_shot_is_same_scene_and_a_real_meme_copy_is_a_copy"],
+    ),
+    (
+        "the copy tier's agreement threshold rises to 0.8",
+        "analysis/copies/tiers.py",
+        "COPY_AGREEMENT = 0.73",
+        "COPY_AGREEMENT = 0.8",
+        ["tests/test_real_copies.py::test_a_real_second_shot_is_same_scene_and_a_real_meme_copy_is_a_copy"],
+    ),
+    (
+        "dedup groups chain through same-scene pairs by default",
+        "analysis/copies/candidates.py",
+        "        return self.verified & np.isin(self.tiers.astype(str), list(self.acted_tiers))\n",
+        "        return self.verified\n",
+        ["tests/test_tiers.py::test_dedup_groups_a_copy_but_not_a_second_shot_of_its_scene"],
+    ),
+    (
+        "regurgitation flags a same-scene match by default",
+        "analysis/regurgitation/compute.py",
+        'acted=verified & (tiers.isin(acted_tiers) if "tier" in checks else True),',
+        "acted=verified,",
+        ["tests/test_tiers.py::test_regurgitation_flags_a_copy_and_not_another_shot_of_a_training_scene"],
+    ),
 ]
 
 

@@ -116,3 +116,25 @@ def test_four_chance_inliers_between_two_distinct_real_photos_do_not_verify() ->
     result = verify(a, b)
     assert result.inliers >= 4 and result.coverage >= MIN_COVERAGE  # a chance transform the threshold must refuse
     assert not is_verified([result.inliers], [result.coverage], INLIER_THRESHOLD)[0]
+
+
+def test_a_real_second_shot_is_same_scene_and_a_real_meme_copy_is_a_copy() -> None:
+    """The tier threshold's band on real photos (bench/duplicate_tiers.py chose 0.73): two shots of one tennis
+    rally, seconds apart, verify (94 inliers) but agree at about 0.67 once aligned; a COCO photo with a meme's
+    text banner agrees at about 0.78 (its banner hides a fifth of the photo)."""
+    from analysis.copies.local_features import extract, verify
+    from analysis.copies.tiers import pixel_agreement, tiers_of
+    from analysis.images import load_image
+    from bench.copy_edits import banner, jpeg
+
+    root = REAL_DATA / "photos-coco2014"
+    first, second = (load_image(root, f"COCO_train2014_{number:012d}.jpg").image for number in (419, 15658))
+    photo = Image.open(REAL_DATA / "coco-mini" / "images" / "000000022892.jpg").convert("RGB")
+    meme = jpeg(banner(photo, random.Random(0)), 92)
+    tiers = []
+    for a, b in ((first, second), (photo, meme)):
+        assert a is not None and b is not None
+        check = verify(extract(a), extract(b))
+        assert check.inliers >= 10
+        tiers.append(tiers_of([pixel_agreement(a, b, check)], [False])[0])
+    assert tiers == ["same-scene", "copy"]

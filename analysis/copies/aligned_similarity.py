@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
-from analysis.copies.local_features import MIN_MATCHES, Features, extract, verify
+from analysis.copies.local_features import MIN_MATCHES, Features, Verification, extract, verify
 
 ALIGNED_SIDE = 128  # the sample's long side when compared: detail beyond it is JPEG noise, not evidence
 MIN_OVERLAP = 0.05  # share of the sample the aligned training image must cover (as the coverage rule of a copy)
@@ -22,28 +22,47 @@ def aligned_ssim(
     """SSIM of the sample and the training image aligned onto it, over their overlap; None where local features
     find no transform (too few inliers) or the overlap is too small to judge. `features`: the two images' local
     features where verification already extracted them (the feature cache), else they are extracted here."""
+    check = verify(*(features or (extract(sample), extract(training))))
+    return ssim_under(check, sample, training)
+
+
+def ssim_under(check: Verification, a: Image.Image, b: Image.Image, onto: str = "a") -> float | None:
+    """SSIM under the transform of a verification of (a, b): b moved onto a (`onto="a"`), or a onto b."""
+    if check.inliers < MIN_MATCHES:
+        return None
+    if onto == "a":
+        return _ssim_onto(a, b, check.points_a, check.points_b, check.mirrored)
+    return _ssim_onto(b, a, check.points_b, check.points_a, check.mirrored)
+
+
+def _ssim_onto(
+    target_image: Image.Image,
+    moved_image: Image.Image,
+    target_points: np.ndarray,
+    moved_points: np.ndarray,
+    mirrored: bool,
+) -> float | None:
+    """`moved_image` mirrored where the match was, moved onto `target_image` by the inliers' similarity transform
+    (points in original pixels, the mirror undone), SSIM over the part of the target it covers."""
     import cv2
     from skimage.metrics import structural_similarity
 
-    check = verify(*(features or (extract(sample), extract(training))))
-    if check.inliers < MIN_MATCHES:
-        return None
-    source = check.points_b.astype(np.float32)
-    if check.mirrored:
-        training = ImageOps.mirror(training)
+    source = moved_points.astype(np.float32)
+    if mirrored:
+        moved_image = ImageOps.mirror(moved_image)
         source = source.copy()
-        source[:, 0] = training.width - 1 - source[:, 0]
-    model, _ = cv2.estimateAffinePartial2D(source, check.points_a.astype(np.float32), method=cv2.LMEDS)
+        source[:, 0] = moved_image.width - 1 - source[:, 0]
+    model, _ = cv2.estimateAffinePartial2D(source, target_points.astype(np.float32), method=cv2.LMEDS)
     if model is None:
         return None
-    shrink = min(1.0, ALIGNED_SIDE / max(sample.size))
-    width, height = max(1, round(sample.width * shrink)), max(1, round(sample.height * shrink))
-    target = np.asarray(sample.convert("L").resize((width, height), Image.Resampling.BILINEAR), np.float64) / 255
-    # shrink the training image to about the scale it lands at, so the warp does not alias
+    shrink = min(1.0, ALIGNED_SIDE / max(target_image.size))
+    width, height = max(1, round(target_image.width * shrink)), max(1, round(target_image.height * shrink))
+    target = np.asarray(target_image.convert("L").resize((width, height), Image.Resampling.BILINEAR), np.float64) / 255
+    # shrink the moved image to about the scale it lands at, so the warp does not alias
     lands_at = shrink * float(np.hypot(model[0, 0], model[1, 0]))
     pre = min(1.0, lands_at)
-    small = training.convert("L").resize(
-        (max(1, round(training.width * pre)), max(1, round(training.height * pre))), Image.Resampling.BILINEAR
+    small = moved_image.convert("L").resize(
+        (max(1, round(moved_image.width * pre)), max(1, round(moved_image.height * pre))), Image.Resampling.BILINEAR
     )
     warp = model.astype(np.float64)
     warp[:, :2] *= shrink / pre

@@ -7,9 +7,11 @@ every candidate; unverified candidates are shown, never counted (DESIGN.md §6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from analysis.copies.tiers import TIERS
 
 # Calibrated on real COCO photos with standard copy edits (bench/copy_detection.py; docs/analyses.md).
 CANDIDATE_THRESHOLDS = {"effnet-lite0": 0.50, "open_clip": 0.70, "precomputed": 0.70}
@@ -30,12 +32,22 @@ class CandidateCheck:
     coverage: np.ndarray  # (m,) float32: share of the smaller image inside the inliers' convex hull
     candidate_threshold: float
     inlier_threshold: int
+    tiers: np.ndarray | None = None  # (m,) object: the tier of a verified candidate (analysis/copies/tiers.py), None
+    acted_tiers: tuple[str, ...] = ()  # the tiers that group (dedup) or flag (regurgitation)
 
     @property
     def verified(self) -> np.ndarray:
         return is_verified(self.inliers, self.coverage, self.inlier_threshold)
 
+    @property
+    def acted(self) -> np.ndarray:
+        """Verified candidates of a tier acted on (every verified candidate before tiers are known)."""
+        if self.tiers is None:
+            return self.verified
+        return self.verified & np.isin(self.tiers.astype(str), list(self.acted_tiers))
+
     def at_inliers(self, inlier_threshold: int) -> CandidateCheck:
+        """The check at another inlier threshold (tiers dropped: they belong to the pairs verified before)."""
         return CandidateCheck(
             self.pairs,
             self.similarities,
@@ -46,6 +58,15 @@ class CandidateCheck:
             inlier_threshold,
         )
 
+    def with_tiers(self, tiers: np.ndarray, acted_tiers: tuple[str, ...]) -> CandidateCheck:
+        return replace(self, tiers=tiers, acted_tiers=acted_tiers)
+
+    def tier_counts(self) -> dict[str, int]:
+        if self.tiers is None:
+            return {}
+        verified = self.tiers[self.verified].astype(str)
+        return {tier: int((verified == tier).sum()) for tier in TIERS}
+
     def to_json(self) -> dict:
         return {
             "method": "local-features",
@@ -55,6 +76,8 @@ class CandidateCheck:
             "n_candidates": int(len(self.pairs)),
             "n_verified": int(self.verified.sum()),
             "n_mirrored": int((self.verified & self.mirrored).sum()),
+            "tiers": self.tier_counts() or None,
+            "acted_tiers": list(self.acted_tiers) or None,
         }
 
 

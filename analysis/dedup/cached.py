@@ -12,6 +12,7 @@ import pandas as pd
 from analysis import __version__
 from analysis.cache import (
     atomic_save_json,
+    atomic_save_npy,
     atomic_save_npz,
     atomic_save_parquet,
     fingerprint,
@@ -32,6 +33,7 @@ from analysis.copies.feature_store import (
     verification_unavailable,
     verify_pairs,
 )
+from analysis.copies.tiers import GROUPED_TIERS, agreement_of_pairs, tiers_of
 from analysis.dedup.compute import (
     CURVE_LOW,
     DedupResult,
@@ -271,9 +273,11 @@ def verified_dedup_for(
     workers: int = 2,
     log: Callable[[str], None] | None = None,
     offload: Offload | None = None,
+    tiers: tuple[str, ...] = GROUPED_TIERS,
 ) -> DedupResult:
     """Two-stage dedup: candidates from the clustered search at a recall-oriented cosine (at most `top_k` per
-    image), verified on pixels by local features; groups are formed from verified pairs only. The stage-one
+    image), verified on pixels by local features; groups are formed from verified pairs of the `tiers` asked for
+    (byte-identical files always: analysis/copies/tiers.py). The stage-one
     search and the inliers of every candidate are cached, so another inlier threshold costs nothing."""
     found = found or load_embeddings(workspace, "original")
     assert found is not None
@@ -307,21 +311,7 @@ def verified_dedup_for(
             similarities = pair_similarities(found.mapped, base.pairs)
         capped = cap_per_image(base.pairs, similarities, top_k)
         candidates, candidate_similarities = base.pairs[capped], similarities[capped]
-        images = (
-            workspace.original["image"].astype(str).to_numpy()
-            if "image" in workspace.original
-            else np.full(workspace.n_original, "")
-        )
-        involved = np.unique(candidates)
-        keys = image_fingerprints(workspace, images[involved], found.status["sha256"].to_numpy(dtype=object)[involved])
-        files = ensure_features(
-            workspace.config.images_root,
-            features_directory(workspace),
-            list(images[involved]),
-            list(keys),
-            workers=workers,
-            log=log,
-        )
+        involved, files = _feature_files(workspace, found, candidates, workers, log)
         local = np.searchsorted(involved, candidates)
         inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log)
         return CandidateCheck(
@@ -353,9 +343,10 @@ def verified_dedup_for(
         )
 
     check = load_or_compute([path], load, compute, save).at_inliers(inlier_threshold)
-    verified = check.verified
+    check = _tiered(workspace, found, check, f"{key}-{inlier_threshold}", tiers, workers, log)
+    acted = check.acted
     pairs, pair_similarity = with_byte_identical(
-        check.pairs[verified], check.similarities[verified], found.status["sha256"], base.n_images
+        check.pairs[acted], check.similarities[acted], found.status["sha256"], base.n_images
     )
     resolution = _resolution(workspace) if keep_rule == "resolution" else None
     group_id, keep = groups_and_keepers(found.mapped, pairs, keep_rule, resolution, found.valid)
@@ -373,6 +364,64 @@ def verified_dedup_for(
         pair_similarity,
         check,
     )
+
+
+def _feature_files(
+    workspace: Workspace, found: EmbeddingSet, pairs: np.ndarray, workers: int, log: Callable[[str], None] | None
+) -> tuple[np.ndarray, list]:
+    """The rows the pairs involve and the local-feature file of each (extracted where not cached yet)."""
+    images = _image_paths(workspace)
+    involved = np.unique(pairs)
+    keys = image_fingerprints(workspace, images[involved], found.status["sha256"].to_numpy(dtype=object)[involved])
+    files = ensure_features(
+        workspace.config.images_root,
+        features_directory(workspace),
+        list(images[involved]),
+        list(keys),
+        workers=workers,
+        log=log,
+    )
+    return involved, files
+
+
+def _image_paths(workspace: Workspace) -> np.ndarray:
+    if "image" in workspace.original:
+        return workspace.original["image"].astype(str).to_numpy()
+    return np.full(workspace.n_original, "")
+
+
+def _tiered(
+    workspace: Workspace,
+    found: EmbeddingSet,
+    check: CandidateCheck,
+    key: str,
+    acted_tiers: tuple[str, ...],
+    workers: int,
+    log: Callable[[str], None] | None,
+) -> CandidateCheck:
+    """The check with the tier of every verified candidate; their pixel agreement is cached beside the check."""
+    verified = np.flatnonzero(check.verified)
+    path = _directory(workspace) / f"agreement-{fingerprint('pixel-agreement', __version__, key)}.npy"
+
+    def compute() -> np.ndarray:
+        pairs = check.pairs[verified]
+        involved, files = _feature_files(workspace, found, pairs, workers, log)
+        return agreement_of_pairs(
+            str(workspace.config.images_root),
+            list(_image_paths(workspace)[involved]),
+            [None if f is None else str(f) for f in files],
+            np.searchsorted(involved, pairs),
+            workers=workers,
+            log=log,
+        )
+
+    agreement = load_or_compute([path], lambda: np.load(path), compute, lambda value: atomic_save_npy(path, value))
+    digests = found.status["sha256"].to_numpy(dtype=object)
+    a, b = check.pairs[verified, 0], check.pairs[verified, 1]
+    identical = (digests[a] == digests[b]) & (digests[a] != "")
+    tiers = np.full(len(check.pairs), None, dtype=object)
+    tiers[verified] = tiers_of(agreement, identical)
+    return check.with_tiers(tiers, acted_tiers)
 
 
 def with_byte_identical(

@@ -11,10 +11,11 @@ import pandas as pd
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
-from analysis.copies.verification_options import add_verification_arguments, chosen_verification
+from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
 from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, verified_dedup_for
 from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
 from analysis.dedup.effects import DedupEffects, dedup_effects, effect_lines
+from analysis.dedup.pair_table import pair_table
 from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
@@ -81,6 +82,11 @@ class Duplicates(
             help="which image of a group is kept (default: closest to the group centre)",
         )
         parser.add_argument("--out", help="write id, group_id, keep to this Parquet file")
+        parser.add_argument(
+            "--pairs-out",
+            help="write every candidate pair to this Parquet file: id_a, id_b, cosine, inliers, coverage, mirrored, "
+            "verified, tier",
+        )
         add_verification_arguments(parser)
         add_scheduler_argument(parser)
 
@@ -108,6 +114,7 @@ class Duplicates(
                 found=found,
                 log=log,
                 offload=offload,
+                tiers=chosen_tiers(options.tiers),
             )
         else:
             result = dedup_for(
@@ -185,6 +192,15 @@ class Duplicates(
                 f"local-feature inliers ({verification['n_mirrored']:,} of them mirrored); unverified candidates "
                 "are not counted"
             )
+        if verification.get("tiers"):
+            counts = verification["tiers"]
+            left_out = [tier for tier in counts if tier not in verification["acted_tiers"] and counts[tier]]
+            lines.append(
+                "kinds of verified pair: "
+                + ", ".join(f"{counts[tier]:,} {tier}" for tier in counts)
+                + f"; groups join {', '.join(verification['acted_tiers'])} pairs"
+                + (f" ({', '.join(left_out)} pairs shown, not grouped: --tiers to include)" if left_out else "")
+            )
         if payload["pdq_tier"]:
             tier = payload["pdq_tier"]
             lines.append(
@@ -200,10 +216,16 @@ class Duplicates(
         return lines
 
     def write_outputs(self, workspace: Workspace, outcome: DuplicatesResult, options: argparse.Namespace) -> list[str]:
-        if not options.out:
-            return []
-        outcome.keep_list(workspace.original["id"].to_numpy()).to_parquet(options.out, index=False)
-        return [f"keep list written to {options.out}"]
+        written = []
+        ids = workspace.original["id"].to_numpy()
+        if options.out:
+            outcome.keep_list(ids).to_parquet(options.out, index=False)
+            written.append(f"keep list written to {options.out}")
+        if getattr(options, "pairs_out", None):
+            table = pair_table(outcome.result, ids, outcome.embeddings.status["sha256"].to_numpy(dtype=object))
+            table.to_parquet(options.pairs_out, index=False)
+            written.append(f"{len(table):,} candidate pairs written to {options.pairs_out}")
+        return written
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
         from analysis.dedup.figures import effect_figures, group_size_chart

@@ -9,8 +9,15 @@ import numpy as np
 import pandas as pd
 
 from analysis import __version__
-from analysis.cache import atomic_save_json, atomic_save_parquet, fingerprint, load_json, load_or_compute
-from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD
+from analysis.cache import (
+    atomic_save_json,
+    atomic_save_npy,
+    atomic_save_parquet,
+    fingerprint,
+    load_json,
+    load_or_compute,
+)
+from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD, is_verified
 from analysis.copies.feature_store import (
     ensure_features,
     features_directory,
@@ -19,6 +26,7 @@ from analysis.copies.feature_store import (
     verify_pairs,
 )
 from analysis.copies.local_features import Features
+from analysis.copies.tiers import GROUPED_TIERS, agreement_of_pairs, tiers_of
 from analysis.dedup.cached import latest_dedup
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
@@ -49,10 +57,12 @@ def regurgitation_for(
     workers: int = 2,
     log: Callable[[str], None] | None = None,
     offload: Offload | None = None,
+    tiers: tuple[str, ...] = GROUPED_TIERS,
 ) -> RegurgitationResult:
     """Generated samples against their k nearest training images. Without `verify`, a sample is flagged when its
     nearest image reaches the cosine `threshold`; with it, neighbours at or above the candidate threshold are
-    verified on pixels and a sample is flagged when one of them reaches the inlier threshold."""
+    verified on pixels and a sample is flagged when one of them reaches the inlier threshold and is of one of the
+    `tiers` (analysis/copies/tiers.py: by default a copy, not a second photo of the same scene)."""
     if workspace.generated is None:
         raise AuditInputError(
             "this workspace has no generated samples.",
@@ -133,8 +143,10 @@ def regurgitation_for(
             lambda similarity: atomic_save_parquet(after_path, similarity.rename("similarity").to_frame()),
         )
     checks = features_of = None
+    inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
     if verify:
         checks = _verified_neighbours(workspace, neighbours, threshold, key, training, generated, workers, log)
+        checks = _with_tiers(workspace, checks, inlier_threshold, training, generated, workers, log)
         features_of = _checked_features(workspace, checks, training, generated)
     return summarise(
         generated_frame,
@@ -149,9 +161,10 @@ def regurgitation_for(
         source_similarity=sources,
         images_root=workspace.config.images_root,
         checks=checks,
-        inlier_threshold=INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold,
+        inlier_threshold=inlier_threshold,
         training_unreadable=int((~training.valid).sum()),
         features_of=features_of,
+        acted_tiers=tiers,
     )
 
 
@@ -202,30 +215,90 @@ def _verified_neighbours(
         )
     )
 
-    generated_frame = workspace.generated
-
     def compute() -> pd.DataFrame:
-        generated_rows = pd.Series(np.arange(len(generated_frame)), index=generated_frame["id"].to_numpy())
-        query = generated_rows.loc[candidates["id"].to_numpy()].to_numpy()
-        match = candidates["training_row"].to_numpy().astype(np.int64)
-        sides = []
-        for frame, found, rows in ((generated_frame, generated, query), (workspace.original, training, match)):
-            involved, images, recorded = _images_of(frame, found, rows)
-            sides.append((involved, list(images), list(image_fingerprints(workspace, images, recorded))))
-        files = ensure_features(
-            workspace.config.images_root,
-            features_directory(workspace),
-            sides[0][1] + sides[1][1],
-            sides[0][2] + sides[1][2],
-            workers=workers,
-            log=log,
-        )
-        local = np.stack(
-            [np.searchsorted(sides[0][0], query), len(sides[0][0]) + np.searchsorted(sides[1][0], match)], axis=1
-        )
+        _, files, local = _candidate_files(workspace, candidates, training, generated, workers, log)
         inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log)
         return candidates.assign(inliers=inliers, mirrored=mirrored, coverage=coverage)
 
     return load_or_compute(
         [path], lambda: pd.read_parquet(path), compute, lambda frame: atomic_save_parquet(path, frame)
     )
+
+
+def _candidate_files(
+    workspace: Workspace,
+    candidates: pd.DataFrame,
+    training: EmbeddingSet,
+    generated: EmbeddingSet,
+    workers: int,
+    log: Callable[[str], None] | None,
+) -> tuple[list[str], list, np.ndarray]:
+    """The images of the candidates (generated ones first), the local-feature file of each (extracted where not
+    cached yet) and each candidate as positions into them."""
+    assert workspace.generated is not None
+    generated_rows = pd.Series(np.arange(len(workspace.generated)), index=workspace.generated["id"].to_numpy())
+    query = generated_rows.loc[candidates["id"].to_numpy()].to_numpy()
+    match = candidates["training_row"].to_numpy().astype(np.int64)
+    sides = []
+    for frame, found, rows in ((workspace.generated, generated, query), (workspace.original, training, match)):
+        involved, paths, recorded = _images_of(frame, found, rows)
+        sides.append((involved, list(paths), list(image_fingerprints(workspace, paths, recorded))))
+    images: list[str] = sides[0][1] + sides[1][1]
+    files = ensure_features(
+        workspace.config.images_root,
+        features_directory(workspace),
+        images,
+        sides[0][2] + sides[1][2],
+        workers=workers,
+        log=log,
+    )
+    local = np.stack(
+        [np.searchsorted(sides[0][0], query), len(sides[0][0]) + np.searchsorted(sides[1][0], match)], axis=1
+    )
+    return images, files, local.reshape(-1, 2)
+
+
+def _with_tiers(
+    workspace: Workspace,
+    checks: pd.DataFrame,
+    inlier_threshold: int,
+    training: EmbeddingSet,
+    generated: EmbeddingSet,
+    workers: int,
+    log: Callable[[str], None] | None,
+) -> pd.DataFrame:
+    """The checks with the tier of each verified candidate (analysis/copies/tiers.py); the pixel agreement of the
+    verified ones is cached, keyed by what they are."""
+    assert workspace.generated is not None
+    verified = checks[is_verified(checks["inliers"], checks["coverage"], inlier_threshold)]
+    key = fingerprint(
+        "pixel-agreement",
+        __version__,
+        features_directory(workspace).name,
+        verified["id"].astype(str).tolist(),
+        verified["training_row"].astype(int).tolist(),
+    )
+    path = workspace.config.cache_dir / "regurgitation" / f"agreement-{key}.npy"
+
+    def compute() -> np.ndarray:
+        images, files, local = _candidate_files(workspace, verified, training, generated, workers, log)
+        return agreement_of_pairs(
+            str(workspace.config.images_root),
+            images,
+            [None if f is None else str(f) for f in files],
+            local,
+            workers=workers,
+            log=log,
+        )
+
+    agreement = load_or_compute([path], lambda: np.load(path), compute, lambda value: atomic_save_npy(path, value))
+    generated_digest = dict(
+        zip(workspace.generated["id"].astype(str), generated.status["sha256"].to_numpy(dtype=object))
+    )
+    training_digest = training.status["sha256"].to_numpy(dtype=object)
+    first = verified["id"].astype(str).map(generated_digest).to_numpy(dtype=object)
+    second = training_digest[verified["training_row"].to_numpy().astype(np.int64)]
+    identical = (first == second) & (first != "")
+    tiers = pd.Series(None, index=checks.index, dtype=object)
+    tiers.loc[verified.index] = tiers_of(agreement, identical)
+    return checks.assign(tier=tiers)

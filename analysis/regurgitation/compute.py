@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.copies.candidates import MIN_COVERAGE, is_verified
 from analysis.copies.local_features import Features
+from analysis.copies.tiers import GROUPED_TIERS, TIERS
 from analysis.dedup.compute import DedupResult
 from analysis.embedders.base import default_for_embedder
 from analysis.images import load_image
@@ -96,6 +97,7 @@ class RegurgitationResult:
             "ssim_aligned",
             "inliers",
             "mirrored",
+            "tier",
         ]
         records = ordered[[c for c in columns if c in ordered.columns]].astype(object)
         records = records.where(records.notna(), None).to_dict("records")
@@ -171,11 +173,13 @@ def summarise(
     inlier_threshold: int = 0,
     training_unreadable: int = 0,
     features_of: Callable[[str], Features | None] | None = None,
+    acted_tiers: tuple[str, ...] = GROUPED_TIERS,
 ) -> RegurgitationResult:
     """Per-sample table from the neighbours: best match, flag at `threshold`, group size, source rank, SSIM.
 
-    With `checks` (the verified candidates: id, training_row, training_id, similarity, inliers, mirrored) a
-    sample is flagged when a candidate reaches `inlier_threshold`, and its best match is that candidate."""
+    With `checks` (the verified candidates: id, training_row, training_id, similarity, inliers, mirrored, and the
+    `tier` of each verified one) a sample is flagged when a candidate reaches `inlier_threshold` and is of a tier
+    in `acted_tiers` (a second photo of the same scene is not a copy); its best match is that candidate."""
     best = neighbours[neighbours["rank"] == 1].set_index("id")
     samples = pd.DataFrame({"id": generated["id"].to_numpy()})
     samples["embedded"] = samples["id"].isin(best.index)
@@ -184,12 +188,20 @@ def summarise(
     samples["flagged"] = samples["similarity"].fillna(-1.0) >= threshold
     verification = None
     if checks is not None:
-        checks = checks.assign(verified=is_verified(checks["inliers"], checks["coverage"], inlier_threshold))
-        strongest = checks.sort_values(["verified", "inliers", "similarity"], ascending=False).drop_duplicates("id")
-        strongest = strongest.set_index("id")
+        verified = is_verified(checks["inliers"], checks["coverage"], inlier_threshold)
+        tiers = checks["tier"] if "tier" in checks else pd.Series(None, index=checks.index, dtype=object)
+        checks = checks.assign(
+            verified=verified,
+            acted=verified & (tiers.isin(acted_tiers) if "tier" in checks else True),
+            tier=tiers.where(verified, None),
+        )
+        strongest = checks.sort_values(["acted", "verified", "inliers", "similarity"], ascending=False)
+        strongest = strongest.drop_duplicates("id").set_index("id")
         samples["inliers"] = samples["id"].map(strongest["inliers"]).fillna(0).astype(int)
         samples["mirrored"] = samples["id"].map(strongest["mirrored"]).fillna(False).astype(bool)
-        samples["flagged"] = samples["id"].map(strongest["verified"]).fillna(False).astype(bool)
+        samples["flagged"] = samples["id"].map(strongest["acted"]).fillna(False).astype(bool)
+        samples["tier"] = samples["id"].map(strongest["tier"]).astype(object)
+        samples["tier"] = samples["tier"].where(samples["tier"].notna(), None)
         flagged_ids = samples.loc[samples["flagged"], "id"]
         best = best.copy()
         if len(flagged_ids):  # (pandas refuses an empty assignment into a float column)
@@ -203,6 +215,8 @@ def summarise(
             "min_coverage": MIN_COVERAGE,
             "n_candidates": int(len(checks)),
             "n_verified": int(checks["verified"].sum()),
+            "tiers": {tier: int((checks["tier"] == tier).sum()) for tier in TIERS} if "tier" in checks else None,
+            "acted_tiers": list(acted_tiers) if "tier" in checks else None,
         }
     if group_sizes is not None:
         samples["group_size"] = (

@@ -6,7 +6,7 @@ import argparse
 
 from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
 from analysis.copies.evidence import pair_evidence
-from analysis.copies.verification_options import add_verification_arguments, chosen_verification
+from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
 from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
@@ -19,9 +19,12 @@ from analysis.workspace import Workspace
 def flag_rule(result: RegurgitationResult) -> str:
     """How a sample was flagged, in words: by cosine alone, or verified on pixels."""
     if result.verification:
+        acted = result.verification.get("acted_tiers")
         return (
             f"verified on pixels (a neighbour with cosine ≥ {result.threshold} and ≥ "
-            f"{result.verification['inlier_threshold']} local-feature inliers)"
+            f"{result.verification['inlier_threshold']} local-feature inliers"
+            + (f", of the kind {' or '.join(acted)}" if acted else "")
+            + ")"
         )
     return f"at cosine ≥ {result.threshold}"
 
@@ -58,6 +61,7 @@ class Regurgitation(
                 inlier_threshold=options.inliers,
                 log=log,
                 offload=offload,
+                tiers=chosen_tiers(getattr(options, "tiers", None)),
             )
 
     def to_json(self, result: RegurgitationResult) -> dict:
@@ -73,6 +77,14 @@ class Regurgitation(
         ]
         if result.unmeasured():
             lines.append(f"  unmeasured: {result.unmeasured()}")
+        tiers = (result.verification or {}).get("tiers")
+        if tiers:
+            not_acted = [t for t in tiers if t not in result.verification["acted_tiers"] and tiers[t]]  # type: ignore[index]
+            lines.append(
+                "  kinds of verified match: "
+                + ", ".join(f"{count:,} {tier}" for tier, count in tiers.items())
+                + (f" ({', '.join(not_acted)} shown, not flagged: --tiers to include)" if not_acted else "")
+            )
         for sample in payload["samples"][:10]:
             if sample["flagged"]:
                 inliers = f", {sample['inliers']} inliers" if sample.get("inliers") is not None else ""

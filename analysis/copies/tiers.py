@@ -1,0 +1,111 @@
+"""What kind of duplicate a verified pair is. Verification says that two images share pixels under one geometric
+transform; it does not say whether one is a copy of the other or a second photograph of the same scene (burst
+shots, one person in front of one wall): a reviewer needs the difference, dedup should not remove the second
+photo of a scene unless asked, and a regurgitation flag should mean a copy.
+
+- `byte-identical`: the same file content (sha256): nothing left to verify;
+- `copy`: once the transform is undone, the pixels agree wherever the two images overlap (an edit such as a
+  crop, a mirror, a banner or re-encoding leaves them agreeing);
+- `same-scene`: they share a region, but the shared scene differs inside the overlap (the subject moved, another
+  shot).
+
+Pixel agreement is SSIM under the verified transform (analysis/copies/aligned_similarity.py), taken both ways
+(b onto a, a onto b) and the lower kept, so a pair's tier does not depend on its order. The threshold was chosen
+on a tuning split of real photos and reported on a disjoint test split (bench/duplicate_tiers.py,
+docs/analyses.md "Duplicate tiers").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from analysis.copies.aligned_similarity import ssim_under
+from analysis.copies.local_features import Verification
+
+TIERS = ("byte-identical", "copy", "same-scene")
+GROUPED_TIERS = ("byte-identical", "copy")  # what dedup groups and regurgitation flags unless asked otherwise
+COPY_AGREEMENT = 0.73  # lower SSIM of the two alignments at which a verified pair is a copy (tuning split)
+
+
+def pixel_agreement(image_a: Image.Image, image_b: Image.Image, check: Verification) -> float | None:
+    """The lower of SSIM(b aligned onto a) and SSIM(a aligned onto b); None where no alignment can be judged."""
+    both = [ssim_under(check, image_a, image_b, onto) for onto in ("a", "b")]
+    known = [value for value in both if value is not None]
+    return min(known) if known else None
+
+
+def tiers_of(agreement: np.ndarray, identical: np.ndarray) -> np.ndarray:
+    """The tier of each verified pair from its pixel agreement (NaN: could not be judged, so not called a copy)
+    and whether its files are byte-identical."""
+    agreement = np.asarray(agreement, dtype=np.float64)
+    copy = np.nan_to_num(agreement, nan=-1.0) >= COPY_AGREEMENT
+    return np.where(np.asarray(identical, dtype=bool), TIERS[0], np.where(copy, TIERS[1], TIERS[2])).astype(object)
+
+
+CHUNK_PAIRS = 64  # pairs per job: each job decodes its images once
+
+
+def _agreement_chunk(job: tuple[str, list[str], list[str], np.ndarray]) -> np.ndarray:
+    """Worker: the pixel agreement of a chunk's pairs, as positions into the chunk's own image and feature lists."""
+    from pathlib import Path
+
+    from threadpoolctl import threadpool_limits
+
+    from analysis.copies.feature_store import load_features
+    from analysis.copies.local_features import verify
+    from analysis.images import load_image
+
+    images_root, images, feature_files, pairs = job
+    decoded: dict[int, Image.Image | None] = {}
+
+    def image(position: int) -> Image.Image | None:
+        if position not in decoded:
+            decoded[position] = load_image(Path(images_root), images[position]).image
+        return decoded[position]
+
+    out = np.full(len(pairs), np.nan)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for row, (a, b) in enumerate(pairs):
+            first, second = image(int(a)), image(int(b))
+            if first is None or second is None:
+                continue
+            check = verify(load_features(Path(feature_files[int(a)])), load_features(Path(feature_files[int(b)])))
+            value = pixel_agreement(first, second, check)
+            out[row] = np.nan if value is None else value
+    return out
+
+
+def agreement_of_pairs(
+    images_root: str,
+    images: list[str],
+    feature_files: list[str | None],
+    pairs: np.ndarray,
+    *,
+    workers: int = 2,
+    log=None,
+) -> np.ndarray:
+    """Pixel agreement of each pair (positions into `images` and their `feature_files`, as verification stored
+    them); NaN where an image or its features are missing or no alignment can be judged. Verified pairs only are
+    passed here: a decode and two SSIMs per pair cost about what a verification of 20 candidates costs."""
+    from analysis.parallel import parallel_map
+    from analysis.progress import progress_bar
+
+    out = np.full(len(pairs), np.nan)
+    present = np.array([f is not None for f in feature_files], dtype=bool)
+    checkable = np.flatnonzero(present[pairs].all(axis=1)) if len(pairs) else np.zeros(0, dtype=np.int64)
+    order = checkable[np.lexsort((pairs[checkable, 1], pairs[checkable, 0]))] if len(checkable) else checkable
+    jobs, rows = [], []
+    for start in range(0, len(order), CHUNK_PAIRS):
+        chunk = order[start : start + CHUNK_PAIRS]
+        needed, local = np.unique(pairs[chunk], return_inverse=True)
+        jobs.append(
+            (images_root, [images[p] for p in needed], [str(feature_files[p]) for p in needed], local.reshape(-1, 2))
+        )
+        rows.append(chunk)
+    bar = progress_bar(len(order), "pixel agreement of verified pairs", unit="pair", enabled=log is not None)
+    for chunk, result in zip(rows, parallel_map(_agreement_chunk, jobs, workers, serial_below=2)):
+        out[chunk] = result
+        bar.update(len(chunk))
+    bar.close()
+    return out
