@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -208,6 +208,34 @@ def verification_control(workspace: Workspace, found: EmbeddingSet, *, key: str,
             help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)",
         )
     )
+
+
+def tier_control(key: str, verb: str) -> tuple[str, ...]:
+    """Which kinds of verified pair the page acts on: byte-identical files and copies by default; second photos of
+    the same scene when asked (they are shown either way)."""
+    from analysis.copies.tiers import GROUPED_TIERS, TIERS
+
+    include = st.toggle(
+        f"Also {verb} second shots of the same scene",
+        key=f"{key}-same-scene",
+        help="A verified pair is a copy when its pixels agree once the edit is undone, and the same scene when they "
+        "share a region but differ inside it (burst shots, one place photographed twice). Rule and figures: "
+        "docs/analyses.md, Duplicate tiers.",
+    )
+    return TIERS if include else GROUPED_TIERS
+
+
+TIER_COLOURS: dict[str, Literal["violet", "red", "orange"]] = {
+    "byte-identical": "violet",
+    "copy": "red",
+    "same-scene": "orange",
+}
+
+
+def tier_badge(tier: str | None, acted: bool) -> None:
+    """The kind of a verified pair, and whether the page acts on it (a same-scene pair is shown, not counted)."""
+    if tier:
+        st.badge(tier.replace("-", " ") + ("" if acted else " · not counted"), color=TIER_COLOURS.get(tier, "orange"))
 
 
 VERIFIED_MODE = "verified on pixels (local features)"

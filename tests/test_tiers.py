@@ -151,3 +151,26 @@ def test_regurgitation_flags_a_copy_and_not_another_shot_of_a_training_scene(sce
 
 def test_regurgitation_flags_same_scene_matches_when_asked(scene_audit: Path) -> None:
     assert flagged(scene_audit, "--tiers", "copy,same-scene")["g-third-shot"] == (True, "same-scene")
+
+
+def test_the_duplicates_page_groups_a_second_shot_only_when_asked(
+    scene_audit: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_dashboard_pages import open_page
+
+    app = open_page("duplicates", scene_audit, monkeypatch)
+    assert {m.label: m.value for m in app.metric}["Images in groups"] == "2"
+    assert any("1 copy, 2 same scene" in c.value for c in app.caption)
+    app.toggle(key="d-same-scene").set_value(True).run()
+    assert {m.label: m.value for m in app.metric}["Images in groups"] == "3"
+
+
+def test_the_regurgitation_page_flags_a_second_shot_only_when_asked(
+    scene_audit: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_dashboard_pages import open_page
+
+    app = open_page("regurgitation", scene_audit, monkeypatch)
+    assert {m.label: m.value for m in app.metric}["Flagged as likely copies"] == "1"
+    app.toggle(key="r-same-scene").set_value(True).run()
+    assert {m.label: m.value for m in app.metric}["Flagged as likely copies"] == "2"

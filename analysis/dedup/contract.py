@@ -251,8 +251,11 @@ class Duplicates(
             else np.full(len(ids), "")
         )
         if dedup.verification is not None:
-            strongest = np.argsort(-dedup.verification.inliers[dedup.verification.verified])[:3]
-            for a, b in dedup.verification.pairs[dedup.verification.verified][strongest]:
+            check = dedup.verification
+            tiers = check.tiers if check.tiers is not None else np.full(len(check.pairs), None, dtype=object)
+            verified = np.flatnonzero(check.verified)
+            strongest = verified[np.argsort(-check.inliers[verified], kind="stable")][:3]
+            for a, b, tier in zip(check.pairs[strongest, 0], check.pairs[strongest, 1], tiers[strongest]):
                 evidence = pair_evidence(
                     workspace.config.images_root,
                     images[a],
@@ -263,7 +266,8 @@ class Duplicates(
                 section.evidence.append(
                     (
                         f"{ids[a]} ↔ {ids[b]}: {evidence.inliers} matched keypoints"
-                        + (" (mirrored)" if evidence.mirrored else ""),
+                        + (" (mirrored)" if evidence.mirrored else "")
+                        + (f"; {tier}" if tier else ""),
                         evidence.png,
                     )
                 )

@@ -98,6 +98,7 @@ class RegurgitationResult:
             "inliers",
             "mirrored",
             "tier",
+            "tier_match",
         ]
         records = ordered[[c for c in columns if c in ordered.columns]].astype(object)
         records = records.where(records.notna(), None).to_dict("records")
@@ -202,6 +203,8 @@ def summarise(
         samples["flagged"] = samples["id"].map(strongest["acted"]).fillna(False).astype(bool)
         samples["tier"] = samples["id"].map(strongest["tier"]).astype(object)
         samples["tier"] = samples["tier"].where(samples["tier"].notna(), None)
+        # the verified training image the tier belongs to (for an unflagged sample, not its cosine-best match)
+        samples["tier_match"] = samples["id"].map(strongest["training_id"]).where(samples["tier"].notna(), None)
         flagged_ids = samples.loc[samples["flagged"], "id"]
         best = best.copy()
         if len(flagged_ids):  # (pandas refuses an empty assignment into a float column)

@@ -24,6 +24,8 @@ from dashboard.components import (
     pair_evidence_png,
     require_embeddings,
     show_figure,
+    tier_badge,
+    tier_control,
     verification_control,
     workspace_index,
 )
@@ -52,8 +54,8 @@ def _curve(key: str, _workspace, _found):
     show_spinner="Finding candidate pairs and verifying them on pixels (once per workspace, cached on disk)…",
     max_entries=8,
 )
-def _verified(key: str, inliers: int, _workspace, _found):
-    return verified_dedup_for(_workspace, inlier_threshold=inliers, found=_found)
+def _verified(key: str, inliers: int, tiers: tuple[str, ...], _workspace, _found):
+    return verified_dedup_for(_workspace, inlier_threshold=inliers, found=_found, tiers=tiers)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -64,10 +66,14 @@ def _pdq(key: str, _workspace):
 def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
     """Every candidate pair with its cosine, inliers and PDQ distance; the matched keypoints of the chosen one."""
     check = result.verification
-    status = st.segmented_control(
-        "Show", ["verified", "unverified candidates"], default="verified", key="d-pair-status"
-    )
-    chosen = check.verified if status != "unverified candidates" else ~check.verified
+    tiers = check.tiers if check.tiers is not None else np.full(len(check.pairs), None, dtype=object)
+    status = st.segmented_control("Show", [VERIFIED, *TIER_VIEWS, UNVERIFIED], default=VERIFIED, key="d-pair-status")
+    if status == UNVERIFIED:
+        chosen = ~check.verified
+    elif status in TIER_VIEWS:
+        chosen = check.verified & (tiers == TIER_VIEWS[status])
+    else:
+        chosen = check.verified
     rows = np.flatnonzero(chosen)
     rows = rows[np.argsort(-check.inliers[rows], kind="stable")]
     if not len(rows):
@@ -82,6 +88,8 @@ def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
             "image b": ids[check.pairs[rows, 1]],
             "cosine": check.similarities[rows].round(3),
             "inliers": check.inliers[rows],
+            "kind": [t or "—" for t in tiers[rows]],
+            "grouped": check.acted[rows],
             "mirrored": check.mirrored[rows],
             "PDQ distance": np.where(distances < 256, distances, -1),
         }
@@ -97,6 +105,7 @@ def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
     reveal = st.toggle("Reveal images removed by the safety filters", key="d-pair-reveal")
     removed = [str(ids[i]) for i in (a, b) if not workspace.kept[i]]
     revealed = allowed_reveals(workspace, review_store(workspace), reviewer, removed if reveal else [], "duplicates")
+    tier_badge(tiers[rows[position]], bool(check.acted[rows[position]]))
     if images is not None:
         evidence = pair_evidence_png(
             str(workspace.config.images_root),
@@ -117,13 +126,14 @@ def warm(workspace) -> None:
     """The first view's dedup at the defaults (verified where the images are there), computed before anyone asks."""
     from analysis.copies.candidates import INLIER_THRESHOLD
     from analysis.copies.feature_store import verification_unavailable
+    from analysis.copies.tiers import GROUPED_TIERS
 
     found = loaded_embeddings(workspace)
     if found is None:
         return
     key = cache_key(workspace)
     if verification_unavailable(workspace, found) is None:
-        _verified(key, INLIER_THRESHOLD, workspace, found)
+        _verified(key, INLIER_THRESHOLD, GROUPED_TIERS, workspace, found)
     else:
         _curve(key, workspace, found)
         _dedup(key, float(default_threshold(found.embedder)), workspace, found)
@@ -144,13 +154,17 @@ def render() -> None:
     )
     curve = None
     if inliers is not None:
-        result = _verified(key, inliers, workspace, found)
+        tiers = tier_control("d", "group")
+        result = _verified(key, inliers, tiers, workspace, found)
         threshold = result.threshold
         check = result.verification
+        counts = check.tier_counts()
         st.caption(
             f"Candidates: cosine ≥ {check.candidate_threshold} (at most {CANDIDATE_TOP_K} per image); "
-            f"{int(check.verified.sum()):,} of {len(check.pairs):,} verified on pixels. Unverified candidates are "
-            "shown below, never counted."
+            f"{int(check.verified.sum()):,} of {len(check.pairs):,} verified on pixels: "
+            + ", ".join(f"{counts[t]:,} {t.replace('-', ' ')}" for t in counts)
+            + f". Groups join {' and '.join(t.replace('-', ' ') for t in tiers)} pairs; the others are shown "
+            "below, never counted."
         )
     else:
         default = default_threshold(found.embedder)
@@ -205,6 +219,8 @@ def render() -> None:
                 pair_inspector(workspace, result, reviewer)
 
 
+VERIFIED, UNVERIFIED = "all verified", "unverified candidates"
+TIER_VIEWS = {"copies": "copy", "same scene": "same-scene", "byte-identical": "byte-identical"}
 SIZES, GROUPS, PAIRS, EFFECTS = (
     "Group sizes",
     "Groups, largest first",

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from analysis.copies.candidates import INLIER_THRESHOLD
+from analysis.copies.tiers import GROUPED_TIERS
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import default_threshold
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
@@ -21,6 +22,8 @@ from dashboard.components import (
     pair_evidence_png,
     require_embeddings,
     show_figure,
+    tier_badge,
+    tier_control,
     verdict_control,
     verification_control,
 )
@@ -33,8 +36,16 @@ PER_PAGE = 5
 @st.cache_resource(
     show_spinner="Searching nearest training images (and verifying candidates on pixels)…", max_entries=8
 )
-def _check(key: str, threshold: float | None, k: int, verify: bool, inliers: int, _workspace):
-    return regurgitation_for(_workspace, threshold=threshold, k=k, verify=verify, inlier_threshold=inliers)
+def _check(
+    key: str,
+    threshold: float | None,
+    k: int,
+    verify: bool,
+    inliers: int,
+    _workspace,
+    tiers: tuple[str, ...] = GROUPED_TIERS,
+):
+    return regurgitation_for(_workspace, threshold=threshold, k=k, verify=verify, inlier_threshold=inliers, tiers=tiers)
 
 
 def warm(workspace) -> None:
@@ -45,9 +56,17 @@ def warm(workspace) -> None:
     if workspace.generated is None or training is None or loaded_embeddings(workspace, "generated") is None:
         return
     if verification_unavailable(workspace, training) is None:
-        _check(cache_key(workspace), None, 5, True, INLIER_THRESHOLD, workspace)
+        _check(cache_key(workspace), None, 5, True, INLIER_THRESHOLD, workspace, GROUPED_TIERS)
     else:
-        _check(cache_key(workspace), float(default_threshold(training.embedder)), 5, False, INLIER_THRESHOLD, workspace)
+        _check(
+            cache_key(workspace),
+            float(default_threshold(training.embedder)),
+            5,
+            False,
+            INLIER_THRESHOLD,
+            workspace,
+            GROUPED_TIERS,
+        )
 
 
 def render() -> None:
@@ -67,10 +86,13 @@ def render() -> None:
     require_embeddings(workspace, "generated")  # stops the page with an explanation when missing
     inliers = verification_control(workspace, training, key="r", judged="How a sample is flagged", noun="Samples are")
     if inliers is not None:
-        result = _check(cache_key(workspace), None, 5, True, inliers, workspace)
+        tiers = tier_control("r", "flag")
+        result = _check(cache_key(workspace), None, 5, True, inliers, workspace, tiers)
         st.caption(
             f"A sample is flagged when one of its 5 nearest training images (cosine ≥ {result.threshold}) is "
-            f"verified on pixels: ≥ {inliers} local-feature inliers under one similarity transform."
+            f"verified on pixels (≥ {inliers} local-feature inliers under one similarity transform) and is "
+            f"{' or '.join(t.replace('-', ' ') for t in tiers)}: pixels that agree once the edit is undone, not "
+            "another photograph of the same scene."
         )
     else:
         default = default_threshold(training.embedder)
@@ -83,7 +105,7 @@ def render() -> None:
             key="r-threshold",
             help=f"default for {training.embedder}: {default}",
         )
-        result = _check(cache_key(workspace), threshold, 5, False, INLIER_THRESHOLD, workspace)
+        result = _check(cache_key(workspace), threshold, 5, False, INLIER_THRESHOLD, workspace, GROUPED_TIERS)
     samples = result.samples
     store = VerdictStore.for_workspace(workspace.config.root)
     decisions = decide(store.history("regurgitation"), workspace.config.review.decision)
@@ -204,6 +226,13 @@ def viewer(workspace, result, store: VerdictStore) -> None:
                         greyscale=reviewer.greyscale and not kept[str(neighbour["training_id"])],
                     )
                     id_caption(neighbour["training_id"], f"cos {neighbour['similarity']:.3f}")
+            if sample.get("tier"):
+                tier_badge(sample["tier"], bool(sample["flagged"]))
+                if not sample["flagged"]:
+                    st.caption(
+                        f"Verified on pixels against {sample['tier_match']}, but as another photograph of the same "
+                        "scene, not a copy: not flagged (“Also flag second shots of the same scene” counts it)."
+                    )
             if sample["flagged"] and "inliers" in sample:
                 match = str(sample["best_match"])
                 evidence = pair_evidence_png(
