@@ -140,11 +140,13 @@ class DaskOffload:
     gathered in submission order, so every method returns what the single-process code computes.
 
     `embeddings`: the cached embeddings file the row-based methods read on the workers (by path, as a memory map:
-    the workers must see the workspace's files)."""
+    the workers must see the workspace's files). `task_rows` (`[compute] task_rows`): rows per task instead of each
+    step's default; smaller tasks spread a small set over more workers, and let tests split every step."""
 
     client: Any
     log: Callable[[str], None]
     embeddings: Path | None = None
+    task_rows: int | None = None
 
     def map(self, function: Callable[..., Any], arguments: Sequence[tuple], what: str) -> list[Any]:
         from distributed import as_completed
@@ -169,7 +171,7 @@ class DaskOffload:
         batches: list[list[np.ndarray]] = [[]]
         size = 0
         for rows in clusters:
-            if size >= ROWS_PER_TASK:
+            if size >= (self.task_rows or ROWS_PER_TASK):
                 batches.append([])
                 size = 0
             batches[-1].append(rows)
@@ -182,7 +184,7 @@ class DaskOffload:
         from analysis.index import ASSIGN_CHUNK
 
         serialised = self.client.scatter(faiss.serialize_index(centroids), broadcast=True)
-        step = 4 * ASSIGN_CHUNK  # whole chunks, so each row is searched in the same block as on one machine
+        step = self.task_rows or 4 * ASSIGN_CHUNK
         parts = [(self._path(), serialised, rows[start : start + step]) for start in range(0, len(rows), step)]
         return np.concatenate(self.map(_nearest_centroid_of_rows, parts, f"assigning {len(rows):,} images"))
 
@@ -190,7 +192,7 @@ class DaskOffload:
         from analysis.index import SCAN_CHUNK, SearchResult, merge_top_k
 
         k = min(k, len(rows))
-        step = 4 * SCAN_CHUNK
+        step = self.task_rows or 4 * SCAN_CHUNK
         shared = self.client.scatter(np.ascontiguousarray(queries, dtype=np.float32), broadcast=True)
         parts = [(self._path(), shared, rows[start : start + step], k) for start in range(0, len(rows), step)]
         best_similarities = np.full((len(queries), k), -np.inf, dtype=np.float32)
@@ -211,7 +213,11 @@ def add_scheduler_argument(parser) -> None:
 
 @contextmanager
 def offloaded(
-    option: str | None, configured: str | None, log: Callable[[str], None], embeddings: Path | None = None
+    option: str | None,
+    configured: str | None,
+    log: Callable[[str], None],
+    embeddings: Path | None = None,
+    task_rows: int | None = None,
 ) -> Iterator[DaskOffload | None]:
     """The Dask offload for `--scheduler` (or, without the flag, `[compute] scheduler`), or None for the
     single-process engine (no scheduler, or `--scheduler none`)."""
@@ -220,4 +226,4 @@ def offloaded(
         yield None
         return
     with dask_client(scheduler, log) as client:
-        yield DaskOffload(client, log, embeddings)
+        yield DaskOffload(client, log, embeddings, task_rows)

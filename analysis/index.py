@@ -19,6 +19,7 @@ RECALL_TARGET = 0.995  # tuned on a query sample; the margin keeps recall on all
 TUNING_QUERIES = 2000  # queries searched exactly to tune nprobe
 SCAN_CHUNK = 131_072  # base rows converted to float32 at a time by the exact scan
 ASSIGN_CHUNK = 65_536
+TIE_MARGIN = 8  # extra neighbours an exact scan asks faiss for, then re-scores and cuts to k
 # float32 products of unit vectors are off by ~1e-6 and differ with the BLAS's blocking and thread count; a pair this
 # close to a threshold is decided in float64, so one process and a cluster's workers find the same pairs
 BORDER = 1e-4  # rows assigned to their nearest centroid at a time
@@ -85,7 +86,9 @@ def exact_is_cheaper(
 def exact_knn(
     queries: np.ndarray, base: np.ndarray, k: int, rows: np.ndarray | None = None, chunk: int = SCAN_CHUNK
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest rows of `base` (or of its `rows`) by inner product, best first, as rows of `base`.
+    """Exact k nearest rows of `base` (or of its `rows`) by inner product, best first (ties: the lower row first),
+    as rows of `base`, with similarities re-scored in float64 (`exact_similarities`), so one process, any chunk size
+    and a cluster's partitions give the same neighbours and the same values.
 
     The base is scanned a chunk at a time, so it may be a float16 memory map: memory stays at chunk × d
     floats however large it is, and no float32 copy of the whole base is made.
@@ -99,8 +102,10 @@ def exact_knn(
         stop = min(start + chunk, total)
         part = np.arange(start, stop) if rows is None else np.asarray(rows[start:stop], dtype=np.int64)
         block = as_float32(base[start:stop] if rows is None else base[part])
-        similarities, local = faiss.knn(query, block, min(k, len(part)), metric=faiss.METRIC_INNER_PRODUCT)
+        # a few more than k, re-scored exactly, so a row a unit in the last place behind the k-th is not lost
+        _, local = faiss.knn(query, block, min(k + TIE_MARGIN, len(part)), metric=faiss.METRIC_INNER_PRODUCT)
         found = np.where(local >= 0, part[np.maximum(local, 0)], -1)
+        similarities = exact_similarities(query, block, local)
         best_similarities, best_rows = merge_top_k(best_similarities, best_rows, similarities, found, k)
     return best_similarities, best_rows
 
@@ -108,12 +113,29 @@ def exact_knn(
 def merge_top_k(
     best_similarities: np.ndarray, best_rows: np.ndarray, similarities: np.ndarray, found: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k best of two candidate lists per query; on ties the earlier list wins (so merging partial results in
-    scan order gives what one scan gives)."""
+    """The k best of two candidate lists per query, by similarity and, on ties, by the lower row: an order that does
+    not depend on how the rows were cut into chunks or partitions (tests/test_distributed.py)."""
     merged_similarities = np.concatenate([best_similarities, similarities], axis=1)
     merged_rows = np.concatenate([best_rows, found], axis=1)
+    by_row = np.argsort(np.where(merged_rows < 0, np.iinfo(np.int64).max, merged_rows), axis=1, kind="stable")
+    merged_similarities = np.take_along_axis(merged_similarities, by_row, axis=1)
+    merged_rows = np.take_along_axis(merged_rows, by_row, axis=1)
     order = np.argsort(-merged_similarities, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(merged_similarities, order, axis=1), np.take_along_axis(merged_rows, order, axis=1)
+
+
+def exact_similarities(queries: np.ndarray, block: np.ndarray, local: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """The inner product of each query with each of its found rows of `block` (`local`, −1 for none: −inf), in
+    float64 and rounded once to float32: the same value whatever chunk or partition the row was found in (faiss's
+    BLAS products round differently with the block's size, by a unit in the last place)."""
+    out = np.full(local.shape, -np.inf, dtype=np.float32)
+    for start in range(0, len(local), batch):
+        rows = local[start : start + batch]
+        valid = rows >= 0
+        found = np.asarray(block[np.maximum(rows, 0)], dtype=np.float64)
+        values = np.einsum("qd,qkd->qk", np.asarray(queries[start : start + batch], dtype=np.float64), found)
+        out[start : start + batch] = np.where(valid, values, -np.inf).astype(np.float32)
+    return out
 
 
 def knn(

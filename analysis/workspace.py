@@ -101,7 +101,7 @@ KNOWN_KEYS = {
     "terms": {"default"},
     "embeddings": {"embedder"},
     "review": REVIEW_KEYS,
-    "compute": {"scheduler"},
+    "compute": {"scheduler", "task_rows"},
 }
 
 
@@ -121,6 +121,7 @@ class WorkspaceConfig:
     # scores computed by the tool (`score`, `filter apply`): column name → Parquet file of id, score
     computed_scores: dict[str, Path] = field(default_factory=dict)
     scheduler: str | None = None  # [compute] scheduler: where heavy steps run unless --scheduler says otherwise
+    task_rows: int | None = None  # [compute] task_rows: rows per task on the cluster (None: each step's default)
     captions: str | None = None  # [original] captions: several captions per image (analysis.manifests.load_manifest)
 
     @property
@@ -223,6 +224,13 @@ def read_config(root: Path) -> WorkspaceConfig:
             parse_scheduler(str(scheduler))
         except AuditInputError as exc:
             raise AuditInputError(f"[compute] {exc}", path=config_path) from None
+    task_rows = raw.get("compute", {}).get("task_rows")
+    if task_rows is not None and (isinstance(task_rows, bool) or not isinstance(task_rows, int) or task_rows < 1):
+        raise AuditInputError(
+            f"[compute] task_rows must be a positive whole number of rows, not {task_rows!r}.",
+            path=config_path,
+            fix="write e.g. task_rows = 50000, or remove it to use each step's default.",
+        )
     return WorkspaceConfig(
         root=root,
         name=str(ws.get("name") or root.resolve().name),
@@ -239,6 +247,7 @@ def read_config(root: Path) -> WorkspaceConfig:
             str(name): _resolve(root, str(value)) for name, value in _score_files(raw, config_path).items()
         },
         scheduler=None if scheduler is None else str(scheduler),
+        task_rows=task_rows,
         captions=raw.get("original", {}).get("captions"),
     )
 

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -546,13 +547,38 @@ MUTATIONS = [
         "acted=verified,",
         ["tests/test_tiers.py::test_regurgitation_flags_a_copy_and_not_another_shot_of_a_training_scene"],
     ),
+    (
+        "an exact scan keeps faiss's similarities (not re-scored: they change with the chunk or partition size)",
+        "analysis/index.py",
+        "        similarities = exact_similarities(query, block, local)\n",
+        "        similarities = faiss.knn(query, block, local.shape[1], metric=faiss.METRIC_INNER_PRODUCT)[0]\n",
+        [
+            "tests/test_index.py::test_an_exact_scan_gives_the_same_neighbours_and_values_however_the_base_is_cut",
+            "tests/test_distributed.py::test_regurgitation_split_into_tasks_equals_one_process_in_whole",
+        ],
+    ),
+    (
+        "tied neighbours (identical training images) go to the higher row",
+        "analysis/index.py",
+        'by_row = np.argsort(np.where(merged_rows < 0, np.iinfo(np.int64).max, merged_rows), axis=1, kind="stable")',
+        'by_row = np.argsort(-merged_rows, axis=1, kind="stable")',
+        ["tests/test_index.py::test_identical_training_images_tie_and_the_lower_row_comes_first"],
+    ),
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", help="run the mutations whose name contains this text")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="record every result in docs/mutations.json and its table in docs/mutations.md, after each mutation "
+        "(a killed run resumes: mutations already recorded at the same commit are not run again)",
+    )
     args = parser.parse_args()
+    record = _started_record(args) if args.write else None
+    started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
         worktree = Path(scratch) / "worktree"
         if (REPO.parent / "shared").exists():  # tests find real data at ../shared/real
@@ -562,17 +588,70 @@ def main() -> None:
             for name, path, old, new, tests in MUTATIONS:
                 if args.only and args.only not in name:
                     continue
-                check(worktree, name, path, old, new, tests)
+                if record is not None and name in {r["mutation"] for r in record["results"]}:
+                    continue
+                result = check(worktree, name, path, old, new, tests)
+                if record is not None:
+                    record["results"].append(result)
+                    record["seconds"] = round(record.get("seconds_before", 0) + time.monotonic() - started)
+                    _write(record)
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(worktree)], check=False)
 
 
-def check(worktree: Path, name: str, path: str, old: str, new: str, tests: list[str]) -> None:
+RECORD, TABLE = REPO / "docs" / "mutations.json", REPO / "docs" / "mutations.md"
+
+
+def _started_record(args: argparse.Namespace) -> dict:
+    """The record of this commit's run so far (resumed), or a new one."""
+    import json
+
+    from bench.common import run_record
+
+    command = "python -m bench.mutation_check --write" + (f" --only {args.only!r}" if args.only else "")
+    fresh = {**run_record(command), "results": [], "seconds": 0}
+    if RECORD.exists():
+        previous = json.loads(RECORD.read_text())
+        if previous.get("commit") == fresh["commit"] and previous.get("command") == command:
+            previous["seconds_before"] = previous.get("seconds", 0)
+            return previous
+    return fresh
+
+
+def _write(record: dict) -> None:
+    import json
+
+    payload = {key: value for key, value in record.items() if key != "seconds_before"}
+    RECORD.write_text(json.dumps(payload, indent=1) + "\n")
+    results = record["results"]
+    caught = sum(all(t["caught"] for t in r["tests"]) for r in results)
+    lines = [
+        "# Mutation check: every decision a test claims to guard, broken on purpose",
+        "",
+        f"Written by `{record['command']}` at commit {record['commit']}, {record['date']}: {len(results)} of "
+        f"{len(MUTATIONS)} mutations run, {caught} caught by every test named for them, "
+        f"{record['seconds'] / 60:.0f} min of wall time (2 cores). Each mutation replaces one line in a throwaway "
+        "worktree and runs only its named tests (bench/mutation_check.py); a test that still passes is a finding.",
+        "",
+        "| mutation | file | tests that must fail | caught |",
+        "| --- | --- | --- | --- |",
+    ]
+    for result in results:
+        tests = "<br>".join(
+            f"{t['test'].removeprefix('tests/')} ({'fails' if t['caught'] else '**passes**'})" for t in result["tests"]
+        )
+        verdict = "yes" if all(t["caught"] for t in result["tests"]) else "**no**"
+        lines.append(f"| {result['mutation']} | `{result['file']}` | {tests} | {verdict} |")
+    TABLE.write_text("\n".join(lines) + "\n")
+
+
+def check(worktree: Path, name: str, path: str, old: str, new: str, tests: list[str]) -> dict:
     file = worktree / path
     text = file.read_text()
     if old not in text:
         raise SystemExit(f"{path}: the line this mutation replaces is gone; update bench/mutation_check.py ({name})")
     file.write_text(text.replace(old, new, 1))
+    started = time.monotonic()
     try:
         run = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
@@ -586,10 +665,14 @@ def check(worktree: Path, name: str, path: str, old: str, new: str, tests: list[
     finally:
         file.write_text(text)
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-300:]
-    failed = re.findall(r"FAILED (\S+)", run.stdout)
+    failed = re.findall(r"(?:FAILED|ERROR) (\S+)", run.stdout)  # an error in a fixture fails the test too
     print(f"{name}: {summary}", flush=True)
+    outcome = []
     for test in tests:
-        print(f"    {'FAILS' if any(f.startswith(test) for f in failed) else 'passes (!)'}  {test}", flush=True)
+        caught = any(f.startswith(test) for f in failed)
+        print(f"    {'FAILS' if caught else 'passes (!)'}  {test}", flush=True)
+        outcome.append({"test": test, "caught": caught})
+    return {"mutation": name, "file": path, "tests": outcome, "seconds": round(time.monotonic() - started, 1)}
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
-    with offloaded(args.scheduler, workspace.config.scheduler, log) as offload:
+    with offloaded(args.scheduler, workspace.config.scheduler, log, None, workspace.config.task_rows) as offload:
         outputs = prepare(
             workspace,
             args.embedder,

@@ -61,7 +61,7 @@ def distributed_report(
     for word in list(terms) + [m for members in groups.values() for m in members]:
         check_single_word(normalise_term(word))
     captions, kept = workspace.original["caption"].astype(str), workspace.kept
-    step = max(1, min(CAPTIONS_PER_TASK, -(-len(captions) // offload.workers)))  # a part for every worker
+    step = offload.task_rows or max(1, min(CAPTIONS_PER_TASK, -(-len(captions) // offload.workers)))  # a part a worker
     parts = [
         (captions.iloc[start : start + step].tolist(), kept[start : start + step], terms, groups)
         for start in range(0, len(captions), step)
@@ -104,7 +104,9 @@ class Bias(
         groups = dict(workspace.config.groups)
         if options.groups:
             groups = {name: members for name, members in groups.items() if name in options.groups.split(",")}
-        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log) as offload:
+        with offloaded(
+            getattr(options, "scheduler", None), workspace.config.scheduler, log, None, workspace.config.task_rows
+        ) as offload:
             if offload is not None:
                 if options.reweight or options.weights_out:
                     raise AuditInputError(

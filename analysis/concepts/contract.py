@@ -108,7 +108,9 @@ class Concepts(
             from analysis.errors import AuditInputError
 
             raise AuditInputError(f"--clusters {options.clusters} is too few.", fix="give 2 or more.")
-        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path) as offload:
+        with offloaded(
+            getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path, workspace.config.task_rows
+        ) as offload:
             clusters = concept_clusters_for(workspace, options.clusters, found, log, offload)
         table = removal_by_cluster(
             clusters, ~workspace.kept, caption_index(workspace), "filters", workspace.original["id"].to_numpy()

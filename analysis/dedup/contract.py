@@ -93,7 +93,9 @@ class Duplicates(
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> DuplicatesResult:
         found = load_embeddings(workspace, "original")
         assert found is not None
-        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path) as offload:
+        with offloaded(
+            getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path, workspace.config.task_rows
+        ) as offload:
             return self._run(workspace, options, found, offload, log)
 
     def _run(self, workspace, options, found, offload: Offload | None, log: Log) -> DuplicatesResult:

@@ -80,7 +80,7 @@ def regurgitation_for(
             else default_threshold(training.embedder)
         )
     directory = workspace.config.cache_dir / "regurgitation"
-    key = fingerprint("neighbours", __version__, training.results_key, generated.results_key, k)
+    key = fingerprint("neighbours-rescored", __version__, training.results_key, generated.results_key, k)
     neighbours_path, meta_path = directory / f"{key}.parquet", directory / f"{key}.json"
 
     def load() -> Neighbours:

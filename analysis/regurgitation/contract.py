@@ -52,7 +52,9 @@ class Regurgitation(
         method, reason = chosen_verification(workspace, found, options.verify)
         if reason:
             log(f"verification: none ({reason}); flags are judged by embedding cosine alone")
-        with offloaded(getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path) as offload:
+        with offloaded(
+            getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path, workspace.config.task_rows
+        ) as offload:
             return regurgitation_for(
                 workspace,
                 threshold=options.threshold,
