@@ -195,13 +195,19 @@ def test_the_workspace_config_names_the_scheduler_and_the_flag_overrides_it(
     assert "Dask:" not in run_cli("dedup", str(workspace), "--verify", "none", "--scheduler", "none").stderr
 
 
-def test_a_bad_scheduler_in_the_config_names_the_file(sample_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [('scheduler = "yarn"', "[compute] scheduler 'yarn'"), ("task_rows = 0", "[compute] task_rows must be a positive")],
+)
+def test_a_bad_compute_setting_in_the_config_is_one_error_naming_the_file(
+    sample_dir: Path, tmp_path: Path, setting: str, named: str
+) -> None:
     workspace = _fresh_copy(sample_dir, tmp_path / "bad")
     config = workspace / "audit.toml"
-    config.write_text(config.read_text() + '\n[compute]\nscheduler = "yarn"\n')
+    config.write_text(config.read_text() + f"\n[compute]\n{setting}\n")
     completed = run_cli("bias", str(workspace))
     assert completed.returncode == 2
-    assert "audit.toml" in completed.stderr and "[compute] scheduler 'yarn'" in completed.stderr
+    assert "audit.toml" in completed.stderr and named in completed.stderr and "Traceback" not in completed.stderr
 
 
 TASK_ROWS = 300  # the sample's 1,000 images in 4 tasks: every offloaded step is really split and merged
@@ -275,12 +281,3 @@ def test_concepts_split_into_tasks_equal_one_process_in_whole(sample_dir: Path, 
     assert _tasks(stderr, "assigning 1,000 images") >= 3, stderr
     assert found == expected and len(expected["clusters"]) > 2
     pd.testing.assert_frame_equal(found_out, expected_out)
-
-
-def test_task_rows_in_the_config_must_be_a_positive_whole_number(sample_dir: Path, tmp_path: Path) -> None:
-    workspace = _fresh_copy(sample_dir, tmp_path / "bad-rows")
-    config = workspace / "audit.toml"
-    config.write_text(config.read_text() + "\n[compute]\ntask_rows = 0\n")
-    completed = run_cli("bias", str(workspace))
-    assert completed.returncode == 2
-    assert "audit.toml" in completed.stderr and "task_rows" in completed.stderr and "Traceback" not in completed.stderr
