@@ -231,7 +231,7 @@ MUTATIONS = [
     (
         "SSIM is aligned without undoing the mirror",
         "analysis/copies/aligned_similarity.py",
-        "    if check.mirrored:",
+        "    if mirrored:",
         "    if False:",
         ["tests/test_copies.py::test_ssim_of_a_mirrored_crop_is_taken_after_undoing_the_mirror_and_the_crop"],
     ),
@@ -334,7 +334,7 @@ MUTATIONS = [
     (
         "a generated sample is flagged on any inlier, not on a verified match",
         "analysis/regurgitation/compute.py",
-        '        samples["flagged"] = samples["id"].map(strongest["verified"]).fillna(False).astype(bool)',
+        '        samples["flagged"] = samples["id"].map(strongest["acted"]).fillna(False).astype(bool)',
         '        samples["flagged"] = samples["inliers"] > 0',
         ["tests/test_regurgitation.py::test_planted_copies_are_verified_on_pixels_and_novel_samples_are_not"],
     ),
@@ -425,7 +425,7 @@ MUTATIONS = [
     (
         "q-values no longer corrected for the number of clusters tested",
         "analysis/stats.py",
-        '    return p if p.size == 0 else scipy_stats.false_discovery_control(p, method="bh")',
+        '    return p if p.size == 0 else _scipy_stats().false_discovery_control(p, method="bh")',
         "    return p",
         ["tests/test_concepts.py::test_benjamini_hochberg_matches_the_textbook_procedure"],
     ),
@@ -592,6 +592,7 @@ def main() -> None:
                     continue
                 result = check(worktree, name, path, old, new, tests)
                 if record is not None:
+                    result["commit"] = record["commit"]
                     record["results"].append(result)
                     record["seconds"] = round(record.get("seconds_before", 0) + time.monotonic() - started)
                     _write(record)
@@ -612,10 +613,22 @@ def _started_record(args: argparse.Namespace) -> dict:
     fresh = {**run_record(command), "results": [], "seconds": 0}
     if RECORD.exists():
         previous = json.loads(RECORD.read_text())
-        if previous.get("commit") == fresh["commit"] and previous.get("command") == command:
+        if previous.get("command") == command and _same_code(previous.get("commit", ""), fresh["commit"]):
             previous["seconds_before"] = previous.get("seconds", 0)
+            previous["commit"] = fresh["commit"]
             return previous
     return fresh
+
+
+def _same_code(before: str, now: str) -> bool:
+    """Whether the code the mutations and their tests run is the same at both commits (documentation, benchmarks
+    and this harness may differ): a killed run then resumes instead of starting again."""
+    if "+" in before or "+" in now:
+        return before == now
+    changed = subprocess.run(
+        ["git", "diff", "--quiet", before, now, "--", ".", ":!docs", ":!bench", ":!README.md"], cwd=REPO
+    )
+    return changed.returncode == 0
 
 
 def _write(record: dict) -> None:
@@ -625,10 +638,12 @@ def _write(record: dict) -> None:
     RECORD.write_text(json.dumps(payload, indent=1) + "\n")
     results = record["results"]
     caught = sum(all(t["caught"] for t in r["tests"]) for r in results)
+    commits = sorted({r.get("commit", record["commit"]) for r in results})
     lines = [
         "# Mutation check: every decision a test claims to guard, broken on purpose",
         "",
-        f"Written by `{record['command']}` at commit {record['commit']}, {record['date']}: {len(results)} of "
+        f"Written by `{record['command']}` at commit {', '.join(commits)} (the same code under test), "
+        f"{record['date']}: {len(results)} of "
         f"{len(MUTATIONS)} mutations run, {caught} caught by every test named for them, "
         f"{record['seconds'] / 60:.0f} min of wall time (2 cores). Each mutation replaces one line in a throwaway "
         "worktree and runs only its named tests (bench/mutation_check.py); a test that still passes is a finding.",
