@@ -249,3 +249,27 @@ def test_visual_concepts_show_a_clusters_central_images_blurred_where_removed(
         original = Image.open(workspace.config.images_root / images[row]).convert("RGB")
         assert is_blurred(_served_image(page, dashboard_url, source), original) == is_removed, row
     context.close()
+
+
+def test_a_lasso_on_the_map_lists_the_images_inside_it(dashboard_url: str, browser) -> None:
+    """Drawn as a user draws it: a lasso over the left half of the map lists the images inside, with their count."""
+    context = browser.new_context(viewport={"width": 1400, "height": 3200})
+    page = context.new_page()
+    page.goto(f"{dashboard_url}/map")
+    wait_for_app(page, 240000)  # the first UMAP in a fresh environment compiles numba code first
+    area = page.locator(".js-plotly-plot .nsewdrag").first
+    area.wait_for(timeout=60000)
+    page.wait_for_timeout(1000)
+    box = area.bounding_box()
+    assert box is not None
+    x, y, width, height = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + 2, y + 2)
+    page.mouse.down()
+    for fx, fy in ((0.5, 0.0), (0.5, 1.0), (0.0, 1.0), (0.0, 0.01)):
+        page.mouse.move(x + 2 + (width - 4) * fx, y + 2 + (height - 4) * fy, steps=6)
+    page.mouse.up()
+    page.get_by_text("images chosen").wait_for(timeout=90000)
+    wait_for_app(page)
+    screenshot(page, "map-lasso")
+    assert page.locator("[data-testid='stImage'] img").count() > 0
+    context.close()
