@@ -151,6 +151,23 @@ def _verify_pairs_of(files: list[str], pairs: np.ndarray) -> tuple[np.ndarray, n
     return inliers, mirrored, coverage
 
 
+def pair_chunks(present: np.ndarray, pairs: np.ndarray, size: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The pairs whose two images are `present`, neighbours together (they share images: fewer loads per chunk), in
+    chunks of `size`: (rows of `pairs`, the image positions the chunk needs, its pairs as positions into those).
+    A job built from a chunk carries only its own images (one carrying the whole list pickled it again per chunk:
+    hours at a million images)."""
+    checkable = np.flatnonzero(present[pairs].all(axis=1)) if len(pairs) else np.zeros(0, dtype=np.int64)
+    if not len(checkable):
+        return []
+    order = checkable[np.lexsort((pairs[checkable, 1], pairs[checkable, 0]))]
+    chunks = []
+    for start in range(0, len(order), size):
+        chunk = order[start : start + size]
+        needed, local = np.unique(pairs[chunk], return_inverse=True)
+        chunks.append((chunk, needed, local.reshape(-1, 2)))
+    return chunks
+
+
 def verify_pairs(
     files: list[Path | None], pairs: np.ndarray, *, workers: int = 2, log: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,19 +178,12 @@ def verify_pairs(
     inliers = np.zeros(len(pairs), dtype=np.int32)
     mirrored = np.zeros(len(pairs), dtype=bool)
     coverage = np.zeros(len(pairs), dtype=np.float32)
-    present = np.array([f is not None for f in files], dtype=bool)
-    checkable = np.flatnonzero(present[pairs].all(axis=1)) if len(pairs) else np.zeros(0, dtype=np.int64)
-    if not len(checkable):
+    chunks = pair_chunks(np.array([f is not None for f in files], dtype=bool), pairs, CHUNK_PAIRS)
+    if not chunks:
         return inliers, mirrored, coverage
-    # neighbouring pairs share images: fewer loads per chunk
-    order = checkable[np.lexsort((pairs[checkable, 1], pairs[checkable, 0]))]
-    jobs, rows = [], []
-    for start in range(0, len(order), CHUNK_PAIRS):
-        chunk = order[start : start + CHUNK_PAIRS]
-        needed, local = np.unique(pairs[chunk], return_inverse=True)
-        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))
-        rows.append(chunk)
-    bar = progress_bar(len(order), "verifying pairs", unit="pair", enabled=log is not None)
+    jobs = [([str(files[p]) for p in needed], local) for _, needed, local in chunks]
+    rows = [chunk for chunk, _, _ in chunks]
+    bar = progress_bar(sum(len(r) for r in rows), "verifying pairs", unit="pair", enabled=log is not None)
     for chunk, result in zip(rows, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
         inliers[chunk], mirrored[chunk], coverage[chunk] = result
         bar.update(len(chunk))

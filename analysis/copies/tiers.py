@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from analysis.copies.aligned_similarity import ssim_under
-from analysis.copies.local_features import Verification
+from analysis.copies.local_features import Features, Verification
 
 TIERS = ("byte-identical", "copy", "same-scene")
 GROUPED_TIERS = ("byte-identical", "copy")  # what dedup groups and regurgitation flags unless asked otherwise
@@ -58,11 +58,17 @@ def _agreement_chunk(job: tuple[str, list[str], list[str], np.ndarray]) -> np.nd
 
     images_root, images, feature_files, pairs = job
     decoded: dict[int, Image.Image | None] = {}
+    loaded: dict[int, Features] = {}
 
     def image(position: int) -> Image.Image | None:
         if position not in decoded:
             decoded[position] = load_image(Path(images_root), images[position]).image
         return decoded[position]
+
+    def features(position: int) -> Features:
+        if position not in loaded:
+            loaded[position] = load_features(Path(feature_files[position]))
+        return loaded[position]
 
     out = np.full(len(pairs), np.nan)
     with threadpool_limits(limits=1, user_api="blas"):
@@ -70,7 +76,7 @@ def _agreement_chunk(job: tuple[str, list[str], list[str], np.ndarray]) -> np.nd
             first, second = image(int(a)), image(int(b))
             if first is None or second is None:
                 continue
-            check = verify(load_features(Path(feature_files[int(a)])), load_features(Path(feature_files[int(b)])))
+            check = verify(features(int(a)), features(int(b)))
             value = pixel_agreement(first, second, check)
             out[row] = np.nan if value is None else value
     return out
@@ -88,22 +94,20 @@ def agreement_of_pairs(
     """Pixel agreement of each pair (positions into `images` and their `feature_files`, as verification stored
     them); NaN where an image or its features are missing or no alignment can be judged. Verified pairs only are
     passed here: a decode and two SSIMs per pair cost about what a verification of 20 candidates costs."""
+    from analysis.copies.feature_store import pair_chunks
     from analysis.parallel import parallel_map
     from analysis.progress import progress_bar
 
     out = np.full(len(pairs), np.nan)
-    present = np.array([f is not None for f in feature_files], dtype=bool)
-    checkable = np.flatnonzero(present[pairs].all(axis=1)) if len(pairs) else np.zeros(0, dtype=np.int64)
-    order = checkable[np.lexsort((pairs[checkable, 1], pairs[checkable, 0]))] if len(checkable) else checkable
-    jobs, rows = [], []
-    for start in range(0, len(order), CHUNK_PAIRS):
-        chunk = order[start : start + CHUNK_PAIRS]
-        needed, local = np.unique(pairs[chunk], return_inverse=True)
-        jobs.append(
-            (images_root, [images[p] for p in needed], [str(feature_files[p]) for p in needed], local.reshape(-1, 2))
-        )
-        rows.append(chunk)
-    bar = progress_bar(len(order), "pixel agreement of verified pairs", unit="pair", enabled=log is not None)
+    chunks = pair_chunks(np.array([f is not None for f in feature_files], dtype=bool), pairs, CHUNK_PAIRS)
+    jobs = [
+        (images_root, [images[p] for p in needed], [str(feature_files[p]) for p in needed], local)
+        for _, needed, local in chunks
+    ]
+    rows = [chunk for chunk, _, _ in chunks]
+    bar = progress_bar(
+        sum(len(r) for r in rows), "pixel agreement of verified pairs", unit="pair", enabled=log is not None
+    )
     for chunk, result in zip(rows, parallel_map(_agreement_chunk, jobs, workers, serial_below=2)):
         out[chunk] = result
         bar.update(len(chunk))

@@ -50,12 +50,10 @@ def pair_table(result: DedupResult, ids: np.ndarray, digests: np.ndarray) -> pd.
                 "tier": pd.array(tiers, dtype="string"),
             }
         )
+        # dedup's pairs are the verified candidates it acts on plus byte-identical files: those not offered are the
+        # latter
         offered = set(zip(frame["a"].tolist(), frame["b"].tolist()))
-        identical = [
-            (a, b, s)
-            for (a, b), s in zip(result.pairs.tolist(), _similarities(result).tolist())
-            if (a, b) not in offered and s >= 1.0
-        ]
+        identical = [(a, b, 1.0) for a, b in result.pairs.tolist() if (a, b) not in offered]
         if identical:
             extra = pd.DataFrame(identical, columns=["a", "b", "cosine"]).assign(
                 inliers=pd.array([None] * len(identical), dtype="Int32"),
@@ -69,7 +67,3 @@ def pair_table(result: DedupResult, ids: np.ndarray, digests: np.ndarray) -> pd.
     frame.insert(0, "id_a", ids[frame["a"].to_numpy()].astype(str))
     frame.insert(1, "id_b", ids[frame["b"].to_numpy()].astype(str))
     return frame[COLUMNS].reset_index(drop=True)
-
-
-def _similarities(result: DedupResult) -> np.ndarray:
-    return result.similarities if result.similarities is not None else np.ones(len(result.pairs), dtype=np.float32)
