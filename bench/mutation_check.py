@@ -397,8 +397,8 @@ MUTATIONS = [
     (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
-        "        jobs.append(([str(files[p]) for p in needed], local.reshape(-1, 2)))",
-        "        jobs.append(([str(f) for f in files], pairs[chunk]))",
+        "    jobs = [([str(files[p]) for p in needed], local) for _, needed, local in chunks]",
+        "    jobs = [([str(f) for f in files], pairs[chunk]) for chunk, _, _ in chunks]",
         ["tests/test_copies.py::test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their_files"],
     ),
     (
