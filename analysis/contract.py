@@ -58,6 +58,17 @@ class ReportContext:
         return caption_index(self.workspace)
 
 
+@dataclass(frozen=True)
+class Headline:
+    """One audit's finding in one sentence, for the executive summary that heads the report and the Overview page;
+    `finding` is None when the audit could not be measured, and `not_measured` then says why and how to measure
+    it (an auditor must see what was left out as plainly as what was found)."""
+
+    audit: str
+    finding: str | None
+    not_measured: str = ""
+
+
 GateStatus = Literal["pass", "fail", "unmeasured", "insufficient data"]
 
 
@@ -158,6 +169,17 @@ class Analysis(ABC):
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
         return []
+
+    def headline(self, workspace: Workspace) -> Headline | None:
+        """Its finding in one sentence with its interval, from its cached result at the default options; None for
+        a tool that measures nothing (review queues, the filter builder)."""
+        return None
+
+    def unmeasured_headline(self, workspace: Workspace) -> Headline | None:
+        """The headline of an audit whose input is missing, saying what is missing and how to add it; None when
+        it can run."""
+        missing = self.missing_input(workspace)
+        return None if missing is None else Headline(self.title, None, f"{missing[0]}. {missing[1]}")
 
     def add_gate_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Options of `pretrain-audit check` that this analysis measures."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import shutil
 import subprocess
 import tempfile
 from datetime import datetime, timezone
@@ -19,6 +18,8 @@ from pathlib import Path
 from analysis import __version__
 from analysis.contract import ReportContext, ReportSection
 from analysis.errors import AuditInputError
+from analysis.report_layout import chromium_path
+from analysis.summary import ExecutiveSummary
 from analysis.workspace import Workspace, manifest_fingerprints
 
 
@@ -64,24 +65,40 @@ def build_sections(workspace: Workspace, terms: list[str] | None = None) -> tupl
     return sections, context.parameters
 
 
-def render_html(workspace: Workspace, sections: list[ReportSection], parameters: dict) -> str:
+def render_html(
+    workspace: Workspace,
+    sections: list[ReportSection],
+    parameters: dict,
+    summary: ExecutiveSummary | None = None,
+    *,
+    paper: str | None = None,
+) -> str:
+    """The report as one HTML document. With `paper` ("a4" or "letter") it is laid out for printing: charts as
+    static SVG sized to the page, page numbers, the summary and contents alone on the first pages."""
     from plotly.offline import get_plotlyjs
 
+    from analysis.report_layout import (
+        SCREEN_STYLE,
+        chart_html,
+        contents_html,
+        print_style,
+        static_charts,
+        summary_html,
+    )
+    from analysis.summary import executive_summary
+
     escape = html.escape
+    summary = summary or executive_summary(workspace)
+    static = static_charts(sections) if paper else {}
+    style = SCREEN_STYLE + (print_style(workspace.config.name, paper) if paper else "")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Audit report: {escape(workspace.config.name)}</title>",
         "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
-        "<style>body{font-family:Arial,sans-serif;max-width:1100px;margin:24px auto;color:#222}"
-        "h1{font-size:28px}h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}"
-        ".warn{background:#fff6d6;padding:8px 12px;border-radius:6px}.note{color:#666}"
-        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}"
-        ".tiles{display:flex;flex-wrap:wrap;gap:8px}.tile{width:160px;font-size:11px;color:#555;word-wrap:break-word}"
-        ".tile img{width:160px;height:160px;object-fit:contain;background:#f4f4f4}"
-        ".evidence img{max-width:100%;border:1px solid #ddd}.evidence figcaption{font-size:12px;color:#555}"
-        "@media print{.figure{break-inside:avoid}h2{break-before:page}}</style>",
-        f"<script>{get_plotlyjs()}</script></head><body>",
+        f"<style>{style}</style>",
+        "" if paper else f"<script>{get_plotlyjs()}</script>",
+        "</head><body><div class='front'>",
         f"<h1>Training-data audit: {escape(workspace.config.name)}</h1>",
     ]
     if workspace.config.synthetic:
@@ -89,32 +106,21 @@ def render_html(workspace: Workspace, sections: list[ReportSection], parameters:
             "<p class='warn'>SYNTHETIC sample workspace built by <code>pretrain-audit sample</code>: "
             "not real training data.</p>"
         )
-    parts.append(
-        f"<p>{workspace.n_original:,} original images, {workspace.n_kept:,} after filtering, "
-        f"{workspace.n_removed:,} removed; {workspace.n_generated:,} generated samples.</p>"
-    )
-    for section in sections:
-        parts.append(f"<h2>{escape(section.title)}</h2>")
+    parts += [summary_html(summary), contents_html(sections), "</div>"]
+    for number, section in enumerate(sections, start=1):
+        parts.append(f"<section id='section-{number}'><div class='keep'><h2>{escape(section.title)}</h2>")
         if section.note:
             parts.append(f"<p class='note'>{escape(section.note)}</p>")
         if section.summary:
             parts.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in section.summary) + "</ul>")
+        parts.append("</div>")
         for title, table in section.tables:  # cells escaped by pandas (escape=True): ids and notes are data
-            parts.append(f"<h3>{escape(title)}</h3>")
+            parts.append(f"<div class='keep'><h3>{escape(title)}</h3>")
             parts.append(
                 table.to_html(index=False, escape=True, border=0, na_rep="—", float_format=lambda x: f"{x:.3f}")
             )
-        for name, figure in section.figures.items():
-            parts.append(
-                f"<div class='figure' id='{escape(name)}'>"
-                + figure.to_html(
-                    full_html=False,
-                    include_plotlyjs=False,
-                    div_id=f"fig-{escape(name)}",
-                    config={"staticPlot": False, "displaylogo": False},
-                )
-                + "</div>"
-            )
+            parts.append("</div>")
+        parts += [chart_html(name, figure, static) for name, figure in section.figures.items()]
         for caption, png in section.evidence:
             data = base64.b64encode(png).decode("ascii")
             parts.append(
@@ -122,31 +128,41 @@ def render_html(workspace: Workspace, sections: list[ReportSection], parameters:
                 f"<figcaption>{escape(caption)}</figcaption></figure>"
             )
         for title, tiles in section.images:
-            parts.append(f"<h3>{escape(title)}</h3><div class='tiles'>")
+            parts.append(f"<div class='keep'><h3>{escape(title)}</h3><div class='tiles'>")
             for label, png in tiles:
                 data = base64.b64encode(png).decode("ascii")
                 parts.append(
                     f"<div class='tile'><img alt='{escape(label)}' src='data:image/png;base64,{data}'>"
                     f"<div>{escape(label)}</div></div>"
                 )
-            parts.append("</div>")
-    parts.append("<h2>Provenance</h2><table>")
+            parts.append("</div></div>")
+        parts.append("</section>")
+    parts.append("<section id='provenance'><h2>Provenance</h2><table>")
     for key, value in provenance(workspace, parameters).items():
         parts.append(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>")
-    parts.append("</table></body></html>")
+    parts.append("</table></section></body></html>")
     return "".join(parts)
 
 
 def write_report(
-    workspace: Workspace, out: Path, *, terms: list[str] | None = None, figures_dir: Path | None = None
+    workspace: Workspace,
+    out: Path,
+    *,
+    terms: list[str] | None = None,
+    figures_dir: Path | None = None,
+    paper: str = "a4",
 ) -> Path:
-    """Write `out` (.html or .pdf) and, optionally, every chart as PNG and SVG into `figures_dir`."""
+    """Write `out` (.html or .pdf on `paper`) and, optionally, every chart as PNG and SVG into `figures_dir`."""
+    from analysis.report_layout import PAPERS
+
     if out.suffix.lower() not in (".html", ".htm", ".pdf"):
         raise AuditInputError(f"unsupported report format '{out.suffix}'.", path=out, fix="use .html or .pdf.")
+    if paper not in PAPERS:
+        raise AuditInputError(f"unknown paper size '{paper}'.", fix=f"use one of {', '.join(PAPERS)}.")
     sections, parameters = build_sections(workspace, terms)
-    document = render_html(workspace, sections, parameters)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".pdf":
+        document = render_html(workspace, sections, parameters, paper=paper)
         with tempfile.TemporaryDirectory() as tmp:
             source = Path(tmp) / "report.html"
             source.write_text(document, encoding="utf-8")
@@ -154,21 +170,10 @@ def write_report(
     else:
         from analysis.cache import atomic_write_bytes
 
-        atomic_write_bytes(out, document.encode("utf-8"))
+        atomic_write_bytes(out, render_html(workspace, sections, parameters).encode("utf-8"))
     if figures_dir is not None:
         export_figures(sections, figures_dir)
     return out
-
-
-def chromium_path() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    raise AuditInputError(
-        "a Chromium browser is needed for PDF and PNG/SVG export, and none was found.",
-        fix="install it (Debian: apt-get install chromium), or write .html.",
-    )
 
 
 def print_pdf(source: Path, out: Path) -> None:

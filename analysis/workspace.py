@@ -92,6 +92,7 @@ KNOWN_SECTIONS = {
     "review",
     "scores",
     "compute",
+    "gates",  # its keys are the options of `pretrain-audit check`, checked by analysis.gates
 }
 KNOWN_KEYS = {
     "workspace": {"name", "images_root", "synthetic", "description"},
@@ -123,6 +124,7 @@ class WorkspaceConfig:
     scheduler: str | None = None  # [compute] scheduler: where heavy steps run unless --scheduler says otherwise
     task_rows: int | None = None  # [compute] task_rows: rows per task on the cluster (None: each step's default)
     captions: str | None = None  # [original] captions: several captions per image (analysis.manifests.load_manifest)
+    gates: dict[str, Any] = field(default_factory=dict)  # [gates]: the limits `check` and the summary judge by
 
     @property
     def config_path(self) -> Path:
@@ -249,6 +251,7 @@ def read_config(root: Path) -> WorkspaceConfig:
         scheduler=None if scheduler is None else str(scheduler),
         task_rows=task_rows,
         captions=raw.get("original", {}).get("captions"),
+        gates=dict(raw.get("gates", {})),
     )
 
 

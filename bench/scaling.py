@@ -100,7 +100,7 @@ def plot(results: list[dict], out: Path) -> None:
     import plotly.io as pio
     from plotly.subplots import make_subplots
 
-    from analysis.report import chromium_path
+    from analysis.report_layout import chromium_path
 
     os.environ.setdefault("BROWSER_PATH", chromium_path())
     figure = make_subplots(rows=1, cols=2, subplot_titles=("wall time (s)", "peak memory (MB)"))

@@ -28,6 +28,14 @@ N_GENERATED = 100
 EDITED_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "retina")
 EXACT_DUPLICATE_SOURCES = 10
 THRESHOLDS = {"sexual": 0.5, "violence": 0.5}
+# The limits a pipeline would set (`check`, the report's summary): the sample's planted bias and memorised copies fail
+# them, its filters' removed share passes.
+SAMPLE_GATES = {
+    "max-removed-fraction": 0.10,
+    "max-term-shift": ["woman=0.10", "man=0.10"],
+    "max-duplicate-fraction": 0.15,
+    "max-regurgitation-rate": 0.05,
+}
 SYNTHETIC_NOTE = "SYNTHETIC sample workspace built by `pretrain-audit sample`: not real training data."
 HUE_NAMES = (
     (0.04, "red"),
@@ -166,6 +174,7 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
                 "scores": [{"name": name, "column": name, "threshold": value} for name, value in THRESHOLDS.items()]
             },
             "generated": {"manifest": "generated.parquet"},
+            "gates": SAMPLE_GATES,
         },
     )
     atomic_save_json(directory / "sample_truth.json", _truth(items, original, copies))

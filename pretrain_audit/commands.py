@@ -191,6 +191,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         Path(args.out),
         terms=args.terms.split(",") if args.terms else None,
         figures_dir=Path(args.figures) if args.figures else None,
+        paper=args.paper,
     )
     log(f"report written to {out}" + (f"; figures in {args.figures}" if args.figures else ""))
     return 0
@@ -204,14 +205,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 when every gate passed; 1 when one failed or could not be measured; 3 when none failed but one
     rests on too few observations to judge (documented in docs/cli.md)."""
     from analysis.errors import AuditInputError
-    from analysis.registry import ANALYSES
+    from analysis.gates import configured_gate_options, gates_of
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
-    gates = [gate for analysis in ANALYSES for gate in analysis.gates(workspace, args)]
+    gates = gates_of(workspace, args) or gates_of(workspace, configured_gate_options(workspace))
     if not gates:
         raise AuditInputError(
-            "no gate given.", fix="add e.g. --max-regurgitation-rate 0.01 or --max-term-shift woman=0.05."
+            "no gate given.",
+            fix="add e.g. --max-regurgitation-rate 0.01 or --max-term-shift woman=0.05, or set them in [gates] of "
+            "audit.toml.",
         )
     statuses = [g.status(args.allow_unmeasured) for g in gates]
     lines = []
@@ -339,6 +342,7 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("--out", required=True, help="report.html or report.pdf")
     p.add_argument("--figures", help="also write every chart as PNG and SVG into this directory")
     p.add_argument("--terms", help="comma-separated words for the bias sections (default: the workspace's terms)")
+    p.add_argument("--paper", choices=("a4", "letter"), default="a4", help="paper size of a PDF (default a4)")
 
     p = workspace_command(
         sub,

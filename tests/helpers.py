@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -270,3 +271,23 @@ class PrepareForker:
     def __exit__(self, *exc) -> None:
         self.process.stdin.close()  # type: ignore[union-attr]
         self.process.wait(timeout=30)
+
+
+def pdf_pages(path: Path, scale: float = 2.0) -> list[tuple[str, np.ndarray]]:
+    """Each page of a PDF as (its text, its pixels in grey at `scale` × 72 dpi), through PDFium, Chromium's own PDF
+    engine, so that a test reads a page as a reader sees it."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(path)
+    pages = []
+    for page in document:
+        text = page.get_textpage().get_text_range().replace("\r\n", "\n")
+        pages.append((text, np.asarray(page.render(scale=scale).to_pil().convert("L"))))
+    return pages
+
+
+def ink_in_side_margins(pixels: np.ndarray, scale: float = 2.0, strip_mm: float = 12.0) -> int:
+    """Pixels drawn in a page's left and right 12 mm strips (the report's margins are 14 mm): anything there ran
+    over the content box, and whatever runs past the paper's edge is cut."""
+    strip = int(strip_mm * scale * 72 / 25.4)
+    return int((pixels[:, :strip] < 200).sum() + (pixels[:, -strip:] < 200).sum())

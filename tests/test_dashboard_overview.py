@@ -1,4 +1,4 @@
-"""The Overview page in Streamlit's AppTest: counts, filters and the synthetic label."""
+"""The Overview page in Streamlit's AppTest: counts, the audit's summary, filters and the synthetic label."""
 
 from __future__ import annotations
 
@@ -37,8 +37,19 @@ def test_overview_shows_counts_and_synthetic_warning(sample_dir: Path, monkeypat
 
 def test_overview_lists_each_filter(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = open_app(sample_dir, monkeypatch)
-    table = app.dataframe[0].value
+    table = next(frame.value for frame in app.dataframe if "filter" in frame.value.columns)
     assert set(table["filter"]) == {"sexual", "violence"}
+
+
+def test_overview_opens_with_the_reports_summary(sample_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same findings and gates as the report's first page: the sample's [gates] fail on its planted bias and
+    copies, and the gap (no hash list) is named."""
+    app = open_app(sample_dir, monkeypatch)
+    text = " ".join(m.value for m in app.markdown)
+    assert "Regurgitation" in text and "14 of 100 generated samples" in text and "Known-bad hashes" in text
+    gates = next(frame.value for frame in app.dataframe if "gate" in frame.value.columns)
+    assert dict(zip(gates["gate"], gates["status"]))["regurgitation rate"] == "FAIL"
+    assert "2 of 5 gates failed" in app.error[0].value
 
 
 def test_bad_workspace_shows_an_error_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -270,3 +270,41 @@ def test_a_random_filter_flags_no_cluster_on_real_photos(caltech) -> None:
     workspace, clusters, _ = caltech
     removed = np.random.default_rng(0).random(workspace.n_original) < RANDOM_SHARE
     assert flagged(clusters, removed) == []
+
+
+@pytest.mark.browser
+def test_the_pdf_of_a_real_photo_audit_opens_with_figures_that_match_the_json(coco: Path, tmp_path: Path) -> None:
+    """Issue 50's must-show: the PDF of a real-photo audit (COCO-mini, a filter, 12 generated copies), on Letter
+    paper, read page by page as a reader sees it: page 1 holds the summary with the audit's percentages as the
+    `--json` outputs give them, every page is numbered, nothing runs into the margins."""
+    from tests.helpers import ink_in_side_margins, pdf_pages, require_browser
+
+    require_browser()
+    out = tmp_path / "audit.pdf"
+    result = run_cli("report", str(coco), "--out", str(out), "--paper", "letter")
+    assert result.returncode == 0, result.stderr
+    pages = pdf_pages(out)
+    first = " ".join(pages[0][0].split())
+
+    def payload(*args: str) -> dict:
+        completed = run_cli(*args, str(coco), "--json")
+        assert completed.returncode == 0, completed.stderr
+        return json.loads(completed.stdout)
+
+    removals, dedup, regurgitation = payload("removals"), payload("dedup"), payload("regurgitation")
+    assert sum(bool(t["judgeable"]) for t in payload("bias")["terms"]) == 0
+    percentages = [
+        f"({removals['fraction_removed']:.2%})",
+        f"({dedup['fraction_removed']:.1%})",
+        f"({regurgitation['rate']:.1%}, 95% CI {regurgitation['ci95'][0]:.1%}–{regurgitation['ci95'][1]:.1%})",
+    ]
+    for text in percentages:
+        assert text in first, f"{text!r} not on page 1"
+    assert "Summary" in first and "Gates" in first and "no gate is set" in first
+    # COCO-mini's 159 captions hold no default term often enough to judge a shift: said, not hidden
+    assert "Not measured" in first and "no default term is in enough captions to judge its shift" in first
+    assert regurgitation["n_flagged"] >= 10, "the strongly edited copies are flagged"
+    for number, (text, pixels) in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in " ".join(text.split())
+        assert ink_in_side_margins(pixels) == 0, f"page {number} draws into its margin"
+    assert pages[0][1].shape[0] / pages[0][1].shape[1] == pytest.approx(11 / 8.5, abs=0.01)  # Letter

@@ -184,6 +184,35 @@ def test_pdf_and_figures(sample_dir: Path, tmp_path: Path) -> None:
     assert len(list((tmp_path / "figures").glob("*.png"))) >= 6
 
 
+@pytest.mark.browser
+def test_the_printed_report_opens_with_its_summary_and_keeps_to_the_page(sample_dir: Path, tmp_path: Path) -> None:
+    """Issue 50: page 1 is the summary (findings, the gates' status, what was not measured), every page is
+    numbered, nothing is drawn in the side margins, no heading is left alone at the bottom of a page, and the
+    charts are static images (no plotly.js, hence no toolbar)."""
+    from analysis.report import build_sections, print_pdf, render_html
+    from tests.helpers import ink_in_side_margins, pdf_pages, require_browser
+
+    require_browser()
+    workspace = load_workspace(sample_dir)
+    sections, parameters = build_sections(workspace)
+    document = render_html(workspace, sections, parameters, paper="a4")  # what write_report prints
+    assert "<script" not in document and "modebar" not in document and "data:image/svg+xml" in document
+    source = tmp_path / "report.html"
+    source.write_text(document, encoding="utf-8")
+    print_pdf(source, tmp_path / "report.pdf")
+    pages = pdf_pages(tmp_path / "report.pdf")
+    first = pages[0][0]
+    for expected in ("Summary", "Findings", "14 of 100 generated samples", "FAIL", "Not measured", "Known-bad"):
+        assert expected in first, expected
+    headings = {s.title for s in sections} | {t for s in sections for t, _ in s.tables + s.images}
+    for number, (text, pixels) in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in " ".join(text.split()), number
+        assert ink_in_side_margins(pixels) == 0, f"page {number} draws into its margin"
+        lines = [line.strip() for line in text.splitlines() if line.strip() and "Page " not in line]
+        assert lines[-1] not in headings, f"page {number} ends with the heading {lines[-1]!r}"
+    assert pages[0][1].shape[0] / pages[0][1].shape[1] == pytest.approx(297 / 210, abs=0.01)  # A4
+
+
 def test_check_fails_with_a_strict_gate_and_passes_with_a_lenient_one(sample_copy: Path) -> None:
     strict = run_cli(
         "check", str(sample_copy), "--max-term-shift", "woman=0.05", "--max-regurgitation-rate", "0.01", "--json"
@@ -214,5 +243,8 @@ def test_check_after_reweighting_passes_a_tight_gate(sample_copy: Path) -> None:
 
 
 def test_check_without_gates_is_a_user_error(sample_copy: Path) -> None:
+    from analysis.workspace import update_config
+
+    update_config(sample_copy, lambda body: body.pop("gates"))
     result = run_cli("check", str(sample_copy))
-    assert result.returncode == 2 and "no gate given" in result.stderr
+    assert result.returncode == 2 and "no gate given" in result.stderr and "[gates]" in result.stderr

@@ -14,7 +14,7 @@ from analysis.concepts.cached import concept_clusters_for, map_for, probes_for
 from analysis.concepts.compute import ClusterRates, ConceptClusters, default_concept_clusters, removal_by_cluster
 from analysis.concepts.probes import DEFAULT_PROBES, ProbeResult
 from analysis.concepts.projection import MapProjection
-from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
+from analysis.contract import Analysis, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
@@ -131,6 +131,20 @@ class Concepts(
 
     def summary_lines(self, result: ConceptsResult) -> list[str]:
         return table_lines(result.table, "the filters") + probe_lines(result.probes)
+
+    def headline(self, workspace: Workspace) -> Headline:
+        missing = self.unmeasured_headline(workspace)
+        if missing is not None:
+            return Headline("Visual concepts", None, missing.not_measured)
+        table = self.run(workspace, self.options()).table
+        raised = table.significant
+        finding = (
+            f"{len(raised)} of {table.k} image clusters lost significantly more than the {table.overall_rate:.1%} "
+            "removed overall (Benjamini–Hochberg q < 0.05)"
+        )
+        if raised:
+            finding += f"; the most: {cluster_line(raised[0])}"
+        return Headline("Visual concepts", finding)
 
     def write_outputs(self, workspace: Workspace, result: ConceptsResult, options: argparse.Namespace) -> list[str]:
         if not options.out:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
 from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
@@ -166,6 +166,20 @@ class Duplicates(
                 "n_groups": int(groups.max() + 1) if (groups >= 0).any() else 0,
             }
         return payload
+
+    def headline(self, workspace: Workspace) -> Headline:
+        payload = self.to_json(self.run(workspace, self.options()))
+        finding = (
+            f"dedup removes {payload['n_removed']:,} of {payload['n_images']:,} images "
+            f"({payload['fraction_removed']:.1%}): "
+            f"{payload['n_in_groups']:,} images in {payload['n_groups']:,} duplicate groups"
+        )
+        verification = payload["verification"]
+        if verification.get("method") == "local-features":
+            finding += f", {verification['n_verified']:,} candidate pairs verified on pixels"
+        else:
+            finding += f" at embedding cosine ≥ {payload['threshold']} (not verified on pixels)"
+        return Headline(self.title, finding)
 
     def summary_lines(self, outcome: DuplicatesResult) -> list[str]:
         payload = self.to_json(outcome)

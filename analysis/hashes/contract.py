@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.hash_list import match_hash_list, read_hash_list, register_matches
 from analysis.copies.pdq import MATCH_DISTANCE
 from analysis.filter_spec import HASH_FILTER
@@ -78,6 +78,18 @@ class HashListMatches(
             for row in result.matches.head(10).itertuples()
         ]
         return lines
+
+    def headline(self, workspace: Workspace) -> Headline:
+        found = registered_matches(workspace)
+        if found is None:
+            return Headline(
+                self.title, None, "no known-bad hash list matched yet. Run `pretrain-audit match-hashes DIR --list F`"
+            )
+        return Headline(
+            self.title,
+            f"{len(found):,} of {workspace.n_original:,} images match a known-bad PDQ hash (removed by the filter "
+            f"'{HASH_FILTER}')",
+        )
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
         workspace = context.workspace

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
 from analysis.distributed import add_scheduler_argument, offloaded
@@ -68,6 +68,25 @@ class Regurgitation(
 
     def to_json(self, result: RegurgitationResult) -> dict:
         return result.to_json()
+
+    def headline(self, workspace: Workspace) -> Headline:
+        if workspace.generated is None:
+            return Headline(
+                self.title,
+                None,
+                "no generated samples in this workspace. Add `[generated] manifest = ...` to audit.toml",
+            )
+        result = self.run(workspace, self.options())
+        if result.rate is None:
+            return Headline(self.title, None, "no generated sample could be read")
+        low, high = result.to_json()["ci95"]
+        finding = (
+            f"{result.n_flagged:,} of {result.n_measured:,} generated samples flagged as copies of training images "
+            f"({result.rate:.1%}, 95% CI {low:.1%}–{high:.1%})"
+            + (" verified on pixels" if result.verification else " by embedding cosine alone")
+            + ("" if result.judgeable else f" — {TOO_FEW}")
+        )
+        return Headline(self.title, finding)
 
     def summary_lines(self, result: RegurgitationResult) -> list[str]:
         payload = result.to_json()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.captions import caption_index
-from analysis.contract import Analysis, Gate, Log, ReportContext, ReportSection, quiet
+from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.images import tile_png
 from analysis.removals.compute import (
     RemovalSummary,
@@ -73,6 +73,22 @@ class Removals(
             if r["captions"] and r["kind"] != "all"
         ]
         return lines
+
+    def headline(self, workspace: Workspace) -> Headline:
+        missing = self.unmeasured_headline(workspace)
+        if missing is not None:
+            return missing
+        result = self.run(workspace, self.options())
+        summary = result.summary
+        finding = f"{summary.n_removed:,} of {summary.n_original:,} images removed ({summary.fraction_removed:.2%})"
+        terms = [r for r in result.by_term.to_dict("records") if r["kind"] == "term" and judgeable(r["captions"])]
+        if terms:
+            most = max(terms, key=lambda r: r["removal_rate"])
+            finding += (
+                f"; captions with “{most['name']}” the most: {most['removal_rate']:.1%} removed "
+                f"(95% CI {most['ci_low']:.1%}–{most['ci_high']:.1%})"
+            )
+        return Headline(self.title, finding)
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
         from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart

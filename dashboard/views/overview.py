@@ -1,4 +1,5 @@
-"""Overview: what the workspace is, how big, and how its filtered set is defined."""
+"""Overview: what the workspace is, how big, what the audit found (the report's summary), and how its filtered set
+is defined."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 
 from analysis.filter_spec import NO_FILTER_HINT
 from dashboard.state import current_workspace
+from dashboard.summary import audit_summary, draw_summary
 
 
 def render() -> None:
@@ -21,6 +23,7 @@ def render() -> None:
     share = workspace.n_removed / workspace.n_original if workspace.n_original else 0.0
     columns[2].metric("Removed", f"{workspace.n_removed:,}", help=f"{share:.2%} of the original")
     columns[3].metric("Generated samples", f"{workspace.n_generated:,}")
+    draw_summary(audit_summary(workspace))
 
     st.subheader("Filters")
     if config.filtered.defined:
