@@ -564,6 +564,37 @@ MUTATIONS = [
         'by_row = np.argsort(-merged_rows, axis=1, kind="stable")',
         ["tests/test_index.py::test_identical_training_images_tie_and_the_lower_row_comes_first"],
     ),
+    (
+        "the bias headline names the terms that moved least, not most",
+        "analysis/bias/contract.py",
+        "moved = sorted(shifts, key=lambda s: -abs(s.relative_change or 0.0))[:2]",
+        "moved = sorted(shifts, key=lambda s: abs(s.relative_change or 0.0))[:2]",
+        ["tests/test_summary.py::test_the_bias_headline_names_the_two_terms_that_moved_most_with_their_intervals"],
+    ),
+    (
+        "a bare `check` ignores the [gates] of audit.toml",
+        "pretrain_audit/commands.py",
+        "gates = gates_of(workspace, args) or gates_of(workspace, configured_gate_options(workspace))",
+        "gates = gates_of(workspace, args)",
+        ["tests/test_summary.py::test_check_without_flags_judges_by_the_gates_in_audit_toml"],
+    ),
+    (
+        "the printed report no longer keeps a heading with its first content",
+        "analysis/report_layout.py",
+        '"h2,h3{break-after:avoid}',
+        '"h2,h3{break-after:auto}',
+        ["tests/test_report_and_gates.py::test_the_printed_report_opens_with_its_summary_and_keeps_to_the_page"],
+    ),
+    (
+        "the printed report's pages lose their numbers",
+        "analysis/report_layout.py",
+        """@bottom-right{content:"Page " counter(page) " of " counter(pages)""",
+        '''@bottom-right{content:""''',
+        [
+            "tests/test_report_and_gates.py::test_the_printed_report_opens_with_its_summary_and_keeps_to_the_page",
+            "tests/test_real_data.py::test_the_pdf_of_a_real_photo_audit_opens_with_figures_that_match_the_json",
+        ],
+    ),
 ]
 
 

@@ -344,3 +344,19 @@ def test_the_what_if_states_the_scorers_rate_on_ordinary_photos_at_the_filters_t
     expected = ordinary_rate("open-nsfw", 0.7)
     assert expected is not None
     assert any(expected.sentence() in caption.value for caption in app.caption)
+
+
+@pytest.mark.browser
+def test_report_page_prints_the_pdf_on_the_paper_chosen(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pypdfium2
+
+    from tests.helpers import require_browser
+
+    require_browser()
+    app = open_page("report", sample_copy, monkeypatch)
+    app.radio(key="paper").set_value("letter").run()
+    app.button(key="report-build-pdf").click().run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    pdf = pypdfium2.PdfDocument(app.session_state["report-pdf"])
+    assert pdf[0].get_size() == pytest.approx((612, 792), abs=1)  # US Letter, in points
+    assert "Summary" in pdf[0].get_textpage().get_text_range()
