@@ -581,8 +581,8 @@ MUTATIONS = [
     (
         "the printed report no longer keeps a heading with its first content",
         "analysis/report_layout.py",
-        '"h2,h3{break-after:avoid}',
-        '"h2,h3{break-after:auto}',
+        '.keep,.figure,figure,.tile,tr,li,.chart{break-inside:avoid}"\n        "h2,h3{break-after:avoid}',
+        '.figure,figure,.tile,tr,li,.chart{break-inside:avoid}"\n        "h2,h3{break-after:auto}',
         ["tests/test_report_and_gates.py::test_the_printed_report_opens_with_its_summary_and_keeps_to_the_page"],
     ),
     (
