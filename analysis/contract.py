@@ -175,11 +175,16 @@ class Analysis(ABC):
         a tool that measures nothing (review queues, the filter builder)."""
         return None
 
+    @property
+    def audit_title(self) -> str:
+        """Its name in the summary (a page title such as "Map" may not say what was audited)."""
+        return self.title
+
     def unmeasured_headline(self, workspace: Workspace) -> Headline | None:
         """The headline of an audit whose input is missing, saying what is missing and how to add it; None when
         it can run."""
         missing = self.missing_input(workspace)
-        return None if missing is None else Headline(self.title, None, f"{missing[0]}. {missing[1]}")
+        return None if missing is None else Headline(self.audit_title, None, f"{missing[0]}. {missing[1]}")
 
     def add_gate_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Options of `pretrain-audit check` that this analysis measures."""

@@ -14,6 +14,8 @@ from analysis.contract import Gate, GateStatus, Headline
 from analysis.errors import AuditInputError
 from analysis.workspace import Workspace, manifest_fingerprints
 
+CAPTIONS_ONLY = "a caption-only audit: the manifest has no images, and no embeddings were imported"
+
 
 @dataclass(frozen=True)
 class JudgedGate:
@@ -74,7 +76,8 @@ def headlines(workspace: Workspace) -> list[Headline]:
         try:
             headline = analysis.headline(workspace)
         except AuditInputError as exc:
-            headline = Headline(analysis.title, None, str(exc))
+            why = str(exc) if workspace.has_images else CAPTIONS_ONLY
+            headline = Headline(analysis.audit_title, None, why)
         if headline is not None:
             found.append(headline)
     return found

@@ -104,6 +104,22 @@ def test_without_a_filter_the_removal_audits_say_so(sample_copy: Path) -> None:
     assert "Bias" in missing
 
 
+def test_a_caption_only_audit_measures_the_captions_and_says_why_not_the_pixels(tmp_path: Path) -> None:
+    from analysis.summary import CAPTIONS_ONLY
+    from analysis.workspace import init_workspace
+    from tests.helpers import write_manifest
+
+    rows = [
+        {"id": str(i), "caption": "a woman walking" if i % 4 else "a red car", "kept": i % 3 != 0} for i in range(300)
+    ]
+    write_manifest(tmp_path / "original.parquet", rows)
+    init_workspace(tmp_path, original=tmp_path / "original.parquet", kept_column="kept", name="captions only")
+    summary = executive_summary(load_workspace(tmp_path))
+    assert {h.audit for h in summary.measured} == {"Removals", "Bias"}
+    missing = {h.audit: h.not_measured for h in summary.not_measured}
+    assert missing["Visual concepts"] == missing["Duplicates"] == CAPTIONS_ONLY
+
+
 @pytest.mark.parametrize("name", ['a"b', "x</style><script>alert(1)</script>", "back\\slash"])
 def test_a_workspace_name_cannot_break_out_of_the_page_footer(name: str) -> None:
     from analysis.report_layout import print_style

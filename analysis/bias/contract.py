@@ -37,7 +37,8 @@ class BiasResult:
 
 def _shift_sentence(shift: TermShift) -> str:
     change = shift.relative_change or 0.0
-    text = f"“{shift.name}” {'fell' if change < 0 else 'rose'} {abs(change):.1%} in caption frequency"
+    moved = "did not move" if round(abs(change), 3) == 0 else f"{'fell' if change < 0 else 'rose'} {abs(change):.1%}"
+    text = f"“{shift.name}” {moved} in caption frequency"
     if shift.ci95:
         text += f" (95% CI {shift.ci95[0]:+.1%} to {shift.ci95[1]:+.1%})"
     if shift.reweighted_change is not None:

@@ -132,10 +132,14 @@ class Concepts(
     def summary_lines(self, result: ConceptsResult) -> list[str]:
         return table_lines(result.table, "the filters") + probe_lines(result.probes)
 
+    @property
+    def audit_title(self) -> str:
+        return "Visual concepts"
+
     def headline(self, workspace: Workspace) -> Headline:
         missing = self.unmeasured_headline(workspace)
         if missing is not None:
-            return Headline("Visual concepts", None, missing.not_measured)
+            return missing
         table = self.run(workspace, self.options()).table
         raised = table.significant
         finding = (
@@ -144,7 +148,7 @@ class Concepts(
         )
         if raised:
             finding += f"; the most: {cluster_line(raised[0])}"
-        return Headline("Visual concepts", finding)
+        return Headline(self.audit_title, finding)
 
     def write_outputs(self, workspace: Workspace, result: ConceptsResult, options: argparse.Namespace) -> list[str]:
         if not options.out:
