@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from analysis.contract import Gate
+from analysis.contract import Gate, GateStatus
 from analysis.errors import AuditInputError
 from analysis.workspace import Workspace
 
@@ -59,6 +59,18 @@ def configured_gate_options(workspace: Workspace) -> argparse.Namespace:
             f"[gates] could not read {' '.join(extra)}.", path=workspace.config.config_path, fix="one value per key."
         )
     return options
+
+
+def overall_status(statuses: list[GateStatus]) -> tuple[str, int]:
+    """The verdict over several gates, as `check` exits on it, and how many gates decided it: "fail" when any
+    failed or could not be measured, else "insufficient data" when any rests on too few observations, else "pass"."""
+    failed = sum(status in ("fail", "unmeasured") for status in statuses)
+    if failed:
+        return "fail", failed
+    insufficient = sum(status == "insufficient data" for status in statuses)
+    if insufficient:
+        return "insufficient data", insufficient
+    return "pass", len(statuses)
 
 
 def gates_of(workspace: Workspace, options: argparse.Namespace) -> list[Gate]:

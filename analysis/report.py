@@ -19,12 +19,12 @@ from analysis import __version__
 from analysis.contract import ReportContext, ReportSection
 from analysis.errors import AuditInputError
 from analysis.report_layout import chromium_path
-from analysis.summary import ExecutiveSummary
 from analysis.workspace import Workspace, manifest_fingerprints
 
 
-def provenance(workspace: Workspace, parameters: dict) -> dict:
-    """What a reader needs to reproduce a number: inputs by content hash, embedder, parameters, versions, time."""
+def provenance(workspace: Workspace, parameters: dict, fingerprints: dict[str, str] | None = None) -> dict:
+    """What a reader needs to reproduce a number: inputs by content hash (`fingerprints`, when the caller has
+    hashed the manifests already), embedder, parameters, versions, time."""
     from analysis.embedding_store import load_embeddings
 
     found = load_embeddings(workspace, "original", required=False)
@@ -37,7 +37,8 @@ def provenance(workspace: Workspace, parameters: dict) -> dict:
         "filters": "; ".join(workspace.config.filtered.describe()),
         "embedder": f"{found.meta['embedder']} ({found.meta['embedder_version']})" if found else "not computed",
     }
-    info.update({f"sha256 of {name}": digest for name, digest in manifest_fingerprints(workspace).items()})
+    digests = manifest_fingerprints(workspace) if fingerprints is None else fingerprints
+    info.update({f"sha256 of {name}": digest for name, digest in digests.items()})
     for name, path in workspace.config.computed_scores.items():  # which model made each computed score
         card = path.with_suffix(".json")
         if card.exists():
@@ -69,7 +70,6 @@ def render_html(
     workspace: Workspace,
     sections: list[ReportSection],
     parameters: dict,
-    summary: ExecutiveSummary | None = None,
     *,
     paper: str | None = None,
 ) -> str:
@@ -88,7 +88,7 @@ def render_html(
     from analysis.summary import executive_summary
 
     escape = html.escape
-    summary = summary or executive_summary(workspace)
+    summary = executive_summary(workspace)
     static = static_charts(sections) if paper else {}
     style = SCREEN_STYLE + (print_style(workspace.config.name, paper) if paper else "")
     parts = [
@@ -138,7 +138,7 @@ def render_html(
             parts.append("</div></div>")
         parts.append("</section>")
     parts.append("<section id='provenance'><h2>Provenance</h2><table>")
-    for key, value in provenance(workspace, parameters).items():
+    for key, value in provenance(workspace, parameters, summary.fingerprints).items():
         parts.append(f"<tr><th>{escape(key)}</th><td>{escape(value)}</td></tr>")
     parts.append("</table></section></body></html>")
     return "".join(parts)

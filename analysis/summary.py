@@ -28,6 +28,7 @@ class ExecutiveSummary:
     scope: str
     provenance: str
     headlines: list[Headline]
+    fingerprints: dict[str, str]  # sha256 of the manifests and config (the provenance line and table)
     gates: list[JudgedGate] = field(default_factory=list)
     gates_note: str = ""  # why no gate is shown (none set, or [gates] unreadable)
 
@@ -43,12 +44,13 @@ class ExecutiveSummary:
     def gates_verdict(self) -> str:
         if not self.gates:
             return self.gates_note
-        failed = sum(g.status in ("fail", "unmeasured") for g in self.gates)
-        insufficient = sum(g.status == "insufficient data" for g in self.gates)
-        if failed:
-            return f"{failed} of {len(self.gates)} gates failed or could not be measured"
-        if insufficient:
-            return f"{insufficient} of {len(self.gates)} gates had too few observations to judge; none failed"
+        from analysis.gates import overall_status
+
+        overall, count = overall_status([g.status for g in self.gates])
+        if overall == "fail":
+            return f"{count} of {len(self.gates)} gates failed or could not be measured"
+        if overall == "insufficient data":
+            return f"{count} of {len(self.gates)} gates had too few observations to judge; none failed"
         return f"all {len(self.gates)} gates passed"
 
 
@@ -62,8 +64,8 @@ def scope_line(workspace: Workspace) -> str:
     )
 
 
-def provenance_line(workspace: Workspace) -> str:
-    digests = ", ".join(f"{name} sha256 {digest[:12]}…" for name, digest in manifest_fingerprints(workspace).items())
+def provenance_line(workspace: Workspace, fingerprints: dict[str, str]) -> str:
+    digests = ", ".join(f"{name} sha256 {digest[:12]}…" for name, digest in fingerprints.items())
     return f"pretrain-audit {__version__}, embedder {workspace.config.embedder}; {digests}."
 
 
@@ -94,4 +96,12 @@ def executive_summary(workspace: Workspace) -> ExecutiveSummary:
             note = "no gate is set: add limits to [gates] in audit.toml (docs/cli.md, `check`)"
     except AuditInputError as exc:
         note = f"the gates could not be read: {exc}"
-    return ExecutiveSummary(scope_line(workspace), provenance_line(workspace), headlines(workspace), judged, note)
+    fingerprints = manifest_fingerprints(workspace)
+    return ExecutiveSummary(
+        scope_line(workspace),
+        provenance_line(workspace, fingerprints),
+        headlines(workspace),
+        fingerprints,
+        judged,
+        note,
+    )

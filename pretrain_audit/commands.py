@@ -205,7 +205,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 when every gate passed; 1 when one failed or could not be measured; 3 when none failed but one
     rests on too few observations to judge (documented in docs/cli.md)."""
     from analysis.errors import AuditInputError
-    from analysis.gates import configured_gate_options, gates_of
+    from analysis.gates import configured_gate_options, gates_of, overall_status
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
@@ -230,12 +230,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         if status == "insufficient data":
             line += " — too few observations to judge; never counted as a pass"
         lines.append(line)
-    failed = sum(status in ("fail", "unmeasured") for status in statuses)
-    insufficient = statuses.count("insufficient data")
-    if failed:
-        code, verdict = EXIT_GATE_FAILED, f"{failed} gate(s) failed or could not be measured"
-    elif insufficient:
-        code, verdict = EXIT_INSUFFICIENT_DATA, f"{insufficient} gate(s) had insufficient data; none failed"
+    overall, count = overall_status(statuses)
+    if overall == "fail":
+        code, verdict = EXIT_GATE_FAILED, f"{count} gate(s) failed or could not be measured"
+    elif overall == "insufficient data":
+        code, verdict = EXIT_INSUFFICIENT_DATA, f"{count} gate(s) had insufficient data; none failed"
     else:
         code, verdict = 0, "all gates passed"
     lines.append(verdict)
