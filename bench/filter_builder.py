@@ -1,312 +1,331 @@
-"""Active learning against random labelling, with a simulated labeller answering from COCO's object annotations.
+"""Filter builder on real photos at realistic sizes: active learning against random labelling, and whether the random
+slice's intervals hold the truth, with a simulated labeller answering from Caltech-101's concept groups.
 
-The pool is every COCO-mini photo that carries object annotations (79 real photos in ../shared/real; no larger
-annotated set is available offline), embedded with the workspace's default embedder. The concept is a COCO
-supercategory ("animal" by default). Both strategies start from the same seed round (images whose caption names
-an animal, half of them, plus random images) and then label rounds of `--round` images: active learning proposes
-with the tool's own `analysis.filters.rounds.propose` (random slice, uncertain, missed-positive and positive
-neighbours), random labelling draws uniformly. After each round the tool's model is fitted (`analysis.filters.model`)
-and measured: cv AUC on the labels, the threshold for 90% recall on the labelled positives
-(`analysis.filters.measure`), and, against the full ground truth, the recall and AUC over the whole pool.
+Caltech-101's 6,890 labelled photos (`../shared/real/caltech101`), embedded once by `prepare` (the workspace and its
+cache are reused from bench.concepts_real's work folder), are split in two halves, stratified by category, with the
+same photograph in `Faces` and `Faces_easy` kept on one side: C is chosen on the **tuning** half, then frozen and
+every figure reported on the **test** half. The concepts are the groups of `labels.csv`: food (1.3%), building
+(2.6%), person (4.6%), vehicle (12.5%) and animal (36%).
 
-    python -m bench.filter_builder [--concept animal] [--round 8] [--budget 56] [--replicates 40] [--write]
+One replicate is one labeller building one filter with the tool's own code: a seed round of the 20 images nearest
+two positives they know of (`seeds.like`), then rounds of 20. Active learning proposes with
+`analysis.filters.rounds.propose` (a quarter random slice held out of training, uncertain images, neighbours of
+missed and of known positives); random labelling draws the same random slice and 15 more images at random. After
+every round the filter is fitted and measured as `filter fit` does (`compute.train_and_measure`: threshold for 90%
+recall of the training positives out of fold, precision and recall with Clopper–Pearson intervals on the slice),
+and compared with the truth over every image of the pool it was not trained on. Records are appended to
+WORKDIR/filter-builder-runs.jsonl, so a killed run resumes where it stopped.
+
+    python -m bench.filter_builder [--replicates 200] [--random-replicates 60] [--tuning-replicates 30] [--budget 240]
+        [--workers 2] [--write | --render]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
+import multiprocessing
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
-from analysis.embedding_store import load_embeddings
-from analysis.embeddings import prepare
-from analysis.filters import measure, model, rounds
-from analysis.workspace import init_workspace, load_workspace
-from bench.common import REAL, emit, replace_section, run_record
+from analysis.filters import compute, model, rounds, seeds
+from bench.common import REPO, record_footer, run_record, write_record
 
-CONCEPT_WORDS = {
-    "animal": "dog,dogs,cat,cats,horse,horses,bird,birds,animal,animals,elephant,elephants,zebra,zebras,giraffe,"
-    "giraffes,bear,bears,sheep,cow,cows",
-    "vehicle": "car,cars,bus,truck,train,motorcycle,bike,bicycle,airplane,plane,boat,vehicle,traffic",
-}
+GROUPS = ("food", "building", "person", "vehicle", "animal")
+C_CANDIDATES = (0.01, 0.05, 0.2, 1.0)
+ROUND = 20
+TARGET_RECALL = 0.9
+GOAL = (0.9, 0.5)  # recall and precision of the filter as applied (whole pool) that count as "a usable filter"
+MIN_SLICE = 30  # slices this large are judged (the product's MIN_JUDGEABLE)
+WORKDIR = Path("/tmp/caltech-concepts")
 
-
-def coco_pool(root: Path, concept: str) -> tuple[Path, np.ndarray, np.ndarray]:
-    """A workspace of the annotated COCO-mini photos; truth per row; caption-word hits per row."""
-    source = REAL / "coco-mini"
-    captions = json.loads((source / "captions_val2017.json").read_text())
-    instances = json.loads((source / "instances_val2017.json").read_text())
-    supercategory = {c["id"]: c["supercategory"] for c in instances["categories"]}
-    objects: dict[int, set[str]] = {}
-    for annotation in instances["annotations"]:
-        objects.setdefault(annotation["image_id"], set()).add(supercategory[annotation["category_id"]])
-    first: dict[int, str] = {}
-    for annotation in sorted(captions["annotations"], key=lambda a: a["id"]):
-        first.setdefault(annotation["image_id"], annotation["caption"].strip())
-    (root / "images").mkdir(parents=True)
-    rows = []
-    for image_id in sorted(objects):
-        name = f"{image_id:012d}.jpg"
-        shutil.copy(source / "images" / name, root / "images" / name)
-        rows.append(
-            {
-                "id": str(image_id),
-                "image": name,
-                "caption": first.get(image_id, ""),
-                "concept": concept in objects[image_id],
-            }
-        )
-    frame = pd.DataFrame(rows)
-    frame.drop(columns="concept").to_parquet(root / "original.parquet")
-    init_workspace(root, original=root / "original.parquet", images_root=root / "images", name="COCO annotated")
-    words = set(CONCEPT_WORDS[concept].split(","))
-    hits = frame["caption"].str.lower().str.findall(r"[a-z]+").map(lambda ws: bool(words & set(ws))).to_numpy()
-    return root, frame["concept"].to_numpy(), hits
+_POOLS: dict[str, tuple[model.Features, dict[str, np.ndarray]]] = {}  # filled before the workers fork
 
 
-def slice_coverage(
-    slice_rows: np.ndarray, scores: np.ndarray, truth: np.ndarray, threshold: float, held_out: np.ndarray
-) -> dict:
-    """Whether the random slice's 95% intervals (what the tool reports) hold the filter's true precision and recall
-    over the images it was not trained on (the population the slice is drawn from)."""
-    if len(slice_rows) == 0:
-        return {}
-    _, precision_ci, _, recall_ci = measure.slice_estimates(scores[slice_rows], truth[slice_rows], threshold)
-    flagged = (scores >= threshold) & held_out
-    positives = truth & held_out
-    covered: dict = {"slice": len(slice_rows)}
-    if precision_ci is not None and flagged.any():
-        precision = (flagged & truth).sum() / flagged.sum()
-        covered["precision_covered"] = float(precision_ci[0] <= precision <= precision_ci[1])
-    if recall_ci is not None and positives.any():
-        recall = (flagged & positives).sum() / positives.sum()
-        covered["recall_covered"] = float(recall_ci[0] <= recall <= recall_ci[1])
-    return covered
-
-
-def simulate(
-    features: model.Features, truth: np.ndarray, hits: np.ndarray, strategy: str, args, seed: int
-) -> list[dict]:
+def split_rows(labels: pd.DataFrame, seed: int = 0) -> np.ndarray:
+    """True for the tuning half: half of each category's photographs at random, `Faces_easy` following `Faces`
+    (the same photograph cropped twice must not sit on both sides)."""
+    category = labels["category"].str.replace("Faces_easy", "Faces", regex=False)
+    number = labels["file"].str.extract(r"(\d+)\.jpg$")[0].astype(int)
+    key = category + "/" + number.astype(str)
     rng = np.random.default_rng(seed)
+    tuning: set[str] = set()
+    for _, keys in key.groupby(category, sort=True):
+        unique = np.array(sorted(set(keys)))
+        tuning |= set(rng.permutation(unique)[: len(unique) // 2])
+    return key.isin(tuning).to_numpy()
+
+
+def load_pools(workdir: Path) -> dict[str, tuple[model.Features, dict[str, np.ndarray]]]:
+    """The tuning and test pools: features (standardised over the pool, as the tool standardises over its dataset;
+    in memory) and the truth of each concept group."""
+    from analysis.embedding_store import load_embeddings
+    from analysis.workspace import load_workspace
+    from bench.concepts_real import caltech_workspace
+
+    workspace = load_workspace(caltech_workspace(workdir))
+    embedded = load_embeddings(workspace, "original")
+    assert embedded is not None and embedded.valid.all()
+    vectors = np.asarray(embedded.mapped, dtype=np.float32)
+    groups = workspace.original["groups"].astype(str).str.split(";")
+    files = workspace.original["image"].astype(str)
+    labels = pd.DataFrame({"file": files, "category": files.str.replace(r"_image_\d+\.jpg$", "", regex=True)})
+    tuning = split_rows(labels)
+    pools = {}
+    for name, rows in (("tuning", np.flatnonzero(tuning)), ("test", np.flatnonzero(~tuning))):
+        pool = vectors[rows]
+        mean, scale = pool.mean(axis=0), pool.std(axis=0)
+        scale[scale < 1e-6] = 1.0
+        features = model.Features(
+            pool,
+            np.zeros((len(rows), 0)),
+            np.ones(len(rows), dtype=bool),
+            mean,
+            scale,
+            tuple(f"embedding[{i}]" for i in range(pool.shape[1])),
+        )
+        truth = {g: groups.iloc[rows].apply(lambda names, g=g: g in names).to_numpy(dtype=bool) for g in GROUPS}
+        pools[name] = (features, truth)
+    return pools
+
+
+def simulate(pool: str, group: str, strategy: str, c: float, replicate: int, budget: int) -> list[dict]:
+    """One labeller building one filter; a record after every round."""
+    features, truths = _POOLS[pool]
+    truth = truths[group]
     n = features.n_rows
-    seed_hits = rng.choice(np.flatnonzero(hits), size=min(args.round // 2, int(hits.sum())), replace=False)
-    rest = np.setdiff1d(np.arange(n), seed_hits)
+    rng = np.random.default_rng(replicate)
+    anchors = rng.choice(np.flatnonzero(truth), size=2, replace=False)
     labelled = np.zeros(n, dtype=bool)
-    labelled[seed_hits] = True
-    labelled[rng.choice(rest, size=args.round - len(seed_hits), replace=False)] = True
+    labelled[seeds.like(features, anchors, ROUND)] = True
     in_slice = np.zeros(n, dtype=bool)
-    curve = []
-    number = 0
-    while True:
-        rows = np.flatnonzero(labelled & ~in_slice)  # the random slice is held out of training, as in the tool
-        y = truth[rows]
+    records = []
+    for number in range(1, budget // ROUND + 1):
+        train = labelled & ~in_slice
+        rows, y = np.flatnonzero(train), truth[train]
         record = {
+            "pool": pool,
+            "group": group,
             "strategy": strategy,
-            "replicate": seed,
+            "c": c,
+            "replicate": replicate,
             "round": number,
             "labels": int(labelled.sum()),
-            "positives": int(truth[labelled].sum()),
+            "positives_labelled": int(truth[labelled].sum()),
+            "slice": int(in_slice.sum()),
         }
+        trained = None
         if model.can_fit(y):
-            x = features.rows(rows)
-            oof = model.cross_validated(x, y, features, args.c)
-            scores = model.score_all(model.fit(x, y, features, args.c), features)
             slice_rows = np.flatnonzero(in_slice)
-            slice_positive = scores[slice_rows][truth[slice_rows]]
-            use_slice = len(slice_positive) >= measure.MIN_SLICE_POSITIVES
-            threshold = measure.threshold_for_recall(slice_positive if use_slice else oof[y], 0.9)
-            flagged = scores >= threshold
-            record |= {
-                "cv_auc": float(roc_auc_score(y, oof)),
-                "true_auc": float(roc_auc_score(truth, scores)),
-                "true_recall": float((flagged & truth).sum() / truth.sum()),
-                "true_precision": float((flagged & truth).sum() / max(int(flagged.sum()), 1)),
-                "flagged": int(flagged.sum()),
-            }
-            record |= slice_coverage(slice_rows, scores, truth, threshold, ~(labelled & ~in_slice))
-        else:
-            scores = oof = None
-        curve.append(record)
-        if number * args.round + 2 * args.round > min(args.budget, n):
-            return curve
-        number += 1
-        if strategy == "random":
-            chosen = rng.choice(np.flatnonzero(~labelled), size=args.round, replace=False)
-        else:
-            positives = rows[y]
-            missed = rows[y & (oof < 0.5)] if oof is not None else None
+            trained = compute.train_and_measure(features, rows, y, slice_rows, truth[slice_rows], TARGET_RECALL, c)
+            record |= measured(trained, truth, ~train, ~labelled)
+        records.append(record)
+        if number * ROUND >= budget:
+            return records
+        draw = replicate * 1000 + number
+        if strategy == "active" and trained is not None:
+            positives, missed = rows[y], rows[y & (trained.out_of_fold < 0.5)]
             proposal = rounds.propose(
-                features,
-                labelled,
-                in_slice,
-                args.round,
-                seed=seed * 1000 + number,
-                scores=scores,
-                positives=positives,
-                missed=missed,
+                features, labelled, in_slice, ROUND, draw, trained.scores, positives=positives, missed=missed
             )
-            chosen = proposal.positions
-            in_slice[[p for p, r in zip(proposal.positions, proposal.reasons) if r == rounds.RANDOM]] = True
+        elif strategy == "active":
+            proposal = rounds.propose(features, labelled, in_slice, ROUND, draw, positives=rows[y])
+        else:
+            proposal = rounds.propose(features, labelled, in_slice, ROUND, draw)
+        chosen = proposal.positions
         labelled[chosen] = True
+        in_slice[[p for p, r in zip(chosen, proposal.reasons) if r == rounds.RANDOM]] = True
+    return records
 
 
-def summarise(records: pd.DataFrame) -> pd.DataFrame:
-    return (
-        records.groupby(["strategy", "round"])
-        .agg(
-            replicates=("replicate", "count"),
-            labels=("labels", "mean"),
-            fitted=("cv_auc", "count"),
-            positives=("positives", "mean"),
-            cv_auc=("cv_auc", "mean"),
-            true_auc=("true_auc", "mean"),
-            true_recall=("true_recall", "mean"),
-            true_precision=("true_precision", "mean"),
-            flagged=("flagged", "mean"),
-        )
+def measured(trained: compute.Trained, truth: np.ndarray, held_out: np.ndarray, unlabelled: np.ndarray) -> dict:
+    """The tool's slice estimates beside the truth over the images the filter was not trained on (the population its
+    random slice samples; None where that population has no positive or nothing flagged: on a pool of a few thousand,
+    active learning can label every positive of a rare concept), and the filter as `apply` would remove: its
+    precision and recall over the whole pool, labelled images included, and its AUC over the images nobody
+    labelled."""
+    from sklearn.metrics import roc_auc_score
+
+    flagged = trained.scores >= trained.threshold
+
+    def share(hits: np.ndarray, within: np.ndarray) -> float | None:
+        return float((hits & within).sum() / within.sum()) if within.any() else None
+
+    held_precision, held_recall = share(truth, flagged & held_out), share(flagged, truth & held_out)
+    others = truth[unlabelled]
+    record = {
+        "applied_precision": share(truth, flagged),
+        "applied_recall": share(flagged, truth),
+        "true_auc": float(roc_auc_score(others, trained.scores[unlabelled]))
+        if 0 < others.sum() < len(others)
+        else None,
+        "true_precision": held_precision,
+        "true_recall": held_recall,
+        "slice_flagged": trained.estimate.flagged,
+        "slice_positives": trained.estimate.positives,
+    }
+    for what, truth_value, interval in (
+        ("precision", held_precision, trained.estimate.precision_ci95),
+        ("recall", held_recall, trained.estimate.recall_ci95),
+    ):
+        if interval is not None and truth_value is not None:
+            record[f"{what}_covered"] = bool(interval[0] <= truth_value <= interval[1])
+            record[f"{what}_width"] = float(interval[1] - interval[0])
+    return record
+
+
+def _run(task: tuple) -> list[dict]:
+    return simulate(*task)
+
+
+def run_tasks(tasks: list[tuple], log: Path, workers: int) -> pd.DataFrame:
+    """Every task's records, from the log where a killed run left them, the rest computed now (appended as done)."""
+    done: list[dict] = []
+    if log.exists():
+        done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    finished = {(r["pool"], r["group"], r["strategy"], r["c"], r["replicate"]) for r in done}
+    todo = [t for t in tasks if t[:5] not in finished]
+    started = time.perf_counter()
+    with log.open("a") as out, multiprocessing.get_context("fork").Pool(workers) as workers_pool:
+        for count, records in enumerate(workers_pool.imap_unordered(_run, todo, chunksize=4), start=1):
+            out.write("".join(json.dumps(r) + "\n" for r in records))
+            out.flush()
+            done += records
+            if count % 50 == 0 or count == len(todo):
+                print(f"{count}/{len(todo)} replicates, {time.perf_counter() - started:.0f} s", flush=True)
+    wanted = set(tasks)
+    return pd.DataFrame([r for r in done if (r["pool"], r["group"], r["strategy"], r["c"], r["replicate"]) in wanted])
+
+
+def reached_by(records: pd.DataFrame) -> pd.DataFrame:
+    """Per (group, strategy, labels budget): the share of replicates whose filter had reached the goal by then."""
+    met = (records["applied_recall"] >= GOAL[0]) & (records["applied_precision"] >= GOAL[1])
+    first = records.assign(met=met).sort_values("round")
+    first["reached"] = first.groupby(["group", "strategy", "c", "replicate"])["met"].cummax()
+    return first.groupby(["group", "strategy", "round"])["reached"].mean().reset_index()
+
+
+def choose_c(tuning: pd.DataFrame) -> tuple[float, list[dict]]:
+    """The C whose active-learning filters reached the goal most often by the budget (mean over groups), ties to the
+    higher whole-pool AUC."""
+    last = tuning[tuning["round"] == tuning["round"].max()]
+    met = ((last["applied_recall"] >= GOAL[0]) & (last["applied_precision"] >= GOAL[1])).astype(float)
+    table = (
+        last.assign(met=met)
+        .groupby(["c", "group"])
+        .agg(reached=("met", "mean"), auc=("true_auc", "mean"))
+        .groupby("c")
+        .mean()
         .reset_index()
     )
+    best = table.sort_values(["reached", "auc"], ascending=False).iloc[0]
+    return float(best["c"]), table.round(3).to_dict("records")
 
 
-GOAL = (0.9, 0.5)  # recall and precision (against the full ground truth) that count as "a usable filter"
+def coverage(records: pd.DataFrame) -> list[dict]:
+    """Per group, active learning: how often the slice's intervals held the truth, at the last round (one case per
+    replicate) and over every round whose slice is judgeable (≥ MIN_SLICE images)."""
+    rows = []
+    for group, frame in records[records["strategy"] == "active"].groupby("group", sort=False):
+        judged = frame[frame["slice"] >= MIN_SLICE]
+        last = frame[frame["round"] == frame["round"].max()]
+        row: dict = {"group": group, "replicates": int(frame["replicate"].nunique()), "slice": int(last["slice"].min())}
+        for what in ("precision", "recall"):
+            for label, part in (("last", last), ("judged", judged)):
+                cases = part[f"{what}_covered"].dropna()
+                row[f"{what}_{label}_cases"] = len(cases)
+                row[f"{what}_{label}_coverage"] = float(cases.mean()) if len(cases) else None
+            row[f"{what}_median_width"] = float(last[f"{what}_width"].median())
+        rows.append(row)
+    return rows
 
 
-def labels_to_goal(records: pd.DataFrame) -> pd.DataFrame:
-    """Per strategy: in how many replicates the filter reached the goal within the budget, and the mean labels it took
-    (over those replicates)."""
-    reached = records[(records["true_recall"] >= GOAL[0]) & (records["true_precision"] >= GOAL[1])]
-    first = reached.groupby(["strategy", "replicate"])["labels"].min().reset_index()
-    replicates = records.groupby("strategy")["replicate"].nunique()
-    summary = first.groupby("strategy")["labels"].agg(["count", "mean", "median"]).reindex(replicates.index)
-    return summary.assign(replicates=replicates).reset_index()
-
-
-def run_concept(concept: str, args) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        root, truth, hits = coco_pool(Path(folder) / "ws", concept)
-        workspace = load_workspace(root)
-        prepare(workspace, progress=False, log=lambda m: None)
-        embedded = load_embeddings(workspace, "original")
-        assert embedded is not None
-        features = model.build_features(embedded, {})
-        records = pd.DataFrame(
-            [
-                r
-                for s in ("active", "random")
-                for i in range(args.replicates)
-                for r in simulate(features, truth, hits, s, args, i)
-            ]
+def compare(records: pd.DataFrame) -> list[dict]:
+    """Active against random at the same labels, per group and round: means over replicates."""
+    table = (
+        records.groupby(["group", "strategy", "round"])
+        .agg(
+            labels=("labels", "mean"),
+            positives=("positives_labelled", "mean"),
+            true_auc=("true_auc", "mean"),
+            applied_recall=("applied_recall", "mean"),
+            applied_precision=("applied_precision", "mean"),
         )
-    active = records[records["strategy"] == "active"]
-    coverage = {
-        what: {
-            "cases": int(active[f"{what}_covered"].notna().sum()),
-            "coverage": round(float(active[f"{what}_covered"].mean()), 3),
-        }
-        for what in ("precision", "recall")
-        if f"{what}_covered" in active
-    }
-    return {
-        "concept": concept,
-        "slice_coverage": coverage | {"slice_sizes": [int(active["slice"].min()), int(active["slice"].max())]},
-        "pool": int(len(truth)),
-        "positives": int(truth.sum()),
-        "table": summarise(records).round(3).to_dict("records"),
-        "to_goal": labels_to_goal(records).round(1).to_dict("records"),
-    }
+        .reset_index()
+        .merge(reached_by(records), on=["group", "strategy", "round"])
+    )
+    return table.round(3).to_dict("records")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concepts", default="animal,vehicle", help=f"comma-separated, of {sorted(CONCEPT_WORDS)}")
-    parser.add_argument("--round", type=int, default=8)
-    parser.add_argument("--budget", type=int, default=56)
-    parser.add_argument("--replicates", type=int, default=40)
-    parser.add_argument("--c", type=float, default=model.DEFAULT_C, help="inverse regularisation of the classifier")
-    parser.add_argument("--write", action="store_true", help="write the table into docs/benchmarks.md")
+    parser.add_argument("--replicates", type=int, default=200, help="test replicates per group, active learning")
+    parser.add_argument("--random-replicates", type=int, default=60, help="test replicates per group, random labels")
+    parser.add_argument("--tuning-replicates", type=int, default=30, help="per group and C, active learning")
+    parser.add_argument("--budget", type=int, default=240, help="labels per replicate (rounds of 20)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=WORKDIR)
+    parser.add_argument("--write", action="store_true", help="record docs/filter_builder.json and docs/benchmarks.md")
+    parser.add_argument("--render", action="store_true", help="rewrite the docs section from docs/filter_builder.json")
     args = parser.parse_args()
-    concepts = [c.strip() for c in args.concepts.split(",")]
-    unknown = set(concepts) - set(CONCEPT_WORDS)
-    if unknown:
-        parser.error(f"unknown concept(s) {sorted(unknown)}")
+    if args.render:
+        payload = json.loads((REPO / "docs" / "filter_builder.json").read_text())
+        write_record("filter_builder", payload, "benchmarks.md", START, END, render_markdown(payload))
+        return
+    from bench.concepts_real import CALTECH
+
+    if not (CALTECH / "labels.csv").exists():
+        raise SystemExit(f"needs the Caltech-101 photos in {CALTECH}")
+    started = time.perf_counter()
+    _POOLS.update(load_pools(args.workdir))
+    log = args.workdir / "filter-builder-runs.jsonl"
+    tuning_tasks = [
+        ("tuning", g, "active", c, r, args.budget)
+        for c in C_CANDIDATES
+        for g in GROUPS
+        for r in range(args.tuning_replicates)
+    ]
+    tuning = run_tasks(tuning_tasks, log, args.workers)
+    chosen, c_table = choose_c(tuning)
+    print(f"C chosen on the tuning half: {chosen}", flush=True)
+    test_tasks = [
+        ("test", g, s, chosen, 1000 + r, args.budget)
+        for g in GROUPS
+        for s, replicates in (("active", args.replicates), ("random", args.random_replicates))
+        for r in range(replicates)
+    ]
+    test = run_tasks(test_tasks, log, args.workers)
     payload = {
         **run_record(
-            f"python -m bench.filter_builder --concepts {args.concepts} --round {args.round} --budget {args.budget} "
-            f"--replicates {args.replicates} --c {args.c:g}"
+            f"python -m bench.filter_builder --replicates {args.replicates} --random-replicates "
+            f"{args.random_replicates} --tuning-replicates {args.tuning_replicates} --budget {args.budget} --write"
         ),
-        "results": [run_concept(concept, args) for concept in concepts],
+        "pools": {name: int(features.n_rows) for name, (features, _) in _POOLS.items()},
+        "prevalence": {
+            name: {g: round(float(t.mean()), 4) for g, t in truths.items()} for name, (_, truths) in _POOLS.items()
+        },
+        "c_candidates": list(C_CANDIDATES),
+        "c_tuning": c_table,
+        "c_chosen": chosen,
+        "tuning_coverage": coverage(tuning[tuning["c"] == chosen]),
+        "coverage": coverage(test),
+        "curves": compare(test),
+        "seconds": round(time.perf_counter() - started, 1),
     }
-    emit(payload)
+    print(json.dumps({k: payload[k] for k in ("c_chosen", "c_tuning", "coverage")}, indent=1))
     if args.write:
-        write_docs(payload, args)
+        write_record("filter_builder", payload, "benchmarks.md", START, END, render_markdown(payload))
 
 
-def write_docs(payload: dict, args) -> None:
-    values = ["labels", "positives", "true_auc", "true_recall", "true_precision", "cv_auc"]
-    lines = [
-        f"A simulated labeller answers from COCO's object annotations (commit {payload['commit']}, {payload['date']}, "
-        f"`{payload['command']}`). The pool is every annotated COCO-mini photo (79 real photos: the only annotated "
-        "set in `../shared/real`), so rounds are of "
-        f"{args.round} labels, not 20. Both strategies start from the same seed round (half caption-word hits, half "
-        f"random) and use the tool's own model and threshold rule; {args.replicates} replicates each. Recall and "
-        "precision are measured against every photo's annotation at the threshold the tool chooses (90% recall on "
-        "the labelled positives, out of fold); AUC is over the whole pool; cv AUC is on the labels only.",
-        "",
-        "Each cell is active / random (means over replicates). Active rounds can add fewer new labels than their "
-        "size: the random slice may draw an image already labelled (it stays a uniform sample).",
-    ]
-    for result in payload["results"]:
-        wide = pd.DataFrame(result["table"]).pivot(index="round", columns="strategy", values=values)
-        lines += [
-            "",
-            f"**“{result['concept']}”** ({result['positives']} of {result['pool']} photos)",
-            "",
-            "| round | labels | positives labelled | AUC (whole pool) | recall | precision | cv AUC |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        for number, row in wide.iterrows():
-            cells = []
-            for value in values:
-                a, r = row[(value, "active")], row[(value, "random")]
-                digits = ".1f" if value in ("labels", "positives") else ".3f"
-                cells.append("/".join("—" if v != v else format(v, digits) for v in (a, r)))
-            lines.append(f"| {number} | " + " | ".join(cells) + " |")
-        goal = {row["strategy"]: row for row in result["to_goal"]}
-        lines += [
-            "",
-            f"Labels until the filter first reaches recall ≥ {GOAL[0]:.0%} with precision ≥ {GOAL[1]:.0%}: "
-            + "; ".join(
-                f"{strategy} {goal[strategy]['mean']:.1f} on average (median {goal[strategy]['median']:.0f}; "
-                f"reached in {goal[strategy]['count']:.0f} of {goal[strategy]['replicates']} replicates within "
-                f"{args.budget})"
-                if goal[strategy]["count"] == goal[strategy]["count"] and goal[strategy]["count"] > 0
-                else f"{strategy}: not reached within {args.budget} labels"
-                for strategy in ("active", "random")
-            )
-            + ".",
-        ]
-        coverage = result["slice_coverage"]
-        lines += [
-            "",
-            "The random slice's 95% intervals (what `filter fit` reports) held the filter's true precision in "
-            f"{coverage['precision']['coverage']:.1%} of {coverage['precision']['cases']} (replicate, round) cases "
-            f"and its true recall in {coverage['recall']['coverage']:.1%} of {coverage['recall']['cases']}, with "
-            f"slices of {coverage['slice_sizes'][0]}–{coverage['slice_sizes'][1]} labelled images.",
-        ]
-    start, end = "<!-- filter-builder:start -->", "<!-- filter-builder:end -->"
-    heading = "## Filter builder: active learning against random labelling (`python -m bench.filter_builder`)"
-    replace_section(
-        Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md",
-        start,
-        end,
-        "\n".join([start, heading, "", *lines, end]),
-        before="## How to read these numbers",
+START, END = "<!-- filter-builder:start -->", "<!-- filter-builder:end -->"
+
+
+def render_markdown(payload: dict) -> str:
+    return "\n".join(
+        [START, "## Filter builder on real photos (`python -m bench.filter_builder`)", "", record_footer(payload), END]
     )
 
 

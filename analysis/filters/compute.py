@@ -203,6 +203,39 @@ def next_round(builder: Builder, n: int = 20) -> pd.DataFrame:
 
 
 # Fitting and measuring.
+@dataclass
+class Trained:
+    model: model.LinearModel
+    scores: np.ndarray  # every row's probability (NaN without an embedding)
+    out_of_fold: np.ndarray  # the training rows' probabilities from models that did not see their label
+    threshold: float
+    estimate: measure.SliceEstimate
+
+
+def train_and_measure(
+    features: model.Features,
+    rows: np.ndarray,
+    truth: np.ndarray,
+    slice_rows: np.ndarray,
+    slice_truth: np.ndarray,
+    target_recall: float,
+    c: float = model.DEFAULT_C,
+) -> Trained:
+    """The one rule by which a filter is fitted and judged (`fit`, and the benchmark that checks its intervals):
+    trained on `rows` (never the random slice); the threshold keeps `target_recall` of the training positives scored
+    out of fold, never the slice's, since a threshold chosen to keep 90% of the slice's positives makes the slice's
+    recall 90% by construction, not a measurement; precision and recall at that threshold are measured on the
+    slice alone."""
+    x = features.rows(rows)
+    out_of_fold = model.cross_validated(x, truth, features, c)
+    fitted = model.fit(x, truth, features, c)
+    scores = model.score_all(fitted, features)
+    threshold = measure.threshold_for_recall(out_of_fold[truth], target_recall)
+    assert threshold is not None  # can_fit: at least MIN_PER_CLASS positives
+    estimate = measure.slice_estimates(scores[slice_rows], slice_truth, threshold)
+    return Trained(fitted, scores, out_of_fold, threshold, estimate)
+
+
 def fit(builder: Builder, target_recall: float | None = None) -> measure.FitReport:
     features = builder.features
     current, items = builder.labels(), builder.rounds()
@@ -217,27 +250,12 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
             fix="label more images (`filter next`, `filter label`, or seed).",
         )
     target = target_recall or builder.definition.target_recall
-    x = features.rows(rows)
-    out_of_fold = model.cross_validated(x, truth, features)
-    fitted = model.fit(x, truth, features)
-    scores = model.score_all(fitted, features)
-    auc, roc = measure.roc_points(truth, out_of_fold)
     slice_rows, slice_truth = decided_rows[in_slice], decided_truth[in_slice]
-    slice_scores = scores[slice_rows]
-    slice_positive = slice_scores[slice_truth]
-    use_slice = len(slice_positive) >= measure.MIN_SLICE_POSITIVES
-    basis_scores = slice_positive if use_slice else out_of_fold[truth]
-    basis = (
-        f"the {len(slice_positive)} random-slice positives (held out of training)"
-        if use_slice
-        else f"the {int(truth.sum())} training positives, scored out of fold (the random slice holds "
-        f"{len(slice_positive)}, fewer than {measure.MIN_SLICE_POSITIVES})"
-    )
-    threshold = measure.threshold_for_recall(basis_scores, target)
-    precision = precision_ci = recall = recall_ci = None
-    if threshold is not None and len(slice_rows):
-        precision, precision_ci, recall, recall_ci = measure.slice_estimates(slice_scores, slice_truth, threshold)
-    flagged = np.nan_to_num(scores, nan=-1.0) >= (threshold if threshold is not None else 0.5)
+    trained = train_and_measure(features, rows, truth, slice_rows, slice_truth, target)
+    fitted, scores, threshold, estimate = trained.model, trained.scores, trained.threshold, trained.estimate
+    auc, roc = measure.roc_points(truth, trained.out_of_fold)
+    basis = f"the {int(truth.sum())} training positives"
+    flagged = np.nan_to_num(scores, nan=-1.0) >= threshold
     previous_path = builder.folder / "flagged.npy"
     previous = np.load(previous_path) if previous_path.exists() else None
     newly, dropped, change = measure.flagged_change(previous, flagged)
@@ -253,11 +271,12 @@ def fit(builder: Builder, target_recall: float | None = None) -> measure.FitRepo
         threshold=threshold,
         threshold_basis=basis,
         n_slice=len(slice_rows),
-        n_slice_positive=len(slice_positive),
-        precision=precision,
-        precision_ci95=precision_ci,
-        recall=recall,
-        recall_ci95=recall_ci,
+        n_slice_positive=int(slice_truth.sum()),
+        n_slice_flagged=estimate.flagged,
+        precision=estimate.precision,
+        precision_ci95=estimate.precision_ci95,
+        recall=estimate.recall,
+        recall_ci95=estimate.recall_ci95,
         n_flagged=int(flagged.sum()),
         newly_flagged=newly,
         no_longer_flagged=dropped,

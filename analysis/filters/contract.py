@@ -14,6 +14,7 @@ from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.filters import compute
 from analysis.filters.definition import list_filters, new_filter, parse_labels, record_labels
+from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
 ACTIONS = ("new", "seed", "next", "label", "fit", "preview", "apply", "unapply", "export")
@@ -239,15 +240,23 @@ class FilterBuilder(
                     "labels": f["labels"],
                     "rounds": f["rounds"],
                     "cv AUC": figures.get("cv_auc"),
-                    "precision (random slice)": _with_interval(figures.get("precision"), figures.get("precision_ci95")),
-                    "recall (random slice)": _with_interval(figures.get("recall"), figures.get("recall_ci95")),
+                    "precision (random slice)": _with_interval(
+                        figures.get("precision"), figures.get("precision_ci95"), figures.get("precision_judgeable")
+                    ),
+                    "recall (random slice)": _with_interval(
+                        figures.get("recall"), figures.get("recall_ci95"), figures.get("recall_judgeable")
+                    ),
                     "applied at": f["applied"]["threshold"] if f["applied"] else "not applied",
                 }
             )
         return [ReportSection("Filters built in the tool", lines, tables=[("Filters", pd.DataFrame(rows))])]
 
 
-def _with_interval(value: float | None, interval: list[float] | None) -> str:
+def _with_interval(value: float | None, interval: list[float] | None, judgeable: bool | None) -> str:
+    """A slice estimate with its interval; marked when it rests on too few slice images (fits before the mark was
+    recorded carry no judgement and are shown as they were)."""
     if value is None or not interval:
         return "—"
-    return f"{value:.0%} ({interval[0]:.0%}–{interval[1]:.0%}, n from the random slice)"
+    return f"{value:.0%} (95% CI {interval[0]:.0%}–{interval[1]:.0%}, random slice)" + (
+        f"; {TOO_FEW}" if judgeable is False else ""
+    )

@@ -1,6 +1,7 @@
-"""How good a filter is, from what it can honestly be judged on: precision and recall on the random slice (scored
-out of fold, so no image is judged by a model that saw its label), the cross-validated ROC curve, the threshold
-for a target recall (DALL·E 2's filters favoured recall), and whether the flagged set has stopped changing."""
+"""How good a filter is, from what it can honestly be judged on: precision and recall on the random slice (held out
+of training, and not used to choose the threshold, so no estimate is judged by what it measures), the
+cross-validated ROC curve, the threshold for a target recall (DALL·E 2's filters favoured recall), and whether the
+flagged set has stopped changing."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from analysis.stats import proportion_interval
+from analysis.stats import TOO_FEW, judgeable, proportion_interval
 
 STABLE_CHANGE = 0.05  # the flagged set changed by less than this share of its union: the rounds can stop
-MIN_SLICE_POSITIVES = 10  # fewer random-slice positives: the threshold is set on every labelled positive
 
 
 @dataclass
@@ -29,6 +29,7 @@ class FitReport:
     threshold_basis: str = ""
     n_slice: int = 0
     n_slice_positive: int = 0
+    n_slice_flagged: int = 0  # the slice's images at or above the threshold: the trials behind the precision
     precision: float | None = None
     precision_ci95: tuple[float, float] | None = None
     recall: float | None = None
@@ -40,19 +41,29 @@ class FitReport:
     fitted_at: str = ""
 
     @property
+    def precision_judgeable(self) -> bool:
+        return judgeable(self.n_slice_flagged)
+
+    @property
+    def recall_judgeable(self) -> bool:
+        return judgeable(self.n_slice_positive)
+
+    @property
     def stable(self) -> bool:
         return self.change is not None and self.change < STABLE_CHANGE
 
     def to_json(self) -> dict:
         payload = asdict(self)
         payload["stable"] = self.stable
+        payload["precision_judgeable"] = self.precision_judgeable
+        payload["recall_judgeable"] = self.recall_judgeable
         payload["precision_ci95"] = list(self.precision_ci95) if self.precision_ci95 else None
         payload["recall_ci95"] = list(self.recall_ci95) if self.recall_ci95 else None
         return payload
 
     @classmethod
     def from_json(cls, body: dict) -> FitReport:
-        body = {k: v for k, v in body.items() if k != "stable"}
+        body = {k: v for k, v in body.items() if k not in ("stable", "precision_judgeable", "recall_judgeable")}
         for key in ("precision_ci95", "recall_ci95"):
             body[key] = tuple(body[key]) if body.get(key) else None
         return cls(**body)
@@ -62,12 +73,14 @@ class FitReport:
         parts = [f"{self.n_labels} labels ({self.n_positive} positive, {self.n_negative} negative)", f"cv AUC {auc}"]
         if self.threshold is not None:
             parts.append(f"threshold {self.threshold:.3f} for recall {self.target_recall:.0%}")
-        for what, value, ci in (
-            ("precision", self.precision, self.precision_ci95),
-            ("recall", self.recall, self.recall_ci95),
+        for what, value, ci, enough in (
+            ("precision", self.precision, self.precision_ci95, self.precision_judgeable),
+            ("recall", self.recall, self.recall_ci95, self.recall_judgeable),
         ):
             if value is not None and ci is not None:
-                parts.append(f"{what} {value:.0%} (95% CI {ci[0]:.0%}–{ci[1]:.0%})")
+                parts.append(
+                    f"{what} {value:.0%} (95% CI {ci[0]:.0%}–{ci[1]:.0%}" + ("" if enough else f"; {TOO_FEW}") + ")"
+                )
         parts.append(f"{self.n_flagged:,} flagged")
         return "; ".join(parts)
 
@@ -80,25 +93,30 @@ def threshold_for_recall(positive_scores: np.ndarray, target: float) -> float | 
     return float(ordered[max(0, math.ceil(target * len(ordered)) - 1)])
 
 
-def slice_estimates(
-    slice_scores: np.ndarray, slice_truth: np.ndarray, threshold: float
-) -> tuple[float | None, tuple[float, float] | None, float | None, tuple[float, float] | None]:
-    """Precision and recall at `threshold` on a simple random sample, with Clopper–Pearson 95% intervals."""
+@dataclass(frozen=True)
+class SliceEstimate:
+    """Precision and recall at one threshold, measured on the random slice (a simple random sample of the images the
+    model was not trained on), with Clopper–Pearson 95% intervals; None where the slice has no trial for it."""
+
+    flagged: int
+    positives: int
+    precision: float | None
+    precision_ci95: tuple[float, float] | None
+    recall: float | None
+    recall_ci95: tuple[float, float] | None
+
+
+def slice_estimates(slice_scores: np.ndarray, slice_truth: np.ndarray, threshold: float) -> SliceEstimate:
     flagged = slice_scores >= threshold
-    true_flagged = int((flagged & slice_truth).sum())
-    precision = recall = None
-    precision_ci = recall_ci = None
-    if flagged.any():
-        precision, precision_ci = (
-            true_flagged / int(flagged.sum()),
-            proportion_interval(true_flagged, int(flagged.sum())),
-        )
-    if slice_truth.any():
-        recall, recall_ci = (
-            true_flagged / int(slice_truth.sum()),
-            proportion_interval(true_flagged, int(slice_truth.sum())),
-        )
-    return precision, precision_ci, recall, recall_ci
+    true_flagged, n_flagged, n_positive = int((flagged & slice_truth).sum()), int(flagged.sum()), int(slice_truth.sum())
+    return SliceEstimate(
+        flagged=n_flagged,
+        positives=n_positive,
+        precision=true_flagged / n_flagged if n_flagged else None,
+        precision_ci95=proportion_interval(true_flagged, n_flagged) if n_flagged else None,
+        recall=true_flagged / n_positive if n_positive else None,
+        recall_ci95=proportion_interval(true_flagged, n_positive) if n_positive else None,
+    )
 
 
 def roc_points(truth: np.ndarray, scores: np.ndarray) -> tuple[float | None, dict[str, list[float]]]:

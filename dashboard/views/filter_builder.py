@@ -11,6 +11,7 @@ from analysis.filters import compute
 from analysis.filters.definition import FILTER_LABELS, list_filters, new_filter
 from analysis.filters.figures import preview_chart, roc_chart
 from analysis.filters.measure import STABLE_CHANGE, FitReport
+from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 from dashboard.components import grid_cells, image_tile, require_embeddings, show_figure, verdict_control
 from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
@@ -196,22 +197,24 @@ def _model(builder: compute.Builder) -> FitReport | None:
     )
     columns[0].caption(f"{report.n_slice} more held out (random slice)")
     columns[1].metric("cv AUC", "—" if report.cv_auc is None else f"{report.cv_auc:.3f}")
-    for column, what, value, ci in (
-        (columns[2], "Precision", report.precision, report.precision_ci95),
-        (columns[3], "Recall", report.recall, report.recall_ci95),
+    for column, what, value, ci, trials, enough in (
+        (columns[2], "Precision", report.precision, report.precision_ci95, "flagged", report.precision_judgeable),
+        (columns[3], "Recall", report.recall, report.recall_ci95, "positive", report.recall_judgeable),
     ):
+        count = report.n_slice_flagged if trials == "flagged" else report.n_slice_positive
         column.metric(
             f"{what} (random slice)",
             "—" if value is None else f"{value:.0%}",
-            help=None if ci is None else f"95% CI {ci[0]:.0%}–{ci[1]:.0%} from {report.n_slice} random-slice labels",
+            help=None if ci is None else f"95% CI {ci[0]:.0%}–{ci[1]:.0%} from {count} {trials} random-slice images",
         )
         if ci is not None:
-            column.caption(f"95% CI {ci[0]:.0%}–{ci[1]:.0%}")
+            column.caption(f"95% CI {ci[0]:.0%}–{ci[1]:.0%}" + ("" if enough else f"; {TOO_FEW}, {count} {trials}"))
     columns[4].metric("Flagged", f"{report.n_flagged:,}", help=f"threshold {report.threshold}")
     st.caption(
         f"Threshold {report.threshold:.3f}: the score that keeps {report.target_recall:.0%} of "
-        f"{report.threshold_basis} flagged, scored out of fold. Precision and recall come from the {report.n_slice} "
-        f"labelled images of the random slice ({report.n_slice_positive} positive)"
+        f"{report.threshold_basis} flagged, scored out of fold (never the slice's). Precision and recall come from "
+        f"the {report.n_slice} labelled images of the random slice ({report.n_slice_positive} positive, "
+        f"{report.n_slice_flagged} flagged)"
         + (
             ""
             if report.n_slice_positive
