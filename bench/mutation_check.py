@@ -184,6 +184,28 @@ MUTATIONS = [
         ["tests/test_filter_builder.py::test_the_random_slice_is_held_out_of_training"],
     ),
     (
+        "the filter's threshold is set on the random slice it is measured on",
+        "analysis/filters/compute.py",
+        "    threshold = measure.threshold_for_recall(out_of_fold[truth], target_recall)",
+        "    threshold = measure.threshold_for_recall("
+        "scores[slice_rows][slice_truth] if slice_truth.sum() >= 10 else out_of_fold[truth], target_recall)",
+        ["tests/test_filter_builder.py::test_the_threshold_is_set_without_the_random_slices_labels"],
+    ),
+    (
+        "the random slice's precision interval is a placeholder [0, 1]",
+        "analysis/filters/measure.py",
+        "        precision_ci95=proportion_interval(true_flagged, n_flagged) if n_flagged else None,",
+        "        precision_ci95=(0.0, 1.0) if n_flagged else None,",
+        ["tests/test_filter_builder.py::test_slice_estimates_are_clopper_pearson_intervals_on_the_slice"],
+    ),
+    (
+        "a recall from a handful of slice positives is judged",
+        "analysis/filters/measure.py",
+        "        return judgeable(self.n_slice_positive)",
+        "        return True",
+        ["tests/test_filter_builder.py::test_a_slice_estimate_on_fewer_than_30_trials_is_marked_too_few_to_judge"],
+    ),
+    (
         "Lowe's ratio test lets ambiguous matches through",
         "analysis/copies/local_features.py",
         "    passed = squared_first < RATIO * RATIO * squared_second",

@@ -320,3 +320,94 @@ def test_a_round_asks_about_the_images_the_model_is_least_sure_of() -> None:
     unproposed = np.setdiff1d(np.arange(n), proposal.positions)
     assert len(uncertain) == 7
     assert np.abs(scores[uncertain] - 0.5).max() < np.abs(scores[unproposed] - 0.5).min()
+
+
+def _synthetic_features(n: int = 600, seed: int = 0) -> tuple[object, np.ndarray]:
+    """Rows whose truth is a noisy linear rule of their 8 features: a filter can be learned, imperfectly."""
+    from analysis.filters.model import Features
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 8))
+    truth = x[:, 0] + 0.8 * rng.standard_normal(n) > 1.0
+    features = Features(x.astype(np.float16), np.zeros((n, 0)), np.ones(n, dtype=bool), np.zeros(8), np.ones(8), ())
+    return features, truth
+
+
+def test_the_threshold_is_set_without_the_random_slices_labels() -> None:
+    """Issue 46: with 10 or more slice positives the threshold was chosen to keep 90% of them, so the slice's recall
+    was 90% by construction, not a measurement. The slice's labels may change its estimates, never the threshold."""
+    features, truth = _synthetic_features()
+    training, slice_rows = np.arange(0, 200), np.arange(200, 320)
+    assert truth[slice_rows].sum() >= 10
+    honest = compute.train_and_measure(features, training, truth[training], slice_rows, truth[slice_rows], 0.9)
+    flipped = compute.train_and_measure(features, training, truth[training], slice_rows, ~truth[slice_rows], 0.9)
+    assert honest.threshold == flipped.threshold
+    assert honest.estimate.recall != flipped.estimate.recall
+    expected = np.sort(honest.out_of_fold[truth[training]])[::-1]
+    assert honest.threshold == expected[int(np.ceil(0.9 * len(expected))) - 1]  # 90% of the training positives
+
+
+def test_slice_estimates_are_clopper_pearson_intervals_on_the_slice() -> None:
+    """Precision's trials are the slice's flagged images, recall's its positives; each interval is the exact one
+    (Clopper–Pearson 30 of 40: 0.588–0.873), narrow enough to judge at 40, not a placeholder [0, 1]."""
+    from analysis.filters.measure import slice_estimates
+
+    scores = np.r_[np.full(30, 0.9), np.full(10, 0.8), np.full(60, 0.1), np.full(10, 0.2)]
+    truth = np.r_[np.ones(30, bool), np.zeros(10, bool), np.zeros(60, bool), np.ones(10, bool)]
+    estimate = slice_estimates(scores, truth, threshold=0.5)
+    assert (estimate.flagged, estimate.positives) == (40, 40)
+    assert estimate.precision == 0.75 and estimate.recall == 0.75
+    assert estimate.precision_ci95 == pytest.approx((0.5880, 0.8731), abs=5e-4)
+    assert estimate.recall_ci95 == pytest.approx((0.5880, 0.8731), abs=5e-4)
+
+
+def test_a_slice_estimate_on_fewer_than_30_trials_is_marked_too_few_to_judge() -> None:
+    from analysis.filters.measure import FitReport
+
+    report = FitReport(
+        n_labels=60, n_positive=10, n_negative=30, n_skipped=0, rounds=3, cv_auc=0.9, threshold=0.4,
+        n_slice=40, n_slice_positive=12, n_slice_flagged=31,
+        precision=0.8, precision_ci95=(0.6, 0.9), recall=0.75, recall_ci95=(0.4, 0.9),
+    )  # fmt: skip
+    assert report.precision_judgeable and not report.recall_judgeable
+    line = report.summary_line()
+    assert "precision 80% (95% CI 60%–90%)" in line and "recall 75% (95% CI 40%–90%; too few to judge (< 30))" in line
+    assert FitReport.from_json(report.to_json()) == report
+
+
+def test_the_page_marks_a_slice_estimate_on_a_handful_of_images_too_few_to_judge(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A precision of 100% from one flagged slice image reads as sure as any other in a big metric: the page says
+    how many slice images it rests on and that they are too few."""
+    from streamlit.testing.v1 import AppTest
+
+    from analysis.filters.definition import record_labels
+
+    workspace = load_workspace(sample_copy)
+    original = pd.read_parquet(sample_copy / "original.parquet")
+    truth = dict(zip(original["id"].astype(str), original["kind"] == "scene"))  # 88%: the slice holds some
+    definition = new_filter(workspace, "scenes", "photographs of a scene")
+    builder = compute.Builder.open(workspace, definition.name)
+    store = label_store(workspace)
+    scenes = [i for i, is_scene in truth.items() if is_scene]
+    seeds = (
+        lambda: compute.seed(builder, like=scenes[:2], n=6),
+        lambda: compute.seed(builder, caption_words=["clock"], n=6),
+    )
+    for step in (*seeds, lambda: compute.next_round(builder, 12), lambda: compute.next_round(builder, 12)):
+        items = step()
+        record_labels(store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim")
+    report = compute.fit(builder)
+    assert not report.precision_judgeable and not report.recall_judgeable
+    assert report.n_slice_flagged and report.n_slice_positive
+    monkeypatch.setenv("PRETRAIN_AUDIT_WORKSPACE", str(sample_copy))
+    app = AppTest.from_string("from dashboard.views import filter_builder\nfilter_builder.render()\n")
+    app.run(timeout=120)
+    assert not app.exception, [e.message for e in app.exception]
+    shown = {m.label: m for m in app.metric}
+    for label, count in (
+        ("Precision (random slice)", report.n_slice_flagged),
+        ("Recall (random slice)", report.n_slice_positive),
+    ):
+        assert shown[label].delta.endswith(f"of {count}: too few to judge"), shown[label].delta

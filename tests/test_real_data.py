@@ -164,48 +164,6 @@ def test_open_nsfw_scores_real_photos_once(coco: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(pd.read_parquet(workspace / "scores" / "open-nsfw.parquet")["score"], scores)
 
 
-def test_a_filter_for_animals_is_learned_from_real_annotations(coco: Path, tmp_path: Path) -> None:
-    """A simulated labeller answers from COCO's object annotations ("contains an animal"); after a seed round and
-    three rounds of 10 the filter ranks animals first and its threshold keeps most of them."""
-    from analysis.filters import compute
-    from analysis.filters.definition import label_store, new_filter, record_labels
-
-    instances = json.loads((REAL_DATA / "coco-mini" / "instances_val2017.json").read_text())
-    animal_categories = {c["id"] for c in instances["categories"] if c["supercategory"] == "animal"}
-    animals = {str(a["image_id"]) for a in instances["annotations"] if a["category_id"] in animal_categories}
-    annotated = {
-        str(a["image_id"]) for a in instances["annotations"]
-    }  # 79 of the 159 photos; the labeller skips the rest
-    workspace_dir = tmp_path / "coco"
-    shutil.copytree(coco, workspace_dir)
-    workspace = load_workspace(workspace_dir)
-    definition = new_filter(workspace, "animals", "photos that contain an animal (pets, farm animals, wildlife)")
-    builder = compute.Builder.open(workspace, definition.name)
-    store = label_store(workspace)
-
-    def label(items: pd.DataFrame) -> None:
-        record_labels(
-            store, definition, [(i, "positive" if i in animals else "negative") for i in items["item_id"]], "sim"
-        )
-
-    label(compute.seed(builder, caption_words=["dog", "cat", "horse", "elephant", "giraffe", "zebra", "bird"], n=8))
-    for _ in range(3):
-        label(compute.next_round(builder, 10))
-    report = compute.fit(builder)
-    scores = builder.latest_scores()
-    assert scores is not None and report.threshold is not None
-    known = np.isin(builder.ids, list(annotated))
-    is_animal = np.isin(builder.ids, list(animals))
-    from sklearn.metrics import roc_auc_score
-
-    assert roc_auc_score(is_animal[known], scores[known]) > 0.9  # against every annotated photo, labelled or not
-    flagged = (scores >= report.threshold) & known
-    true_precision = (flagged & is_animal).sum() / flagged.sum()
-    # The random slice's estimate is honest: its interval holds the precision measured on every annotated photo.
-    assert report.precision_ci95 is not None
-    assert report.precision_ci95[0] <= true_precision <= report.precision_ci95[1]
-
-
 @pytest.mark.parametrize("concept", ["animal", "person"])
 def test_the_cluster_a_concept_filter_thins_most_is_the_one_richest_in_that_concept(
     coco: Path, tmp_path: Path, concept: str
@@ -270,6 +228,47 @@ def test_a_random_filter_flags_no_cluster_on_real_photos(caltech) -> None:
     workspace, clusters, _ = caltech
     removed = np.random.default_rng(0).random(workspace.n_original) < RANDOM_SHARE
     assert flagged(clusters, removed) == []
+
+
+def test_a_filter_for_persons_is_learned_and_measured_honestly_on_real_photos(caltech, tmp_path: Path) -> None:
+    """Issue 46: the filter builder's figures at a judgeable size. A simulated labeller answers from Caltech-101's
+    labels ("a photograph of a person"; 320 of the fixture's photos) through the tool's own steps: a seed of the
+    images nearest two known persons, then rounds of 20 until the random slice holds 30 images or more. The slice's
+    intervals must hold the filter's true precision and recall over every image it was not trained on, and be
+    narrow enough to mean something. (The 79-photo COCO version held 6 slice images and passed with [0, 1].)"""
+    from analysis.filters import compute
+    from analysis.filters.definition import label_store, new_filter, record_labels
+
+    workspace_root, _, groups = caltech[0].config.root, caltech[1], caltech[2]
+    shutil.copytree(workspace_root, tmp_path / "caltech")
+    workspace = load_workspace(tmp_path / "caltech")
+    person = groups.apply(lambda names: "person" in names).to_numpy(dtype=bool)
+    definition = new_filter(workspace, "persons", "photographs of a person")
+    builder = compute.Builder.open(workspace, definition.name)
+    store = label_store(workspace)
+    truth = dict(zip(builder.ids, person))
+
+    def label(items: pd.DataFrame) -> None:
+        record_labels(store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim")
+
+    label(compute.seed(builder, like=list(builder.ids[np.flatnonzero(person)[[0, 100]]]), n=20))
+    while len(builder.rounds().query("reason == 'random'")) < 30:
+        label(compute.next_round(builder, 20))
+    report = compute.fit(builder)
+    scores = builder.latest_scores()
+    assert scores is not None and report.threshold is not None and report.n_slice >= 30
+    trained_rows, _ = builder.training_set()
+    held_out = np.ones(len(person), dtype=bool)
+    held_out[trained_rows] = False
+    flagged = scores >= report.threshold
+    true_precision = (flagged & person & held_out).sum() / (flagged & held_out).sum()
+    true_recall = (flagged & person & held_out).sum() / (person & held_out).sum()
+    assert report.precision_ci95 is not None and report.recall_ci95 is not None
+    assert report.precision_ci95[0] <= true_precision <= report.precision_ci95[1], (true_precision, report)
+    assert report.recall_ci95[0] <= true_recall <= report.recall_ci95[1], (true_recall, report)
+    assert report.precision_ci95[1] - report.precision_ci95[0] < 0.6
+    assert report.recall_ci95[1] - report.recall_ci95[0] < 0.6
+    assert true_recall > 0.8 and true_precision > 0.8  # and the filter itself is a good one
 
 
 @pytest.mark.browser

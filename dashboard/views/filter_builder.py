@@ -11,7 +11,7 @@ from analysis.filters import compute
 from analysis.filters.definition import FILTER_LABELS, list_filters, new_filter
 from analysis.filters.figures import preview_chart, roc_chart
 from analysis.filters.measure import STABLE_CHANGE, FitReport
-from analysis.stats import TOO_FEW
+from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
 from dashboard.components import grid_cells, image_tile, require_embeddings, show_figure, verdict_control
 from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
@@ -205,10 +205,17 @@ def _model(builder: compute.Builder) -> FitReport | None:
         column.metric(
             f"{what} (random slice)",
             "—" if value is None else f"{value:.0%}",
-            help=None if ci is None else f"95% CI {ci[0]:.0%}–{ci[1]:.0%} from {count} {trials} random-slice images",
+            # A point estimate from a handful of slice images looks as sure as any other: its trials say otherwise.
+            delta=None if value is None or enough else f"{round(value * count)} of {count}: too few to judge",
+            delta_color="off",
+            delta_arrow="off",
+            help=None
+            if ci is None
+            else f"95% CI {ci[0]:.0%}–{ci[1]:.0%} from {count} {trials} random-slice images; an estimate on fewer "
+            f"than {MIN_JUDGEABLE} is too few to judge",
         )
         if ci is not None:
-            column.caption(f"95% CI {ci[0]:.0%}–{ci[1]:.0%}" + ("" if enough else f"; {TOO_FEW}, {count} {trials}"))
+            column.caption(f"95% CI {ci[0]:.0%}–{ci[1]:.0%}, {count} {trials} in the slice")
     columns[4].metric("Flagged", f"{report.n_flagged:,}", help=f"threshold {report.threshold}")
     st.caption(
         f"Threshold {report.threshold:.3f}: the score that keeps {report.target_recall:.0%} of "
