@@ -664,6 +664,15 @@ def _started_record(args: argparse.Namespace) -> dict:
 
     command = "python -m bench.mutation_check --write" + (f" --only {args.only!r}" if args.only else "")
     fresh = {**run_record(command), "results": [], "seconds": 0}
+    if args.only and RECORD.exists():
+        # New or changed rows join the last full run's record (each row names the commit it ran at), so the table
+        # keeps every row instead of only the ones run now.
+        previous = json.loads(RECORD.read_text())
+        previous["results"] = [r for r in previous["results"] if args.only not in r["mutation"]]
+        previous["command"] = f"{previous['command']}; then {command}"
+        previous["seconds_before"] = previous.get("seconds", 0)
+        previous["commit"] = fresh["commit"]
+        return previous
     if RECORD.exists():
         previous = json.loads(RECORD.read_text())
         if previous.get("command") == command and _same_code(previous.get("commit", ""), fresh["commit"]):
