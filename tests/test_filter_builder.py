@@ -411,3 +411,13 @@ def test_the_page_marks_a_slice_estimate_on_a_handful_of_images_too_few_to_judge
         ("Recall (random slice)", report.n_slice_positive),
     ):
         assert shown[label].delta.endswith(f"of {count}: too few to judge"), shown[label].delta
+
+
+def test_the_classifiers_default_c_is_the_one_chosen_on_real_photos() -> None:
+    """The default comes from the tuning half of Caltech-101 (bench/filter_builder.py records its choice): a default
+    changed by hand, or a rerun that chose another, fails here until the two agree."""
+    from analysis.filters.model import DEFAULT_C
+
+    record = json.loads((Path(__file__).resolve().parent.parent / "docs" / "filter_builder.json").read_text())
+    assert record["c_chosen"] == DEFAULT_C and DEFAULT_C in record["c_candidates"]
+    assert record["command"].startswith("python -m bench.filter_builder")

@@ -233,42 +233,57 @@ def test_a_random_filter_flags_no_cluster_on_real_photos(caltech) -> None:
 def test_a_filter_for_persons_is_learned_and_measured_honestly_on_real_photos(caltech, tmp_path: Path) -> None:
     """Issue 46: the filter builder's figures at a judgeable size. A simulated labeller answers from Caltech-101's
     labels ("a photograph of a person"; 320 of the fixture's photos) through the tool's own steps: a seed of the
-    images nearest two known persons, then rounds of 20 until the random slice holds 30 images or more. The slice's
-    intervals must hold the filter's true precision and recall over every image it was not trained on, and be
-    narrow enough to mean something. (The 79-photo COCO version held 6 slice images and passed with [0, 1].)"""
+    images nearest two known persons, then rounds of 20 until the random slice holds 30 images or more; ten
+    labellers, each from two other persons. The slice's 95% intervals must hold the filter's true precision and
+    recall over every image it was not trained on (9 of 10 at least: a 95% interval may miss), be narrow enough to
+    mean something, and the filters be good ones. (The 79-photo COCO version held 6 slice images and passed with
+    [0, 1].)"""
     from analysis.filters import compute
     from analysis.filters.definition import label_store, new_filter, record_labels
 
-    workspace_root, _, groups = caltech[0].config.root, caltech[1], caltech[2]
+    workspace_root, groups = caltech[0].config.root, caltech[2]
     shutil.copytree(workspace_root, tmp_path / "caltech")
     workspace = load_workspace(tmp_path / "caltech")
     person = groups.apply(lambda names: "person" in names).to_numpy(dtype=bool)
-    definition = new_filter(workspace, "persons", "photographs of a person")
-    builder = compute.Builder.open(workspace, definition.name)
     store = label_store(workspace)
-    truth = dict(zip(builder.ids, person))
+    covered, widths, quality = [], [], []
+    for labeller in range(10):
+        definition = new_filter(workspace, f"persons-{labeller}", "photographs of a person")
+        builder = compute.Builder.open(workspace, definition.name)
+        truth = dict(zip(builder.ids, person))
 
-    def label(items: pd.DataFrame) -> None:
-        record_labels(store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim")
+        def label(items: pd.DataFrame, definition=definition, truth=truth) -> None:
+            record_labels(
+                store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim"
+            )
 
-    label(compute.seed(builder, like=list(builder.ids[np.flatnonzero(person)[[0, 100]]]), n=20))
-    while len(builder.rounds().query("reason == 'random'")) < 30:
-        label(compute.next_round(builder, 20))
-    report = compute.fit(builder)
-    scores = builder.latest_scores()
-    assert scores is not None and report.threshold is not None and report.n_slice >= 30
-    trained_rows, _ = builder.training_set()
-    held_out = np.ones(len(person), dtype=bool)
-    held_out[trained_rows] = False
-    flagged = scores >= report.threshold
-    true_precision = (flagged & person & held_out).sum() / (flagged & held_out).sum()
-    true_recall = (flagged & person & held_out).sum() / (person & held_out).sum()
-    assert report.precision_ci95 is not None and report.recall_ci95 is not None
-    assert report.precision_ci95[0] <= true_precision <= report.precision_ci95[1], (true_precision, report)
-    assert report.recall_ci95[0] <= true_recall <= report.recall_ci95[1], (true_recall, report)
-    assert report.precision_ci95[1] - report.precision_ci95[0] < 0.6
-    assert report.recall_ci95[1] - report.recall_ci95[0] < 0.6
-    assert true_recall > 0.8 and true_precision > 0.8  # and the filter itself is a good one
+        anchors = np.flatnonzero(person)[[labeller, 160 + labeller]]
+        label(compute.seed(builder, like=list(builder.ids[anchors]), n=20))
+        while len(builder.rounds().query("reason == 'random'")) < 30:
+            label(compute.next_round(builder, 20))
+        report = compute.fit(builder)
+        scores = builder.latest_scores()
+        assert scores is not None and report.n_slice >= 30
+        assert report.precision_ci95 is not None and report.recall_ci95 is not None
+        trained_rows, _ = builder.training_set()
+        held_out = np.ones(len(person), dtype=bool)
+        held_out[trained_rows] = False
+        flagged = scores >= report.threshold
+        true_precision = (flagged & person & held_out).sum() / (flagged & held_out).sum()
+        true_recall = (flagged & person & held_out).sum() / (person & held_out).sum()
+        covered.append(
+            (
+                report.precision_ci95[0] <= true_precision <= report.precision_ci95[1],
+                report.recall_ci95[0] <= true_recall <= report.recall_ci95[1],
+            )
+        )
+        widths.append(
+            (report.precision_ci95[1] - report.precision_ci95[0], report.recall_ci95[1] - report.recall_ci95[0])
+        )
+        quality.append((true_precision, true_recall))
+    assert sum(p for p, _ in covered) >= 9 and sum(r for _, r in covered) >= 9, covered
+    assert np.median([w for w, _ in widths]) < 0.5 and np.median([w for _, w in widths]) < 0.5, widths
+    assert np.median([p for p, _ in quality]) > 0.8 and np.median([r for _, r in quality]) > 0.8, quality
 
 
 @pytest.mark.browser

@@ -13,8 +13,9 @@ from analysis.embedding_store import EmbeddingSet
 
 CHUNK_ROWS = 65_536
 SCALER_SAMPLE = 20_000
-# Inverse regularisation strength on standardised features; chosen on real photos (bench/filter_builder.py).
-DEFAULT_C = 0.05
+# Inverse regularisation strength on standardised features: chosen on the tuning half of Caltech-101 by
+# `python -m bench.filter_builder` (docs/filter_builder.json, "c_chosen"; C = 0.01 to 1 were within 7 points there).
+DEFAULT_C = 0.01
 MIN_PER_CLASS = 2
 
 
