@@ -704,8 +704,9 @@ def _write(record: dict) -> None:
     lines = [
         "# Mutation check: every decision a test claims to guard, broken on purpose",
         "",
-        f"Written by `{record['command']}` at commit {', '.join(commits)} (the same code under test), "
-        f"{record['date']}: {len(results)} of "
+        f"Written by `{record['command']}` at commit {', '.join(commits)} "
+        + ("(the same code under test), " if len(commits) == 1 else "(each row ran at one of them: mutations.json), ")
+        + f"{record['date']}: {len(results)} of "
         f"{len(MUTATIONS)} mutations run, {caught} caught by every test named for them, "
         f"{record['seconds'] / 60:.0f} min of wall time (2 cores). Each mutation replaces one line in a throwaway "
         "worktree and runs only its named tests (bench/mutation_check.py); a test that still passes is a finding.",
