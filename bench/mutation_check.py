@@ -201,9 +201,23 @@ MUTATIONS = [
     (
         "a recall from a handful of slice positives is judged",
         "analysis/filters/measure.py",
-        "        return judgeable(self.n_slice_positive)",
+        "        return not self.fitted_before_trials_were_counted and judgeable(self.n_slice_positive)",
         "        return True",
         ["tests/test_filter_builder.py::test_a_slice_estimate_on_fewer_than_30_trials_is_marked_too_few_to_judge"],
+    ),
+    (
+        "a fit saved before its slice trials were counted reads as judged or as '0 of 0'",
+        "analysis/filters/measure.py",
+        "        return self.n_slice_flagged is None and self.precision is not None",
+        "        return False",
+        ["tests/test_filter_builder.py::test_a_fit_saved_before_trials_were_counted_asks_to_be_fitted_again"],
+    ),
+    (
+        "the classifier's default C is not the one chosen on the tuning half of Caltech-101",
+        "analysis/filters/model.py",
+        "DEFAULT_C = 0.01",
+        "DEFAULT_C = 0.05",
+        ["tests/test_filter_builder.py::test_the_classifiers_default_c_is_the_one_chosen_on_real_photos"],
     ),
     (
         "Lowe's ratio test lets ambiguous matches through",

@@ -12,6 +12,7 @@ import pytest
 
 from analysis.filters import compute
 from analysis.filters.definition import label_store, labels, new_filter
+from analysis.filters.measure import FitReport
 from analysis.filters.model import LinearModel
 from analysis.workspace import load_workspace
 from tests.helpers import run_cli
@@ -375,13 +376,8 @@ def test_a_slice_estimate_on_fewer_than_30_trials_is_marked_too_few_to_judge() -
     assert FitReport.from_json(report.to_json()) == report
 
 
-def test_the_page_marks_a_slice_estimate_on_a_handful_of_images_too_few_to_judge(
-    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A precision of 100% from one flagged slice image reads as sure as any other in a big metric: the page says
-    how many slice images it rests on and that they are too few."""
-    from streamlit.testing.v1 import AppTest
-
+def fit_a_scenes_filter(sample_copy: Path) -> FitReport:
+    """Two seeds and two rounds of a 'scenes' filter on the sample, labelled from its truth: a slice of a handful."""
     from analysis.filters.definition import record_labels
 
     workspace = load_workspace(sample_copy)
@@ -398,19 +394,58 @@ def test_the_page_marks_a_slice_estimate_on_a_handful_of_images_too_few_to_judge
     for step in (*seeds, lambda: compute.next_round(builder, 12), lambda: compute.next_round(builder, 12)):
         items = step()
         record_labels(store, definition, [(i, "positive" if truth[i] else "negative") for i in items["item_id"]], "sim")
-    report = compute.fit(builder)
-    assert not report.precision_judgeable and not report.recall_judgeable
-    assert report.n_slice_flagged and report.n_slice_positive
+    return compute.fit(builder)
+
+
+def filter_page_metrics(sample_copy: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    from streamlit.testing.v1 import AppTest
+
     monkeypatch.setenv("PRETRAIN_AUDIT_WORKSPACE", str(sample_copy))
     app = AppTest.from_string("from dashboard.views import filter_builder\nfilter_builder.render()\n")
     app.run(timeout=120)
     assert not app.exception, [e.message for e in app.exception]
-    shown = {m.label: m for m in app.metric}
+    return {m.label: m for m in app.metric}
+
+
+def test_the_page_marks_a_slice_estimate_on_a_handful_of_images_too_few_to_judge(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A precision of 100% from one flagged slice image reads as sure as any other in a big metric: the page says
+    how many slice images it rests on and that they are too few."""
+    report = fit_a_scenes_filter(sample_copy)
+    assert not report.precision_judgeable and not report.recall_judgeable
+    assert report.n_slice_flagged and report.n_slice_positive
+    shown = filter_page_metrics(sample_copy, monkeypatch)
     for label, count in (
         ("Precision (random slice)", report.n_slice_flagged),
         ("Recall (random slice)", report.n_slice_positive),
     ):
         assert shown[label].delta.endswith(f"of {count}: too few to judge"), shown[label].delta
+
+
+def test_a_fit_saved_before_trials_were_counted_asks_to_be_fitted_again(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model.json from before the slice's flagged images were counted (its threshold was set on the slice itself)
+    has no trials to judge by: it must not read as '0 of 0', nor as judged; the page and the CLI line say fit again."""
+    fit_a_scenes_filter(sample_copy)
+    path = compute.Builder.open(load_workspace(sample_copy), "scenes").folder / "model.json"
+    saved = json.loads(path.read_text())
+    del saved["figures"]["n_slice_flagged"], saved["figures"]["precision_judgeable"]
+    path.write_text(json.dumps(saved))
+    report = compute.Builder.open(load_workspace(sample_copy), "scenes").latest_fit()
+    assert report is not None and report.n_slice_flagged is None
+    assert not report.precision_judgeable and not report.recall_judgeable
+    assert "fit again" in report.summary_line() and "too few" not in report.summary_line()
+    shown = filter_page_metrics(sample_copy, monkeypatch)
+    for label in ("Precision (random slice)", "Recall (random slice)"):
+        assert shown[label].delta == "older fit: fit again to judge", shown[label].delta
+    from analysis.contract import ReportContext
+    from analysis.filters.contract import FilterBuilder
+
+    [section] = FilterBuilder().report_sections(ReportContext(load_workspace(sample_copy), terms=[]))
+    row = section.tables[0][1].set_index("filter").loc["scenes"]
+    assert row["precision (random slice)"].endswith("fit again") and row["recall (random slice)"].endswith("fit again")
 
 
 def test_the_classifiers_default_c_is_the_one_chosen_on_real_photos() -> None:

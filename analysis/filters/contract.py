@@ -14,6 +14,7 @@ from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.filters import compute
 from analysis.filters.definition import list_filters, new_filter, parse_labels, record_labels
+from analysis.filters.measure import FIT_AGAIN, FitReport
 from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
@@ -232,31 +233,34 @@ class FilterBuilder(
             return []
         lines, rows = [], []
         for f in overview:
-            figures = f["figures"] or {}
+            fit = FitReport.from_json(f["figures"]) if f["figures"] else None
+            # a fit saved before its slice trials were counted cannot be judged at all: it says fit again
+            mark = FIT_AGAIN if fit is not None and fit.fitted_before_trials_were_counted else TOO_FEW
             lines.append(f"Filter '{f['name']}' — specification: {f['spec']}")
             rows.append(
                 {
                     "filter": f["name"],
                     "labels": f["labels"],
                     "rounds": f["rounds"],
-                    "cv AUC": figures.get("cv_auc"),
+                    "cv AUC": fit.cv_auc if fit else None,
                     "precision (random slice)": _with_interval(
-                        figures.get("precision"), figures.get("precision_ci95"), figures.get("precision_judgeable")
-                    ),
-                    "recall (random slice)": _with_interval(
-                        figures.get("recall"), figures.get("recall_ci95"), figures.get("recall_judgeable")
-                    ),
+                        fit.precision, fit.precision_ci95, fit.precision_judgeable, mark
+                    )
+                    if fit
+                    else "—",
+                    "recall (random slice)": _with_interval(fit.recall, fit.recall_ci95, fit.recall_judgeable, mark)
+                    if fit
+                    else "—",
                     "applied at": f["applied"]["threshold"] if f["applied"] else "not applied",
                 }
             )
         return [ReportSection("Filters built in the tool", lines, tables=[("Filters", pd.DataFrame(rows))])]
 
 
-def _with_interval(value: float | None, interval: list[float] | None, judgeable: bool | None) -> str:
-    """A slice estimate with its interval; marked when it rests on too few slice images (fits before the mark was
-    recorded carry no judgement and are shown as they were)."""
+def _with_interval(value: float | None, interval: tuple[float, float] | None, judgeable: bool, mark: str) -> str:
+    """A slice estimate with its interval; `mark` when it cannot be judged (too few slice images, or an older fit)."""
     if value is None or not interval:
         return "—"
     return f"{value:.0%} (95% CI {interval[0]:.0%}–{interval[1]:.0%}, random slice)" + (
-        f"; {TOO_FEW}" if judgeable is False else ""
+        "" if judgeable else f"; {mark}"
     )

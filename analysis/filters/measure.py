@@ -12,6 +12,7 @@ import numpy as np
 
 from analysis.stats import TOO_FEW, judgeable, proportion_interval
 
+FIT_AGAIN = "fitted by an older version that did not count its trials: fit again"
 STABLE_CHANGE = 0.05  # the flagged set changed by less than this share of its union: the rounds can stop
 
 
@@ -29,7 +30,9 @@ class FitReport:
     threshold_basis: str = ""
     n_slice: int = 0
     n_slice_positive: int = 0
-    n_slice_flagged: int = 0  # the slice's images at or above the threshold: the trials behind the precision
+    # the slice's images at or above the threshold: the trials behind the precision. None: fitted by a version that
+    # did not count them (and set the threshold on the slice itself), so its estimates cannot be judged: fit again
+    n_slice_flagged: int | None = None
     precision: float | None = None
     precision_ci95: tuple[float, float] | None = None
     recall: float | None = None
@@ -41,12 +44,16 @@ class FitReport:
     fitted_at: str = ""
 
     @property
+    def fitted_before_trials_were_counted(self) -> bool:
+        return self.n_slice_flagged is None and self.precision is not None
+
+    @property
     def precision_judgeable(self) -> bool:
-        return judgeable(self.n_slice_flagged)
+        return self.n_slice_flagged is not None and judgeable(self.n_slice_flagged)
 
     @property
     def recall_judgeable(self) -> bool:
-        return judgeable(self.n_slice_positive)
+        return not self.fitted_before_trials_were_counted and judgeable(self.n_slice_positive)
 
     @property
     def stable(self) -> bool:
@@ -73,13 +80,14 @@ class FitReport:
         parts = [f"{self.n_labels} labels ({self.n_positive} positive, {self.n_negative} negative)", f"cv AUC {auc}"]
         if self.threshold is not None:
             parts.append(f"threshold {self.threshold:.3f} for recall {self.target_recall:.0%}")
+        mark = FIT_AGAIN if self.fitted_before_trials_were_counted else TOO_FEW
         for what, value, ci, enough in (
             ("precision", self.precision, self.precision_ci95, self.precision_judgeable),
             ("recall", self.recall, self.recall_ci95, self.recall_judgeable),
         ):
             if value is not None and ci is not None:
                 parts.append(
-                    f"{what} {value:.0%} (95% CI {ci[0]:.0%}–{ci[1]:.0%}" + ("" if enough else f"; {TOO_FEW}") + ")"
+                    f"{what} {value:.0%} (95% CI {ci[0]:.0%}–{ci[1]:.0%}" + ("" if enough else f"; {mark}") + ")"
                 )
         parts.append(f"{self.n_flagged:,} flagged")
         return "; ".join(parts)

@@ -202,11 +202,16 @@ def _model(builder: compute.Builder) -> FitReport | None:
         (columns[3], "Recall", report.recall, report.recall_ci95, "positive", report.recall_judgeable),
     ):
         count = report.n_slice_flagged if trials == "flagged" else report.n_slice_positive
+        if value is None or enough:
+            badge = None
+        elif report.fitted_before_trials_were_counted or count is None:
+            badge = "older fit: fit again to judge"
+        else:  # a point estimate from a handful of slice images looks as sure as any other: its trials say otherwise
+            badge = f"{round(value * count)} of {count}: too few to judge"
         column.metric(
             f"{what} (random slice)",
             "—" if value is None else f"{value:.0%}",
-            # A point estimate from a handful of slice images looks as sure as any other: its trials say otherwise.
-            delta=None if value is None or enough else f"{round(value * count)} of {count}: too few to judge",
+            delta=badge,
             delta_color="off",
             delta_arrow="off",
             help=None
@@ -215,13 +220,21 @@ def _model(builder: compute.Builder) -> FitReport | None:
             f"than {MIN_JUDGEABLE} is too few to judge",
         )
         if ci is not None:
-            column.caption(f"95% CI {ci[0]:.0%}–{ci[1]:.0%}, {count} {trials} in the slice")
+            column.caption(
+                f"95% CI {ci[0]:.0%}–{ci[1]:.0%}, "
+                + (f"{count} {trials} in the slice" if count is not None else f"{trials} in the slice not counted")
+            )
     columns[4].metric("Flagged", f"{report.n_flagged:,}", help=f"threshold {report.threshold}")
     st.caption(
         f"Threshold {report.threshold:.3f}: the score that keeps {report.target_recall:.0%} of "
         f"{report.threshold_basis} flagged, scored out of fold (never the slice's). Precision and recall come from "
         f"the {report.n_slice} labelled images of the random slice ({report.n_slice_positive} positive, "
-        f"{report.n_slice_flagged} flagged)"
+        + (
+            "flagged: not counted by this older fit"
+            if report.n_slice_flagged is None
+            else f"{report.n_slice_flagged} flagged"
+        )
+        + ")"
         + (
             ""
             if report.n_slice_positive
