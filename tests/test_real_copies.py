@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from bench.copy_edits import FAMILIES
+from bench.duplicate_tiers import TUNING_ORIGINALS
 from tests.helpers import REAL_DATA, run_cli
 
 pytestmark = [
@@ -30,11 +31,12 @@ EDITS = ("mirror", "crop 70%", "greyscale", "text banner")
 @pytest.fixture(scope="module")
 def copies_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 COCO originals with the four edits each, 60 distinct COCO photos; generated: one edit of each kind
-    (of four other originals) and four distinct photos."""
+    (of four other originals) and four distinct photos. All from bench.copy_detection's *test* split (originals
+    from o080 on, every other distractor from the second), never from the photos its defaults were chosen on."""
     root = tmp_path_factory.mktemp("real-copies")
     (root / "img").mkdir()
-    photos = sorted((REAL_DATA / "coco-mini" / "images").glob("*.jpg"))
-    distinct = sorted((REAL_DATA / "photos-coco2014").glob("*.jpg"))
+    photos = sorted((REAL_DATA / "coco-mini" / "images").glob("*.jpg"))[TUNING_ORIGINALS:]
+    distinct = sorted((REAL_DATA / "photos-coco2014").glob("*.jpg"))[1::2]
     rng = random.Random(1)
     rows, generated = [], []
     for number, path in enumerate(photos[:16]):
