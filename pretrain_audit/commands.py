@@ -197,6 +197,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from analysis.exports import export_frame, write_export
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(args.dir)
+    frame = export_frame(workspace, args.what)
+    out = write_export(frame, Path(args.out))
+    if args.what == "removals":
+        hashed = int((frame["sha256"] != "").sum())
+        lines = [
+            f"removal list: {len(frame):,} removed items of {workspace.n_original:,}, each with its reasons, "
+            f"written to {out}",
+            f"sha256 and PDQ hash for {hashed:,} of them"
+            + ("" if hashed == len(frame) else " (the rest: no image, or run `pretrain-audit prepare DIR` first)"),
+        ]
+    else:
+        lines = [f"keep-list for img2dataset: {len(frame):,} kept items (url, caption, key) written to {out}"]
+    emit({"export": args.what, "out": str(out), "rows": len(frame)} if args.json else None, lines)
+    return 0
+
+
 EXIT_GATE_FAILED = 1
 EXIT_INSUFFICIENT_DATA = 3
 
@@ -342,6 +363,15 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("--figures", help="also write every chart as PNG and SVG into this directory")
     p.add_argument("--terms", help="comma-separated words for the bias sections (default: the workspace's terms)")
     p.add_argument("--paper", choices=("a4", "letter"), default="a4", help="paper size of a PDF (default a4)")
+
+    p = workspace_command(
+        sub,
+        "export",
+        "lists others can act on: the removal list (Re-LAION style) or an img2dataset keep-list",
+        cmd_export,
+    )
+    p.add_argument("--what", choices=("removals", "keep"), required=True, help="which list to write")
+    p.add_argument("--out", required=True, help="a .csv or .parquet file")
 
     p = workspace_command(
         sub,

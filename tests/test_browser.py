@@ -6,7 +6,7 @@ import pytest
 
 from analysis.review.store import VerdictStore
 from dashboard.views import bias, duplicates, regurgitation, removals
-from tests.helpers import is_blurred, screenshot, sharpness, wait_for_app
+from tests.helpers import is_blurred, run_cli, screenshot, sharpness, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -274,3 +274,23 @@ def test_a_lasso_on_the_map_lists_the_images_inside_it(dashboard_url: str, brows
     screenshot(page, "map-lasso")
     assert page.locator("[data-testid='stImage'] img").count() > 0
     context.close()
+
+
+def test_the_report_page_downloads_the_removal_list_the_cli_writes(
+    dashboard_url: str, browser, browser_workspace, tmp_path
+) -> None:
+    """The download is built when the button is pressed (Streamlit's deferred data): the file a reviewer gets from
+    the page is byte for byte the one `pretrain-audit export` writes."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
+    page = context.new_page()
+    _open(page, dashboard_url, "report")
+    page.get_by_text("Lists others can act on").wait_for(timeout=30000)
+    with page.expect_download(timeout=60000) as download:
+        page.get_by_role("button", name="Download the removal list").click()
+    downloaded = tmp_path / download.value.suggested_filename
+    download.value.save_as(downloaded)
+    context.close()
+    written = tmp_path / "cli-removals.csv"
+    result = run_cli("export", str(browser_workspace), "--what", "removals", "--out", str(written))
+    assert result.returncode == 0, result.stderr
+    assert downloaded.name.startswith("removals-") and downloaded.read_bytes() == written.read_bytes()

@@ -3,13 +3,17 @@ paginated for signing (A4 or Letter), both opening with the summary that heads t
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 from analysis.errors import AuditInputError
+from analysis.exports import export_csv
+from analysis.filter_spec import NO_FILTER_HINT
 from analysis.report import build_sections, provenance, render_html, write_report
+from analysis.workspace import Workspace
 from dashboard.state import current_workspace
 
 
@@ -46,6 +50,7 @@ def render() -> None:
             mime="application/pdf",
             key="report-download-pdf",
         )
+    exports(workspace, name)
     document = st.session_state.get("report-html")
     if document:
         html_column.download_button(
@@ -61,4 +66,33 @@ def render() -> None:
                 "field": list(st.session_state["report-provenance"]),
                 "value": list(st.session_state["report-provenance"].values()),
             }
+        )
+
+
+def exports(workspace: Workspace, name: str) -> None:
+    """The lists others holding the dataset can act on, built when the button is pressed (a callable download)."""
+    st.subheader("Lists others can act on")
+    st.caption(
+        "As Re-LAION-5B published after LAION-5B's audit: the **removal list** has one row per removed item (id, URL, "
+        "image path, sha256 and PDQ hash from `prepare`, and every reason: each filter with its score and rule), so "
+        "anyone holding a copy can clean it by id or by hash; the **keep-list** is what the filters kept, in "
+        "img2dataset's columns (url, caption, key) to download the filtered set again. The CLI writes the same files: "
+        "`pretrain-audit export DIR --what removals|keep --out F.csv` (or .parquet)."
+    )
+    removals_column, keep_column = st.columns(2)
+    if not workspace.config.filtered.defined:
+        removals_column.info(f"No filter is defined, so nothing was removed: {NO_FILTER_HINT}")
+    for column, what, label, rows in (
+        (removals_column, "removals", "the removal list", workspace.n_removed),
+        (keep_column, "keep", "the keep-list for img2dataset", workspace.n_kept),
+    ):
+        if what == "removals" and not workspace.config.filtered.defined:
+            continue
+        column.download_button(
+            f"Download {label} ({rows:,} rows, CSV)",
+            functools.partial(export_csv, workspace, what),
+            file_name=f"{what}-{name}.csv",
+            mime="text/csv",
+            on_click="ignore",
+            key=f"export-{what}",
         )

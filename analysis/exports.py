@@ -1,0 +1,135 @@
+"""Results that other holders of the dataset can act on without this tool (issue 49).
+
+After LAION-5B's audit, Re-LAION-5B published lists of what to remove (ids, URLs, hashes) so that everyone holding a
+copy could clean it. Two exports do that here, each a DataFrame built from the loaded workspace:
+
+- `removal_list`: one row per training item the audited filters removed, with its id, URL (where the manifest has
+  one), image path, the sha256 of its file and its PDQ hash (where `prepare` recorded them), and every reason: each
+  filter that removed it, with the score and the rule for a score filter. Re-applied to the original manifest by id
+  alone, it gives back exactly the audited filtered set.
+- `keep_list`: the kept items in img2dataset's columns (`url`, `caption`, and the original id as `key`), so the
+  filtered set can be downloaded again; an image without a URL gets its `file://` URI.
+
+`write_export` writes either as CSV or Parquet, atomically, so a failed export never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.cache import atomic_path
+from analysis.errors import AuditInputError
+from analysis.filter_spec import NO_FILTER_HINT
+from analysis.workspace import Workspace
+
+EXPORTS = ("removals", "keep")
+FORMATS = (".csv", ".parquet")
+REASON_SEPARATOR = "; "
+
+
+def removal_reasons(workspace: Workspace) -> pd.DataFrame:
+    """One column per filter (True where it removed the row) for the removed rows, and `reasons`: each filter that
+    removed the row in words, a score filter with the row's score and its rule, e.g. "sexual: 0.91 (removed when
+    'sexual' ≥ 0.5)"."""
+    removed = ~workspace.kept
+    rules = {f.name: f for f in workspace.config.filtered.scores}
+    columns: dict[str, np.ndarray] = {}
+    texts: list[list[str]] = [[] for _ in range(int(removed.sum()))]
+    for name, mask in workspace.removed_by.items():
+        hit = np.asarray(mask, dtype=bool)[removed]
+        columns[f"filter:{name}"] = hit
+        rule = rules.get(name)
+        values = workspace.original[rule.column].to_numpy()[removed] if rule is not None else None
+        for position in np.flatnonzero(hit):
+            if rule is None or values is None:
+                texts[position].append(name)
+            else:
+                texts[position].append(f"{name}: {float(values[position]):.4g} ({rule.rule})")
+    frame = pd.DataFrame(columns, index=np.flatnonzero(removed))
+    frame.insert(0, "reasons", [REASON_SEPARATOR.join(t) for t in texts])
+    return frame
+
+
+def file_hashes(workspace: Workspace) -> pd.DataFrame | None:
+    """id, sha256 and pdq of every original image as `prepare` recorded them, or None before `prepare`."""
+    from analysis.copies.pdq import pdq_hashes
+    from analysis.embedding_store import load_embeddings
+
+    found = load_embeddings(workspace, required=False)
+    if found is None or not workspace.has_images:
+        return None
+    status = found.status[["id", "sha256"]].astype({"id": str})
+    pdq = pdq_hashes(workspace)[["id", "pdq"]].astype({"id": str})  # cached by `prepare`
+    return status.merge(pdq, on="id", how="left")
+
+
+def removal_list(workspace: Workspace, hashes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The Re-LAION-style removal list: id, url, image, sha256, pdq, reasons and one `filter:NAME` column per
+    filter. `hashes` (from `file_hashes`) fills sha256 and pdq; without it they are empty."""
+    if not workspace.config.filtered.defined:
+        raise AuditInputError("this workspace defines no filter, so nothing was removed.", fix=NO_FILTER_HINT)
+    reasons = removal_reasons(workspace)
+    rows = workspace.original.iloc[reasons.index]
+    frame = pd.DataFrame(
+        {
+            "id": rows["id"].astype(str).to_numpy(),
+            "url": _column(rows, "url"),
+            "image": _column(rows, "image"),
+        }
+    )
+    if hashes is not None:
+        frame = frame.merge(hashes, on="id", how="left").fillna({"sha256": "", "pdq": ""})
+    else:
+        frame = frame.assign(sha256="", pdq="")
+    return pd.concat([frame, reasons.reset_index(drop=True)], axis=1)
+
+
+def keep_list(workspace: Workspace) -> pd.DataFrame:
+    """The kept items as img2dataset reads them: `url`, `caption` and the original id as `key` (pass
+    `--save_additional_columns '["key"]'`). An item without a URL gets its image file's `file://` URI."""
+    rows = workspace.original[workspace.kept]
+    urls = _column(rows, "url")
+    images = _column(rows, "image")
+    root = workspace.config.images_root.resolve()
+    missing = (urls == "") & (images != "")
+    urls[missing] = [(root / image).as_uri() for image in images[missing]]
+    return pd.DataFrame({"url": urls, "caption": _column(rows, "caption"), "key": rows["id"].astype(str).to_numpy()})
+
+
+def export_frame(workspace: Workspace, what: str) -> pd.DataFrame:
+    if what == "removals":
+        return removal_list(workspace, file_hashes(workspace))
+    if what == "keep":
+        return keep_list(workspace)
+    raise AuditInputError(f"unknown export {what!r}.", fix=f"choose one of: {', '.join(EXPORTS)}.")
+
+
+def export_csv(workspace: Workspace, what: str) -> bytes:
+    """The export as CSV bytes (the Report page's download)."""
+    return export_frame(workspace, what).to_csv(index=False).encode("utf-8")
+
+
+def write_export(frame: pd.DataFrame, out: Path) -> Path:
+    """CSV or Parquet by the file's suffix; atomic (written beside, then renamed)."""
+    suffix = out.suffix.lower()
+    if suffix not in FORMATS:
+        raise AuditInputError(
+            f"cannot write an export as {suffix or 'a file without a suffix'}.",
+            path=out,
+            fix="name the file .csv or .parquet.",
+        )
+    with atomic_path(out) as temporary:
+        if suffix == ".csv":
+            frame.to_csv(temporary, index=False)
+        else:
+            frame.to_parquet(temporary, index=False)
+    return out
+
+
+def _column(rows: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in rows.columns:
+        return np.full(len(rows), "", dtype=object)
+    return rows[name].fillna("").astype(str).to_numpy(dtype=object)

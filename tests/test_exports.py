@@ -1,0 +1,101 @@
+"""`pretrain-audit export`: lists that others holding the dataset can act on without this tool (issue 49). The
+removal list, read on its own, must turn the original manifest into exactly the audited filtered set, and every row
+must say why it was removed; the keep-list must be what img2dataset reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.workspace import load_workspace
+from tests.helpers import run_cli
+
+
+def export(workspace: Path, what: str, out: Path) -> pd.DataFrame:
+    result = run_cli("export", str(workspace), "--what", what, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return pd.read_csv(out, keep_default_na=False) if out.suffix == ".csv" else pd.read_parquet(out)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_removal_list_reapplied_to_the_original_manifest_gives_back_the_filtered_set(
+    sample_dir: Path, tmp_path: Path, suffix: str
+) -> None:
+    """Re-LAION's use: someone with the original manifest and only our file removes the listed ids."""
+    removals = export(sample_dir, "removals", tmp_path / f"removals{suffix}")
+    original = pd.read_parquet(sample_dir / "original.parquet")
+    cleaned = original[~original["id"].astype(str).isin(removals["id"].astype(str))]
+    workspace = load_workspace(sample_dir)
+    audited = set(workspace.original["id"].astype(str)[workspace.kept])
+    assert set(cleaned["id"].astype(str)) == audited
+    assert len(removals) == workspace.n_removed == 50 and removals["id"].is_unique
+
+
+def test_each_removed_item_names_every_filter_that_removed_it_with_its_score(sample_dir: Path, tmp_path: Path) -> None:
+    removals = export(sample_dir, "removals", tmp_path / "removals.csv").set_index("id")
+    scores = pd.read_parquet(sample_dir / "original.parquet").set_index("id").loc[removals.index]
+    for name in ("sexual", "violence"):
+        removed = scores[name] >= 0.5  # the sample's [[filtered.scores]] rules
+        assert (removals[f"filter:{name}"].astype(str) == removed.astype(str)).all(), name
+        for identifier in removed[removed].index:
+            text = f"{name}: {scores.loc[identifier, name]:.4g} (removed when '{name}' ≥ 0.5)"
+            assert text in removals.loc[identifier, "reasons"], (identifier, removals.loc[identifier, "reasons"])
+    both = removals[removals["reasons"].str.contains("; ")]
+    assert len(both) and both["filter:sexual"].astype(str).eq("True").all()  # two reasons: both columns set
+    assert both["filter:violence"].astype(str).eq("True").all()
+
+
+def test_the_removal_lists_hashes_are_those_of_the_image_files(sample_dir: Path, tmp_path: Path) -> None:
+    """What lets a holder whose ids differ find the same files: the sha256 of the bytes and the PDQ hash."""
+    removals = export(sample_dir, "removals", tmp_path / "removals.parquet")
+    images_root = load_workspace(sample_dir).config.images_root
+    for row in removals.head(5).itertuples():
+        assert row.sha256 == hashlib.sha256((images_root / row.image).read_bytes()).hexdigest()
+    assert removals["pdq"].str.fullmatch(r"[0-9a-f]{64}").all()
+
+
+def test_the_keep_list_is_what_img2dataset_reads(sample_dir: Path, tmp_path: Path) -> None:
+    """img2dataset's --url_col url --caption_col caption --save_additional_columns '["key"]': the sample's images
+    have no URL, so each is its file's file:// URI (img2dataset downloads those too)."""
+    keep = export(sample_dir, "keep", tmp_path / "keep.parquet")
+    workspace = load_workspace(sample_dir)
+    assert list(keep.columns) == ["url", "caption", "key"]
+    assert list(keep["key"]) == list(workspace.original["id"].astype(str)[workspace.kept])
+    assert list(keep["caption"]) == list(workspace.original["caption"][workspace.kept])
+    first = keep["url"].iloc[0]
+    assert first.startswith("file://") and Path(first.removeprefix("file://")).is_file()
+
+
+def test_the_manifests_urls_are_kept_when_it_has_them(tmp_path: Path) -> None:
+    (tmp_path / "o.csv").write_text("id,caption,url,keep\na,a red car,https://example.org/a.jpg,True\nb,a dog,,False\n")
+    assert run_cli("init", str(tmp_path), "--original", "o.csv", "--kept-column", "keep", cwd=tmp_path).returncode == 0
+    keep = export(tmp_path, "keep", tmp_path / "keep.csv")
+    removals = export(tmp_path, "removals", tmp_path / "removals.csv")
+    assert keep.to_dict("records") == [{"url": "https://example.org/a.jpg", "caption": "a red car", "key": "a"}]
+    assert list(removals["id"]) == ["b"] and list(removals["sha256"]) == [""]  # no image: nothing to hash
+
+
+def test_an_export_in_an_unknown_format_is_one_clear_error_and_writes_nothing(sample_dir: Path, tmp_path: Path) -> None:
+    result = run_cli("export", str(sample_dir), "--what", "removals", "--out", str(tmp_path / "removals.xlsx"))
+    assert result.returncode == 2
+    assert "cannot write an export as .xlsx" in result.stderr and "name the file .csv or .parquet" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_workspace_without_a_filter_has_no_removal_list_to_export(tmp_path: Path) -> None:
+    (tmp_path / "o.csv").write_text("id,caption\na,a red car\n")
+    assert run_cli("init", str(tmp_path), "--original", "o.csv", cwd=tmp_path).returncode == 0
+    result = run_cli("export", str(tmp_path), "--what", "removals", "--out", str(tmp_path / "r.csv"))
+    assert result.returncode == 2 and "defines no filter, so nothing was removed" in result.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_export_json_says_what_was_written(sample_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "keep.csv"
+    result = run_cli("export", str(sample_dir), "--what", "keep", "--out", str(out), "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {"export": "keep", "out": str(out), "rows": 950}
