@@ -9,6 +9,7 @@ copy could clean it. Two exports do that here, each a DataFrame built from the l
   alone, it gives back exactly the audited filtered set.
 - `keep_list`: the kept items in img2dataset's columns (`url`, `caption`, and the original id as `key`), so the
   filtered set can be downloaded again; an image without a URL gets its `file://` URI.
+- the Croissant 1.0 description of the audited dataset with its RAI fields (`analysis/croissant.py`).
 
 `write_export` writes either as CSV or Parquet, atomically, so a failed export never leaves half a file behind.
 """
@@ -25,8 +26,8 @@ from analysis.errors import AuditInputError
 from analysis.filter_spec import NO_FILTER_HINT
 from analysis.workspace import Workspace
 
-EXPORTS = ("removals", "keep")
-FORMATS = (".csv", ".parquet")
+EXPORTS = ("removals", "keep", "croissant")
+FORMATS = (".csv", ".parquet")  # of the two lists; the Croissant description is JSON-LD (.json)
 REASON_SEPARATOR = "; "
 
 
@@ -99,6 +100,20 @@ def keep_list(workspace: Workspace) -> pd.DataFrame:
     return pd.DataFrame({"url": urls, "caption": _column(rows, "caption"), "key": rows["id"].astype(str).to_numpy()})
 
 
+def write_croissant(workspace: Workspace, out: Path) -> Path:
+    from analysis.cache import atomic_save_json
+    from analysis.croissant import croissant
+
+    if out.suffix.lower() != ".json":
+        raise AuditInputError(
+            f"cannot write a Croissant description as {out.suffix or 'a file without a suffix'}.",
+            path=out,
+            fix="name the file .json (Croissant is JSON-LD).",
+        )
+    atomic_save_json(out, croissant(workspace, written_in=out.parent))
+    return out
+
+
 def export_frame(workspace: Workspace, what: str) -> pd.DataFrame:
     if what == "removals":
         return removal_list(workspace, file_hashes(workspace))
@@ -107,8 +122,15 @@ def export_frame(workspace: Workspace, what: str) -> pd.DataFrame:
     raise AuditInputError(f"unknown export {what!r}.", fix=f"choose one of: {', '.join(EXPORTS)}.")
 
 
-def export_csv(workspace: Workspace, what: str) -> bytes:
-    """The export as CSV bytes (the Report page's download)."""
+def export_bytes(workspace: Workspace, what: str) -> bytes:
+    """The export as the Report page downloads it: the lists as CSV, the Croissant description as JSON-LD (its
+    manifest path relative to the workspace folder)."""
+    if what == "croissant":
+        import json
+
+        from analysis.croissant import croissant
+
+        return json.dumps(croissant(workspace), indent=1, ensure_ascii=False).encode("utf-8")
     return export_frame(workspace, what).to_csv(index=False).encode("utf-8")
 
 

@@ -198,10 +198,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from analysis.exports import export_frame, write_export
+    from analysis.exports import export_frame, write_croissant, write_export
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
+    if args.what == "croissant":
+        out = write_croissant(workspace, Path(args.out))
+        lines = [f"Croissant 1.0 description with the audit's RAI fields written to {out}"]
+        emit({"export": args.what, "out": str(out)} if args.json else None, lines)
+        return 0
     frame = export_frame(workspace, args.what)
     out = write_export(frame, Path(args.out))
     if args.what == "removals":
@@ -367,11 +372,16 @@ def add_report_commands(sub: Any) -> None:
     p = workspace_command(
         sub,
         "export",
-        "lists others can act on: the removal list (Re-LAION style) or an img2dataset keep-list",
+        "what others can act on: the removal list (Re-LAION style), an img2dataset keep-list, a Croissant description",
         cmd_export,
     )
-    p.add_argument("--what", choices=("removals", "keep"), required=True, help="which list to write")
-    p.add_argument("--out", required=True, help="a .csv or .parquet file")
+    p.add_argument(
+        "--what",
+        choices=("removals", "keep", "croissant"),
+        required=True,
+        help="the removal list, the keep-list, or the dataset's Croissant description with the audit's RAI fields",
+    )
+    p.add_argument("--out", required=True, help="a .csv or .parquet file (croissant: a .json file)")
 
     p = workspace_command(
         sub,

@@ -99,3 +99,38 @@ def test_export_json_says_what_was_written(sample_dir: Path, tmp_path: Path) -> 
     result = run_cli("export", str(sample_dir), "--what", "keep", "--out", str(out), "--json")
     assert result.returncode == 0
     assert json.loads(result.stdout) == {"export": "keep", "out": str(out), "rows": 950}
+
+
+def test_the_croissant_description_passes_mlcroissant_and_names_every_mitigation(
+    sample_copy: Path, tmp_path: Path
+) -> None:
+    """MLCommons' own reader validates the file (a ValidationError on any error) and reads the records it points
+    to; the RAI fields carry each filter's rule and the measured findings with their intervals, as the report."""
+    import mlcroissant as mlc
+
+    out = tmp_path / "audit" / "croissant.json"
+    result = run_cli("export", str(sample_copy), "--what", "croissant", "--out", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"export": "croissant", "out": str(out)}
+    dataset = mlc.Dataset(jsonld=str(out))
+    first = next(iter(dataset.records("items")))
+    assert first["items/id"] == b"train-0000" and first["items/caption"]
+    document = json.loads(out.read_text())
+    assert (
+        document["distribution"][0]["sha256"]
+        == hashlib.sha256((sample_copy / "original.parquet").read_bytes()).hexdigest()
+    )
+    protocol = " ".join(document["rai:dataPreprocessingProtocol"])
+    for mitigation in ("removed when 'sexual' ≥ 0.5", "removed when 'violence' ≥ 0.5", "Removals: 50 of 1,000"):
+        assert mitigation in protocol, mitigation
+    assert "Duplicates: dedup removes" in protocol
+    biases = " ".join(document["rai:dataBiases"])
+    assert "“woman” fell 14.0%" in biases and "95% CI" in biases
+    assert document["rai:dataSocialImpact"][0].startswith("Regurgitation: ")
+    assert any("Known-bad hashes: not measured" in line for line in document["rai:dataLimitations"])
+
+
+def test_a_croissant_description_must_be_json(sample_dir: Path, tmp_path: Path) -> None:
+    result = run_cli("export", str(sample_dir), "--what", "croissant", "--out", str(tmp_path / "c.csv"))
+    assert result.returncode == 2 and "name the file .json" in result.stderr
+    assert not (tmp_path / "c.csv").exists()

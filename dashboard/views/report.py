@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.errors import AuditInputError
-from analysis.exports import export_csv
+from analysis.exports import export_bytes
 from analysis.filter_spec import NO_FILTER_HINT
 from analysis.report import build_sections, provenance, render_html, write_report
 from analysis.workspace import Workspace
@@ -76,23 +76,27 @@ def exports(workspace: Workspace, name: str) -> None:
         "As Re-LAION-5B published after LAION-5B's audit: the **removal list** has one row per removed item (id, URL, "
         "image path, sha256 and PDQ hash from `prepare`, and every reason: each filter with its score and rule), so "
         "anyone holding a copy can clean it by id or by hash; the **keep-list** is what the filters kept, in "
-        "img2dataset's columns (url, caption, key) to download the filtered set again. The CLI writes the same files: "
-        "`pretrain-audit export DIR --what removals|keep --out F.csv` (or .parquet)."
+        "img2dataset's columns (url, caption, key) to download the filtered set again; the **Croissant** file "
+        "describes the dataset in MLCommons Croissant 1.0 with the audit in its Responsible-AI fields (filters and "
+        "what they removed, term shifts with intervals, duplicates, regurgitation, what was not measured). The CLI "
+        "writes the same files: `pretrain-audit export DIR --what removals|keep|croissant --out F` (.csv, .parquet, "
+        ".json)."
     )
-    removals_column, keep_column = st.columns(2)
+    removals_column, keep_column, croissant_column = st.columns(3)
     if not workspace.config.filtered.defined:
         removals_column.info(f"No filter is defined, so nothing was removed: {NO_FILTER_HINT}")
-    for column, what, label, rows in (
-        (removals_column, "removals", "the removal list", workspace.n_removed),
-        (keep_column, "keep", "the keep-list for img2dataset", workspace.n_kept),
+    for column, what, label, file_name, mime in (
+        (removals_column, "removals", f"the removal list ({workspace.n_removed:,} rows)", "csv", "text/csv"),
+        (keep_column, "keep", f"the keep-list ({workspace.n_kept:,} rows)", "csv", "text/csv"),
+        (croissant_column, "croissant", "the Croissant file (JSON-LD)", "json", "application/ld+json"),
     ):
         if what == "removals" and not workspace.config.filtered.defined:
             continue
         column.download_button(
-            f"Download {label} ({rows:,} rows, CSV)",
-            functools.partial(export_csv, workspace, what),
-            file_name=f"{what}-{name}.csv",
-            mime="text/csv",
+            f"Download {label}",
+            functools.partial(export_bytes, workspace, what),
+            file_name=f"{what}-{name}.{file_name}",
+            mime=mime,
             on_click="ignore",
             key=f"export-{what}",
         )
