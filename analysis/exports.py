@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.cache import atomic_path
+from analysis.contract import Log, quiet
 from analysis.errors import AuditInputError
 from analysis.filter_spec import NO_FILTER_HINT
 from analysis.workspace import Workspace
@@ -31,11 +32,11 @@ FORMATS = (".csv", ".parquet")  # of the two lists; the Croissant description is
 REASON_SEPARATOR = "; "
 
 
-def removal_reasons(workspace: Workspace) -> pd.DataFrame:
-    """One column per filter (True where it removed the row) for the removed rows, and `reasons`: each filter that
-    removed the row in words, a score filter with the row's score and its rule, e.g. "sexual: 0.91 (removed when
-    'sexual' ≥ 0.5)"."""
-    removed = ~workspace.kept
+def removal_reasons(workspace: Workspace, removed: np.ndarray | None = None) -> pd.DataFrame:
+    """One column per filter (True where it removed the row) for the `removed` rows (default: what the filters
+    removed), and `reasons`: each filter that removed the row in words, a score filter with the row's score and its
+    rule, e.g. "sexual: 0.91 (removed when 'sexual' ≥ 0.5)"."""
+    removed = ~workspace.kept if removed is None else removed
     rules = {f.name: f for f in workspace.config.filtered.scores}
     columns: dict[str, np.ndarray] = {}
     texts: list[list[str]] = [[] for _ in range(int(removed.sum()))]
@@ -67,12 +68,21 @@ def file_hashes(workspace: Workspace) -> pd.DataFrame | None:
     return status.merge(pdq, on="id", how="left")
 
 
-def removal_list(workspace: Workspace, hashes: pd.DataFrame | None = None) -> pd.DataFrame:
+def removal_list(
+    workspace: Workspace, hashes: pd.DataFrame | None = None, duplicates: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The Re-LAION-style removal list: id, url, image, sha256, pdq, reasons and one `filter:NAME` column per
-    filter. `hashes` (from `file_hashes`) fills sha256 and pdq; without it they are empty."""
-    if not workspace.config.filtered.defined:
+    filter. `hashes` (from `file_hashes`) fills sha256 and pdq; without it they are empty. `duplicates` (dedup's
+    keep-list: id, group_id, keep, as `dedup --out` writes it) adds the images dedup removes, each with its group
+    and the copy kept ("duplicate: group 7, kept train-0012"), and the columns `duplicate_group`, `duplicate_kept`."""
+    if not workspace.config.filtered.defined and duplicates is None:
         raise AuditInputError("this workspace defines no filter, so nothing was removed.", fix=NO_FILTER_HINT)
-    reasons = removal_reasons(workspace)
+    removed = ~workspace.kept
+    duplicate = None
+    if duplicates is not None:
+        duplicate = _duplicate_columns(workspace, duplicates)
+        removed = removed | duplicate["filter:duplicates"].to_numpy(dtype=bool)
+    reasons = removal_reasons(workspace, removed)
     rows = workspace.original.iloc[reasons.index]
     frame = pd.DataFrame(
         {
@@ -85,7 +95,34 @@ def removal_list(workspace: Workspace, hashes: pd.DataFrame | None = None) -> pd
         frame = frame.merge(hashes, on="id", how="left").fillna({"sha256": "", "pdq": ""})
     else:
         frame = frame.assign(sha256="", pdq="")
-    return pd.concat([frame, reasons.reset_index(drop=True)], axis=1)
+    frame = pd.concat([frame, reasons.reset_index(drop=True)], axis=1)
+    if duplicate is not None:
+        mine = duplicate.iloc[reasons.index].reset_index(drop=True)
+        frame["reasons"] = [
+            REASON_SEPARATOR.join(part for part in (before, extra) if part)
+            for before, extra in zip(frame["reasons"], mine.pop("reason"))
+        ]
+        frame = pd.concat([frame, mine], axis=1)
+    return frame
+
+
+def _duplicate_columns(workspace: Workspace, duplicates: pd.DataFrame) -> pd.DataFrame:
+    """Per original row: `filter:duplicates` (dedup removes it), `duplicate_group` (NA outside groups),
+    `duplicate_kept` (the id kept in its group) and the `reason` in words for a removed one."""
+    table = (
+        duplicates.assign(id=duplicates["id"].astype(str))
+        .set_index("id")
+        .reindex(workspace.original["id"].astype(str))
+        .reset_index()
+    )
+    keep = table["keep"].fillna(True).to_numpy(dtype=bool)
+    group = table["group_id"].astype("Int64")
+    keepers = table[keep & group.notna().to_numpy()].set_index("group_id")["id"]
+    kept_copy = group.map(keepers).fillna("").astype(str)
+    reason = [f"duplicate: group {g}, kept {k}" if not kept else "" for g, k, kept in zip(group, kept_copy, keep)]
+    return pd.DataFrame(
+        {"filter:duplicates": ~keep, "duplicate_group": group, "duplicate_kept": kept_copy, "reason": reason}
+    )
 
 
 def keep_list(workspace: Workspace) -> pd.DataFrame:
@@ -114,9 +151,19 @@ def write_croissant(workspace: Workspace, out: Path) -> Path:
     return out
 
 
-def export_frame(workspace: Workspace, what: str) -> pd.DataFrame:
+def dedup_keep_list(workspace: Workspace, log: Log = quiet) -> pd.DataFrame:
+    """dedup at its default options (verified on pixels; cached like the page's and the report's), as `dedup --out`
+    writes its keep-list: id, group_id, keep."""
+    from analysis.registry import ANALYSES
+
+    dedup = next(analysis for analysis in ANALYSES if analysis.name == "dedup")
+    outcome = dedup.run(workspace, dedup.options(), log)
+    return outcome.keep_list(workspace.original["id"].to_numpy())
+
+
+def export_frame(workspace: Workspace, what: str, duplicates: pd.DataFrame | None = None) -> pd.DataFrame:
     if what == "removals":
-        return removal_list(workspace, file_hashes(workspace))
+        return removal_list(workspace, file_hashes(workspace), duplicates)
     if what == "keep":
         return keep_list(workspace)
     raise AuditInputError(f"unknown export {what!r}.", fix=f"choose one of: {', '.join(EXPORTS)}.")

@@ -198,7 +198,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from analysis.exports import export_frame, write_croissant, write_export
+    from analysis.exports import dedup_keep_list, export_frame, write_croissant, write_export
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
@@ -207,13 +207,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         lines = [f"Croissant 1.0 description with the audit's RAI fields written to {out}"]
         emit({"export": args.what, "out": str(out)} if args.json else None, lines)
         return 0
-    frame = export_frame(workspace, args.what)
+    duplicates = dedup_keep_list(workspace, log) if args.with_duplicates and args.what == "removals" else None
+    frame = export_frame(workspace, args.what, duplicates)
     out = write_export(frame, Path(args.out))
     if args.what == "removals":
         hashed = int((frame["sha256"] != "").sum())
+        by_dedup = "" if duplicates is None else f" ({int(frame['filter:duplicates'].sum()):,} of them by dedup)"
         lines = [
-            f"removal list: {len(frame):,} removed items of {workspace.n_original:,}, each with its reasons, "
-            f"written to {out}",
+            f"removal list: {len(frame):,} removed items of {workspace.n_original:,}{by_dedup}, each with its "
+            f"reasons, written to {out}",
             f"sha256 and PDQ hash for {hashed:,} of them"
             + ("" if hashed == len(frame) else " (the rest: no image, or run `pretrain-audit prepare DIR` first)"),
         ]
@@ -382,6 +384,11 @@ def add_report_commands(sub: Any) -> None:
         help="the removal list, the keep-list, or the dataset's Croissant description with the audit's RAI fields",
     )
     p.add_argument("--out", required=True, help="a .csv or .parquet file (croissant: a .json file)")
+    p.add_argument(
+        "--with-duplicates",
+        action="store_true",
+        help="removals: also list the images dedup removes (its default, verified on pixels), with group and kept copy",
+    )
 
     p = workspace_command(
         sub,

@@ -15,8 +15,8 @@ from analysis.workspace import load_workspace
 from tests.helpers import run_cli
 
 
-def export(workspace: Path, what: str, out: Path) -> pd.DataFrame:
-    result = run_cli("export", str(workspace), "--what", what, "--out", str(out))
+def export(workspace: Path, what: str, out: Path, *options: str) -> pd.DataFrame:
+    result = run_cli("export", str(workspace), "--what", what, "--out", str(out), *options)
     assert result.returncode == 0, result.stderr
     return pd.read_csv(out, keep_default_na=False) if out.suffix == ".csv" else pd.read_parquet(out)
 
@@ -47,6 +47,22 @@ def test_each_removed_item_names_every_filter_that_removed_it_with_its_score(sam
     both = removals[removals["reasons"].str.contains("; ")]
     assert len(both) and both["filter:sexual"].astype(str).eq("True").all()  # two reasons: both columns set
     assert both["filter:violence"].astype(str).eq("True").all()
+
+
+def test_with_duplicates_the_list_also_names_what_dedups_keep_list_drops(sample_copy: Path, tmp_path: Path) -> None:
+    """`--with-duplicates`: the images `dedup --out` marks keep = false join the list, each naming its group and the
+    copy kept there, so the list re-applied gives the filtered set without its duplicates."""
+    assert run_cli("dedup", str(sample_copy), "--out", str(tmp_path / "dedup.parquet")).returncode == 0
+    dedup = pd.read_parquet(tmp_path / "dedup.parquet")
+    removals = export(sample_copy, "removals", tmp_path / "removals.parquet", "--with-duplicates")
+    workspace = load_workspace(sample_copy)
+    filtered_out = set(workspace.original["id"].astype(str)[~workspace.kept])
+    dropped = set(dedup.loc[~dedup["keep"], "id"].astype(str))
+    assert set(removals["id"]) == filtered_out | dropped and len(dropped) == 105
+    keepers = dedup[dedup["keep"] & dedup["group_id"].notna()].set_index("group_id")["id"]
+    for row in removals[removals["filter:duplicates"]].itertuples():
+        kept = keepers[row.duplicate_group]
+        assert row.duplicate_kept == kept and f"duplicate: group {row.duplicate_group}, kept {kept}" in row.reasons
 
 
 def test_the_removal_lists_hashes_are_those_of_the_image_files(sample_dir: Path, tmp_path: Path) -> None:
