@@ -1,0 +1,137 @@
+"""Caption contamination: the evaluation captions that are in the training set, exactly once normalised (case,
+punctuation, spacing, HTML entities) or nearly: the same words in the same order with a few added or dropped (a
+site's boilerplate before or after, a word lost, a caption cut short) or misspelt. Two captions filled into one
+template with different content ("general view of the meeting room" / "... of the players") and paraphrases (COCO's
+five captions of one image) are not copies and must not match.
+
+Near-exact is `near_similarity`: the share of the longer caption's words that the other keeps in the same order
+(difflib's alignment of the two word lists), a misspelt word counting as kept; any word replaced by a different
+word makes it 0. Candidates come from MinHash locality-sensitive hashing on the captions' word sets (datasketch,
+`num_perm` permutations, at a Jaccard floor below what a near copy can have), so a million training captions are
+not aligned with every evaluation caption; each candidate is then aligned, so LSH can only miss a match, never
+invent one. Its recall against every pair is measured in bench/caption_contamination.py, where the defaults come
+from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import re
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+NEAR_THRESHOLD = 0.9  # chosen on Conceptual Captions (tuning), reported on LAION (test): docs/benchmarks.md
+CANDIDATE_JACCARD = 0.3  # word-set Jaccard floor of the LSH candidates (a near copy at the threshold is above it)
+NUM_PERM = 128
+TYPO_LETTERS = 2  # two words of 4+ letters and one length that differ in at most this many places: a misspelling
+_NOT_A_WORD = re.compile(r"[\W_]+")
+
+
+def normalise(caption: str) -> str:
+    """The caption as words only: HTML entities decoded, Unicode folded (NFKC), case folded, every run of
+    punctuation and spaces one space."""
+    text = unicodedata.normalize("NFKC", html.unescape(caption or "")).casefold()
+    return " ".join(word for word in _NOT_A_WORD.split(text) if word)
+
+
+def is_typo(a: str, b: str) -> bool:
+    """A letter swapped for its neighbour or mistyped; an inflection ("actor"/"actors") changes the length and is
+    another word."""
+    return len(a) == len(b) >= 4 and sum(x != y for x, y in zip(a, b)) <= TYPO_LETTERS
+
+
+def near_similarity(a: Sequence[str], b: Sequence[str]) -> float:
+    """The share of the longer word list that the other keeps in order (insertions and deletions allowed, a
+    misspelt word kept); 0.0 when a word is replaced by another word: a template filled with other content."""
+    if not a or not b:
+        return 0.0
+    kept = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            kept += i2 - i1
+        elif tag == "replace":
+            if i2 - i1 != j2 - j1 or not all(is_typo(x, y) for x, y in zip(a[i1:i2], b[j1:j2])):
+                return 0.0
+            kept += i2 - i1
+    return kept / max(len(a), len(b))
+
+
+def match_captions(
+    evaluation: Sequence[str],
+    training: Sequence[str],
+    *,
+    threshold: float = NEAR_THRESHOLD,
+    num_perm: int = NUM_PERM,
+    seed: int = 1,
+) -> pd.DataFrame:
+    """Every (evaluation row, training row) whose captions are the same once normalised (`kind` "exact",
+    similarity 1.0) or near copies (`near_similarity` ≥ `threshold`, "near"), sorted by evaluation row, then
+    similarity (highest first). An empty caption matches nothing."""
+    from datasketch import MinHash, MinHashLSH
+
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    eval_words = [normalise(c).split() for c in evaluation]
+    train_words = [normalise(c).split() for c in training]
+    rows: list[tuple[int, int, str, float]] = []
+    by_text: dict[tuple[str, ...], list[int]] = {}
+    for row, words in enumerate(train_words):
+        if words:
+            by_text.setdefault(tuple(words), []).append(row)
+    for row, words in enumerate(eval_words):
+        rows += [(row, match, "exact", 1.0) for match in by_text.get(tuple(words), [])]
+    lsh = MinHashLSH(threshold=CANDIDATE_JACCARD, num_perm=num_perm)
+    digests = MinHash.bulk([[w.encode() for w in set(words)] for words in train_words], num_perm=num_perm, seed=seed)
+    with lsh.insertion_session() as session:
+        for row, (digest, words) in enumerate(zip(digests, train_words)):
+            if words:
+                session.insert(row, digest, check_duplication=False)
+    queries = MinHash.bulk([[w.encode() for w in set(words)] for words in eval_words], num_perm=num_perm, seed=seed)
+    for row, (digest, words) in enumerate(zip(queries, eval_words)):
+        if not words:
+            continue
+        for match in lsh.query(digest):
+            if words == train_words[match]:
+                continue  # counted as exact
+            similarity = near_similarity(words, train_words[match])
+            if similarity >= threshold:
+                rows.append((row, int(match), "near", similarity))
+    frame = pd.DataFrame(rows, columns=["eval_row", "train_row", "kind", "similarity"])
+    return frame.sort_values(["eval_row", "similarity", "train_row"], ascending=[True, False, True]).reset_index(
+        drop=True
+    )
+
+
+def all_pair_similarities(
+    evaluation: Sequence[str], training: Sequence[str], floor: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`near_similarity` of every (evaluation, training) pair that shares a word and whose word sets' Jaccard is at
+    least `floor`, found by a sparse product (no LSH): the reference LSH's recall is measured against, and how a
+    benchmark counts every pair compared. Returns (eval rows, train rows, similarities); exact pairs are 1.0."""
+    from scipy import sparse
+
+    eval_words = [normalise(c).split() for c in evaluation]
+    train_words = [normalise(c).split() for c in training]
+    vocabulary: dict[str, int] = {}
+
+    def matrix(lists: list[list[str]]) -> sparse.csr_matrix:
+        indptr, indices = [0], []
+        for words in lists:
+            indices += sorted({vocabulary.setdefault(w, len(vocabulary)) for w in words})
+            indptr.append(len(indices))
+        return sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr))
+
+    a, b = matrix(eval_words), matrix(train_words)
+    width = len(vocabulary)
+    a.resize((a.shape[0], width))
+    b.resize((b.shape[0], width))
+    shared = (a @ b.T).tocoo()
+    sizes_a, sizes_b = np.diff(a.indptr)[shared.row], np.diff(b.indptr)[shared.col]
+    keep = shared.data / (sizes_a + sizes_b - shared.data) >= floor
+    rows, cols = shared.row[keep], shared.col[keep]
+    similarity = np.array([near_similarity(eval_words[i], train_words[j]) for i, j in zip(rows, cols)])
+    return rows, cols, similarity
