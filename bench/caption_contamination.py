@@ -224,6 +224,20 @@ def render(payload: dict) -> str:
         f"| {family} | {t['at_chosen'][f'recall: {family}']:.3f} | {x['at_chosen'][f'recall: {family}']:.3f} |"
         for family in EDITS
     ]
+    lines += [
+        "",
+        "Over the threshold (the choice above; a lower one finds more copies where captions are less templated, and "
+        "each match is shown with its evidence to be judged):",
+        "",
+        "| near similarity ≥ | tuning: planted recall | tuning: false matches | test: planted recall | "
+        "test: false matches |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {a['threshold']} | {a['planted_recall']:.3f} | {a['false_matches'] + a['paraphrase_matches']} | "
+        f"{b['planted_recall']:.3f} | {b['false_matches'] + b['paraphrase_matches']} |"
+        for a, b in zip(t["grid"], x["grid"])
+    ]
     lsh = x["lsh"]
     lines += [
         "",
