@@ -226,8 +226,8 @@ def render(payload: dict) -> str:
     ]
     lines += [
         "",
-        "Over the threshold (the choice above; a lower one finds more copies where captions are less templated, and "
-        "each match is shown with its evidence to be judged):",
+        "Over the threshold (false matches here include paraphrase matches): a lower threshold finds more copies "
+        "where captions are less templated, as on LAION, at the price of matches a reviewer must judge:",
         "",
         "| near similarity ≥ | tuning: planted recall | tuning: false matches | test: planted recall | "
         "test: false matches |",
