@@ -213,6 +213,23 @@ MUTATIONS = [
         ["tests/test_filter_builder.py::test_a_fit_saved_before_trials_were_counted_asks_to_be_fitted_again"],
     ),
     (
+        "the dashboard prints its address before the first views are computed",
+        "dashboard/warm.py",
+        "        warm_caches(directory, log)\n",
+        "        ready()\n        warm_caches(directory, log)\n",
+        [
+            "tests/test_browser.py::"
+            "test_when_the_address_is_printed_the_duplicates_page_shows_its_groups_without_a_spinner"
+        ],
+    ),
+    (
+        "caption contamination matches a template filled with other content",
+        "analysis/contamination/captions.py",
+        "                return 0.0\n",
+        "                continue\n",
+        ["tests/test_caption_contamination.py::test_a_template_filled_with_other_content_is_not_a_copy"],
+    ),
+    (
         "the classifier's default C is not the one chosen on the tuning half of Caltech-101",
         "analysis/filters/model.py",
         "DEFAULT_C = 0.01",

@@ -52,13 +52,16 @@ def warm_caches(directory: Path, log: Callable[[str], None]) -> list[str]:
     return warmed
 
 
-def warm_when_serving(directory: Path, log: Callable[[str], None]) -> None:
-    """Thread body: wait for Streamlit's runtime (its caches live there), then warm them."""
+def warm_when_serving(directory: Path, log: Callable[[str], None], ready: Callable[[], None] = lambda: None) -> None:
+    """Thread body: wait for Streamlit's runtime (its caches live there), warm them, then call `ready` (which
+    prints the address), also when the warm-up failed: a failed warm-up costs speed only."""
     from streamlit.runtime import Runtime
 
     while not Runtime.exists():
         time.sleep(0.1)
     try:
         warm_caches(directory, log)
-    except Exception as exc:  # noqa: BLE001 — a failed warm-up costs speed only; the page shows the error
+    except Exception as exc:  # noqa: BLE001 — the page shows the error when opened
         log(f"  caches not warmed: {type(exc).__name__}: {exc}")
+    finally:
+        ready()

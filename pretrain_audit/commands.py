@@ -89,14 +89,20 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
         load_workspace(directory)  # fail here, with one line, rather than in the browser
     app = Path(dashboard.__file__).resolve().parent / "app.py"
-    log(f"pretrain-audit dashboard on {directory}\n  open http://localhost:{args.port}  (Ctrl+C to stop)")
-    if shared is not None:
+    address = f"  open http://localhost:{args.port}  (Ctrl+C to stop)"
+    if shared is None:
+        log(f"pretrain-audit dashboard on {directory}\n{address}")
+    else:
         import threading
 
         from dashboard.warm import warm_when_serving
 
-        log("  warming each page's first view in the background…")
-        threading.Thread(target=warm_when_serving, args=(directory, log), daemon=True, name="warm").start()
+        # The address comes once every page's first view is computed, so the first look at any page waits for
+        # nothing (a verified dedup takes a while the first time; later starts load it from the cache).
+        log(f"pretrain-audit dashboard on {directory}\n  computing each page's first view; the address follows…")
+        threading.Thread(
+            target=warm_when_serving, args=(directory, log, lambda: log(address)), daemon=True, name="warm"
+        ).start()
     # Streamlit's own CLI, in this process: the warm-up fills the caches its sessions share, and a signal to this
     # process (Ctrl+C, a supervisor's SIGTERM) stops the server.
     from streamlit.web import cli as streamlit_cli
@@ -112,6 +118,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         "--theme.base=light",
         "--server.fileWatcherType=none",
         "--client.toolbarMode=minimal",
+        # The address is printed by us, once the first views are computed: not Streamlit's, nor its server log.
+        "--logger.hideWelcomeMessage=true",
+        "--logger.level=warning",
         "--",
         "--workspace",
         str(directory),

@@ -165,7 +165,8 @@ def is_blurred(shown, original, ratio: float = 0.1) -> bool:
 
 @contextmanager
 def serve_dashboard(workspace: Path, limit_s: float = 90) -> Iterator[str]:
-    """`pretrain-audit dashboard` on a workspace, as a user starts it; yields its URL once it answers. Its output is
+    """`pretrain-audit dashboard` on a workspace, as a user starts it; yields its URL once it has printed it and the
+    server answers. Its output is
     drained by a thread: a pipe nobody reads fills at 64 KiB and then blocks the server mid-session, which reads as
     pages that never load."""
     port = free_port()
@@ -189,12 +190,16 @@ def serve_dashboard(workspace: Path, limit_s: float = 90) -> Iterator[str]:
         while time.monotonic() - started < limit_s:
             if process.poll() is not None:
                 pytest.fail(f"dashboard exited ({process.returncode}) before answering: {''.join(lines[-40:])}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+            # Ready as a user sees it: the server answers and the command has printed the address, which it does
+            # once every page's first view is computed.
+            if any(f"open {url}" in line for line in lines):
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+            time.sleep(0.2)
         else:
             process.kill()
             pytest.fail(

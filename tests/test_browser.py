@@ -294,3 +294,27 @@ def test_the_report_page_downloads_the_removal_list_the_cli_writes(
     result = run_cli("export", str(browser_workspace), "--what", "removals", "--out", str(written))
     assert result.returncode == 0, result.stderr
     assert downloaded.name.startswith("removals-") and downloaded.read_bytes() == written.read_bytes()
+
+
+def test_when_the_address_is_printed_the_duplicates_page_shows_its_groups_without_a_spinner(
+    sample_without_results, browser
+) -> None:
+    """Issue 44: a new user's first look. On a workspace whose dedup was never run (its verification not cached),
+    `pretrain-audit dashboard` prints the address only once every page's first view is computed, so the Duplicates
+    page opened at once shows its verified groups with no "verifying them on pixels" spinner on the way."""
+    import time
+
+    from tests.helpers import serve_dashboard
+
+    with serve_dashboard(sample_without_results, limit_s=180) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        page.goto(f"{url}/duplicates")
+        spinners, deadline = 0, time.monotonic() + 60
+        while time.monotonic() < deadline and page.get_by_text("Images in groups").count() == 0:
+            spinners += page.locator("[data-testid='stSpinner']").count()
+            time.sleep(0.05)
+        spinners += page.locator("[data-testid='stSpinner']").count()
+        body = page.inner_text("body")
+        page.close()
+    assert "Images in groups" in body and "verifying" not in body
+    assert spinners == 0, "a spinner showed while the first view computed what the warm-up should have"
