@@ -540,7 +540,8 @@ def main() -> None:
     frame = pd.read_parquet(directory / "original.parquet")  # with the split and family of every image
     check, judge = result.verification, PairJudge(frame)
     copies = copy_table(judge, frame, check, result.group_id)
-    grids = {split: sweep(judge, check, copies, split) for split in ("tuning", "test")}
+    kinds = judge.kinds(check.pairs[:, 0], check.pairs[:, 1])
+    grids = {split: sweep(judge, check, kinds, copies, split) for split in ("tuning", "test")}
     chosen = choose(grids["tuning"])
     shipped = {"cosine": check.candidate_threshold, "coverage": MIN_COVERAGE, "inliers": check.inlier_threshold}
 
@@ -552,14 +553,14 @@ def main() -> None:
         ]
         return row.iloc[0].to_dict()
 
-    across = judge.kinds(*check.pairs[check.verified].T)[judge.splits(*check.pairs[check.verified].T) == "across"]
+    across = kinds[check.verified & (judge.splits(check.pairs[:, 0], check.pairs[:, 1]) == "across")]
     dedup = {
         "shipped": shipped,
         "chosen_on_tuning": chosen,
         "chosen_is_shipped": all(np.isclose(chosen[k], shipped[k]) for k in shipped),
         "at_chosen": {split: at(grid, chosen) for split, grid in grids.items()},
         "at_shipped": {split: at(grid, shipped) for split, grid in grids.items()},
-        **{split: split_measures(judge, check, copies, split) for split in ("tuning", "test")},
+        **{split: split_measures(judge, check, kinds, copies, split) for split in ("tuning", "test")},
         "verified_across_splits": {kind: int((across == kind).sum()) for kind in PAIR_KINDS},
         "n_candidates": int(len(check.pairs)),
         "grid": {split: grid.round(5).to_dict("records") for split, grid in grids.items()},

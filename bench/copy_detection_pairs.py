@@ -95,10 +95,10 @@ def copy_table(judge: PairJudge, frame: pd.DataFrame, check, group_id: np.ndarra
     )
 
 
-def sweep(judge: PairJudge, check, copies: pd.DataFrame, split: str) -> pd.DataFrame:
+def sweep(judge: PairJudge, check, kinds: np.ndarray, copies: pd.DataFrame, split: str) -> pd.DataFrame:
     """Pair recall, false pairs (per 1,000 images too) and candidates per image at every setting of the grid,
-    on one split: what the defaults are chosen from (tuning) and then judged by (test)."""
-    kinds = judge.kinds(check.pairs[:, 0], check.pairs[:, 1])
+    on one split: what the defaults are chosen from (tuning) and then judged by (test). `kinds`: each candidate's
+    kind (`PairJudge.kinds`), judged once for every split and setting."""
     inside = judge.splits(check.pairs[:, 0], check.pairs[:, 1]) == split
     mine = copies[copies["split"] == split]
     n_images = judge.images(split)
@@ -139,10 +139,9 @@ def choose(tuning: pd.DataFrame) -> dict:
     return {"cosine": float(best["cosine"]), "coverage": float(best["coverage"]), "inliers": int(best["inliers"])}
 
 
-def split_measures(judge: PairJudge, check, copies: pd.DataFrame, split: str) -> dict:
+def split_measures(judge: PairJudge, check, kinds: np.ndarray, copies: pd.DataFrame, split: str) -> dict:
     """The shipped two-stage detector on one split: recall per family, every verified pair by kind, the false
     pairs listed."""
-    kinds = judge.kinds(check.pairs[:, 0], check.pairs[:, 1])
     inside = judge.splits(check.pairs[:, 0], check.pairs[:, 1]) == split
     verified = check.verified & inside
     threshold = check.inlier_threshold

@@ -230,6 +230,13 @@ MUTATIONS = [
         ["tests/test_caption_contamination.py::test_a_template_filled_with_other_content_is_not_a_copy"],
     ),
     (
+        "the near-copy caption threshold is not the one chosen on Conceptual Captions",
+        "analysis/contamination/captions.py",
+        "NEAR_THRESHOLD = 0.9",
+        "NEAR_THRESHOLD = 0.7",
+        ["tests/test_caption_contamination.py::test_the_default_threshold_is_the_one_chosen_on_real_captions"],
+    ),
+    (
         "the classifier's default C is not the one chosen on the tuning half of Caltech-101",
         "analysis/filters/model.py",
         "DEFAULT_C = 0.01",
