@@ -133,6 +133,11 @@ def croissant(
         document[prop] = [f"{a}: {by_audit[a].finding}" for a in audits if a in by_audit and by_audit[a].finding]
     if config.filtered.defined:
         document["rai:dataPreprocessingProtocol"].insert(0, "Filters: " + "; ".join(config.filtered.describe()))
+    contamination = by_audit.get("Contamination")
+    if (
+        contamination is not None and contamination.finding
+    ):  # evaluation data inside: scores measured on it are inflated
+        document["rai:dataLimitations"].insert(0, f"Evaluation-set contamination: {contamination.finding}")
     document["rai:dataLimitations"] = [line for line in document["rai:dataLimitations"] if line]
     return document
 

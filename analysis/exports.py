@@ -69,19 +69,30 @@ def file_hashes(workspace: Workspace) -> pd.DataFrame | None:
 
 
 def removal_list(
-    workspace: Workspace, hashes: pd.DataFrame | None = None, duplicates: pd.DataFrame | None = None
+    workspace: Workspace,
+    hashes: pd.DataFrame | None = None,
+    duplicates: pd.DataFrame | None = None,
+    contamination: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The Re-LAION-style removal list: id, url, image, sha256, pdq, reasons and one `filter:NAME` column per
     filter. `hashes` (from `file_hashes`) fills sha256 and pdq; without it they are empty. `duplicates` (dedup's
     keep-list: id, group_id, keep, as `dedup --out` writes it) adds the images dedup removes, each with its group
-    and the copy kept ("duplicate: group 7, kept train-0012"), and the columns `duplicate_group`, `duplicate_kept`."""
-    if not workspace.config.filtered.defined and duplicates is None:
+    and the copy kept ("duplicate: group 7, kept train-0012"), and the columns `duplicate_group`, `duplicate_kept`.
+    `contamination` (per original row, from `ContaminationResult.training_reasons`) adds the training items that
+    hold a copy of an evaluation item, with the column `contaminates` naming them."""
+    extras = [
+        frame
+        for frame in (
+            None if duplicates is None else _duplicate_columns(workspace, duplicates),
+            contamination,
+        )
+        if frame is not None
+    ]
+    if not workspace.config.filtered.defined and not extras:
         raise AuditInputError("this workspace defines no filter, so nothing was removed.", fix=NO_FILTER_HINT)
     removed = ~workspace.kept
-    duplicate = None
-    if duplicates is not None:
-        duplicate = _duplicate_columns(workspace, duplicates)
-        removed = removed | duplicate["filter:duplicates"].to_numpy(dtype=bool)
+    for extra in extras:
+        removed = removed | extra[[c for c in extra.columns if c.startswith("filter:")][0]].to_numpy(dtype=bool)
     reasons = removal_reasons(workspace, removed)
     rows = workspace.original.iloc[reasons.index]
     frame = pd.DataFrame(
@@ -96,11 +107,11 @@ def removal_list(
     else:
         frame = frame.assign(sha256="", pdq="")
     frame = pd.concat([frame, reasons.reset_index(drop=True)], axis=1)
-    if duplicate is not None:
-        mine = duplicate.iloc[reasons.index].reset_index(drop=True)
+    for extra in extras:
+        mine = extra.iloc[reasons.index].reset_index(drop=True)
         frame["reasons"] = [
-            REASON_SEPARATOR.join(part for part in (before, extra) if part)
-            for before, extra in zip(frame["reasons"], mine.pop("reason"))
+            REASON_SEPARATOR.join(part for part in (before, more) if part)
+            for before, more in zip(frame["reasons"], mine.pop("reason"))
         ]
         frame = pd.concat([frame, mine], axis=1)
     return frame
@@ -161,9 +172,23 @@ def dedup_keep_list(workspace: Workspace, log: Log = quiet) -> pd.DataFrame:
     return outcome.keep_list(workspace.original["id"].to_numpy())
 
 
-def export_frame(workspace: Workspace, what: str, duplicates: pd.DataFrame | None = None) -> pd.DataFrame:
+def contamination_reasons(workspace: Workspace, log: Log = quiet) -> pd.DataFrame:
+    """The contamination check at its default options over the `[[eval]]` sets, as reasons per training row."""
+    from analysis.registry import by_name
+
+    contamination = by_name("contamination")
+    result = contamination.run(workspace, contamination.options(), log)
+    return result.training_reasons(workspace.n_original)
+
+
+def export_frame(
+    workspace: Workspace,
+    what: str,
+    duplicates: pd.DataFrame | None = None,
+    contamination: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     if what == "removals":
-        return removal_list(workspace, file_hashes(workspace), duplicates)
+        return removal_list(workspace, file_hashes(workspace), duplicates, contamination)
     if what == "keep":
         return keep_list(workspace)
     raise AuditInputError(f"unknown export {what!r}.", fix=f"choose one of: {', '.join(EXPORTS)}.")

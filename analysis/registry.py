@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from analysis.bias.contract import Bias
 from analysis.concepts.contract import Concepts
+from analysis.contamination.contract import Contamination
 from analysis.contract import Analysis
 from analysis.dedup.contract import Duplicates
 from analysis.filters.contract import FilterBuilder
@@ -20,6 +21,7 @@ ANALYSES: tuple[Analysis, ...] = (
     Concepts(),
     Duplicates(),
     Regurgitation(),
+    Contamination(),
     HashListMatches(),
     ReviewQueue(),
     FilterBuilder(),

@@ -93,7 +93,9 @@ KNOWN_SECTIONS = {
     "scores",
     "compute",
     "gates",  # its keys are the options of `pretrain-audit check`, checked by analysis.gates
+    "eval",  # [[eval]] name = ..., manifest = ...: the evaluation sets `contamination` looks for in the training set
 }
+EVAL_KEYS = {"name", "manifest"}
 KNOWN_KEYS = {
     "workspace": {"name", "images_root", "synthetic", "description"},
     "original": {"manifest", "captions"},
@@ -125,6 +127,7 @@ class WorkspaceConfig:
     task_rows: int | None = None  # [compute] task_rows: rows per task on the cluster (None: each step's default)
     captions: str | None = None  # [original] captions: several captions per image (analysis.manifests.load_manifest)
     gates: dict[str, Any] = field(default_factory=dict)  # [gates]: the limits `check` and the summary judge by
+    evals: tuple[tuple[str, Path], ...] = ()  # [[eval]]: (name, manifest) of each evaluation set
 
     @property
     def config_path(self) -> Path:
@@ -252,7 +255,29 @@ def read_config(root: Path) -> WorkspaceConfig:
         task_rows=task_rows,
         captions=raw.get("original", {}).get("captions"),
         gates=dict(raw.get("gates", {})),
+        evals=_eval_sets(raw.get("eval", []), root, config_path),
     )
+
+
+def _eval_sets(body: Any, root: Path, config_path: Path) -> tuple[tuple[str, Path], ...]:
+    """The `[[eval]]` tables: each a name (unique; it names the set in `check --max-contamination NAME=N`) and
+    a manifest path."""
+    example = 'write [[eval]] tables, e.g.\n[[eval]]\nname = "coco"\nmanifest = "coco-val.parquet"'
+    if not isinstance(body, list):
+        raise AuditInputError("[eval] must be a list of [[eval]] tables.", path=config_path, fix=example)
+    sets: dict[str, Path] = {}
+    for number, table in enumerate(body, start=1):
+        unknown = set(table) - EVAL_KEYS if isinstance(table, dict) else set()
+        name, manifest = (table.get("name"), table.get("manifest")) if isinstance(table, dict) else (None, None)
+        if unknown or not isinstance(name, str) or not name.strip() or not isinstance(manifest, str) or not manifest:
+            problem = f"unknown key(s) {sorted(unknown)}" if unknown else "needs a name and a manifest"
+            raise AuditInputError(f"[[eval]] table {number} {problem}.", path=config_path, fix=example)
+        if name.strip() in sets:
+            raise AuditInputError(
+                f"[[eval]] name {name.strip()!r} is used twice.", path=config_path, fix="give each set its own name."
+            )
+        sets[name.strip()] = _resolve(root, manifest)
+    return tuple(sets.items())
 
 
 def _score_files(raw: dict[str, Any], config_path: Path) -> dict[str, str]:

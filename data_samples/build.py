@@ -25,7 +25,10 @@ from data_samples.captions import N_MAN, N_WOMAN, NEUTRAL_SAFE, plan_captions, s
 SEED = 20220628  # the date of OpenAI's DALL·E 2 pre-training mitigations post
 N_TRAIN = 1000
 N_GENERATED = 100
+N_EVAL = 40  # the evaluation set looked for by `contamination`: a few planted copies among distinct items
+EVAL_NAME = "bench-eval"
 EDITED_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "retina")
+TEXTURED = ("astronaut", "coffee", "chelsea", "motorcycle_left")  # photos whose crops verify at 128 px
 EXACT_DUPLICATE_SOURCES = 10
 THRESHOLDS = {"sexual": 0.5, "violence": 0.5}
 # The limits a pipeline would set (`check`, the report's summary): the sample's planted bias and memorised copies fail
@@ -157,9 +160,11 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
         )
     original = pd.DataFrame(rows)
     generated, copies = _generated(rng, items, generated_dir)
+    evaluation, eval_truth = _evaluation(np.random.default_rng(seed + 1), items, directory / "eval")
 
     atomic_save_parquet(directory / "original.parquet", original)
     atomic_save_parquet(directory / "generated.parquet", generated)
+    atomic_save_parquet(directory / "eval" / "eval.parquet", evaluation)
     write_config(
         directory,
         {
@@ -175,9 +180,10 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
             },
             "generated": {"manifest": "generated.parquet"},
             "gates": SAMPLE_GATES,
+            "eval": [{"name": EVAL_NAME, "manifest": "eval/eval.parquet"}],
         },
     )
-    atomic_save_json(directory / "sample_truth.json", _truth(items, original, copies))
+    atomic_save_json(directory / "sample_truth.json", _truth(items, original, copies) | eval_truth)
     (directory / "README.txt").write_text(SYNTHETIC_NOTE + "\nSee sample_truth.json for the planted ground truth.\n")
     if progress:
         import sys
@@ -213,6 +219,58 @@ def _generated(rng: np.random.Generator, items: list[dict], out: Path) -> tuple[
         rows.append({"id": gen_id, "image": relative, "prompt": source["caption"], "source_id": source["id"]})
     order = rng.permutation(len(rows))
     return pd.DataFrame([rows[i] for i in order]), copies
+
+
+def _evaluation(rng: np.random.Generator, items: list[dict], out: Path) -> tuple[pd.DataFrame, dict]:
+    """An evaluation set (its images relative to its own folder, as evaluation sets live apart from the training
+    images): 6 near copies and 2 crops of training images, 3 captions copied
+    exactly once case and punctuation are folded and 2 with a word misspelt, and distinct items for the rest."""
+    (out / "images").mkdir(parents=True)
+    # Copies of textured photographs: at 128 px a procedural scene, a clock, a logo, the rocket's sky or the retina
+    # has too few local features for pixels to verify a crop (as a plain gradient in real data: such a pair stays an
+    # uncounted candidate).
+    textured = [i for i, it in enumerate(items) if it["kind"] == "photo" and it["family"].split("-", 1)[1] in TEXTURED]
+    image_sources = [int(i) for i in rng.choice(textured, 8, replace=False)]
+    kept = [i for i, it in enumerate(items) if max(it["sexual"], it["violence"]) < THRESHOLDS["sexual"]]
+    caption_sources = [int(i) for i in rng.choice([i for i in kept if i not in image_sources], 5, replace=False)]
+    rows, image_copies, caption_copies = [], {}, {}
+    for index in range(N_EVAL):
+        eval_id = f"eval-{index:03d}"
+        caption = f"evaluation item {index} of a held-out benchmark"
+        if index < len(image_sources):
+            source = items[image_sources[index]]
+            image = drawing.near_copy(source["image"], rng) if index < 6 else _cropped(source["image"])
+            image_copies[eval_id] = source["id"]
+        else:
+            image = drawing.scene(rng)
+        if len(image_sources) <= index < len(image_sources) + len(caption_sources):
+            source = items[caption_sources[index - len(image_sources)]]
+            exact = index < len(image_sources) + 3
+            caption = source["caption"].upper() + "!" if exact else _misspelt(source["caption"])
+            caption_copies[eval_id] = {"train_id": source["id"], "kind": "exact" if exact else "near"}
+        image.save(out / "images" / f"{eval_id}.png", format="PNG")
+        rows.append({"id": eval_id, "image": f"images/{eval_id}.png", "caption": caption})
+    truth = {"eval_set": EVAL_NAME, "eval_image_copies": image_copies, "eval_caption_copies": caption_copies}
+    return pd.DataFrame(rows), truth
+
+
+def _misspelt(caption: str) -> str:
+    """The caption with two letters of its longest word swapped (one whose swap changes it): a near copy, not an
+    exact one."""
+    words = caption.split(" ")
+    longest = max(
+        (i for i in range(len(words)) if len(words[i]) > 3 and words[i][1] != words[i][2]), key=lambda i: len(words[i])
+    )
+    word = words[longest]
+    words[longest] = word[0] + word[2] + word[1] + word[3:]
+    return " ".join(words)
+
+
+def _cropped(image: Image.Image) -> Image.Image:
+    """A centre crop of 80% scaled back up: how a benchmark's copy of a web image often differs."""
+    width, height = image.size
+    box = (width // 10, height // 10, width - width // 10, height - height // 10)
+    return image.crop(box).resize((width, height), Image.Resampling.BICUBIC)
 
 
 def _truth(items: list[dict], original: pd.DataFrame, copies: dict[str, str]) -> dict:

@@ -207,7 +207,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from analysis.exports import dedup_keep_list, export_frame, write_croissant, write_export
+    from analysis.exports import contamination_reasons, dedup_keep_list, export_frame, write_croissant, write_export
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
@@ -217,13 +217,22 @@ def cmd_export(args: argparse.Namespace) -> int:
         emit({"export": args.what, "out": str(out)} if args.json else None, lines)
         return 0
     duplicates = dedup_keep_list(workspace, log) if args.with_duplicates and args.what == "removals" else None
-    frame = export_frame(workspace, args.what, duplicates)
+    contamination = (
+        contamination_reasons(workspace, log) if args.with_contamination and args.what == "removals" else None
+    )
+    frame = export_frame(workspace, args.what, duplicates, contamination)
     out = write_export(frame, Path(args.out))
     if args.what == "removals":
         hashed = int((frame["sha256"] != "").sum())
-        by_dedup = "" if duplicates is None else f" ({int(frame['filter:duplicates'].sum()):,} of them by dedup)"
+        by_extra = ", ".join(
+            f"{int(frame[column].sum()):,} {what}"
+            for column, what in (("filter:duplicates", "by dedup"), ("filter:contamination", "holding evaluation data"))
+            if column in frame
+        )
         lines = [
-            f"removal list: {len(frame):,} removed items of {workspace.n_original:,}{by_dedup}, each with its "
+            f"removal list: {len(frame):,} removed items of {workspace.n_original:,}"
+            + (f" ({by_extra})" if by_extra else "")
+            + ", each with its "
             f"reasons, written to {out}",
             f"sha256 and PDQ hash for {hashed:,} of them"
             + ("" if hashed == len(frame) else " (the rest: no image, or run `pretrain-audit prepare DIR` first)"),
@@ -397,6 +406,11 @@ def add_report_commands(sub: Any) -> None:
         "--with-duplicates",
         action="store_true",
         help="removals: also list the images dedup removes (its default, verified on pixels), with group and kept copy",
+    )
+    p.add_argument(
+        "--with-contamination",
+        action="store_true",
+        help="removals: also list the training items that hold a copy of an [[eval]] set's image or caption",
     )
 
     p = workspace_command(

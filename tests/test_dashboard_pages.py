@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.contamination import contract as contamination_contract
 from analysis.review.store import VerdictStore
 from dashboard import concepts, summary
 from dashboard.views import bias, duplicates, map, regurgitation, removals
@@ -228,7 +229,7 @@ def test_warming_computes_each_pages_first_view_before_anyone_asks(
 
     logged: list[str] = []
     warmed = warm.warm_caches(sample_copy, logged.append)
-    assert warmed == ["Removals", "Bias", "Map", "Duplicates", "Regurgitation", "Overview"]
+    assert warmed == ["Removals", "Bias", "Map", "Duplicates", "Regurgitation", "Contamination", "Overview"]
     assert logged and "caches warm in" in logged[-1]
 
     def must_not_run(*args, **kwargs):
@@ -240,7 +241,8 @@ def test_warming_computes_each_pages_first_view_before_anyone_asks(
     monkeypatch.setattr(concepts, "concept_table_for", must_not_run)
     monkeypatch.setattr(concepts, "map_for", must_not_run)
     monkeypatch.setattr(summary, "executive_summary", must_not_run)
-    for page in ("bias", "duplicates", "regurgitation", "map", "overview"):
+    monkeypatch.setattr(contamination_contract, "contamination_for", must_not_run)
+    for page in ("bias", "duplicates", "regurgitation", "contamination", "map", "overview"):
         open_page(page, sample_copy, monkeypatch)  # asserts that the page raised nothing
 
 

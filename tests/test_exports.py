@@ -65,6 +65,24 @@ def test_with_duplicates_the_list_also_names_what_dedups_keep_list_drops(sample_
         assert row.duplicate_kept == kept and f"duplicate: group {row.duplicate_group}, kept {kept}" in row.reasons
 
 
+def test_with_contamination_the_list_also_names_each_training_copy_of_evaluation_data(
+    sample_copy: Path, tmp_path: Path
+) -> None:
+    """`--with-contamination`: every training item holding a copy of an [[eval]] item's image or caption joins the
+    list, naming the item and the evidence, so a holder can drop the evaluation data from the pool."""
+    matches = json.loads(run_cli("contamination", str(sample_copy), "--json").stdout)["sets"][0]
+    removals = export(sample_copy, "removals", tmp_path / "removals.parquet", "--with-contamination").set_index("id")
+    holders = {m["train_id"] for m in matches["images"]["matches"] + matches["captions"]["matches"]}
+    flagged = set(removals.index[removals["filter:contamination"]])
+    assert flagged == holders
+    workspace = load_workspace(sample_copy)
+    assert set(removals.index) == set(workspace.original["id"].astype(str)[~workspace.kept]) | holders
+    image = matches["images"]["matches"][0]
+    row = removals.loc[image["train_id"]]
+    assert f"contamination: image of bench-eval {image['eval_id']} ({image['inliers']} inliers)" in row["reasons"]
+    assert f"bench-eval:{image['eval_id']}" in row["contaminates"]
+
+
 def test_the_removal_lists_hashes_are_those_of_the_image_files(sample_dir: Path, tmp_path: Path) -> None:
     """What lets a holder whose ids differ find the same files: the sha256 of the bytes and the PDQ hash."""
     removals = export(sample_dir, "removals", tmp_path / "removals.parquet")
@@ -144,6 +162,9 @@ def test_the_croissant_description_passes_mlcroissant_and_names_every_mitigation
     assert "“woman” fell 14.0%" in biases and "95% CI" in biases
     assert document["rai:dataSocialImpact"][0].startswith("Regurgitation: ")
     assert any("Known-bad hashes: not measured" in line for line in document["rai:dataLimitations"])
+    assert document["rai:dataLimitations"][0].startswith(
+        "Evaluation-set contamination: bench-eval: 13 of 40 evaluation items found in the training set"
+    )
 
 
 def test_a_croissant_description_must_be_json(sample_dir: Path, tmp_path: Path) -> None:
