@@ -152,7 +152,7 @@ def test_the_page_shows_the_sets_counts_and_each_image_match_with_its_evidence(
     assert metrics["Items in the training set"] == "13 of 40"
     assert metrics["Images with a copy"] == "8 (20.0%)" and metrics["Captions found"] == "5 of 40"
     evidence = [i for i in app.get("image") if "matched keypoints" in str(i.proto)]
-    assert len(evidence) == 6  # one per match on the first page (6 per page)
+    assert len(evidence) == 6  # one per contaminated evaluation image (8), 6 on the first page
 
 
 def test_the_pages_caption_section_puts_both_captions_side_by_side(
@@ -162,9 +162,10 @@ def test_the_pages_caption_section_puts_both_captions_side_by_side(
 
     app = open_page("contamination", sample_copy, monkeypatch, section="Caption matches")
     table = app.dataframe[0].value
-    assert {"evaluation caption", "training caption", "kind"} <= set(table.columns)
+    assert sorted(table["evaluation id"]) == sorted(truth(sample_copy)["eval_caption_copies"])  # one row per caption
     misspelt = table[table["kind"] == "near"].iloc[0]
-    assert misspelt["evaluation caption"] != misspelt["training caption"]
+    assert misspelt["evaluation caption"] != misspelt["closest training caption"]
+    assert (table["training copies"] >= 1).all() and (table["in filtered set"] <= table["training copies"]).all()
 
 
 def test_without_an_eval_set_the_page_says_how_to_declare_one(

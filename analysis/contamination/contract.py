@@ -116,15 +116,20 @@ class Contamination(
             if one.search is not None:
                 lines.append(f"  an image counts when it has {one.search.rule()}")
             payload = one.to_json()
-            for match in payload["images"]["matches"][:5]:
-                inliers = "" if match["inliers"] is None else f", {match['inliers']} inliers, {match['tier']}"
-                lines.append(
-                    f"  image {match['eval_id']} ≈ {match['train_id']} (cosine {match['cosine']:.3f}{inliers})"
-                )
-            for match in payload["captions"]["matches"][:5]:
-                lines.append(
-                    f"  caption {match['eval_id']} ≈ {match['train_id']} ({match['kind']}, {match['similarity']:.2f})"
-                )
+            for kind in ("images", "captions"):
+                by_item: dict[str, list[dict]] = {}
+                for match in payload[kind]["matches"]:
+                    by_item.setdefault(match["eval_id"], []).append(match)
+                for eval_id, matches in list(by_item.items())[:5]:
+                    best = matches[0]
+                    evidence = (
+                        f"cosine {best['cosine']:.3f}"
+                        + ("" if best["inliers"] is None else f", {best['inliers']} inliers, {best['tier']}")
+                        if kind == "images"
+                        else f"{best['kind']}, {best['similarity']:.2f}"
+                    )
+                    more = f"; {len(matches) - 1:,} more training copies" if len(matches) > 1 else ""
+                    lines.append(f"  {kind[:-1]} {eval_id} ≈ {best['train_id']} ({evidence}{more})")
         return lines
 
     def write_outputs(

@@ -120,6 +120,12 @@ def _image_matches(workspace, one: SetContamination, store: VerdictStore) -> Non
                 st.markdown("**Evaluation image**")
                 st.image(tile_png("/", pair.eval_image, False, 256, level), width="stretch")
                 id_caption(pair.eval_id)
+                if pair.other_copies:
+                    st.caption(
+                        f"Also copied in {len(pair.other_copies)} more training image(s): "
+                        + ", ".join(pair.other_copies[:8])
+                        + (" …" if len(pair.other_copies) > 8 else "")
+                    )
             with right:
                 st.markdown("**Training image**" + (" (removed by a filter)" if pair.train_removed else ""))
                 st.image(tile_png("/", pair.train_image, blur, 256, level), width="stretch")
