@@ -230,6 +230,27 @@ MUTATIONS = [
         ["tests/test_caption_contamination.py::test_a_template_filled_with_other_content_is_not_a_copy"],
     ),
     (
+        "contamination counts a second photograph of the same scene as a copy of an evaluation image",
+        "analysis/contamination/compute.py",
+        'frame["counted"] = verified & np.isin(frame["tier"].astype(str), list(search.acted_tiers))',
+        'frame["counted"] = verified',
+        ["tests/test_contamination.py::test_a_verified_second_shot_of_the_same_scene_is_shown_but_not_counted"],
+    ),
+    (
+        "the contamination gate counts copies the filters removed",
+        "analysis/contamination/contract.py",
+        "float(len(one.contaminated_ids(kept_only=True)))",
+        "float(len(one.contaminated_ids()))",
+        ["tests/test_contamination.py::test_the_gate_judges_what_the_filters_kept"],
+    ),
+    (
+        "contamination counts an evaluation item once per training copy",
+        "analysis/contamination/compute.py",
+        "        return self.image_ids(kept_only) | self.caption_ids(kept_only)",
+        "        return set(self._counted(kept_only)['train_id']) | self.caption_ids(kept_only)",
+        ["tests/test_contamination.py::test_an_item_counts_once_however_many_training_copies_it_has"],
+    ),
+    (
         "the near-copy caption threshold is not the one chosen on Conceptual Captions",
         "analysis/contamination/captions.py",
         "NEAR_THRESHOLD = 0.9",

@@ -179,3 +179,44 @@ def test_without_an_eval_set_the_page_says_how_to_declare_one(
     config.write_text(text[:start] + text[text.index("]\n", start) + 2 :])
     app = open_page("contamination", sample_copy, monkeypatch)
     assert "[[eval]]" in app.info[0].value
+
+
+def test_a_verified_second_shot_of_the_same_scene_is_shown_but_not_counted() -> None:
+    """As for regurgitation: pixels agree on a shared region but the scene differs, so it is not evaluation data."""
+    import numpy as np
+
+    from analysis.contamination.compute import ImageSearch, judge_candidates
+
+    candidates = pd.DataFrame(
+        {"eval_id": ["e1", "e2", "e3"], "train_id": ["t1", "t2", "t3"], "train_row": [0, 1, 2], "cosine": [0.9] * 3}
+    )
+    checks = pd.DataFrame(
+        {
+            "inliers": [40, 40, 4],
+            "mirrored": [False] * 3,
+            "coverage": np.array([0.5, 0.5, 0.5], dtype=np.float32),
+            "tier": ["copy", "same-scene", None],
+        }
+    )
+    search = ImageSearch(0.5, 5, True, 10, ("byte-identical", "copy"), "exact")
+    judged, tiers = judge_candidates(candidates, checks, search)
+    assert judged["counted"].tolist() == [True, False, False]
+    assert tiers == {"byte-identical": 0, "copy": 1, "same-scene": 1}
+
+
+def test_the_gate_judges_what_the_filters_kept(sample_copy: Path) -> None:
+    """Copies the filters removed are not in what the model trains on: removing every image copy leaves the 5
+    caption copies for the gate, while the counts over the pool stay 13."""
+    matched = {m["train_id"] for m in contamination_json(sample_copy)["sets"][0]["images"]["matches"]}
+    original = pd.read_parquet(sample_copy / "original.parquet")
+    original["kept"] = ~original["id"].isin(matched)
+    write_manifest(sample_copy / "original.parquet", original)
+    config = (sample_copy / "audit.toml").read_text()
+    start = config.index("[filtered]")
+    (sample_copy / "audit.toml").write_text(
+        config[:start] + '[filtered]\nkept_column = "kept"\n' + config[config.index("\n[", start + 1) :]
+    )
+    result = run_cli("check", str(sample_copy), "--max-contamination", "bench-eval=0", "--json")
+    gate = json.loads(result.stdout)["gates"][0]
+    assert gate["measured"] == 5 and gate["status"] == "fail"
+    assert contamination_json(sample_copy)["sets"][0]["n_contaminated"] == 13

@@ -70,6 +70,22 @@ def test_regurgitation_on_a_two_worker_cluster_flags_the_same_samples(
     assert pick(a) == pick(b)
 
 
+def test_contamination_on_a_two_worker_cluster_finds_the_same_items(
+    sample_dir: Path, tmp_path: Path, cluster: str
+) -> None:
+    single = _fresh_copy(sample_dir, tmp_path / "single")
+    distributed = _fresh_copy(sample_dir, tmp_path / "dask")
+    for workspace in (single, distributed):  # no cached search: each run does its own
+        shutil.rmtree(workspace / ".audit-cache" / "contamination", ignore_errors=True)
+    expected = run_cli("contamination", str(single), "--json")
+    found = run_cli("contamination", str(distributed), "--json", "--scheduler", cluster)
+    assert expected.returncode == 0 and found.returncode == 0, found.stderr
+    assert "nearest training images: 1/1 tasks done" in found.stderr
+    a, b = json.loads(expected.stdout)["sets"][0], json.loads(found.stdout)["sets"][0]
+    assert a["images"]["n_matched"] == b["images"]["n_matched"] == 8
+    assert a["images"]["matches"] == b["images"]["matches"]
+
+
 def test_a_local_cluster_runs_with_the_same_switch(sample_dir: Path, tmp_path: Path) -> None:
     workspace = _fresh_copy(sample_dir, tmp_path / "local")
     completed = run_cli("dedup", str(workspace), "--scheduler", "local:2", "--json", "--verify", "none")

@@ -31,7 +31,7 @@ from analysis.copies.candidates import is_verified
 from analysis.copies.feature_store import ensure_features, features_directory, image_fingerprints, verify_pairs
 from analysis.copies.tiers import agreement_of_pairs, tiers_of
 from analysis.embedding_store import EmbeddingSet, load_embeddings
-from analysis.index import knn
+from analysis.index import Offload, knn
 from analysis.progress import progress_bar
 from analysis.workspace import Workspace
 
@@ -150,9 +150,11 @@ def contamination_for(
     tiers: tuple[str, ...] = ("byte-identical", "copy"),
     workers: int = 2,
     log: Log | None = None,
+    offload: Offload | None = None,
 ) -> ContaminationResult:
     """Each evaluation set's images and captions found in the training set. `threshold` is the candidate cosine
-    when `verify` (pixels decide), else the cosine that decides."""
+    when `verify` (pixels decide), else the cosine that decides. `offload`: the nearest-neighbour search run on a
+    Dask cluster (`analysis.distributed`), as regurgitation's."""
     training = load_embeddings(workspace, "original", required=False)
     results = []
     for eval_set in sets:
@@ -166,7 +168,9 @@ def contamination_for(
         if not unmeasured:
             assert training is not None
             search = ImageSearch(threshold, k, verify, inlier_threshold if verify else None, tiers, "")
-            images, tier_counts, measured, method = _image_matches(workspace, eval_set, training, search, workers, log)
+            images, tier_counts, measured, method = _image_matches(
+                workspace, eval_set, training, search, workers, log, offload
+            )
             search = ImageSearch(threshold, k, verify, search.inlier_threshold, tiers, method)
         results.append(
             SetContamination(
@@ -220,7 +224,13 @@ def _caption_matches(workspace: Workspace, eval_set: EvalSet, log: Log | None) -
 
 
 def _image_matches(
-    workspace: Workspace, eval_set: EvalSet, training: EmbeddingSet, search: ImageSearch, workers: int, log: Log | None
+    workspace: Workspace,
+    eval_set: EvalSet,
+    training: EmbeddingSet,
+    search: ImageSearch,
+    workers: int,
+    log: Log | None,
+    offload: Offload | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int], int, str]:
     """(every candidate with its verdict, tier counts, evaluation images measured, the search method)."""
     vectors, status, key = eval_embeddings(workspace, eval_set, training, log)
@@ -229,12 +239,15 @@ def _image_matches(
     eval_ids = status["id"].to_numpy()
     if not len(query_rows):
         return no_candidates(), {}, 0, "none (no evaluation image could be read)"
-    found = knn(
-        vectors[query_rows],
-        training.mapped,
-        search.k,
-        rows=None if training.valid.all() else np.flatnonzero(training.valid),
-    )
+    if offload is not None:
+        found = offload.nearest_rows(vectors[query_rows], np.flatnonzero(training.valid), search.k)
+    else:
+        found = knn(
+            vectors[query_rows],
+            training.mapped,
+            search.k,
+            rows=None if training.valid.all() else np.flatnonzero(training.valid),
+        )
     training_ids = workspace.original["id"].to_numpy()
     candidates = candidates_from_neighbours(
         eval_ids, query_rows, found.indices, found.similarities, training_ids, search.threshold

@@ -12,6 +12,7 @@ from analysis.contamination.eval_sets import eval_sets_for
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD
 from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
+from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import load_embeddings
 from analysis.errors import AuditInputError
@@ -77,6 +78,7 @@ class Contamination(
         parser.add_argument("--k", type=int, default=5, help="nearest training images searched per image (default 5)")
         parser.add_argument("--out", help="write every match (images and captions) to this Parquet file")
         add_verification_arguments(parser)
+        add_scheduler_argument(parser)
 
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> ContaminationResult:
         sets = eval_sets_for(workspace, options.eval)
@@ -95,16 +97,24 @@ class Contamination(
                 )
         elif training is None and any(one.has_images for one in sets):
             log("images: not searched (run `pretrain-audit prepare DIR` to embed the training images)")
-        return contamination_for(
-            workspace,
-            sets,
-            threshold=1.0 if threshold is None else threshold,
-            k=options.k,
-            verify=verify,
-            inlier_threshold=INLIER_THRESHOLD if options.inliers is None else options.inliers,
-            tiers=chosen_tiers(getattr(options, "tiers", None)),
-            log=log,
-        )
+        with offloaded(
+            getattr(options, "scheduler", None),
+            workspace.config.scheduler,
+            log,
+            training.path if training is not None else None,
+            workspace.config.task_rows,
+        ) as offload:
+            return contamination_for(
+                workspace,
+                sets,
+                threshold=1.0 if threshold is None else threshold,
+                k=options.k,
+                verify=verify,
+                inlier_threshold=INLIER_THRESHOLD if options.inliers is None else options.inliers,
+                tiers=chosen_tiers(getattr(options, "tiers", None)),
+                log=log,
+                offload=offload,
+            )
 
     def to_json(self, result: ContaminationResult) -> dict:
         return result.to_json()
