@@ -243,6 +243,42 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """List the workspace's cached results, or remove the kinds named by --clean (never verdicts or labels)."""
+    from analysis.cache_inventory import cached_kinds, clean_cache
+    from analysis.workspace import load_workspace
+
+    workspace = load_workspace(args.dir)
+    if args.clean:
+        removed = clean_cache(workspace, args.clean)
+        lines = [f"removed {kind.name}: {kind.files:,} files, {_size(kind.bytes)}" for kind in removed]
+        lines.append("computed again when next needed; verdicts, labels and score files were not touched")
+        emit({"removed": [kind.to_json() for kind in removed]} if args.json else None, lines)
+        return 0
+    kinds = cached_kinds(workspace)
+    lines = [
+        f"{kind.name:<14} {_size(kind.bytes):>10}  {kind.files:>7,} files  "
+        f"{kind.modified:%Y-%m-%d %H:%M} UTC  {kind.what}; to recompute: {kind.recompute}"
+        for kind in kinds
+        if kind.modified is not None
+    ] or [f"nothing cached in {workspace.config.cache_dir}"]
+    if kinds:
+        lines.append(f"total {_size(sum(kind.bytes for kind in kinds))}; remove with --clean NAME (or --clean all)")
+    emit(
+        {"cache": str(workspace.config.cache_dir), "kinds": [kind.to_json() for kind in kinds]} if args.json else None,
+        lines,
+    )
+    return 0
+
+
 EXIT_GATE_FAILED = 1
 EXIT_INSUFFICIENT_DATA = 3
 
@@ -411,6 +447,20 @@ def add_report_commands(sub: Any) -> None:
         "--with-contamination",
         action="store_true",
         help="removals: also list the training items that hold a copy of an [[eval]] set's image or caption",
+    )
+
+    p = workspace_command(
+        sub,
+        "cache",
+        "list the workspace's cached results (what, size, when) and remove them with --clean NAME",
+        cmd_cache,
+    )
+    p.add_argument(
+        "--clean",
+        action="append",
+        metavar="NAME",
+        help="remove this kind of cached result (repeatable; `all` for every kind); it is computed again when "
+        "needed. Verdicts, labels and score files are never touched",
     )
 
     p = workspace_command(

@@ -156,3 +156,15 @@ def test_a_regurgitation_rate_on_too_few_measured_samples_is_not_judged() -> Non
 
     assert not result(MIN_JUDGEABLE - 1).judgeable
     assert result(MIN_JUDGEABLE).judgeable
+
+
+def test_a_second_run_from_the_cache_reports_the_same_similarity_after_dedup(sample_without_results: Path) -> None:
+    """The best similarity left after dedup is cached with its sample ids: a cached load that lost them reported
+    null for every sample from the second run on."""
+    from tests.helpers import run_cli
+
+    first = json.loads(run_cli("regurgitation", str(sample_without_results), "--json").stdout)
+    second = json.loads(run_cli("regurgitation", str(sample_without_results), "--json").stdout)
+    after = [sample["best_similarity_after_dedup"] for sample in second["samples"]]
+    assert all(value is not None for value in after)
+    assert second == first

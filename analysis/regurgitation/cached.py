@@ -126,12 +126,15 @@ def regurgitation_for(
     if dedup is not None:
         sizes = dedup_group_sizes(dedup)
         after_path = directory / (
-            fingerprint("after-dedup", key, dedup.threshold, dedup.clusters, dedup.clusterings, int(dedup.keep.sum()))
+            # "by-id": the file keeps the generated ids (an earlier layout lost them, so a cached load matched none)
+            fingerprint(
+                "after-dedup-by-id", key, dedup.threshold, dedup.clusters, dedup.clusterings, int(dedup.keep.sum())
+            )
             + ".parquet"
         )
         after = load_or_compute(
             [after_path],
-            lambda: pd.read_parquet(after_path)["similarity"],
+            lambda: pd.read_parquet(after_path).set_index("id")["similarity"],
             lambda: best_after_dedup(
                 neighbours,
                 generated_frame["id"].to_numpy(),
@@ -140,7 +143,9 @@ def regurgitation_for(
                 training.mapped,
                 training.valid & dedup.keep,
             ),
-            lambda similarity: atomic_save_parquet(after_path, similarity.rename("similarity").to_frame()),
+            lambda similarity: atomic_save_parquet(
+                after_path, similarity.rename("similarity").rename_axis("id").reset_index()
+            ),
         )
     checks = features_of = None
     inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
