@@ -19,8 +19,9 @@ Handler = Callable[[argparse.Namespace], int]
 def workspace_command(
     sub: Any, name: str, help: str, handler: Handler, *, json: bool = True
 ) -> argparse.ArgumentParser:
-    """A subcommand on a workspace DIR, with `--json` unless it prints no report."""
-    parser = sub.add_parser(name, help=help)
+    """A subcommand on a workspace DIR, with `--json` unless it prints no report; `help` is its line in the
+    command list and the first line of its own --help."""
+    parser = sub.add_parser(name, help=help, description=help[:1].upper() + help[1:] + ".")
     parser.add_argument("dir", type=Path)
     if json:
         parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")

@@ -1,0 +1,113 @@
+"""One suite of checks every registered analysis must pass, as scikit-learn checks every estimator with
+`parametrize_with_checks`: on the sample at its default options, and on a bare workspace (one manifest, no filter,
+nothing prepared), each analysis keeps the contract that the CLI, the report, `check`, the summary and the
+dashboard rely on (docs/ARCHITECTURE.md, "The analysis contract"). Adding an analysis to the registry makes this
+suite check it, with no edit here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis.contract import Analysis, Headline, ReportContext, ReportSection
+from analysis.errors import AuditInputError
+from analysis.registry import ANALYSES
+from analysis.workspace import load_workspace
+from tests.helpers import run_cli
+
+BY_NAME = pytest.mark.parametrize("analysis", ANALYSES, ids=[analysis.name for analysis in ANALYSES])
+
+
+@pytest.fixture(scope="module")
+def warmed(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the prepared, warmed sample (every analysis's default result is cached there) for this module."""
+    target = tmp_path_factory.mktemp("conformance") / "ws"
+    shutil.copytree(sample_dir, target, ignore=shutil.ignore_patterns("reviews.sqlite*", "*.lock"))
+    return target
+
+
+@pytest.fixture(scope="module")
+def bare(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample's original manifest and images alone: no filter, no generated samples, no evaluation set,
+    nothing prepared."""
+    root = tmp_path_factory.mktemp("conformance-bare")
+    shutil.copy(sample_dir / "original.parquet", root / "original.parquet")
+    shutil.copytree(sample_dir / "images" / "train", root / "images" / "train")
+    created = run_cli("init", str(root), "--original", "original.parquet", "--images-root", "images", cwd=root)
+    assert created.returncode == 0, created.stderr
+    return root
+
+
+@BY_NAME
+def test_its_json_is_plain_json_and_is_what_the_cli_prints(analysis: Analysis, warmed: Path) -> None:
+    payload = analysis.to_json(analysis.run(load_workspace(warmed), analysis.options()))
+    assert isinstance(payload, dict) and payload
+    text = json.dumps(payload, allow_nan=False)  # NaN or an object that is not JSON would fail here
+    printed = run_cli(analysis.name, str(warmed), "--json")
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == json.loads(text)
+
+
+@BY_NAME
+def test_its_text_is_lines_of_words(analysis: Analysis, warmed: Path) -> None:
+    lines = analysis.summary_lines(analysis.run(load_workspace(warmed), analysis.options()))
+    assert lines and all(isinstance(line, str) and line.strip() for line in lines)
+    printed = run_cli(analysis.name, str(warmed))
+    assert printed.returncode == 0 and lines[0] in printed.stdout
+
+
+@BY_NAME
+def test_its_report_sections_and_headline_render(analysis: Analysis, warmed: Path) -> None:
+    workspace = load_workspace(warmed)
+    sections = analysis.report_sections(ReportContext(workspace, list(workspace.config.default_terms)))
+    for section in sections:
+        assert isinstance(section, ReportSection) and section.title
+        assert section.summary or section.note or section.tables or section.figures
+        for figure in section.figures.values():
+            figure.to_json()
+    headline = analysis.headline(workspace)
+    assert headline is None or (isinstance(headline, Headline) and (headline.finding or headline.not_measured))
+
+
+@BY_NAME
+def test_on_a_bare_workspace_it_says_what_is_missing_instead_of_failing(analysis: Analysis, bare: Path) -> None:
+    """`missing_input` answers; the headline and the report say why nothing was measured (a user-input error,
+    which the summary turns into "not measured", is the only exception allowed)."""
+    workspace = load_workspace(bare)
+    missing = analysis.missing_input(workspace)
+    assert missing is None or (len(missing) == 2 and all(part.strip() for part in missing))
+    try:
+        headline = analysis.headline(workspace)
+    except AuditInputError as error:
+        assert "prepare" in str(error)
+    else:
+        assert headline is None or headline.finding or headline.not_measured
+    for section in analysis.report_sections(ReportContext(workspace, ["woman"])):
+        assert section.title
+
+
+@BY_NAME
+def test_its_gates_run_only_when_asked(analysis: Analysis, warmed: Path) -> None:
+    parser = argparse.ArgumentParser(add_help=False)
+    analysis.add_gate_arguments(parser)
+    assert analysis.gates(load_workspace(warmed), parser.parse_args([])) == []
+
+
+@BY_NAME
+def test_its_command_documents_itself(analysis: Analysis) -> None:
+    """`pretrain-audit NAME --help` says what the command does (its line in the command list), not only its flags."""
+    result = run_cli(analysis.name, "--help")
+    assert result.returncode == 0 and f"usage: pretrain-audit {analysis.name}" in result.stdout
+    assert " ".join(analysis.help[1:].split()) in " ".join(result.stdout.split())
+
+
+@pytest.mark.parametrize("analysis", [a for a in ANALYSES if a.page], ids=[a.name for a in ANALYSES if a.page])
+def test_its_page_opens_on_the_warmed_sample(analysis: Analysis, warmed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_dashboard_pages import open_page
+
+    app = open_page(str(analysis.page), warmed, monkeypatch)  # asserts that the page raised nothing
+    assert app.title and app.title[0].value
