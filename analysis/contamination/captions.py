@@ -27,6 +27,7 @@ import pandas as pd
 NEAR_THRESHOLD = 0.9  # chosen on Conceptual Captions (tuning), reported on LAION (test): docs/benchmarks.md
 CANDIDATE_JACCARD = 0.3  # word-set Jaccard floor of the LSH candidates (a near copy at the threshold is above it)
 NUM_PERM = 128
+CHUNK_CAPTIONS = 50_000  # training captions hashed at a time
 TYPO_LETTERS = 2  # two words of 4+ letters and one length that differ in at most this many places: a misspelling
 _NOT_A_WORD = re.compile(r"[\W_]+")
 
@@ -67,39 +68,49 @@ def match_captions(
     threshold: float = NEAR_THRESHOLD,
     num_perm: int = NUM_PERM,
     seed: int = 1,
+    chunk: int = CHUNK_CAPTIONS,
 ) -> pd.DataFrame:
     """Every (evaluation row, training row) whose captions are the same once normalised (`kind` "exact",
     similarity 1.0) or near copies (`near_similarity` ≥ `threshold`, "near"), sorted by evaluation row, then
-    similarity (highest first). An empty caption matches nothing."""
+    similarity (highest first). An empty caption matches nothing.
+
+    The evaluation set (thousands) is indexed, and the training captions (up to millions) stream past it in chunks
+    of `chunk`: memory stays that of the evaluation set and one chunk (indexing a million training captions took
+    ~1 GB per 100,000; bench/caption_contamination_scale.py). LSH's band collisions are symmetric, so the candidates
+    are those of indexing the training side."""
     from datasketch import MinHash, MinHashLSH
 
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     eval_words = [normalise(c).split() for c in evaluation]
-    train_words = [normalise(c).split() for c in training]
-    rows: list[tuple[int, int, str, float]] = []
     by_text: dict[tuple[str, ...], list[int]] = {}
-    for row, words in enumerate(train_words):
+    for row, words in enumerate(eval_words):
         if words:
             by_text.setdefault(tuple(words), []).append(row)
-    for row, words in enumerate(eval_words):
-        rows += [(row, match, "exact", 1.0) for match in by_text.get(tuple(words), [])]
     lsh = MinHashLSH(threshold=CANDIDATE_JACCARD, num_perm=num_perm)
-    digests = MinHash.bulk([[w.encode() for w in set(words)] for words in train_words], num_perm=num_perm, seed=seed)
+    digests = MinHash.bulk([[w.encode() for w in set(words)] for words in eval_words], num_perm=num_perm, seed=seed)
     with lsh.insertion_session() as session:
-        for row, (digest, words) in enumerate(zip(digests, train_words)):
+        for row, (digest, words) in enumerate(zip(digests, eval_words)):
             if words:
                 session.insert(row, digest, check_duplication=False)
-    queries = MinHash.bulk([[w.encode() for w in set(words)] for words in eval_words], num_perm=num_perm, seed=seed)
-    for row, (digest, words) in enumerate(zip(queries, eval_words)):
-        if not words:
-            continue
-        for match in lsh.query(digest):
-            if words == train_words[match]:
-                continue  # counted as exact
-            similarity = near_similarity(words, train_words[match])
-            if similarity >= threshold:
-                rows.append((row, int(match), "near", similarity))
+    rows: list[tuple[int, int, str, float]] = []
+    for start in range(0, len(training), chunk):
+        train_words = [normalise(c).split() for c in training[start : start + chunk]]
+        queries = MinHash.bulk(
+            [[w.encode() for w in set(words)] for words in train_words], num_perm=num_perm, seed=seed
+        )
+        for offset, (digest, words) in enumerate(zip(queries, train_words)):
+            if not words:
+                continue
+            row = start + offset
+            exact = by_text.get(tuple(words), [])
+            rows += [(match, row, "exact", 1.0) for match in exact]
+            for match in lsh.query(digest):
+                if match in exact:
+                    continue
+                similarity = near_similarity(eval_words[match], words)
+                if similarity >= threshold:
+                    rows.append((int(match), row, "near", similarity))
     frame = pd.DataFrame(rows, columns=["eval_row", "train_row", "kind", "similarity"])
     return frame.sort_values(["eval_row", "similarity", "train_row"], ascending=[True, False, True]).reset_index(
         drop=True
