@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis.contamination.captions import (
@@ -72,3 +73,19 @@ def test_the_default_threshold_is_the_one_chosen_on_real_captions() -> None:
     record = json.loads((Path(__file__).resolve().parent.parent / "docs" / "caption_contamination.json").read_text())
     assert record["chosen_on_tuning"]["threshold"] == NEAR_THRESHOLD
     assert record["command"].startswith("python -m bench.caption_contamination")
+
+
+def test_chunks_over_two_processes_find_the_same_matches_as_one_pass() -> None:
+    evaluation = ["A dog on a red sofa", "a cat asleep in the sun", "", "the old stone bridge at dusk"]
+    training = [
+        "a dog on a red sofa!",
+        "a cat aslepe in the sun",
+        "a photo of a boat",
+        "The Old Stone Bridge at dusk",
+        "a cat asleep in the sun, stock photo",
+        "a dog on a blue sofa",
+        "",
+    ] * 3
+    one = match_captions(evaluation, training)
+    assert len(one) == 9 and set(one["kind"]) == {"exact", "near"}
+    pd.testing.assert_frame_equal(match_captions(evaluation, training, chunk=4, workers=2), one)

@@ -81,7 +81,9 @@ def test_contamination_on_a_two_worker_cluster_finds_the_same_items(
     found = run_cli("contamination", str(distributed), "--json", "--scheduler", cluster)
     assert expected.returncode == 0 and found.returncode == 0, found.stderr
     assert "nearest training images: 1/1 tasks done" in found.stderr
+    assert "caption chunks: 1/1 tasks done" in found.stderr
     a, b = json.loads(expected.stdout)["sets"][0], json.loads(found.stdout)["sets"][0]
+    assert a["captions"] == b["captions"] and a["captions"]["n_matched"] == 5
     assert a["images"]["n_matched"] == b["images"]["n_matched"] == 8
     assert a["images"]["matches"] == b["images"]["matches"]
 

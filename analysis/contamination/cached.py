@@ -159,7 +159,7 @@ def contamination_for(
     results = []
     for eval_set in sets:
         frame = eval_set.frame
-        captions = _caption_matches(workspace, eval_set, log)
+        captions = _caption_matches(workspace, eval_set, log, workers, offload)
         unmeasured = images_unmeasurable(workspace, eval_set, training)
         images = no_candidates()
         search: ImageSearch | None = None
@@ -191,7 +191,9 @@ def contamination_for(
     return ContaminationResult(results)
 
 
-def _caption_matches(workspace: Workspace, eval_set: EvalSet, log: Log | None) -> pd.DataFrame:
+def _caption_matches(
+    workspace: Workspace, eval_set: EvalSet, log: Log | None, workers: int = 2, offload: Offload | None = None
+) -> pd.DataFrame:
     frame = eval_set.frame
     has_caption = np.flatnonzero((frame["caption"].str.strip() != "").to_numpy())
     training = workspace.original
@@ -217,7 +219,14 @@ def _caption_matches(workspace: Workspace, eval_set: EvalSet, log: Log | None) -
                 f"captions of {eval_set.name}: {len(has_caption):,} matched against {len(training):,} training "
                 "captions (exact, then MinHash LSH candidates aligned word by word)"
             )
-        found = match_captions(frame["caption"].iloc[has_caption].tolist(), training["caption"].tolist())
+        found = match_captions(
+            frame["caption"].iloc[has_caption].tolist(),
+            training["caption"].tolist(),
+            workers=workers,
+            run_chunks=None
+            if offload is None
+            else lambda chunk, jobs: offload.map(chunk, [(job,) for job in jobs], "caption chunks"),
+        )
         return caption_matches_of(found, frame["id"].to_numpy(), has_caption, training["id"].to_numpy())
 
     return load_or_compute([path], lambda: pd.read_parquet(path), compute, lambda v: atomic_save_parquet(path, v))

@@ -19,7 +19,8 @@ import difflib
 import html
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -69,19 +70,41 @@ def match_captions(
     num_perm: int = NUM_PERM,
     seed: int = 1,
     chunk: int = CHUNK_CAPTIONS,
+    workers: int = 1,
+    run_chunks: Callable[[Callable, list], Iterable] | None = None,
 ) -> pd.DataFrame:
     """Every (evaluation row, training row) whose captions are the same once normalised (`kind` "exact",
     similarity 1.0) or near copies (`near_similarity` ≥ `threshold`, "near"), sorted by evaluation row, then
     similarity (highest first). An empty caption matches nothing.
 
     The evaluation set (thousands) is indexed, and the training captions (up to millions) stream past it in chunks
-    of `chunk`: memory stays that of the evaluation set and one chunk (indexing a million training captions took
-    ~1 GB per 100,000; bench/caption_contamination_scale.py). LSH's band collisions are symmetric, so the candidates
-    are those of indexing the training side."""
-    from datasketch import MinHash, MinHashLSH
+    of `chunk`, over `workers` processes (or `run_chunks`, e.g. a Dask cluster's map): memory stays that of the
+    evaluation set and one chunk per worker (indexing a million training captions took ~1 GB per 100,000;
+    bench/caption_contamination_scale.py). LSH's band collisions are symmetric, so the candidates are those of
+    indexing the training side."""
+    from analysis.parallel import parallel_map
 
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    frozen = tuple(evaluation)
+    jobs = [
+        (frozen, list(training[start : start + chunk]), start, threshold, num_perm, seed)
+        for start in range(0, len(training), chunk)
+    ]
+    found = run_chunks(match_chunk, jobs) if run_chunks else parallel_map(match_chunk, jobs, workers, serial_below=2)
+    rows = [row for part in found for row in part]
+    frame = pd.DataFrame(rows, columns=["eval_row", "train_row", "kind", "similarity"])
+    return frame.sort_values(["eval_row", "similarity", "train_row"], ascending=[True, False, True]).reset_index(
+        drop=True
+    )
+
+
+@lru_cache(maxsize=1)
+def _evaluation_index(evaluation: tuple[str, ...], num_perm: int, seed: int):
+    """The evaluation captions' words, their exact-text lookup and their MinHash LSH: built once per process (a
+    worker matching many chunks of one evaluation set builds it once)."""
+    from datasketch import MinHash, MinHashLSH
+
     eval_words = [normalise(c).split() for c in evaluation]
     by_text: dict[tuple[str, ...], list[int]] = {}
     for row, words in enumerate(eval_words):
@@ -93,28 +116,33 @@ def match_captions(
         for row, (digest, words) in enumerate(zip(digests, eval_words)):
             if words:
                 session.insert(row, digest, check_duplication=False)
+    return eval_words, by_text, lsh
+
+
+def match_chunk(
+    job: tuple[tuple[str, ...], list[str], int, float, int, int],
+) -> list[tuple[int, int, str, float]]:
+    """Worker: the matches of one chunk of training captions (rows numbered from `start`)."""
+    from datasketch import MinHash
+
+    evaluation, training, start, threshold, num_perm, seed = job
+    eval_words, by_text, lsh = _evaluation_index(evaluation, num_perm, seed)
+    train_words = [normalise(c).split() for c in training]
+    queries = MinHash.bulk([[w.encode() for w in set(words)] for words in train_words], num_perm=num_perm, seed=seed)
     rows: list[tuple[int, int, str, float]] = []
-    for start in range(0, len(training), chunk):
-        train_words = [normalise(c).split() for c in training[start : start + chunk]]
-        queries = MinHash.bulk(
-            [[w.encode() for w in set(words)] for words in train_words], num_perm=num_perm, seed=seed
-        )
-        for offset, (digest, words) in enumerate(zip(queries, train_words)):
-            if not words:
+    for offset, (digest, words) in enumerate(zip(queries, train_words)):
+        if not words:
+            continue
+        row = start + offset
+        exact = by_text.get(tuple(words), [])
+        rows += [(match, row, "exact", 1.0) for match in exact]
+        for match in lsh.query(digest):
+            if match in exact:
                 continue
-            row = start + offset
-            exact = by_text.get(tuple(words), [])
-            rows += [(match, row, "exact", 1.0) for match in exact]
-            for match in lsh.query(digest):
-                if match in exact:
-                    continue
-                similarity = near_similarity(eval_words[match], words)
-                if similarity >= threshold:
-                    rows.append((int(match), row, "near", similarity))
-    frame = pd.DataFrame(rows, columns=["eval_row", "train_row", "kind", "similarity"])
-    return frame.sort_values(["eval_row", "similarity", "train_row"], ascending=[True, False, True]).reset_index(
-        drop=True
-    )
+            similarity = near_similarity(eval_words[match], words)
+            if similarity >= threshold:
+                rows.append((int(match), row, "near", similarity))
+    return rows
 
 
 def all_pair_similarities(
