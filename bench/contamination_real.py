@@ -81,10 +81,10 @@ def build(directory: Path, n_training: int, n_planted: int) -> dict:
         training.append({"id": f"d{number:04d}", "image": f"img/d{number:04d}.jpg", "family": ""})
     for row, caption in zip(training, laion):
         row["caption"] = caption
-    captioned = [row for row in evaluation if row["caption"]][n_planted : n_planted + 10]  # no image copy planted
+    captioned = [row for row in evaluation[n_planted:] if row["caption"]][:10]  # photos without a planted copy
     for number, row in enumerate(captioned):
         holder = training[len(planted_images) + 37 * (number + 1)]
-        holder["caption"] = row["caption"].upper() + " !" if number < 5 else misspelt(row["caption"])
+        holder["caption"] = row["caption"].upper() + " !" if number < len(captioned) // 2 else misspelt(row["caption"])
         planted_captions[row["id"]] = holder["id"]
     pd.DataFrame(evaluation).to_parquet(directory / "eval" / "eval.parquet", index=False)
     pd.DataFrame(training).assign(keep=True).to_parquet(directory / "train.parquet", index=False)
@@ -169,8 +169,9 @@ def render(payload: dict) -> str:
             f"Evaluation set: {payload['n_eval']} COCO val2017 photos of copy detection's test split, "
             f"{payload['n_eval_captions']} with a COCO caption. Training set: {payload['n_training']:,} images: "
             f"distinct COCO train2014 photos with LAION captions, holding {planted} of the evaluation photos, each "
-            "edited by one of copy detection's families in turn, and 10 of the evaluation captions (5 case and "
-            "punctuation, 5 misspelt). Shipped defaults, through the CLI.",
+            f"edited by one of copy detection's families in turn, and {captions} of the evaluation captions (of photos "
+            "without a planted copy; half with case and punctuation changed, half misspelt). Shipped defaults, "
+            "through the CLI.",
             "",
             "| measure | value |",
             "| --- | --- |",
