@@ -499,4 +499,5 @@ def manifest_fingerprints(workspace: Workspace) -> dict[str, str]:
         "config": config.config_path,
     }
     paths.update({f"score:{name}": path for name, path in config.computed_scores.items()})
+    paths.update({f"eval:{name}": path for name, path in config.evals})  # what contamination was measured against
     return {name: file_fingerprint(path) for name, path in paths.items() if path is not None and Path(path).exists()}

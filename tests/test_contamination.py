@@ -220,3 +220,16 @@ def test_the_gate_judges_what_the_filters_kept(sample_copy: Path) -> None:
     gate = json.loads(result.stdout)["gates"][0]
     assert gate["measured"] == 5 and gate["status"] == "fail"
     assert contamination_json(sample_copy)["sets"][0]["n_contaminated"] == 13
+
+
+def test_the_reports_provenance_names_the_evaluation_set_it_was_measured_against(
+    sample_copy: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    out = tmp_path / "report.html"
+    assert run_cli("report", str(sample_copy), "--out", str(out)).returncode == 0
+    html = out.read_text()
+    digest = hashlib.sha256((sample_copy / "eval" / "eval.parquet").read_bytes()).hexdigest()
+    assert "eval:bench-eval" in html and digest in html
+    assert "Evaluation-set contamination" in html and "matched keypoints" in html

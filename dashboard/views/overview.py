@@ -47,6 +47,7 @@ def render() -> None:
             {"source": "original manifest", "location": str(config.original)},
             {"source": "images root", "location": str(config.images_root)},
             {"source": "generated manifest", "location": str(config.generated) if config.generated else "—"},
+            *[{"source": f"evaluation set {name}", "location": str(path)} for name, path in config.evals],
         ]
     )
     st.dataframe(sources, hide_index=True, width="stretch")
