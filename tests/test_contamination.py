@@ -153,6 +153,8 @@ def test_the_page_shows_the_sets_counts_and_each_image_match_with_its_evidence(
     assert metrics["Images with a copy"] == "8 (20.0%)" and metrics["Captions found"] == "5 of 40"
     evidence = [i for i in app.get("image") if "matched keypoints" in str(i.proto)]
     assert len(evidence) == 6  # one per contaminated evaluation image (8), 6 on the first page
+    app.toggle(key="c-same-scene").set_value(True).run()  # the sample plants copies only: the same 8 items
+    assert not app.exception and {m.label: m.value for m in app.metric}["Images with a copy"] == "8 (20.0%)"
 
 
 def test_the_pages_caption_section_puts_both_captions_side_by_side(

@@ -7,8 +7,17 @@ import streamlit as st
 from analysis.contamination.compute import ContaminationResult, SetContamination
 from analysis.contamination.contract import NO_EVAL_SET, Contamination
 from analysis.contamination.figures import caption_pairs, image_pairs
+from analysis.copies.tiers import GROUPED_TIERS
 from analysis.review.store import VerdictStore
-from dashboard.components import cache_key, id_caption, open_section, pair_evidence_png, tile_png
+from dashboard.components import (
+    cache_key,
+    id_caption,
+    open_section,
+    pair_evidence_png,
+    tier_badge,
+    tier_control,
+    tile_png,
+)
 from dashboard.review import allowed_reveals, reviewer_sidebar
 from dashboard.state import current_workspace
 
@@ -20,15 +29,15 @@ IMAGES, CAPTIONS = "Image matches", "Caption matches"
     show_spinner="Searching the training set for the evaluation images (verified on pixels) and captions…",
     max_entries=4,
 )
-def _result(key: str, _workspace) -> ContaminationResult:
+def _result(key: str, _workspace, tiers: tuple[str, ...] = GROUPED_TIERS) -> ContaminationResult:
     analysis = Contamination()
-    return analysis.run(_workspace, analysis.options())
+    return analysis.run(_workspace, analysis.options(tiers=",".join(tiers)))
 
 
 def warm(workspace) -> None:
     """The page's result at the defaults, computed before anyone asks (when the workspace declares a set)."""
     if workspace.config.evals:
-        _result(cache_key(workspace), workspace)
+        _result(cache_key(workspace), workspace, GROUPED_TIERS)
 
 
 def render() -> None:
@@ -44,7 +53,8 @@ def render() -> None:
     if not workspace.config.evals:
         st.info(f"{NO_EVAL_SET[0][0].upper()}{NO_EVAL_SET[0][1:]}: {NO_EVAL_SET[1]}.")
         return
-    result = _result(cache_key(workspace), workspace)
+    tiers = tier_control("c", "count")
+    result = _result(cache_key(workspace), workspace, tiers)
     names = [one.name for one in result.sets]
     chosen = st.radio("Evaluation set", names, horizontal=True, key="c-set") if len(names) > 1 else names[0]
     one = result.by_name(chosen)
@@ -136,9 +146,9 @@ def _image_matches(workspace, one: SetContamination, store: VerdictStore) -> Non
                     st.image(
                         evidence.png,
                         caption=f"Evidence: {evidence.inliers} matched keypoints under one similarity transform"
-                        + (" (mirrored)" if evidence.mirrored else "")
-                        + f" · {pair.tier}",
+                        + (" (mirrored)" if evidence.mirrored else ""),
                     )
+                    tier_badge(pair.tier, True)
                 else:
                     st.caption("Matched by embedding cosine alone (verification was off).")
 
