@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from bench.contamination_real import coco_first_captions, misspelt
 from bench.copy_edits import FAMILIES
 from bench.duplicate_tiers import TUNING_ORIGINALS
 from tests.helpers import REAL_DATA, run_cli
@@ -32,16 +33,6 @@ pytestmark = [
 ]
 EDITS = ("crop 70%", "JPEG 20", "text banner", "crop 90% + mirror")
 N_EVAL, N_PLANTED, N_TRAINING = 24, 8, 120
-
-
-def coco_first_captions() -> dict[str, str]:
-    """COCO-mini's first caption per image file name."""
-    annotations = json.loads((REAL_DATA / "coco-mini" / "captions_val2017.json").read_text())
-    files = {image["id"]: image["file_name"] for image in annotations["images"]}
-    first: dict[str, str] = {}
-    for caption in sorted(annotations["annotations"], key=lambda a: a["id"]):
-        first.setdefault(files[caption["image_id"]], caption["caption"].strip())
-    return first
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +68,7 @@ def contaminated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     assert len(captioned) >= 12, "COCO-mini's captions cover too few test-split photos"
     for number, row in enumerate(captioned[N_PLANTED : N_PLANTED + 4]):  # photos without a planted image copy
         text = row["caption"]
-        if number < 2:
-            copy = text.upper().rstrip(".") + " !!"
-        else:
-            words = text.split()
-            longest = max(
-                range(len(words)), key=lambda i: (len(words[i]) > 3 and words[i][1] != words[i][2], len(words[i]))
-            )
-            word = words[longest]
-            words[longest] = word[0] + word[2] + word[1] + word[3:]
-            copy = " ".join(words)
+        copy = text.upper().rstrip(".") + " !!" if number < 2 else misspelt(text)
         training[N_PLANTED + 10 * number]["caption"] = copy
         planted["captions"][row["id"]] = training[N_PLANTED + 10 * number]["id"]
     pd.DataFrame(evaluation).to_parquet(root / "coco-val" / "eval.parquet", index=False)
