@@ -235,7 +235,7 @@ def _split_copy(sample_dir: Path, target: Path) -> Path:
     """A fresh copy whose `[compute] task_rows` cuts every offloaded step into ≥ 3 tasks, with no cached result
     of a step that runs on the cluster (only embeddings, hashes and local features are kept)."""
     workspace = _fresh_copy(sample_dir, target)
-    for cached in ("concepts", "captions"):
+    for cached in ("concepts", "captions", "contamination"):
         shutil.rmtree(workspace / ".audit-cache" / cached, ignore_errors=True)
     config = workspace / "audit.toml"
     config.write_text(config.read_text() + f"\n[compute]\ntask_rows = {TASK_ROWS}\n")
@@ -298,4 +298,18 @@ def test_concepts_split_into_tasks_equal_one_process_in_whole(sample_dir: Path, 
     )
     assert _tasks(stderr, "assigning 1,000 images") >= 3, stderr
     assert found == expected and len(expected["clusters"]) > 2
+    pd.testing.assert_frame_equal(found_out, expected_out)
+
+
+def test_contamination_split_into_tasks_equals_one_process_in_whole(
+    sample_dir: Path, tmp_path: Path, cluster: str
+) -> None:
+    """The training set's partitions for the image search and its caption chunks, each run as a task: the merged
+    matches are those of one process."""
+    (expected, expected_out, _), (found, found_out, stderr) = _run_both("contamination", sample_dir, tmp_path, cluster)
+    assert _tasks(stderr, "nearest training images") >= 3 and _tasks(stderr, "caption chunks") >= 3, stderr
+    # the search's name says where it ran ("exact (faiss)", "exact, 4 partitions on Dask"): nothing else differs
+    found_images, expected_images = found["sets"][0]["images"], expected["sets"][0]["images"]
+    assert found_images.pop("search").startswith("exact, ") and expected_images.pop("search").startswith("exact")
+    assert found == expected and expected["sets"][0]["n_contaminated"] == 13
     pd.testing.assert_frame_equal(found_out, expected_out)

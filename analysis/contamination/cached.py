@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.cache import atomic_save_npy, atomic_save_parquet, fingerprint, load_or_compute
-from analysis.contamination.captions import NEAR_THRESHOLD, match_captions
+from analysis.contamination.captions import CHUNK_CAPTIONS, NEAR_THRESHOLD, match_captions
 from analysis.contamination.compute import (
     ContaminationResult,
     ImageSearch,
@@ -223,6 +223,7 @@ def _caption_matches(
             frame["caption"].iloc[has_caption].tolist(),
             training["caption"].tolist(),
             workers=workers,
+            chunk=getattr(offload, "task_rows", None) or CHUNK_CAPTIONS,  # [compute] task_rows on the cluster
             run_chunks=None
             if offload is None
             else lambda chunk, jobs: offload.map(chunk, [(job,) for job in jobs], "caption chunks"),
