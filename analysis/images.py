@@ -29,6 +29,7 @@ class ImageResult:
     image: Image.Image | None
     reason: str | None = None  # why there is no image, when there is none
     sha256: str = ""  # of the file's bytes, when asked for and the image decoded
+    original_size: tuple[int, int] | None = None  # width, height of the whole picture, upright (before any draft)
 
 
 def resolve_image(images_root: Path, relative: str) -> Path | None:
@@ -44,19 +45,31 @@ def resolve_image(images_root: Path, relative: str) -> Path | None:
     return candidate
 
 
-def load_image(images_root: Path, relative: str, min_side: int | None = None, digest: bool = False) -> ImageResult:
-    """Decode an image as RGB with EXIF orientation applied, or say why it cannot be.
+def load_image(
+    images_root: Path,
+    relative: str,
+    min_side: int | None = None,
+    digest: bool = False,
+    *,
+    long_side: int | None = None,
+    grey: bool = False,
+) -> ImageResult:
+    """Decode an image as RGB (or, with `grey`, as 8-bit grey) with EXIF orientation applied, or say why it cannot
+    be.
 
     With `min_side`, JPEGs are decoded at the smallest DCT scale that keeps both sides ≥ min_side (Pillow's
-    draft mode): a 640 px photo embedded at 224 px decodes several times faster with no visible difference. With
-    `digest`, the sha256 of the file comes from the same single read (byte-duplicate detection needs it).
+    draft mode): a 640 px photo embedded at 224 px decodes several times faster with no visible difference; with
+    `long_side`, the smallest that keeps the long side ≥ long_side (the caller shrinks it to that long side:
+    local features at 320 px). `original_size` says how large the whole picture is. With `digest`, the sha256 of
+    the file comes from the same single read (byte-duplicate detection needs it).
     """
     if not relative:
         return ImageResult(None, "no image path")
     if relative.startswith(("http://", "https://")):
         return ImageResult(None, "remote URL (not fetched)")
+    decoding = _Decoding(min_side, long_side, grey)
     if is_object_url(relative):
-        return _load_object(relative, min_side, digest)
+        return _load_object(relative, decoding, digest)
     path = resolve_image(images_root, relative)
     if path is None:
         return ImageResult(None, "path escapes the images root")
@@ -74,10 +87,10 @@ def load_image(images_root: Path, relative: str, min_side: int | None = None, di
         return ImageResult(None, f"unreadable file ({getattr(exc, 'strerror', None) or exc})")
     if data is None:
         return ImageResult(None, "not in the shard")
-    return _decode(data, min_side, digest)
+    return _decode(data, decoding, digest)
 
 
-def _load_object(url: str, min_side: int | None, digest: bool) -> ImageResult:
+def _load_object(url: str, decoding: _Decoding, digest: bool) -> ImageResult:
     """An image in object storage (`analysis/storage.py`), with the same guards as a local file."""
     try:
         found = object_size_and_reader(url)
@@ -93,10 +106,30 @@ def _load_object(url: str, min_side: int | None, digest: bool) -> ImageResult:
         return ImageResult(
             None, f"unreadable object ({str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__})"
         )
-    return _decode(data, min_side, digest)
+    return _decode(data, decoding, digest)
 
 
-def _decode(data: bytes, min_side: int | None, digest: bool) -> ImageResult:
+@dataclass(frozen=True)
+class _Decoding:
+    min_side: int | None
+    long_side: int | None
+    grey: bool
+
+    def draft_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """The size a JPEG may be decoded down to (Pillow picks the smallest DCT scale at or above it)."""
+        if self.long_side and max(width, height) > self.long_side:
+            shrink = self.long_side / max(width, height)
+            return max(1, round(width * shrink)), max(1, round(height * shrink))
+        if self.min_side:
+            return self.min_side, self.min_side
+        return None
+
+
+# EXIF orientations that turn the picture a quarter (its width becomes its height).
+_QUARTER_TURNS = {5, 6, 7, 8}
+
+
+def _decode(data: bytes, decoding: _Decoding, digest: bool) -> ImageResult:
     if not data:
         return ImageResult(None, "empty file (0 bytes)")
     try:
@@ -105,16 +138,26 @@ def _decode(data: bytes, min_side: int | None, digest: bool) -> ImageResult:
             if width * height > MAX_PIXELS:
                 return ImageResult(None, f"too large ({width}×{height} px, decompression-bomb guard)")
             handle.seek(0)
-            if min_side and handle.format == "JPEG":
-                handle.draft("RGB", (min_side, min_side))
+            draft = decoding.draft_size(width, height) if handle.format == "JPEG" else None
+            if draft is not None:
+                handle.draft("L" if decoding.grey else "RGB", draft)
+            if handle.getexif().get(0x0112) in _QUARTER_TURNS:
+                width, height = height, width
             image = ImageOps.exif_transpose(handle)
-            image = _to_rgb(image)
+            image = _to_grey(image) if decoding.grey else _to_rgb(image)
             image.load()
-            return ImageResult(image, sha256=hashlib.sha256(data).hexdigest() if digest else "")
+            return ImageResult(
+                image, sha256=hashlib.sha256(data).hexdigest() if digest else "", original_size=(width, height)
+            )
     except Image.DecompressionBombError:
         return ImageResult(None, "too large (decompression-bomb guard)")
     except (OSError, SyntaxError, ValueError) as exc:
         return ImageResult(None, f"unreadable image ({str(exc).splitlines()[0][:80]})")
+
+
+def _to_grey(image: Image.Image) -> Image.Image:
+    """8-bit grey as the RGB conversion would give it, then its luma (a grey JPEG decoded in grey is kept)."""
+    return image if image.mode == "L" else _to_rgb(image).convert("L")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

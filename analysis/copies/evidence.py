@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from analysis.copies.local_features import extract, verify
+from analysis.copies.local_features import extract_file, verify
 from analysis.images import blurred, load_image, placeholder, to_png_bytes
 
 HEIGHT = 300
@@ -31,7 +31,10 @@ def pair_evidence(
     if first.image is None or second.image is None:
         reason = first.reason if first.image is None else second.reason
         return Evidence(to_png_bytes(placeholder(reason or "unavailable", HEIGHT)), 0, False)
-    check = verify(extract(first.image), extract(second.image))
+    features_a, features_b = extract_file(images_root, image_a), extract_file(images_root, image_b)
+    if features_a is None or features_b is None:
+        return Evidence(to_png_bytes(placeholder("unavailable", HEIGHT)), 0, False)
+    check = verify(features_a, features_b)
     scales = [HEIGHT / image.height for image in (first.image, second.image)]
     shown = [
         image.resize((max(1, round(image.width * s)), HEIGHT)) for image, s in zip((first.image, second.image), scales)

@@ -12,9 +12,9 @@ import numpy as np
 
 from analysis import __version__
 from analysis.cache import atomic_save_npz, fingerprint
-from analysis.copies.local_features import MAX_SIDE, N_FEATURES, Features, extract, verify
+from analysis.copies.local_features import DECODING, MAX_SIDE, N_FEATURES, Features, extract_file, verify
 from analysis.embedding_store import EmbeddingSet
-from analysis.images import load_image, resolve_image
+from analysis.images import resolve_image
 from analysis.parallel import parallel_map
 from analysis.progress import progress_bar
 from analysis.storage import is_object_url
@@ -25,7 +25,7 @@ CHUNK_PAIRS = 256
 
 
 def features_directory(workspace: Workspace) -> Path:
-    return workspace.config.cache_dir / "features" / fingerprint("sift", __version__, MAX_SIDE, N_FEATURES)
+    return workspace.config.cache_dir / "features" / fingerprint("sift", __version__, MAX_SIDE, N_FEATURES, DECODING)
 
 
 def image_fingerprints(workspace: Workspace, images: np.ndarray, recorded: np.ndarray) -> np.ndarray:
@@ -83,8 +83,7 @@ def stored_features(workspace: Workspace, images: np.ndarray, recorded: np.ndarr
 def _extract_to(job: tuple[str, str, str]) -> str:
     """Worker: decode one image, extract, save. Unreadable images get empty features (no evidence, no match)."""
     images_root, relative, path = job
-    result = load_image(Path(images_root), relative)
-    save_features(Path(path), Features.empty() if result.image is None else extract(result.image))
+    save_features(Path(path), extract_file(Path(images_root), relative) or Features.empty())
     return path
 
 

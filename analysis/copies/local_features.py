@@ -15,16 +15,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from analysis.images import load_image
+
 MAX_SIDE = 320  # images are verified at this long side at most (chosen on real photos: docs/analyses.md)
-N_FEATURES = 300  # strongest SIFT keypoints kept per image (matching cost grows with its square)
+N_FEATURES = 250  # strongest SIFT keypoints kept per image (matching cost grows with its square; docs/analyses.md)
 RATIO = 0.8  # Lowe's ratio test
 REPROJECTION_PX = 6.0  # RANSAC inlier distance, in pixels of the MAX_SIDE image
 SCALE_RANGE = (0.2, 5.0)  # a copy is not shrunk or blown up beyond this
 MIN_MATCHES = 4
+# How an image file becomes the grey picture SIFT sees (part of the feature cache's key: features of another
+# decoding differ in a few pixels, so they are not mixed with these).
+DECODING = "grey, JPEG draft to MAX_SIDE"
 STRONG_DIRECT = 50  # a direct match with this many inliers needs no mirror check
 # Descriptor permutation that maps SIFT of an image to SIFT of its mirror (rows i → 3 − i, bins k → −k mod 8).
 _GRID = np.arange(128).reshape(4, 4, 8)
@@ -68,17 +74,29 @@ _NO_MATCHES: Matches = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 NO_MATCH = Verification(0, False, 0.0, np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32))
 
 
-def extract(image: Image.Image) -> Features:
+def extract_file(images_root: Path, relative: str) -> Features | None:
+    """The local features of an image file, None where it cannot be read. Decoded in grey and, for a JPEG, at the
+    smallest DCT scale whose long side stays ≥ MAX_SIDE (Pillow's draft mode): a 640 px photo decodes in about
+    half the time of the whole colour picture, which was then shrunk anyway (docs/benchmarks.md, "Pixel
+    verification: cost per core"). Verification and the evidence a reviewer sees both extract through here, so
+    the evidence drawn is the match that was judged."""
+    result = load_image(images_root, relative, long_side=MAX_SIDE, grey=True)
+    return None if result.image is None else extract(result.image, result.original_size)
+
+
+def extract(image: Image.Image, original_size: tuple[int, int] | None = None) -> Features:
+    """Features of `image`, which may be a reduced decode of a picture of `original_size` (its own size when
+    None): positions and scale stay in the verification grid of the whole picture either way."""
     import cv2
 
-    grey = image.convert("L")
+    width, height = original_size or image.size
     # Large photos shrink to MAX_SIDE. Small images are not enlarged: on flat graphics that multiplies keypoints
     # on shared details (a wordmark, clock hands) and pairs different designs.
-    scale = min(1.0, MAX_SIDE / max(grey.size))
-    if scale < 1.0:
-        grey = grey.resize(
-            (max(1, round(grey.width * scale)), max(1, round(grey.height * scale))), Image.Resampling.BILINEAR
-        )
+    scale = min(1.0, MAX_SIDE / max(width, height))
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    grey = image.convert("L")
+    if grey.size != target:
+        grey = grey.resize(target, Image.Resampling.BILINEAR)
     pixels = np.asarray(grey)
     keypoints, descriptors = cv2.SIFT_create(nfeatures=N_FEATURES).detectAndCompute(pixels, None)  # type: ignore[attr-defined]
     if descriptors is None or not len(keypoints):
