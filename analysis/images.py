@@ -29,7 +29,6 @@ class ImageResult:
     image: Image.Image | None
     reason: str | None = None  # why there is no image, when there is none
     sha256: str = ""  # of the file's bytes, when asked for and the image decoded
-    original_size: tuple[int, int] | None = None  # width, height of the whole picture, upright (before any draft)
 
 
 def resolve_image(images_root: Path, relative: str) -> Path | None:
@@ -51,23 +50,22 @@ def load_image(
     min_side: int | None = None,
     digest: bool = False,
     *,
-    long_side: int | None = None,
     grey: bool = False,
 ) -> ImageResult:
     """Decode an image as RGB (or, with `grey`, as 8-bit grey) with EXIF orientation applied, or say why it cannot
     be.
 
     With `min_side`, JPEGs are decoded at the smallest DCT scale that keeps both sides ≥ min_side (Pillow's
-    draft mode): a 640 px photo embedded at 224 px decodes several times faster with no visible difference; with
-    `long_side`, the smallest that keeps the long side ≥ long_side (the caller shrinks it to that long side:
-    local features at 320 px). `original_size` says how large the whole picture is. With `digest`, the sha256 of
-    the file comes from the same single read (byte-duplicate detection needs it).
+    draft mode): a 640 px photo embedded at 224 px decodes several times faster with no visible difference. With
+    `grey`, a JPEG's luma alone is decoded, whole (the grey picture the RGB conversion gives, within a level, for
+    less work: local features). With `digest`, the sha256 of the file comes from the same single read
+    (byte-duplicate detection needs it).
     """
     if not relative:
         return ImageResult(None, "no image path")
     if relative.startswith(("http://", "https://")):
         return ImageResult(None, "remote URL (not fetched)")
-    decoding = _Decoding(min_side, long_side, grey)
+    decoding = _Decoding(min_side, grey)
     if is_object_url(relative):
         return _load_object(relative, decoding, digest)
     path = resolve_image(images_root, relative)
@@ -112,21 +110,7 @@ def _load_object(url: str, decoding: _Decoding, digest: bool) -> ImageResult:
 @dataclass(frozen=True)
 class _Decoding:
     min_side: int | None
-    long_side: int | None
     grey: bool
-
-    def draft_size(self, width: int, height: int) -> tuple[int, int] | None:
-        """The size a JPEG may be decoded down to (Pillow picks the smallest DCT scale at or above it)."""
-        if self.long_side and max(width, height) > self.long_side:
-            shrink = self.long_side / max(width, height)
-            return max(1, round(width * shrink)), max(1, round(height * shrink))
-        if self.min_side:
-            return self.min_side, self.min_side
-        return None
-
-
-# EXIF orientations that turn the picture a quarter (its width becomes its height).
-_QUARTER_TURNS = {5, 6, 7, 8}
 
 
 def _decode(data: bytes, decoding: _Decoding, digest: bool) -> ImageResult:
@@ -138,17 +122,13 @@ def _decode(data: bytes, decoding: _Decoding, digest: bool) -> ImageResult:
             if width * height > MAX_PIXELS:
                 return ImageResult(None, f"too large ({width}×{height} px, decompression-bomb guard)")
             handle.seek(0)
-            draft = decoding.draft_size(width, height) if handle.format == "JPEG" else None
-            if draft is not None:
+            if handle.format == "JPEG" and (decoding.min_side or decoding.grey):
+                draft = (decoding.min_side, decoding.min_side) if decoding.min_side else handle.size
                 handle.draft("L" if decoding.grey else "RGB", draft)
-            if handle.getexif().get(0x0112) in _QUARTER_TURNS:
-                width, height = height, width
             image = ImageOps.exif_transpose(handle)
             image = _to_grey(image) if decoding.grey else _to_rgb(image)
             image.load()
-            return ImageResult(
-                image, sha256=hashlib.sha256(data).hexdigest() if digest else "", original_size=(width, height)
-            )
+            return ImageResult(image, sha256=hashlib.sha256(data).hexdigest() if digest else "")
     except Image.DecompressionBombError:
         return ImageResult(None, "too large (decompression-bomb guard)")
     except (OSError, SyntaxError, ValueError) as exc:

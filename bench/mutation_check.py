@@ -303,20 +303,6 @@ MUTATIONS = [
         ],
     ),
     (
-        "features of a reduced decode are placed in the reduced picture's grid, not the whole picture's",
-        "analysis/copies/local_features.py",
-        "    return None if result.image is None else extract(result.image, result.original_size)",
-        "    return None if result.image is None else extract(result.image)",
-        ["tests/test_copies.py::test_features_from_a_reduced_decode_keep_the_whole_pictures_grid"],
-    ),
-    (
-        "a turned JPEG's whole size is reported unturned",
-        "analysis/images.py",
-        "                width, height = height, width",
-        "                pass",
-        ["tests/test_copies.py::test_a_turned_jpeg_reports_its_upright_size"],
-    ),
-    (
         "the evidence card extracts its features another way than verification",
         "analysis/copies/evidence.py",
         "    features_a, features_b = extract_file(images_root, image_a), extract_file(images_root, image_b)",

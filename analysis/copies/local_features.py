@@ -23,14 +23,14 @@ from PIL import Image
 from analysis.images import load_image
 
 MAX_SIDE = 320  # images are verified at this long side at most (chosen on real photos: docs/analyses.md)
-N_FEATURES = 250  # strongest SIFT keypoints kept per image (matching cost grows with its square; docs/analyses.md)
+N_FEATURES = 300  # strongest SIFT keypoints kept per image (matching cost grows with its square; docs/analyses.md)
 RATIO = 0.8  # Lowe's ratio test
 REPROJECTION_PX = 6.0  # RANSAC inlier distance, in pixels of the MAX_SIDE image
 SCALE_RANGE = (0.2, 5.0)  # a copy is not shrunk or blown up beyond this
 MIN_MATCHES = 4
 # How an image file becomes the grey picture SIFT sees (part of the feature cache's key: features of another
 # decoding differ in a few pixels, so they are not mixed with these).
-DECODING = "grey, JPEG draft to MAX_SIDE"
+DECODING = "grey: a JPEG's luma alone"
 STRONG_DIRECT = 50  # a direct match with this many inliers needs no mirror check
 # Descriptor permutation that maps SIFT of an image to SIFT of its mirror (rows i → 3 − i, bins k → −k mod 8).
 _GRID = np.arange(128).reshape(4, 4, 8)
@@ -75,21 +75,19 @@ NO_MATCH = Verification(0, False, 0.0, np.zeros((0, 2), np.float32), np.zeros((0
 
 
 def extract_file(images_root: Path, relative: str) -> Features | None:
-    """The local features of an image file, None where it cannot be read. Decoded in grey and, for a JPEG, at the
-    smallest DCT scale whose long side stays ≥ MAX_SIDE (Pillow's draft mode): a 640 px photo decodes in about
-    half the time of the whole colour picture, which was then shrunk anyway (docs/benchmarks.md, "Pixel
-    verification: cost per core"). Verification and the evidence a reviewer sees both extract through here, so
-    the evidence drawn is the match that was judged."""
-    result = load_image(images_root, relative, long_side=MAX_SIDE, grey=True)
-    return None if result.image is None else extract(result.image, result.original_size)
+    """The local features of an image file, None where it cannot be read. A JPEG's luma alone is decoded (the
+    colour was converted to grey anyway). Decoding at a smaller DCT scale (Pillow's draft) was measured and not
+    taken: it changed the pixels SIFT sees and lost recall on the copy-detection benchmark (docs/analyses.md,
+    "Verified copies"). Verification and the evidence a reviewer sees both extract through here, so the evidence
+    drawn is the match that was judged."""
+    result = load_image(images_root, relative, grey=True)
+    return None if result.image is None else extract(result.image)
 
 
-def extract(image: Image.Image, original_size: tuple[int, int] | None = None) -> Features:
-    """Features of `image`, which may be a reduced decode of a picture of `original_size` (its own size when
-    None): positions and scale stay in the verification grid of the whole picture either way."""
+def extract(image: Image.Image) -> Features:
     import cv2
 
-    width, height = original_size or image.size
+    width, height = image.size
     # Large photos shrink to MAX_SIDE. Small images are not enlarged: on flat graphics that multiplies keypoints
     # on shared details (a wordmark, clock hands) and pairs different designs.
     scale = min(1.0, MAX_SIDE / max(width, height))
