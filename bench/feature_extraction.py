@@ -161,7 +161,8 @@ def render_markdown(payload: dict) -> str:
         f"{payload['test_originals']}; each original with one copy per edit family (bench/copy_edits.py), against "
         "10 distinct COCO photos and 5 other originals (non-copy pairs); judged at the shipped rule. A quick "
         "screen: what ships must also hold the full copy-detection benchmark's recall (docs/analyses.md, "
-        '"Verified copies": the draft decode passed this screen and lost recall there).',
+        '"Verified copies": the draft decode passed this screen and lost recall there). Costs are one run\'s: '
+        "differences under about 10% are within this machine's run-to-run variation.",
         "",
         "| variant | extraction, ms per image (decode included) | keypoints per image | verification, ms per pair "
         "| tuning: copies verified, false pairs | test: copies verified, false pairs |",
