@@ -39,6 +39,8 @@ class Offload(Protocol):
     `analysis.distributed.DaskOffload`). Each method returns exactly what the local code computes, in its order,
     so a result does not depend on where it was computed and caches are shared."""
 
+    task_rows: int | None  # `[compute] task_rows`: rows (images, pairs) per task instead of each step's default
+
     def map(self, function: Callable[..., Any], arguments: Sequence[tuple], what: str) -> list[Any]:
         """`[function(*a) for a in arguments]`, run as tasks."""
         ...

@@ -303,6 +303,13 @@ MUTATIONS = [
         ],
     ),
     (
+        "verification runs on the client even when a cluster is given",
+        "analysis/copies/feature_store.py",
+        "    if offload is not None:\n        done = offload.map(_verify_chunk",
+        "    if False:\n        done = offload.map(_verify_chunk",
+        ["tests/test_distributed.py::test_dedup_split_into_tasks_equals_one_process_in_whole"],
+    ),
+    (
         "the evidence card extracts its features another way than verification",
         "analysis/copies/evidence.py",
         "    features_a, features_b = extract_file(images_root, image_a), extract_file(images_root, image_b)",

@@ -229,32 +229,35 @@ def test_a_bad_compute_setting_in_the_config_is_one_error_naming_the_file(
 
 
 TASK_ROWS = 300  # the sample's 1,000 images in 4 tasks: every offloaded step is really split and merged
+REGURGITATION_TASK_ROWS = 30  # its 100 samples' candidates and their images in >= 3 tasks
 
 
-def _split_copy(sample_dir: Path, target: Path) -> Path:
+def _split_copy(sample_dir: Path, target: Path, task_rows: int = TASK_ROWS) -> Path:
     """A fresh copy whose `[compute] task_rows` cuts every offloaded step into ≥ 3 tasks, with no cached result
-    of a step that runs on the cluster (only embeddings, hashes and local features are kept)."""
+    of a step that runs on the cluster (only embeddings and hashes are kept: local features are extracted on the
+    cluster too)."""
     workspace = _fresh_copy(sample_dir, target)
-    for cached in ("concepts", "captions", "contamination"):
+    for cached in ("concepts", "captions", "contamination", "features"):
         shutil.rmtree(workspace / ".audit-cache" / cached, ignore_errors=True)
     config = workspace / "audit.toml"
-    config.write_text(config.read_text() + f"\n[compute]\ntask_rows = {TASK_ROWS}\n")
+    config.write_text(config.read_text() + f"\n[compute]\ntask_rows = {task_rows}\n")
     return workspace
 
 
 def _tasks(stderr: str, what: str) -> int:
-    """How many tasks the last progress line of `what` reports (0 when the step did not run on the cluster)."""
-    counts = re.findall(rf"{re.escape(what)}: (\d+)/(\d+) tasks done", stderr)
+    """How many tasks the last progress line of `what` (the start of the step's name) reports (0 when the step
+    did not run on the cluster)."""
+    counts = re.findall(rf"{re.escape(what)}[^:\n]*: (\d+)/(\d+) tasks done", stderr)
     assert not counts or counts[-1][0] == counts[-1][1], counts
     return int(counts[-1][1]) if counts else 0
 
 
-def _run_both(command: str, sample_dir: Path, tmp_path: Path, cluster: str, *extra: str):
+def _run_both(command: str, sample_dir: Path, tmp_path: Path, cluster: str, *extra: str, task_rows: int = TASK_ROWS):
     """`command` in one process and split over the cluster, on fresh copies: (one process, cluster) as
     (JSON, --out table, stderr of the cluster run)."""
     runs = []
     for name, scheduler in (("single", ()), ("split", ("--scheduler", cluster))):
-        workspace = _split_copy(sample_dir, tmp_path / name)
+        workspace = _split_copy(sample_dir, tmp_path / name, task_rows)
         out = tmp_path / f"{name}.parquet"
         completed = run_cli(command, str(workspace), "--json", "--out", str(out), *extra, *scheduler)
         assert completed.returncode == 0, completed.stderr
@@ -263,12 +266,28 @@ def _run_both(command: str, sample_dir: Path, tmp_path: Path, cluster: str, *ext
 
 
 def test_dedup_split_into_tasks_equals_one_process_in_whole(sample_dir: Path, tmp_path: Path, cluster: str) -> None:
-    (expected, expected_out, _), (found, found_out, stderr) = _run_both(
-        "dedup", sample_dir, tmp_path, cluster, "--clusters", "8"
-    )
+    """The search, the local features and the pixel verification of every candidate each run as several tasks:
+    the same groups (`--json`, `--out`), and the same inliers, coverage, mirror flag and tier for every candidate
+    pair (`--pairs-out`)."""
+    runs = []
+    for name, scheduler in (("single", ()), ("split", ("--scheduler", cluster))):
+        workspace = _split_copy(sample_dir, tmp_path / name)
+        out, pairs = tmp_path / f"{name}.parquet", tmp_path / f"{name}-pairs.parquet"
+        completed = run_cli(
+            "dedup", str(workspace), "--clusters", "8", "--json", "--out", str(out), "--pairs-out", str(pairs),
+            *scheduler,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stderr
+        runs.append((json.loads(completed.stdout), pd.read_parquet(out), pd.read_parquet(pairs)))
+    stderr = completed.stderr
     assert _tasks(stderr, "assigning 1,000 images") >= 3 and _tasks(stderr, "pair search") >= 3, stderr
+    assert _tasks(stderr, "local features of") >= 3 and _tasks(stderr, "verifying") >= 3, stderr
+    assert _tasks(stderr, "pixel agreement of") >= 1, stderr
+    (expected, expected_out, expected_pairs), (found, found_out, found_pairs) = runs
     assert found == expected and expected["n_groups"] > 10
     pd.testing.assert_frame_equal(found_out, expected_out)
+    assert len(expected_pairs) > 100 and expected_pairs["verified"].sum() > 10
+    pd.testing.assert_frame_equal(found_pairs, expected_pairs)
 
 
 def test_regurgitation_split_into_tasks_equals_one_process_in_whole(
@@ -276,8 +295,11 @@ def test_regurgitation_split_into_tasks_equals_one_process_in_whole(
 ) -> None:
     """The partial top-k of each partition of the training set are merged on the client: the merge must give the
     one-process neighbours, ties included."""
-    (expected, expected_out, _), (found, found_out, stderr) = _run_both("regurgitation", sample_dir, tmp_path, cluster)
+    (expected, expected_out, _), (found, found_out, stderr) = _run_both(
+        "regurgitation", sample_dir, tmp_path, cluster, task_rows=REGURGITATION_TASK_ROWS
+    )
     assert _tasks(stderr, "nearest training images") >= 3, stderr
+    assert _tasks(stderr, "local features of") >= 3 and _tasks(stderr, "verifying") >= 3, stderr
     # the search's name says where it ran ("exact (faiss)", "exact, 4 partitions on Dask"): nothing else differs
     assert found.pop("search").startswith("exact, ") and expected.pop("search").startswith("exact")
     assert found == expected and expected["n_flagged"] > 0

@@ -267,7 +267,7 @@ def _image_matches(
         if search.verified:  # no candidate: nothing to verify, but the rule is still the verified one
             images = images.assign(counted=False)
         return images, counts, len(query_rows), found.method
-    checks = _verified(workspace, eval_set, training, candidates, status, key, search, workers, log)
+    checks = _verified(workspace, eval_set, training, candidates, status, key, search, workers, log, offload)
     images, counts = judge_candidates(candidates, checks, search)
     return images, counts, len(query_rows), found.method
 
@@ -282,6 +282,7 @@ def _verified(
     search: ImageSearch,
     workers: int,
     log: Log | None,
+    offload: Offload | None = None,
 ) -> pd.DataFrame:
     """Inliers, mirror flag and coverage of each candidate, and the tier of each verified one (cached)."""
     inlier_threshold = search.inlier_threshold
@@ -318,7 +319,9 @@ def _verified(
         keys = list(image_fingerprints(workspace, np.array(eval_images, dtype=object), recorded_eval)) + list(
             image_fingerprints(workspace, relative, recorded_train)
         )
-        files = ensure_features(Path("/"), features_directory(workspace), images, keys, workers=workers, log=log)
+        files = ensure_features(
+            Path("/"), features_directory(workspace), images, keys, workers=workers, log=log, offload=offload
+        )
         local = np.stack(
             [
                 np.searchsorted(eval_involved, eval_positions),
@@ -326,12 +329,18 @@ def _verified(
             ],
             axis=1,
         ).reshape(-1, 2)
-        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log)
+        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log, offload=offload)
         verified = is_verified(inliers, coverage, inlier_threshold)
         tiers = np.full(len(candidates), None, dtype=object)
         if verified.any():
             agreement = agreement_of_pairs(
-                "/", images, [None if f is None else str(f) for f in files], local[verified], workers=workers, log=log
+                "/",
+                images,
+                [None if f is None else str(f) for f in files],
+                local[verified],
+                workers=workers,
+                log=log,
+                offload=offload,
             )
             digests = np.concatenate([recorded_eval, recorded_train]).astype(object)
             first, second = digests[local[verified, 0]], digests[local[verified, 1]]

@@ -1,12 +1,14 @@
 """Local features cached in the workspace by image fingerprint, computed only for the images that appear in a
 candidate pair, in parallel, resumable (each image's file is written atomically as soon as it is done), and
-pair verification spread over the same worker processes."""
+pair verification spread over the same worker processes, or over a Dask cluster's workers (`offload`), which
+read the images and write the features in the workspace's shared cache directory."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,8 +22,15 @@ from analysis.progress import progress_bar
 from analysis.storage import is_object_url
 from analysis.workspace import Workspace
 
+if TYPE_CHECKING:
+    from analysis.index import Offload
+
 Progress = Callable[[str], None]
 CHUNK_PAIRS = 256
+# On a cluster, jobs are batched into tasks of about a second or more each (a task costs ~1 ms to schedule);
+# `[compute] task_rows` replaces both (tests split a small set into several tasks with it).
+IMAGES_PER_TASK = 128
+PAIRS_PER_TASK = 2048
 
 
 def features_directory(workspace: Workspace) -> Path:
@@ -87,6 +96,16 @@ def _extract_to(job: tuple[str, str, str]) -> str:
     return path
 
 
+def _extract_batch(jobs: list[tuple[str, str, str]]) -> list[str]:
+    """Cluster task: a batch of images, one BLAS and OpenCV thread each worker process (as locally)."""
+    return [_extract_to(job) for job in jobs]
+
+
+def task_size(offload: Offload | None, local: int, on_cluster: int) -> int:
+    """Jobs per task: `local` in this machine's processes; on a cluster, `[compute] task_rows` or `on_cluster`."""
+    return local if offload is None else (offload.task_rows or on_cluster)
+
+
 def ensure_features(
     images_root: Path,
     directory: Path,
@@ -95,11 +114,12 @@ def ensure_features(
     *,
     workers: int = 2,
     log: Progress | None = None,
+    offload: Offload | None = None,
 ) -> list[Path | None]:
-    """The feature file of each image, extracting those not cached yet (with a progress bar on stderr); None for
-    an image with no file under the images root (a dead link has no pixels to verify, and writing an empty
-    feature file for each of a large set's dead links would cost more than the verification itself). Images in
-    object storage are read through fsspec like any other."""
+    """The feature file of each image, extracting those not cached yet (with a progress bar on stderr, or the
+    cluster's task lines); None for an image with no file under the images root (a dead link has no pixels to
+    verify, and writing an empty feature file for each of a large set's dead links would cost more than the
+    verification itself). Images in object storage are read through fsspec like any other."""
 
     paths: list[Path | None] = [feature_path(directory, key) for key in keys]
     todo = {}
@@ -115,8 +135,13 @@ def ensure_features(
     if todo:
         if log:
             log(f"local features: {len(todo):,} images to extract ({len(paths) - len(todo):,} cached or absent)")
-        bar = progress_bar(len(todo), "local features", enabled=log is not None)
         jobs = list(todo.values())
+        if offload is not None:
+            size = task_size(offload, 1, IMAGES_PER_TASK)
+            batches = [(jobs[start : start + size],) for start in range(0, len(jobs), size)]
+            offload.map(_extract_batch, batches, f"local features of {len(jobs):,} images")
+            return paths
+        bar = progress_bar(len(todo), "local features", enabled=log is not None)
         for _ in parallel_map(_extract_to, jobs, workers, chunksize=8):
             bar.update()
         bar.close()
@@ -168,20 +193,32 @@ def pair_chunks(present: np.ndarray, pairs: np.ndarray, size: int) -> list[tuple
 
 
 def verify_pairs(
-    files: list[Path | None], pairs: np.ndarray, *, workers: int = 2, log: Progress | None = None
+    files: list[Path | None],
+    pairs: np.ndarray,
+    *,
+    workers: int = 2,
+    log: Progress | None = None,
+    offload: Offload | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inliers, mirror flag and coverage of each pair (positions into `files`), in chunks over worker processes.
+    """Inliers, mirror flag and coverage of each pair (positions into `files`), in chunks over worker processes
+    or cluster tasks (the same answer either way: a pair's verification depends on its two feature files only).
     A pair with an absent image (file None) has no evidence: 0 inliers, without a job. Each job carries only the
     files its pairs name (a job carrying the whole list pickled it again per chunk: hours at a million images)."""
 
     inliers = np.zeros(len(pairs), dtype=np.int32)
     mirrored = np.zeros(len(pairs), dtype=bool)
     coverage = np.zeros(len(pairs), dtype=np.float32)
-    chunks = pair_chunks(np.array([f is not None for f in files], dtype=bool), pairs, CHUNK_PAIRS)
+    present = np.array([f is not None for f in files], dtype=bool)
+    chunks = pair_chunks(present, pairs, task_size(offload, CHUNK_PAIRS, PAIRS_PER_TASK))
     if not chunks:
         return inliers, mirrored, coverage
     jobs = [([str(files[p]) for p in needed], local) for _, needed, local in chunks]
     rows = [chunk for chunk, _, _ in chunks]
+    if offload is not None:
+        done = offload.map(_verify_chunk, [(job,) for job in jobs], f"verifying {sum(map(len, rows)):,} pairs")
+        for chunk, result in zip(rows, done):
+            inliers[chunk], mirrored[chunk], coverage[chunk] = result
+        return inliers, mirrored, coverage
     bar = progress_bar(sum(len(r) for r in rows), "verifying pairs", unit="pair", enabled=log is not None)
     for chunk, result in zip(rows, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
         inliers[chunk], mirrored[chunk], coverage[chunk] = result

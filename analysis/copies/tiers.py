@@ -17,11 +17,16 @@ docs/analyses.md "Duplicate tiers").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image
 
 from analysis.copies.aligned_similarity import ssim_under
 from analysis.copies.local_features import Features, Verification
+
+if TYPE_CHECKING:
+    from analysis.index import Offload
 
 TIERS = ("byte-identical", "copy", "same-scene")
 GROUPED_TIERS = ("byte-identical", "copy")  # what dedup groups and regurgitation flags unless asked otherwise
@@ -90,21 +95,29 @@ def agreement_of_pairs(
     *,
     workers: int = 2,
     log=None,
+    offload: Offload | None = None,
 ) -> np.ndarray:
     """Pixel agreement of each pair (positions into `images` and their `feature_files`, as verification stored
     them); NaN where an image or its features are missing or no alignment can be judged. Verified pairs only are
-    passed here: a decode and two SSIMs per pair cost about what a verification of 20 candidates costs."""
-    from analysis.copies.feature_store import pair_chunks
+    passed here: a decode and two SSIMs per pair cost about what a verification of 20 candidates costs. On a
+    cluster (`offload`) the chunks are its tasks."""
+    from analysis.copies.feature_store import pair_chunks, task_size
     from analysis.parallel import parallel_map
     from analysis.progress import progress_bar
 
     out = np.full(len(pairs), np.nan)
-    chunks = pair_chunks(np.array([f is not None for f in feature_files], dtype=bool), pairs, CHUNK_PAIRS)
+    present = np.array([f is not None for f in feature_files], dtype=bool)
+    chunks = pair_chunks(present, pairs, task_size(offload, CHUNK_PAIRS, CHUNK_PAIRS))
     jobs = [
         (images_root, [images[p] for p in needed], [str(feature_files[p]) for p in needed], local)
         for _, needed, local in chunks
     ]
     rows = [chunk for chunk, _, _ in chunks]
+    if offload is not None:
+        done = offload.map(_agreement_chunk, [(job,) for job in jobs], f"pixel agreement of {len(pairs):,} pairs")
+        for chunk, result in zip(rows, done):
+            out[chunk] = result
+        return out
     bar = progress_bar(
         sum(len(r) for r in rows), "pixel agreement of verified pairs", unit="pair", enabled=log is not None
     )

@@ -311,9 +311,9 @@ def verified_dedup_for(
             similarities = pair_similarities(found.mapped, base.pairs)
         capped = cap_per_image(base.pairs, similarities, top_k)
         candidates, candidate_similarities = base.pairs[capped], similarities[capped]
-        involved, files = _feature_files(workspace, found, candidates, workers, log)
+        involved, files = _feature_files(workspace, found, candidates, workers, log, offload)
         local = np.searchsorted(involved, candidates)
-        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log)
+        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log, offload=offload)
         return CandidateCheck(
             candidates, candidate_similarities, inliers, mirrored, coverage, candidate_threshold, inlier_threshold
         )
@@ -343,7 +343,7 @@ def verified_dedup_for(
         )
 
     check = load_or_compute([path], load, compute, save).at_inliers(inlier_threshold)
-    check = _tiered(workspace, found, check, f"{key}-{inlier_threshold}", tiers, workers, log)
+    check = _tiered(workspace, found, check, f"{key}-{inlier_threshold}", tiers, workers, log, offload)
     acted = check.acted
     pairs, pair_similarity = with_byte_identical(
         check.pairs[acted], check.similarities[acted], found.status["sha256"], base.n_images
@@ -367,7 +367,12 @@ def verified_dedup_for(
 
 
 def _feature_files(
-    workspace: Workspace, found: EmbeddingSet, pairs: np.ndarray, workers: int, log: Callable[[str], None] | None
+    workspace: Workspace,
+    found: EmbeddingSet,
+    pairs: np.ndarray,
+    workers: int,
+    log: Callable[[str], None] | None,
+    offload: Offload | None = None,
 ) -> tuple[np.ndarray, list]:
     """The rows the pairs involve and the local-feature file of each (extracted where not cached yet)."""
     images = _image_paths(workspace)
@@ -380,6 +385,7 @@ def _feature_files(
         list(keys),
         workers=workers,
         log=log,
+        offload=offload,
     )
     return involved, files
 
@@ -398,6 +404,7 @@ def _tiered(
     acted_tiers: tuple[str, ...],
     workers: int,
     log: Callable[[str], None] | None,
+    offload: Offload | None = None,
 ) -> CandidateCheck:
     """The check with the tier of every verified candidate; their pixel agreement is cached beside the check."""
     verified = np.flatnonzero(check.verified)
@@ -405,7 +412,7 @@ def _tiered(
 
     def compute() -> np.ndarray:
         pairs = check.pairs[verified]
-        involved, files = _feature_files(workspace, found, pairs, workers, log)
+        involved, files = _feature_files(workspace, found, pairs, workers, log, offload)
         return agreement_of_pairs(
             str(workspace.config.images_root),
             list(_image_paths(workspace)[involved]),
@@ -413,6 +420,7 @@ def _tiered(
             np.searchsorted(involved, pairs),
             workers=workers,
             log=log,
+            offload=offload,
         )
 
     agreement = load_or_compute([path], lambda: np.load(path), compute, lambda value: atomic_save_npy(path, value))

@@ -150,8 +150,8 @@ def regurgitation_for(
     checks = features_of = None
     inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
     if verify:
-        checks = _verified_neighbours(workspace, neighbours, threshold, key, training, generated, workers, log)
-        checks = _with_tiers(workspace, checks, inlier_threshold, training, generated, workers, log)
+        checks = _verified_neighbours(workspace, neighbours, threshold, key, training, generated, workers, log, offload)
+        checks = _with_tiers(workspace, checks, inlier_threshold, training, generated, workers, log, offload)
         features_of = _checked_features(workspace, checks, training, generated)
     return summarise(
         generated_frame,
@@ -205,6 +205,7 @@ def _verified_neighbours(
     generated: EmbeddingSet,
     workers: int,
     log: Callable[[str], None] | None,
+    offload: Offload | None = None,
 ) -> pd.DataFrame:
     """The neighbours at or above the candidate threshold with their inliers and mirror flags (cached)."""
     assert workspace.generated is not None
@@ -221,8 +222,8 @@ def _verified_neighbours(
     )
 
     def compute() -> pd.DataFrame:
-        _, files, local = _candidate_files(workspace, candidates, training, generated, workers, log)
-        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log)
+        _, files, local = _candidate_files(workspace, candidates, training, generated, workers, log, offload)
+        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log, offload=offload)
         return candidates.assign(inliers=inliers, mirrored=mirrored, coverage=coverage)
 
     return load_or_compute(
@@ -237,6 +238,7 @@ def _candidate_files(
     generated: EmbeddingSet,
     workers: int,
     log: Callable[[str], None] | None,
+    offload: Offload | None = None,
 ) -> tuple[list[str], list, np.ndarray]:
     """The images of the candidates (generated ones first), the local-feature file of each (extracted where not
     cached yet) and each candidate as positions into them."""
@@ -256,6 +258,7 @@ def _candidate_files(
         sides[0][2] + sides[1][2],
         workers=workers,
         log=log,
+        offload=offload,
     )
     local = np.stack(
         [np.searchsorted(sides[0][0], query), len(sides[0][0]) + np.searchsorted(sides[1][0], match)], axis=1
@@ -271,6 +274,7 @@ def _with_tiers(
     generated: EmbeddingSet,
     workers: int,
     log: Callable[[str], None] | None,
+    offload: Offload | None = None,
 ) -> pd.DataFrame:
     """The checks with the tier of each verified candidate (analysis/copies/tiers.py); the pixel agreement of the
     verified ones is cached, keyed by what they are."""
@@ -286,7 +290,7 @@ def _with_tiers(
     path = workspace.config.cache_dir / "regurgitation" / f"agreement-{key}.npy"
 
     def compute() -> np.ndarray:
-        images, files, local = _candidate_files(workspace, verified, training, generated, workers, log)
+        images, files, local = _candidate_files(workspace, verified, training, generated, workers, log, offload)
         return agreement_of_pairs(
             str(workspace.config.images_root),
             images,
@@ -294,6 +298,7 @@ def _with_tiers(
             local,
             workers=workers,
             log=log,
+            offload=offload,
         )
 
     agreement = load_or_compute([path], lambda: np.load(path), compute, lambda value: atomic_save_npy(path, value))
