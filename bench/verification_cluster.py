@@ -29,29 +29,33 @@ from bench.common import REPO, replace_section, run_record, write_record
 START, END = "<!-- verification-cluster:start -->", "<!-- verification-cluster:end -->"
 
 
-def timed_run(command: list[str]) -> dict:
-    """Run `command`, sampling the RSS of it and of its descendants; its stdout, wall time and peak memory."""
+def timed_run(command: list[str], scratch: Path) -> dict:
+    """Run `command`, sampling the RSS of it and of its descendants; its stdout, wall time and peak memory. Its
+    output goes to files, not pipes: a progress bar fills a pipe nobody reads until the command ends, and the
+    command then blocks on it."""
+    out, err = scratch / "stdout.txt", scratch / "stderr.txt"
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    root = psutil.Process(process.pid)
-    peak_client = peak_workers = 0.0
-    while process.poll() is None:
-        try:
-            peak_client = max(peak_client, root.memory_info().rss / 2**20)
-            children = root.children(recursive=True)
-            peak_workers = max(peak_workers, sum(_rss_mb(child) for child in children))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
-    stdout, stderr = process.communicate()
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True, cwd=REPO)
+        root = psutil.Process(process.pid)
+        peak_client = peak_workers = 0.0
+        while process.poll() is None:
+            try:
+                peak_client = max(peak_client, root.memory_info().rss / 2**20)
+                children = root.children(recursive=True)
+                peak_workers = max(peak_workers, sum(_rss_mb(child) for child in children))
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.2)
+        process.wait()
     if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(command)} failed:\n{err.read_text()[-3000:]}")
     return {
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_client_mb": round(peak_client),
         "peak_workers_mb": round(peak_workers),
-        "stdout": stdout,
-        "stderr_tail": stderr[-2000:],
+        "stdout": out.read_text(),
+        "stderr_tail": err.read_text()[-2000:],
     }
 
 
@@ -112,7 +116,7 @@ def main() -> None:
         for name, extra in (("one process", []), (cluster, ["--scheduler", cluster])):
             cold(workspace)
             pairs_file = Path(scratch) / f"{len(runs)}.parquet"
-            runs[name] = timed_run(cli + ["--pairs-out", str(pairs_file)] + extra)
+            runs[name] = timed_run(cli + ["--pairs-out", str(pairs_file)] + extra, Path(scratch))
             outputs[name], pairs[name] = json.loads(runs[name].pop("stdout")), pd.read_parquet(pairs_file)
             print(name, {k: v for k, v in runs[name].items() if k != "stderr_tail"}, flush=True)
     features = list((workspace / ".audit-cache" / "features").rglob("*.npz"))
