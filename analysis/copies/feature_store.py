@@ -97,7 +97,8 @@ def _extract_to(job: tuple[str, str, str]) -> str:
 
 
 def _extract_batch(jobs: list[tuple[str, str, str]]) -> list[str]:
-    """Cluster task: a batch of images, one BLAS and OpenCV thread each worker process (as locally)."""
+    """Cluster task: a batch of images, each extracted and saved as `_extract_to` does in a local worker (a task
+    per image would cost more to schedule than to run)."""
     return [_extract_to(job) for job in jobs]
 
 
