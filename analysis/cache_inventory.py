@@ -21,7 +21,7 @@ from analysis.workspace import Workspace
 KINDS = {
     "embeddings": ("image embeddings per embedder (`prepare`)", "the slowest step: minutes per 10,000 images"),
     "pdq": ("PDQ perceptual hashes of every image (`prepare`)", "a fast pass over the images"),
-    "features": ("local features (SIFT) of images in candidate pairs, by file sha256", "hours at a million images"),
+    "features": ("SIFT features of images in candidate pairs, in chunks, by file sha256", "hours at a million images"),
     "captions": ("the caption document-term index", "seconds"),
     "dedup": ("duplicate search, verification and tiers (`dedup`, Duplicates page)", "minutes; the features stay"),
     "regurgitation": ("nearest training images of generated samples, verified", "seconds to minutes"),

@@ -310,6 +310,20 @@ MUTATIONS = [
         ["tests/test_distributed.py::test_dedup_split_into_tasks_equals_one_process_in_whole"],
     ),
     (
+        "byte-identical images are verified once per copy",
+        "analysis/copies/feature_store.py",
+        "[i if f is None else first.setdefault(f, i) for i, f in enumerate(features)]",
+        "[i for i, f in enumerate(features)]",
+        ["tests/test_feature_store.py::test_byte_identical_images_are_extracted_once_and_verified_once"],
+    ),
+    (
+        "a resumed feature store extracts every image again",
+        "analysis/copies/feature_store.py",
+        "    stored = read_store(directory)\n    todo",
+        "    stored: dict = {}\n    todo",
+        ["tests/test_feature_store.py::test_a_store_killed_mid_chunk_resumes_to_the_same_features"],
+    ),
+    (
         "the evidence card extracts its features another way than verification",
         "analysis/copies/evidence.py",
         "    features_a, features_b = extract_file(images_root, image_a), extract_file(images_root, image_b)",
@@ -493,8 +507,8 @@ MUTATIONS = [
     (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
-        "    jobs = [([str(files[p]) for p in needed], local) for _, needed, local in chunks]",
-        "    jobs = [([str(f) for f in files], pairs[chunk]) for chunk, _, _ in chunks]",
+        "    jobs = [([features[p] for p in needed], local) for _, needed, local in chunks]",
+        "    jobs = [(list(features), distinct[chunk]) for chunk, _, _ in chunks]",
         ["tests/test_copies.py::test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their_files"],
     ),
     (

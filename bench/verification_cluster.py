@@ -119,7 +119,11 @@ def main() -> None:
             runs[name] = timed_run(cli + ["--pairs-out", str(pairs_file)] + extra, Path(scratch))
             outputs[name], pairs[name] = json.loads(runs[name].pop("stdout")), pd.read_parquet(pairs_file)
             print(name, {k: v for k, v in runs[name].items() if k != "stderr_tail"}, flush=True)
-    features = list((workspace / ".audit-cache" / "features").rglob("*.npz"))
+    from analysis.copies.feature_chunks import read_store
+
+    store = workspace / ".audit-cache" / "features"
+    features = [f for f in store.rglob("*") if f.is_file()]
+    stored_images = sum(len(read_store(directory)) for directory in store.iterdir() if directory.is_dir())
     payload = {
         "workers": args.workers,
         "cluster": cluster,
@@ -130,7 +134,8 @@ def main() -> None:
         "same_json": outputs["one process"] == outputs[cluster],
         "same_pairs": pairs["one process"].equals(pairs[cluster]),
         "feature_files": len(features),
-        "feature_kb_per_image": round(sum(f.stat().st_size for f in features) / max(1, len(features)) / 1024, 1),
+        "feature_images": stored_images,
+        "feature_kb_per_image": round(sum(f.stat().st_size for f in features) / max(1, stored_images) / 1024, 1),
         **run_record(f"python -m bench.verification_cluster --workspace {args.workspace} --workers {args.workers}"),
     }
     print(json.dumps({k: v for k, v in payload.items() if k != "runs"}, indent=1))

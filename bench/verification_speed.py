@@ -4,12 +4,12 @@
 
 Each tree (this one, and --baseline checked out in a throwaway git worktree) runs its own feature-store task
 functions in a child process with one BLAS/OpenCV thread: local features of real photos from their files (decode,
-extract, write to that tree's cache format), then verification of a fixed list of pairs read back from the cache:
-every (coco-mini photo, edited copy) pair plus non-copy pairs (each photo against three distinct COCO photos and
-three other photos), the mix a dedup's candidate list has. Reported per tree: images/s and pairs/s on one core,
-keypoints per image, the copy pairs verified, and every pair whose verdict (verified or not, at the shipped inlier
-and coverage thresholds) differs between the trees, with its inliers in each; each tree's profile of one
-verification pass says where a pair's time goes.
+extract, write to that tree's cache format: one file per image before issue 43, one chunk after), then verification
+of a fixed list of pairs read back from the cache: every (coco-mini photo, edited copy) pair plus non-copy pairs
+(each photo against three distinct COCO photos and three other photos), the mix a dedup's candidate list has.
+Reported per tree: images/s and pairs/s on one core, keypoints per image, the copy pairs verified, and every pair
+whose verdict (verified or not, at the shipped inlier and coverage thresholds) differs between the trees, with its
+inliers in each; each tree's profile of one verification pass says where a pair's time goes.
 """
 
 from __future__ import annotations
@@ -42,13 +42,21 @@ images, pairs = names["images"], np.array(names["pairs"])
 from analysis.copies import feature_store as store
 cache.mkdir(parents=True, exist_ok=True)
 start = time.perf_counter()
-files = [str(cache / f"{i:05d}.npz") for i in range(len(images))]
-for image, path in zip(images, files):
-    store._extract_to((str(root), image, path))
+if hasattr(store, "_extract_chunk"):  # features in chunk files (issue 43), one chunk of all images as one task
+    keys = [f"{i:05d}" for i in range(len(images))]
+    written = store._extract_chunk((str(root), str(cache), list(zip(images, keys))))
+    files = [written[key] for key in keys]
+    keypoints = [where.length for where in files]
+else:  # one .npz per image (before issue 43)
+    files = [str(cache / f"{i:05d}.npz") for i in range(len(images))]
+    for image, path in zip(images, files):
+        store._extract_to((str(root), image, path))
+    keypoints = None
 extraction = time.perf_counter() - start
 def verify_all():
     return store._verify_chunk((files, pairs))
-keypoints = [len(store.load_features(Path(f)).points) for f in files]
+if keypoints is None:
+    keypoints = [len(store.load_features(Path(f)).points) for f in files]
 start = time.perf_counter()
 inliers, _, coverage = verify_all()
 verification = time.perf_counter() - start

@@ -14,6 +14,7 @@ from skimage import data
 
 from analysis.copies import local_features
 from analysis.copies.candidates import INLIER_THRESHOLD, cap_per_image
+from analysis.copies.feature_chunks import read_store, write_chunk
 from analysis.copies.hash_list import read_hash_list
 from analysis.copies.local_features import Features, extract, ratio_matches, verify
 from analysis.errors import AuditInputError
@@ -60,14 +61,14 @@ def test_a_jpeg_decoded_for_features_is_the_grey_picture_of_its_colours(tmp_path
 def test_the_evidence_drawn_is_the_match_that_was_cached(tmp_path: Path) -> None:
     """Verification and the evidence card extract the same way, so the card shows the judged inliers."""
     from analysis.copies.evidence import pair_evidence
-    from analysis.copies.feature_store import _extract_to, load_features
+    from analysis.copies.feature_store import ensure_features
 
     original = photo("astronaut").resize((800, 800))
     original.save(tmp_path / "a.jpg", quality=95)
     original.crop((0, 0, 640, 700)).save(tmp_path / "b.jpg", quality=70)
-    for name in ("a", "b"):
-        _extract_to((str(tmp_path), f"{name}.jpg", str(tmp_path / f"{name}.npz")))
-    judged = verify(load_features(tmp_path / "a.npz"), load_features(tmp_path / "b.npz"))
+    a, b = ensure_features(tmp_path, tmp_path / "features", ["a.jpg", "b.jpg"], ["a", "b"], workers=1)
+    assert a is not None and b is not None
+    judged = verify(a.load(), b.load())
     assert judged.inliers >= INLIER_THRESHOLD
     assert pair_evidence(tmp_path, "a.jpg", "b.jpg").inliers == judged.inliers
 
@@ -162,7 +163,7 @@ def test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their
     keys = [f"{i:02d}{name}" for i, name in enumerate(images)]
     files = feature_store.ensure_features(root, tmp_path / "features", images, keys, workers=1)
     assert [f is None for f in files] == [False, False, True, False, True]
-    assert len(list((tmp_path / "features").rglob("*.npz"))) == 3  # nothing written for a dead link
+    assert len(read_store(tmp_path / "features")) == 3  # nothing stored for a dead link
     jobs: list = []
 
     def serial(function, items, workers, **options):
@@ -186,11 +187,8 @@ def test_a_verification_worker_matches_on_one_blas_thread(tmp_path: Path, monkey
 
     from analysis.copies import feature_store
 
-    files = []
-    for name in ("astronaut", "coffee"):
-        path = tmp_path / f"{name}.npz"
-        feature_store.save_features(path, extract(photo(name)))
-        files.append(str(path))
+    stored = write_chunk(tmp_path, ["astronaut", "coffee"], [extract(photo(name)) for name in ("astronaut", "coffee")])
+    files = [stored["astronaut"], stored["coffee"]]
     threads: list[int] = []
 
     def observed(a: Features, b: Features) -> local_features.Verification:

@@ -336,7 +336,7 @@ def _verified(
             agreement = agreement_of_pairs(
                 "/",
                 images,
-                [None if f is None else str(f) for f in files],
+                files,
                 local[verified],
                 workers=workers,
                 log=log,

@@ -1,7 +1,7 @@
-"""Local features cached in the workspace by image fingerprint, computed only for the images that appear in a
-candidate pair, in parallel, resumable (each image's file is written atomically as soon as it is done), and
-pair verification spread over the same worker processes, or over a Dask cluster's workers (`offload`), which
-read the images and write the features in the workspace's shared cache directory."""
+"""Local features cached in the workspace by image content, computed only for the images that appear in a
+candidate pair, in parallel, in chunk files (`feature_chunks`: resumable, each chunk written atomically as soon as
+its batch is done), and pair verification spread over the same worker processes, or over a Dask cluster's workers
+(`offload`), which read the images and write and read the features in the workspace's shared cache directory."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from analysis import __version__
-from analysis.cache import atomic_save_npz, fingerprint
+from analysis.cache import fingerprint
+from analysis.copies.feature_chunks import LAYOUT, OpenChunks, StoredFeatures, read_store, write_chunk
 from analysis.copies.local_features import DECODING, MAX_SIDE, N_FEATURES, Features, extract_file, verify
 from analysis.embedding_store import EmbeddingSet
 from analysis.images import resolve_image
@@ -27,14 +28,20 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 CHUNK_PAIRS = 256
-# On a cluster, jobs are batched into tasks of about a second or more each (a task costs ~1 ms to schedule);
-# `[compute] task_rows` replaces both (tests split a small set into several tasks with it).
-IMAGES_PER_TASK = 128
+# Images per feature chunk, in a local worker or a cluster task: ~6 s of extraction on one core, 256 × ~37 KB of
+# features per chunk, 4,000 chunks per million images. A kill loses the chunks being written, at most one per worker.
+IMAGES_PER_CHUNK = 256
+# On a cluster, verification jobs are batched into tasks of about a second or more each (a task costs ~1 ms to
+# schedule); `[compute] task_rows` replaces this and the chunk size (tests split a small set into several tasks).
 PAIRS_PER_TASK = 2048
 
 
 def features_directory(workspace: Workspace) -> Path:
-    return workspace.config.cache_dir / "features" / fingerprint("sift", __version__, MAX_SIDE, N_FEATURES, DECODING)
+    return (
+        workspace.config.cache_dir
+        / "features"
+        / fingerprint("sift", __version__, MAX_SIDE, N_FEATURES, DECODING, LAYOUT)
+    )
 
 
 def image_fingerprints(workspace: Workspace, images: np.ndarray, recorded: np.ndarray) -> np.ndarray:
@@ -53,53 +60,25 @@ def image_fingerprints(workspace: Workspace, images: np.ndarray, recorded: np.nd
     return keys
 
 
-def feature_path(directory: Path, key: str) -> Path:
-    return directory / key[:2] / f"{key}.npz"
-
-
-def save_features(path: Path, features: Features) -> None:
-    atomic_save_npz(
-        path,
-        {
-            "points": features.points,
-            "descriptors": features.descriptors,
-            "size": np.array([features.width, features.height]),
-            "scale": np.float64(features.scale),
-        },
-    )
-
-
-def load_features(path: Path) -> Features:
-    with np.load(path, allow_pickle=False) as arrays:
-        width, height = (int(v) for v in arrays["size"])
-        return Features(arrays["points"], arrays["descriptors"], width, height, float(arrays["scale"]))
-
-
 def stored_features(workspace: Workspace, images: np.ndarray, recorded: np.ndarray) -> Callable[[str], Features | None]:
     """A lookup of these images' cached local features (None for one not extracted), each read on first use: what
     verification just computed, so a second opinion on a verified pair need not extract it again."""
     keys = dict(zip(images, image_fingerprints(workspace, images, recorded)))
-    directory = features_directory(workspace)
+    stored = read_store(features_directory(workspace))
 
     def lookup(image: str) -> Features | None:
-        key = keys.get(image)
-        path = feature_path(directory, key) if key else None
-        return load_features(path) if path is not None and path.exists() else None
+        where = stored.get(keys.get(image, ""))
+        return None if where is None else where.load()
 
     return lookup
 
 
-def _extract_to(job: tuple[str, str, str]) -> str:
-    """Worker: decode one image, extract, save. Unreadable images get empty features (no evidence, no match)."""
-    images_root, relative, path = job
-    save_features(Path(path), extract_file(Path(images_root), relative) or Features.empty())
-    return path
-
-
-def _extract_batch(jobs: list[tuple[str, str, str]]) -> list[str]:
-    """Cluster task: a batch of images, each extracted and saved as `_extract_to` does in a local worker (a task
-    per image would cost more to schedule than to run)."""
-    return [_extract_to(job) for job in jobs]
+def _extract_chunk(job: tuple[str, str, list[tuple[str, str]]]) -> dict[str, StoredFeatures]:
+    """Worker or cluster task: decode and extract a batch of images, then store them as one chunk. Unreadable
+    images get empty features (no evidence, no match)."""
+    images_root, directory, batch = job
+    features = [extract_file(Path(images_root), image) or Features.empty() for image, _ in batch]
+    return write_chunk(Path(directory), [key for _, key in batch], features)
 
 
 def task_size(offload: Offload | None, local: int, on_cluster: int) -> int:
@@ -116,40 +95,46 @@ def ensure_features(
     workers: int = 2,
     log: Progress | None = None,
     offload: Offload | None = None,
-) -> list[Path | None]:
-    """The feature file of each image, extracting those not cached yet (with a progress bar on stderr, or the
-    cluster's task lines); None for an image with no file under the images root (a dead link has no pixels to
-    verify, and writing an empty feature file for each of a large set's dead links would cost more than the
-    verification itself). Images in object storage are read through fsspec like any other."""
+) -> list[StoredFeatures | None]:
+    """Where each image's features are stored, extracting those not stored yet, each content key once (with a
+    progress bar on stderr, or the cluster's task lines); None for an image with no file under the images root (a
+    dead link has no pixels to verify, and storing empty features for each of a large set's dead links would cost
+    more than the verification itself). Images in object storage are read through fsspec like any other."""
 
-    paths: list[Path | None] = [feature_path(directory, key) for key in keys]
-    todo = {}
-    for position, (image, path) in enumerate(zip(images, paths)):
-        if path is None or path.exists():
+    stored = read_store(directory)
+    todo: dict[str, str] = {}
+    absent: set[int] = set()
+    for position, (image, key) in enumerate(zip(images, keys)):
+        if key in stored or key in todo:
             continue
         if not is_object_url(image):
             source = resolve_image(images_root, image)
             if source is None or not source.is_file():
-                paths[position] = None
+                absent.add(position)
                 continue
-        todo[str(path)] = (str(images_root), image, str(path))
+        todo[key] = image
     if todo:
+        directory.mkdir(parents=True, exist_ok=True)
         if log:
-            log(f"local features: {len(todo):,} images to extract ({len(paths) - len(todo):,} cached or absent)")
-        jobs = list(todo.values())
+            log(f"local features: {len(todo):,} images to extract ({len(images) - len(todo):,} stored or absent)")
+        batch = [(image, key) for key, image in todo.items()]
+        size = task_size(offload, min(IMAGES_PER_CHUNK, max(8, -(-len(batch) // (4 * workers)))), IMAGES_PER_CHUNK)
+        jobs = [(str(images_root), str(directory), batch[start : start + size]) for start in range(0, len(batch), size)]
         if offload is not None:
-            size = task_size(offload, 1, IMAGES_PER_TASK)
-            batches = [(jobs[start : start + size],) for start in range(0, len(jobs), size)]
-            offload.map(_extract_batch, batches, f"local features of {len(jobs):,} images")
-            return paths
-        bar = progress_bar(len(todo), "local features", enabled=log is not None)
-        for _ in parallel_map(_extract_to, jobs, workers, chunksize=8):
-            bar.update()
-        bar.close()
-    return paths
+            for written in offload.map(
+                _extract_chunk, [(job,) for job in jobs], f"local features of {len(batch):,} images"
+            ):
+                stored.update(written)
+        else:
+            bar = progress_bar(len(batch), "local features", enabled=log is not None)
+            for written in parallel_map(_extract_chunk, jobs, workers, serial_below=2):
+                stored.update(written)
+                bar.update(len(written))
+            bar.close()
+    return [None if position in absent else stored.get(key) for position, key in enumerate(keys)]
 
 
-def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _verify_chunk(job: tuple[list[StoredFeatures], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Worker: one chunk of pairs, as positions into the chunk's own file list, on one BLAS thread: the workers
     already fill the cores, and two workers of two BLAS threads each verified 4× slower (84,563 candidate pairs of
     real photos: 198 s against 50 s; docs/benchmarks.md, "Pixel verification: cost per core")."""
@@ -159,12 +144,13 @@ def _verify_chunk(job: tuple[list[str], np.ndarray]) -> tuple[np.ndarray, np.nda
         return _verify_pairs_of(*job)
 
 
-def _verify_pairs_of(files: list[str], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _verify_pairs_of(features: list[StoredFeatures], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     loaded: dict[int, Features] = {}
+    opened: OpenChunks = {}
 
     def get(position: int) -> Features:
         if position not in loaded:
-            loaded[position] = load_features(Path(files[position]))
+            loaded[position] = features[position].load(opened)
         return loaded[position]
 
     inliers = np.zeros(len(pairs), dtype=np.int32)
@@ -194,38 +180,48 @@ def pair_chunks(present: np.ndarray, pairs: np.ndarray, size: int) -> list[tuple
 
 
 def verify_pairs(
-    files: list[Path | None],
+    features: list[StoredFeatures | None],
     pairs: np.ndarray,
     *,
     workers: int = 2,
     log: Progress | None = None,
     offload: Offload | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Inliers, mirror flag and coverage of each pair (positions into `files`), in chunks over worker processes
-    or cluster tasks (the same answer either way: a pair's verification depends on its two feature files only).
-    A pair with an absent image (file None) has no evidence: 0 inliers, without a job. Each job carries only the
-    files its pairs name (a job carrying the whole list pickled it again per chunk: hours at a million images)."""
+    """Inliers, mirror flag and coverage of each pair (positions into `features`), in chunks over worker processes
+    or cluster tasks (the same answer either way: a pair's verification depends on its two images' features only).
+    Pairs of the same content (byte-identical images stored once) are verified once. A pair with an absent image
+    (None) has no evidence: 0 inliers, without a job. Each job carries only the features its pairs name (a job
+    carrying the whole list pickled it again per chunk: hours at a million images)."""
 
     inliers = np.zeros(len(pairs), dtype=np.int32)
     mirrored = np.zeros(len(pairs), dtype=bool)
     coverage = np.zeros(len(pairs), dtype=np.float32)
-    present = np.array([f is not None for f in files], dtype=bool)
-    chunks = pair_chunks(present, pairs, task_size(offload, CHUNK_PAIRS, PAIRS_PER_TASK))
+    if not len(pairs):
+        return inliers, mirrored, coverage
+    first: dict[StoredFeatures, int] = {}
+    same = np.array([i if f is None else first.setdefault(f, i) for i, f in enumerate(features)], dtype=np.int64)
+    distinct, back = np.unique(same[np.asarray(pairs, dtype=np.int64)], axis=0, return_inverse=True)
+    back = back.reshape(-1)
+    present = np.array([f is not None for f in features], dtype=bool)
+    chunks = pair_chunks(present, distinct, task_size(offload, CHUNK_PAIRS, PAIRS_PER_TASK))
     if not chunks:
         return inliers, mirrored, coverage
-    jobs = [([str(files[p]) for p in needed], local) for _, needed, local in chunks]
+    found = (np.zeros(len(distinct), np.int32), np.zeros(len(distinct), bool), np.zeros(len(distinct), np.float32))
+    jobs = [([features[p] for p in needed], local) for _, needed, local in chunks]
     rows = [chunk for chunk, _, _ in chunks]
     if offload is not None:
         done = offload.map(_verify_chunk, [(job,) for job in jobs], f"verifying {sum(map(len, rows)):,} pairs")
         for chunk, result in zip(rows, done):
-            inliers[chunk], mirrored[chunk], coverage[chunk] = result
-        return inliers, mirrored, coverage
-    bar = progress_bar(sum(len(r) for r in rows), "verifying pairs", unit="pair", enabled=log is not None)
-    for chunk, result in zip(rows, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
-        inliers[chunk], mirrored[chunk], coverage[chunk] = result
-        bar.update(len(chunk))
-    bar.close()
-    return inliers, mirrored, coverage
+            for column, values in zip(found, result):
+                column[chunk] = values
+    else:
+        bar = progress_bar(sum(len(r) for r in rows), "verifying pairs", unit="pair", enabled=log is not None)
+        for chunk, result in zip(rows, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
+            for column, values in zip(found, result):
+                column[chunk] = values
+            bar.update(len(chunk))
+        bar.close()
+    return found[0][back], found[1][back], found[2][back]
 
 
 def verification_unavailable(workspace: Workspace, found: EmbeddingSet) -> str | None:

@@ -26,6 +26,7 @@ from analysis.copies.aligned_similarity import ssim_under
 from analysis.copies.local_features import Features, Verification
 
 if TYPE_CHECKING:
+    from analysis.copies.feature_chunks import OpenChunks, StoredFeatures
     from analysis.index import Offload
 
 TIERS = ("byte-identical", "copy", "same-scene")
@@ -51,19 +52,19 @@ def tiers_of(agreement: np.ndarray, identical: np.ndarray) -> np.ndarray:
 CHUNK_PAIRS = 64  # pairs per job: each job decodes its images once
 
 
-def _agreement_chunk(job: tuple[str, list[str], list[str], np.ndarray]) -> np.ndarray:
+def _agreement_chunk(job: tuple[str, list[str], list[StoredFeatures], np.ndarray]) -> np.ndarray:
     """Worker: the pixel agreement of a chunk's pairs, as positions into the chunk's own image and feature lists."""
     from pathlib import Path
 
     from threadpoolctl import threadpool_limits
 
-    from analysis.copies.feature_store import load_features
     from analysis.copies.local_features import verify
     from analysis.images import load_image
 
-    images_root, images, feature_files, pairs = job
+    images_root, images, stored, pairs = job
     decoded: dict[int, Image.Image | None] = {}
     loaded: dict[int, Features] = {}
+    opened: OpenChunks = {}
 
     def image(position: int) -> Image.Image | None:
         if position not in decoded:
@@ -72,7 +73,7 @@ def _agreement_chunk(job: tuple[str, list[str], list[str], np.ndarray]) -> np.nd
 
     def features(position: int) -> Features:
         if position not in loaded:
-            loaded[position] = load_features(Path(feature_files[position]))
+            loaded[position] = stored[position].load(opened)
         return loaded[position]
 
     out = np.full(len(pairs), np.nan)
@@ -90,14 +91,14 @@ def _agreement_chunk(job: tuple[str, list[str], list[str], np.ndarray]) -> np.nd
 def agreement_of_pairs(
     images_root: str,
     images: list[str],
-    feature_files: list[str | None],
+    features: list[StoredFeatures | None],
     pairs: np.ndarray,
     *,
     workers: int = 2,
     log=None,
     offload: Offload | None = None,
 ) -> np.ndarray:
-    """Pixel agreement of each pair (positions into `images` and their `feature_files`, as verification stored
+    """Pixel agreement of each pair (positions into `images` and their `features`, as verification stored
     them); NaN where an image or its features are missing or no alignment can be judged. Verified pairs only are
     passed here: a decode and two SSIMs per pair cost about what a verification of 20 candidates costs. On a
     cluster (`offload`) the chunks are its tasks."""
@@ -106,11 +107,10 @@ def agreement_of_pairs(
     from analysis.progress import progress_bar
 
     out = np.full(len(pairs), np.nan)
-    present = np.array([f is not None for f in feature_files], dtype=bool)
+    present = np.array([f is not None for f in features], dtype=bool)
     chunks = pair_chunks(present, pairs, task_size(offload, CHUNK_PAIRS, CHUNK_PAIRS))
     jobs = [
-        (images_root, [images[p] for p in needed], [str(feature_files[p]) for p in needed], local)
-        for _, needed, local in chunks
+        (images_root, [images[p] for p in needed], [features[p] for p in needed], local) for _, needed, local in chunks
     ]
     rows = [chunk for chunk, _, _ in chunks]
     if offload is not None:

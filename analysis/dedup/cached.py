@@ -416,7 +416,7 @@ def _tiered(
         return agreement_of_pairs(
             str(workspace.config.images_root),
             list(_image_paths(workspace)[involved]),
-            [None if f is None else str(f) for f in files],
+            files,
             np.searchsorted(involved, pairs),
             workers=workers,
             log=log,

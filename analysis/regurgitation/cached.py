@@ -294,7 +294,7 @@ def _with_tiers(
         return agreement_of_pairs(
             str(workspace.config.images_root),
             images,
-            [None if f is None else str(f) for f in files],
+            files,
             local,
             workers=workers,
             log=log,
