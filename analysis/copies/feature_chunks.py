@@ -3,11 +3,11 @@ filesystems and object stores handle millions of small files badly; the store be
 image).
 
 A chunk holds the features of one batch of images, keyed by each image's content key: a keypoint file (one row per
-keypoint: its position and its SIFT descriptor, read by workers as a memory map, so a task touches only the rows of
-the images it verifies) and an index (each key's rows, image size and scale). Both are written atomically, the
-index last: a chunk exists once its index does. A process killed mid-chunk leaves at most a temporary file or a
-keypoint file that no index names; the next run ignores them and extracts those images again. A chunk's name is a
-hash of its keys, so two runs that extract the same batch write the same files.
+keypoint: its position and its SIFT descriptor; a task reads only the rows of the images it verifies) and an index
+(each key's rows, image size and scale). Both are written atomically, the index last: a chunk exists once its index
+does. A process killed mid-chunk leaves at most a temporary file or a keypoint file that no index names; the next
+run ignores them and extracts those images again. A chunk's name is a hash of its keys, so two runs that extract the
+same batch write the same files.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ LAYOUT = "chunks of keypoint rows with an index written last"  # part of the sto
 INDEX_SUFFIX = ".index.npz"
 KEYPOINTS_SUFFIX = ".keypoints.npy"
 
-OpenChunks = dict[str, np.ndarray]  # keypoint files already mapped by a worker, by path
+OpenChunks = dict[str, int]  # where the rows of each keypoint file a worker has read begin, by path
 
 
 class StoredFeatures(NamedTuple):
@@ -40,23 +40,42 @@ class StoredFeatures(NamedTuple):
     scale: float
 
     def load(self, opened: OpenChunks | None = None) -> Features:
-        """The features, read from the chunk's memory map (`opened` keeps one map per chunk across a task)."""
+        """The features, read from the chunk file: its rows alone, by offset (`opened` keeps each chunk's header
+        length across a task). Not a memory map: mapped pages count in a worker's resident memory (308 MB of 835 in
+        the two workers of a 7,404-photo dedup) and a read is ~30 µs against ~1 ms per pair verified."""
         if self.length == 0:
             return Features(
                 np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), self.width, self.height, self.scale
             )
-        keypoints = _mapped(self.chunk, opened)[self.start : self.start + self.length]
+        offset = _rows_offset(self.chunk, opened)
+        keypoints = np.fromfile(
+            self.chunk, dtype=KEYPOINT, count=self.length, offset=offset + self.start * KEYPOINT.itemsize
+        )
         return Features(
-            np.array(keypoints["xy"]), np.array(keypoints["descriptor"]), self.width, self.height, self.scale
+            np.ascontiguousarray(keypoints["xy"]),
+            np.ascontiguousarray(keypoints["descriptor"]),
+            self.width,
+            self.height,
+            self.scale,
         )
 
 
-def _mapped(chunk: str, opened: OpenChunks | None) -> np.ndarray:
-    if opened is None:
-        return np.load(chunk, mmap_mode="r")
-    if chunk not in opened:
-        opened[chunk] = np.load(chunk, mmap_mode="r")
-    return opened[chunk]
+def _rows_offset(chunk: str, opened: OpenChunks | None) -> int:
+    """Where a keypoint file's rows begin (after its .npy header), checking that it holds keypoint rows."""
+    if opened is not None and chunk in opened:
+        return opened[chunk]
+    with open(chunk, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{chunk}: .npy format {version} is not the one this store writes")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(handle)
+        if dtype != KEYPOINT or fortran or len(shape) != 1:
+            raise ValueError(f"{chunk}: not a keypoint chunk (dtype {dtype}, shape {shape})")
+        offset = handle.tell()
+    if opened is not None:
+        opened[chunk] = offset
+    return offset
 
 
 def write_chunk(directory: Path, keys: list[str], features: list[Features]) -> dict[str, StoredFeatures]:
