@@ -93,7 +93,7 @@ def render_markdown(payload: dict) -> str:
         f"Identical: the `--json` output {'equal' if payload['same_json'] else 'DIFFERENT'}, the groups "
         f"({payload['groups']:,}) and every candidate's inliers, coverage, mirror flag and tier in `--pairs-out` "
         f"{'equal' if payload['same_pairs'] else 'DIFFERENT'}. Local features: {payload['feature_kb_per_image']} KB "
-        f"per image in the cache ({payload['feature_files']:,} files).",
+        f"per image in the cache ({payload['feature_images']:,} images in {payload['feature_files']:,} files).",
         "",
         END,
     ]

@@ -1,0 +1,259 @@
+"""Verified dedup of ~70,000 real photos, step by step, resumable: what the candidate cap, the feature store and the
+memory do at a scale where they matter.
+
+    python -m bench.copy_scale [--dir /tmp/copy-scale] [--images 70000] [--write]
+
+The workspace: the 4,999 COCO photos of `../shared/real/photos-coco2014`, each with edited copies made by
+bench/copy_edits.py (the edit families in turn, as many copies per photo as the size asks), plus the 6,890
+Caltech-101 photos and the 159 COCO-mini photos. Steps, each through the CLI as a user runs it and each recorded in
+DIR/steps.json as soon as it ends (a killed run resumes at the first step not recorded; `build` and `prepare`
+themselves resume where they stopped): `build` (write the photos and copies), `prepare`, `dedup` (first run: local
+features and verification from cold), `dedup cached` (the same command again), `dedup local:2` (the dedup results
+dropped, the features kept: the candidate search, verification and tiers as Dask tasks; its groups compared with the
+first run's). Per step: wall time, peak RSS of the command and of its worker processes, cache size; for dedup:
+candidates per image (mean and largest), pairs verified, planted copies grouped with their original.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from bench.common import REAL, run_record, write_record
+from bench.verification_cluster import timed_run
+
+COCO = REAL / "photos-coco2014"
+CALTECH = REAL / "caltech101" / "images"
+MINI = REAL / "coco-mini" / "images"
+START, END = "<!-- copy-scale:start -->", "<!-- copy-scale:end -->"
+
+
+def plan(images: int) -> pd.DataFrame:
+    """Every image of the workspace: id, file, its family (a COCO photo and its copies share one), the edit."""
+    from bench.copy_edits import FAMILIES
+
+    coco = sorted(COCO.glob("*.jpg"))
+    others = sorted(CALTECH.glob("*.jpg")) + sorted(MINI.glob("*.jpg"))
+    copies_per_photo = max(1, math.ceil((images - len(coco) - len(others)) / len(coco)))
+    if images < 2 * len(coco) + len(others):  # a small run (a trial of the benchmark): a share of each source
+        share = images / (2 * len(coco) + len(others))
+        coco = coco[: max(1, round(share * len(coco)))]
+        others = others[:: max(1, round(1 / share))]
+    families = list(FAMILIES)
+    rows = []
+    for number, path in enumerate(coco):
+        family = f"p{number:04d}"
+        rows.append(
+            {"id": family, "image": f"img/{family}.jpg", "family": family, "edit": "original", "source": str(path)}
+        )
+        for copy in range(copies_per_photo):
+            edit = families[(number + copy) % len(families)]
+            identifier = f"{family}-c{copy:02d}"
+            rows.append(
+                {
+                    "id": identifier,
+                    "image": f"img/{identifier}.jpg",
+                    "family": family,
+                    "edit": edit,
+                    "source": str(path),
+                }
+            )
+    for number, path in enumerate(others):
+        identifier = f"r{number:05d}"
+        rows.append(
+            {"id": identifier, "image": f"img/{identifier}.jpg", "family": "", "edit": "distinct", "source": str(path)}
+        )
+    return pd.DataFrame(rows)
+
+
+def _write_images(job: tuple[str, list[dict]]) -> int:
+    """Worker: write one batch of the plan's images (an existing file is kept: a killed build resumes)."""
+    from PIL import Image
+
+    from bench.copy_edits import FAMILIES
+
+    directory, rows = Path(job[0]), job[1]
+    coco = sorted(COCO.glob("*.jpg"))
+    for row in rows:
+        target = directory / row["image"]
+        if target.exists():
+            continue
+        partial = target.with_suffix(".part.jpg")
+        if row["edit"] in ("original", "distinct"):
+            shutil.copy(row["source"], partial)
+        else:
+            rng = random.Random(row["id"])
+            image = Image.open(row["source"]).convert("RGB")
+            other = Image.open(coco[rng.randrange(len(coco))]).convert("RGB")
+            FAMILIES[row["edit"]](image, rng, other).convert("RGB").save(partial, "JPEG", quality=92)
+        os.replace(partial, target)
+    return len(rows)
+
+
+def build(directory: Path, images: int) -> dict:
+    from analysis.workspace import init_workspace
+
+    frame = plan(images)
+    (directory / "img").mkdir(parents=True, exist_ok=True)
+    records = frame.to_dict("records")
+    jobs = [(str(directory), records[start : start + 500]) for start in range(0, len(records), 500)]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        for done, _ in enumerate(pool.map(_write_images, jobs), 1):
+            if done % 20 == 0:
+                print(f"build: {done * 500:,} of {len(records):,} images", flush=True)
+    frame.drop(columns="source").assign(caption="a photo", keep=True).to_parquet(
+        directory / "original.parquet", index=False
+    )
+    if not (directory / "audit.toml").exists():
+        init_workspace(directory, original="original.parquet", kept_column="keep")
+    return {
+        "images": len(frame),
+        "coco_photos": int((frame["edit"] == "original").sum()),
+        "copies": int(frame["family"].ne("").sum() - (frame["edit"] == "original").sum()),
+        "distinct_others": int((frame["edit"] == "distinct").sum()),
+    }
+
+
+def cache_mb(directory: Path, kind: str | None = None) -> float:
+    root = directory / ".audit-cache" / (kind or "")
+    return round(sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 2**20, 1) if root.exists() else 0.0
+
+
+def dedup_figures(directory: Path, outputs: Path) -> dict:
+    """Candidates per image, pairs verified, planted copies grouped with their original, from --out/--pairs-out."""
+    frame = pd.read_parquet(directory / "original.parquet")
+    pairs = pd.read_parquet(outputs / "pairs.parquet")
+    groups = pd.read_parquet(outputs / "groups.parquet").set_index("id")["group_id"]
+    per_image = pd.concat([pairs["id_a"], pairs["id_b"]]).value_counts().reindex(frame["id"], fill_value=0)
+    copies = frame[frame["family"].ne("") & frame["edit"].ne("original")]
+    group_of_copy = groups.reindex(copies["id"]).to_numpy()
+    group_of_original = groups.reindex(copies["family"]).to_numpy()
+    grouped = (group_of_copy >= 0) & (group_of_copy == group_of_original)
+    return {
+        "candidates": len(pairs),
+        "candidates_per_image_mean": round(float(per_image.mean()), 2),
+        "candidates_per_image_max": int(per_image.max()),
+        "pairs_verified": int(pairs["verified"].sum()),
+        "planted_copies": len(copies),
+        "planted_copies_grouped": int(grouped.sum()),
+        "planted_grouped_by_edit": copies.assign(grouped=grouped).groupby("edit")["grouped"].mean().round(3).to_dict(),
+    }
+
+
+def run_step(name: str, directory: Path, steps: dict, state: Path) -> None:
+    if name in steps:
+        print(f"{name}: recorded, skipped", flush=True)
+        return
+    cli = str(Path(sys.executable).parent / "pretrain-audit")
+    with tempfile.TemporaryDirectory() as scratch:
+        outputs = Path(scratch)
+        outs = ["--json", "--out", str(outputs / "groups.parquet"), "--pairs-out", str(outputs / "pairs.parquet")]
+        if name == "build":
+            started = time.perf_counter()
+            record: dict = {
+                **build(directory, steps["asked"]["images"]),
+                "wall_s": round(time.perf_counter() - started),
+            }
+        elif name == "prepare":
+            record = timed_run([cli, "prepare", str(directory)], outputs)
+        elif name == "dedup local:2":
+            shutil.rmtree(directory / ".audit-cache" / "dedup", ignore_errors=True)
+            record = timed_run([cli, "dedup", str(directory), *outs, "--scheduler", "local:2"], outputs)
+        else:
+            record = timed_run([cli, "dedup", str(directory), *outs], outputs)
+        if name.startswith("dedup"):
+            record.update(dedup_figures(directory, outputs))
+            groups = pd.read_parquet(outputs / "groups.parquet")
+            shutil.copy(outputs / "groups.parquet", directory / f"groups-{name.replace(' ', '-')}.parquet")
+            record["groups"] = int(groups["group_id"].max() + 1) if len(groups) else 0
+            record["json"] = json.loads(record.pop("stdout"))
+        record.pop("stdout", None)
+        record.pop("stderr_tail", None)
+    record.update({"cache_mb": cache_mb(directory), "features_mb": cache_mb(directory, "features")})
+    record["commit"] = run_record("")["commit"]  # a resumed run's steps may come from different sessions
+    steps[name] = record
+    state.write_text(json.dumps(steps, indent=1))
+    print(f"{name}: {json.dumps({k: v for k, v in record.items() if k != 'json'})}", flush=True)
+
+
+def render_markdown(payload: dict) -> str:
+    steps = payload["steps"]
+    built = steps["build"]
+    lines = [
+        START,
+        "## Verified dedup at 70,000 real photos (`python -m bench.copy_scale`)",
+        "",
+        f"Run: {payload['date']}, `{payload['command']}` (each step's commit in the table), this 2-core machine, "
+        f"nothing else running. {built['images']:,} images: {built['coco_photos']:,} COCO photos with "
+        f"{built['copies']:,} edited copies (bench/copy_edits.py's families in turn) and "
+        f"{built['distinct_others']:,} Caltech-101 and COCO-mini photos. Each step through the CLI; peak RSS sampled "
+        "every 0.2 s over the command and its workers.",
+        "",
+        "| step | commit | wall time | peak RSS, command | peak RSS, workers | cache after "
+        "| candidates per image (mean, max) | pairs verified | planted copies grouped |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for name, step in steps.items():
+        if name == "asked":
+            continue
+        dedup = "candidates" in step
+        per_image = f"{step['candidates_per_image_mean']}, {step['candidates_per_image_max']}" if dedup else "–"
+        verified = f"{step['pairs_verified']:,} of {step['candidates']:,}" if dedup else "–"
+        grouped = f"{step['planted_copies_grouped']:,} of {step['planted_copies']:,}" if dedup else "–"
+        client, workers = step.get("peak_client_mb", "–"), step.get("peak_workers_mb", "–")
+        lines.append(
+            f"| {name} | {step.get('commit', '–')} | {step['wall_s']:,} s | {client} MB | {workers} MB "
+            f"| {step['cache_mb']:,} MB (features {step['features_mb']:,}) | {per_image} | {verified} | {grouped} |"
+        )
+    if "dedup local:2" in steps and "dedup" in steps:
+        lines += ["", f"`dedup --scheduler local:2` groups equal to one process's: **{payload['same_groups']}**."]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+STEPS = ("build", "prepare", "dedup", "dedup cached", "dedup local:2")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="/tmp/copy-scale")
+    parser.add_argument("--images", type=int, default=70_000)
+    parser.add_argument("--steps", default=",".join(STEPS), help="the steps to run, in order (default: all)")
+    parser.add_argument("--write", action="store_true", help="record in docs/benchmarks.md and docs/copy_scale.json")
+    args = parser.parse_args()
+    if not (COCO.exists() and CALTECH.exists() and MINI.exists()):
+        raise SystemExit(f"needs the real photos (photos-coco2014, caltech101, coco-mini) in {REAL}")
+    directory = Path(args.dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = directory / "steps.json"
+    steps = json.loads(state.read_text()) if state.exists() else {}
+    if steps.get("asked", {}).get("images") != args.images:
+        steps = {"asked": {"images": args.images}}  # another size: start over (the images are kept where they fit)
+    for name in args.steps.split(","):
+        run_step(name, directory, steps, state)
+    payload = {
+        "steps": steps,
+        **run_record(f"python -m bench.copy_scale --images {args.images}"),
+    }
+    if "dedup local:2" in steps and "dedup" in steps:
+        one = pd.read_parquet(directory / "groups-dedup.parquet")
+        cluster = pd.read_parquet(directory / "groups-dedup-local:2.parquet")
+        payload["same_groups"] = bool(one.equals(cluster))
+    print(render_markdown(payload))
+    if args.write:
+        write_record("copy_scale", payload, "benchmarks.md", START, END, render_markdown(payload))
+
+
+if __name__ == "__main__":
+    main()
