@@ -142,6 +142,7 @@ def dedup_figures(directory: Path, outputs: Path) -> dict:
     group_of_original = groups.reindex(copies["family"]).to_numpy()
     grouped = (group_of_copy >= 0) & (group_of_copy == group_of_original)
     return {
+        "images": len(frame),
         "candidates": len(pairs),
         "candidates_per_image_mean": round(float(per_image.mean()), 2),
         "candidates_per_image_max": int(per_image.max()),
@@ -157,8 +158,7 @@ def candidates_by_size(directory: Path, sizes: list[int]) -> dict:
     on nested subsets of the prepared workspace: whole families (a photo with its copies, or one other photo) in a
     fixed random order, so every subset has the same mix. The engine's functions on the cached embeddings: no image
     is read, so the sizes cost a minute, not a `prepare` each."""
-    from analysis.copies.candidates import CANDIDATE_THRESHOLDS, CANDIDATE_TOP_K, cap_per_image
-    from analysis.dedup.compute import deduplicate, pair_similarities
+    from analysis.copies.candidates import CANDIDATE_THRESHOLDS, CANDIDATE_TOP_K
     from analysis.embedders.base import default_for_embedder
     from analysis.embedding_store import load_embeddings
     from analysis.workspace import load_workspace
@@ -174,23 +174,52 @@ def candidates_by_size(directory: Path, sizes: list[int]) -> dict:
     for size in sorted(set(sizes + [len(frame)])):
         families_needed = np.searchsorted(np.cumsum(np.bincount(rank, minlength=len(order))), min(size, len(frame)))
         rows = np.flatnonzero((rank <= families_needed) & found.valid)
-        started = time.perf_counter()
-        vectors = found.take(rows)
-        result = deduplicate(vectors, threshold, clusterings=5)
-        similarities = pair_similarities(vectors, result.pairs)
-        capped = result.pairs[cap_per_image(result.pairs, similarities, CANDIDATE_TOP_K)]
-        per_image = np.bincount(capped.ravel(), minlength=len(rows))
-        table[str(len(rows))] = {
-            "images": int(len(rows)),
-            "pairs_above_cosine": int(len(result.pairs)),
-            "candidates": int(len(capped)),
-            "candidates_per_image_mean": round(float(per_image.mean()), 2),
-            "candidates_per_image_p99": int(np.percentile(per_image, 99)),
-            "candidates_per_image_max": int(per_image.max()),
-            "seconds": round(time.perf_counter() - started, 1),
-        }
+        table[str(len(rows))] = stage_one(found.take(rows), threshold)
         print(f"candidates at {len(rows):,} images: {json.dumps(table[str(len(rows))])}", flush=True)
     return {"threshold": threshold, "top_k": CANDIDATE_TOP_K, "sizes": table}
+
+
+def stage_one(vectors: np.ndarray, threshold: float) -> dict:
+    """Candidates as `dedup` finds them (clustered search at the candidate cosine, then the per-image cap) and
+    how many each image gets."""
+    from analysis.copies.candidates import CANDIDATE_TOP_K, cap_per_image
+    from analysis.dedup.compute import deduplicate, pair_similarities
+
+    started = time.perf_counter()
+    result = deduplicate(vectors, threshold, clusterings=5)
+    similarities = pair_similarities(vectors, result.pairs)
+    capped = result.pairs[cap_per_image(result.pairs, similarities, CANDIDATE_TOP_K)]
+    per_image = np.bincount(capped.ravel(), minlength=len(vectors))
+    return {
+        "images": int(len(vectors)),
+        "pairs_above_cosine": int(len(result.pairs)),
+        "candidates": int(len(capped)),
+        "candidates_per_image_mean": round(float(per_image.mean()), 2),
+        "candidates_per_image_p99": int(np.percentile(per_image, 99)),
+        "candidates_per_image_max": int(per_image.max()),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+SYNTHETIC_IMAGES = 1_000_000
+
+
+def synthetic_candidates(images: int) -> dict:
+    """Stage one on the synthetic million-image workspace's embeddings (bench/make_large_workspace.py: 512-d
+    vectors around 2,000 topics, 10% in planted duplicate families of 2 to 500 members), at the cosine `dedup`
+    uses for precomputed embeddings: the cap's test where families far larger than the cap exist. No pixels, so no
+    verification: candidate counts only."""
+    from analysis.copies.candidates import CANDIDATE_THRESHOLDS, CANDIDATE_TOP_K
+    from analysis.embedders.base import default_for_embedder
+    from bench.common import planted_embeddings
+
+    vectors, family = planted_embeddings(images)
+    threshold = default_for_embedder(CANDIDATE_THRESHOLDS, "precomputed:embeddings", 0.7)
+    row = stage_one(vectors, threshold)
+    sizes = np.bincount(family[family >= 0])
+    row["largest_family"] = int(sizes.max())
+    print(f"candidates at {images:,} synthetic images: {json.dumps(row)}", flush=True)
+    return {"threshold": threshold, "top_k": CANDIDATE_TOP_K, "sizes": {str(images): row}}
 
 
 def run_step(name: str, directory: Path, steps: dict, state: Path) -> None:
@@ -212,6 +241,13 @@ def run_step(name: str, directory: Path, steps: dict, state: Path) -> None:
             record = {**candidates_by_size(directory, [10_000, 35_000]), "wall_s": round(time.perf_counter() - started)}
         elif name == "prepare":
             record = timed_run([cli, "prepare", str(directory)], outputs)
+        elif name == "dedup":  # the first run: local features, verification and tiers from cold
+            for cached in ("features", "dedup"):
+                shutil.rmtree(directory / ".audit-cache" / cached, ignore_errors=True)
+            record = timed_run([cli, "dedup", str(directory), *outs], outputs)
+        elif name == "candidates 1M synthetic":
+            started = time.perf_counter()
+            record = {**synthetic_candidates(SYNTHETIC_IMAGES), "wall_s": round(time.perf_counter() - started)}
         elif name == "dedup local:2":
             shutil.rmtree(directory / ".audit-cache" / "dedup", ignore_errors=True)
             record = timed_run([cli, "dedup", str(directory), *outs, "--scheduler", "local:2"], outputs)
@@ -252,7 +288,7 @@ def render_markdown(payload: dict) -> str:
         "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
     for name, step in steps.items():
-        if name in ("asked", "candidates by size"):
+        if name in ("asked", "candidates by size", "candidates 1M synthetic"):
             continue
         dedup = "candidates" in step
         per_image = f"{step['candidates_per_image_mean']}, {step['candidates_per_image_max']}" if dedup else "–"
@@ -279,17 +315,79 @@ def render_markdown(payload: dict) -> str:
             "| time |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for row in by_size["sizes"].values():
+        rows = [(f"{row['images']:,}", row) for row in by_size["sizes"].values()]
+        synthetic = steps.get("candidates 1M synthetic")
+        if synthetic:
+            rows += [(f"{row['images']:,} synthetic", row) for row in synthetic["sizes"].values()]
+        for label, row in rows:
             lines.append(
-                f"| {row['images']:,} | {row['pairs_above_cosine']:,} | {row['candidates']:,} "
+                f"| {label} | {row['pairs_above_cosine']:,} | {row['candidates']:,} "
                 f"| {row['candidates_per_image_mean']} | {row['candidates_per_image_p99']} "
                 f"| {row['candidates_per_image_max']} | {row['seconds']} s |"
             )
+        if synthetic:
+            row = next(iter(synthetic["sizes"].values()))
+            lines += [
+                "",
+                f"The synthetic row (step `candidates 1M synthetic`, commit {synthetic.get('commit', '–')}): the "
+                "million-image workspace's 512-d embeddings (bench/make_large_workspace.py: images around 2,000 "
+                f"topics, 10% in planted duplicate families of up to {row['largest_family']} members) at the cosine "
+                f"`dedup` uses for precomputed embeddings (≥ {synthetic['threshold']}); candidate counts only (no "
+                "pixels). A pair is kept when it is among the top of either image, so the mean is at most twice "
+                f"the cap ({2 * synthetic['top_k']}) however large the families.",
+            ]
+    if "dedup" in steps and steps["dedup"].get("phases"):
+        lines += ["", *projection(steps["dedup"])]
     lines += ["", END]
     return "\n".join(lines)
 
 
-STEPS = ("build", "prepare", "dedup", "dedup cached", "candidates by size", "dedup local:2")
+def projection(dedup: dict) -> list[str]:
+    """Where the first verified dedup's time went (its progress bars) and what that projects to at 1M and 100M
+    images on 2, 32 and 512 cores: the per-image and per-pair phases from their measured rates on this machine's 2
+    cores, scaled with cores; the rest of the run (embeddings loaded, the candidate search, grouping) scaled by
+    n log n and not by cores (one process here; on a cluster the search is split too, so this part is an upper
+    bound)."""
+    phases, images = dedup["phases"], dedup["images"]
+    per_unit = {  # seconds on one core per image or pair, and how many per image
+        "local features": (phases.get("local features", 0) * 2 / images, 1.0),
+        "verification": (
+            phases.get("verifying pairs", 0) * 2 / dedup["candidates"],
+            dedup["candidates"] / images,
+        ),
+        "tiers (pixel agreement)": (
+            phases.get("pixel agreement of verified pairs", 0) * 2 / dedup["pairs_verified"],
+            dedup["pairs_verified"] / images,
+        ),
+    }
+    rest = dedup["wall_s"] - sum(
+        phases.get(name, 0) for name in ("local features", "verifying pairs", "pixel agreement of verified pairs")
+    )
+    lines = [
+        f"Where the first `dedup` of {images:,} images spent its {dedup['wall_s']:,.0f} s (its progress bars, commit "
+        f"{dedup.get('commit', '–')}): "
+        + "; ".join(f"{name} {seconds:,.0f} s" for name, seconds in phases.items())
+        + f"; the rest (embeddings loaded, candidate search, grouping, writing) {rest:,.0f} s.",
+        "",
+        "Projected first verified dedup, embedding excluded, from these rates (per-image and per-pair steps scale "
+        "with cores; the rest by n log n on one process, an upper bound where a cluster splits the search too; "
+        f"candidates and verified pairs per image as measured here: {dedup['candidates'] / images:.1f} and "
+        f"{dedup['pairs_verified'] / images:.1f}, a set where 83% of the images are planted copies):",
+        "",
+        "| images | 2 cores | 32 cores | 512 cores |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    for target in (1_000_000, 100_000_000):
+        rest_at = rest * target * math.log(target) / (images * math.log(images))
+        cells = []
+        for cores in (2, 32, 512):
+            seconds = sum(cost * share * target / cores for cost, share in per_unit.values()) + rest_at
+            cells.append(f"{seconds / 3600:,.1f} h")
+        lines.append(f"| {target:,} | " + " | ".join(cells) + " |")
+    return lines
+
+
+STEPS = ("build", "prepare", "dedup", "dedup cached", "candidates by size", "dedup local:2", "candidates 1M synthetic")
 
 
 def main() -> None:
@@ -297,6 +395,7 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp/copy-scale")
     parser.add_argument("--images", type=int, default=70_000)
     parser.add_argument("--steps", default=",".join(STEPS), help="the steps to run, in order (default: all)")
+    parser.add_argument("--redo", default="", help="recorded steps to measure again (comma-separated)")
     parser.add_argument("--write", action="store_true", help="record in docs/benchmarks.md and docs/copy_scale.json")
     args = parser.parse_args()
     if not (COCO.exists() and CALTECH.exists() and MINI.exists()):
@@ -307,6 +406,8 @@ def main() -> None:
     steps = json.loads(state.read_text()) if state.exists() else {}
     if steps.get("asked", {}).get("images") != args.images:
         steps = {"asked": {"images": args.images}}  # another size: start over (the images are kept where they fit)
+    for name in args.redo.split(",") if args.redo else []:
+        steps.pop(name, None)  # measured again (after a change to what it measures), the others kept
     for name in args.steps.split(","):
         run_step(name, directory, steps, state)
     payload = {

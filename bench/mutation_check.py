@@ -623,6 +623,20 @@ MUTATIONS = [
         ],
     ),
     (
+        "the tiers' SSIM takes the population covariance, not skimage's sample covariance",
+        "analysis/copies/aligned_similarity.py",
+        "    cov_norm = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)\n",
+        "    cov_norm = 1.0\n",
+        ["tests/test_tiers.py::test_local_ssim_is_skimages_ssim_window_by_window"],
+    ),
+    (
+        "the tiers' SSIM windows are 5 pixels wide, not the calibrated 7",
+        "analysis/copies/aligned_similarity.py",
+        "cv2.boxFilter(image, cv2.CV_64F, (SSIM_WINDOW, SSIM_WINDOW)",
+        "cv2.boxFilter(image, cv2.CV_64F, (5, 5)",
+        ["tests/test_tiers.py::test_local_ssim_is_skimages_ssim_window_by_window"],
+    ),
+    (
         "a pair whose alignment cannot be judged counts as a copy",
         "analysis/copies/tiers.py",
         "np.nan_to_num(agreement, nan=-1.0)",

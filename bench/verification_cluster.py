@@ -56,7 +56,24 @@ def timed_run(command: list[str], scratch: Path) -> dict:
         "peak_workers_mb": round(peak_workers),
         "stdout": out.read_text(),
         "stderr_tail": err.read_text()[-2000:],
+        "phases": progress_phases(err.read_text()),
     }
+
+
+def progress_phases(stderr: str) -> dict[str, float]:
+    """Each finished progress bar's label and elapsed seconds (analysis/progress.py's format), in order: where a
+    command's time went, from what it printed anyway."""
+    import re
+
+    phases: dict[str, float] = {}
+    for line in re.split(r"[\r\n]", stderr):
+        found = re.match(r"\s*(.+?): 100%\|.*\| [^ ]+ \[[^,]*, ([\d:]+) elapsed", line)
+        if found:
+            seconds = 0
+            for part in found.group(2).split(":"):
+                seconds = 60 * seconds + int(part)
+            phases[found.group(1)] = phases.get(found.group(1), 0) + seconds
+    return phases
 
 
 def _rss_mb(process: psutil.Process) -> float:

@@ -59,6 +59,20 @@ def test_agreement_does_not_depend_on_the_order_of_the_pair() -> None:
     assert agreement_of(first, second) == pytest.approx(agreement_of(second, first), abs=0.02)
 
 
+def test_local_ssim_is_skimages_ssim_window_by_window() -> None:
+    """The threshold was calibrated with skimage's SSIM; the box-filter version must give the same map (to
+    rounding) wherever a window lies inside the image, on a photo against an edited copy of itself."""
+    from skimage.metrics import structural_similarity
+
+    from analysis.copies.aligned_similarity import SSIM_WINDOW, local_ssim
+
+    first, second = (np.asarray(shot.convert("L").resize((128, 91)), np.float64) / 255 for shot in two_shots())
+    _, expected = structural_similarity(first, second, data_range=1.0, win_size=SSIM_WINDOW, full=True)
+    inner = (slice(SSIM_WINDOW // 2, -(SSIM_WINDOW // 2)),) * 2
+    assert np.abs(local_ssim(first, second)[inner] - expected[inner]).max() < 1e-9
+    assert 0.05 < float(expected[inner].mean()) < 0.95  # a pair whose SSIM map is neither flat nor trivial
+
+
 def test_the_copy_threshold_is_inclusive_and_an_unjudged_pair_is_not_a_copy() -> None:
     agreement = np.array([COPY_AGREEMENT, np.nextafter(COPY_AGREEMENT, 0), np.nan, 0.1])
     assert tiers_of(agreement, np.zeros(4, bool)).tolist() == ["copy", "same-scene", "same-scene", "same-scene"]

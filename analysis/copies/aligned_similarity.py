@@ -45,7 +45,6 @@ def _ssim_onto(
     """`moved_image` mirrored where the match was, moved onto `target_image` by the inliers' similarity transform
     (points in original pixels, the mirror undone), SSIM over the part of the target it covers."""
     import cv2
-    from skimage.metrics import structural_similarity
 
     source = moved_points.astype(np.float32)
     if mirrored:
@@ -57,11 +56,11 @@ def _ssim_onto(
         return None
     shrink = min(1.0, ALIGNED_SIDE / max(target_image.size))
     width, height = max(1, round(target_image.width * shrink)), max(1, round(target_image.height * shrink))
-    target = np.asarray(target_image.convert("L").resize((width, height), Image.Resampling.BILINEAR), np.float64) / 255
+    target = np.asarray(_grey(target_image).resize((width, height), Image.Resampling.BILINEAR), np.float64) / 255
     # shrink the moved image to about the scale it lands at, so the warp does not alias
     lands_at = shrink * float(np.hypot(model[0, 0], model[1, 0]))
     pre = min(1.0, lands_at)
-    small = moved_image.convert("L").resize(
+    small = _grey(moved_image).resize(
         (max(1, round(moved_image.width * pre)), max(1, round(moved_image.height * pre))), Image.Resampling.BILINEAR
     )
     warp = model.astype(np.float64)
@@ -72,5 +71,31 @@ def _ssim_onto(
     inside = cv2.erode(inside, np.ones((SSIM_WINDOW, SSIM_WINDOW), np.uint8)).astype(bool)
     if inside.mean() < MIN_OVERLAP or min(width, height) < SSIM_WINDOW:
         return None
-    _, local = structural_similarity(target, moved, data_range=1.0, win_size=SSIM_WINDOW, full=True)
-    return float(local[inside].mean())
+    return float(local_ssim(target, moved)[inside].mean())
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    """The image in grey levels; one already grey is used as it is (the tiers' workers convert each image once, and
+    `convert` would copy it again per pair and direction)."""
+    return image if image.mode == "L" else image.convert("L")
+
+
+def local_ssim(x: np.ndarray, y: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+    """SSIM of every 7×7 window, as skimage's `structural_similarity(..., full=True)` computes it (uniform window,
+    sample covariance, K1 = 0.01, K2 = 0.03), with OpenCV's box filter in place of scipy's `uniform_filter`: the
+    same sums to rounding (tests/test_tiers.py compares them), a third of the time, and SSIM was a third of the
+    pixel agreement's cost (bench/tier_speed.py). Only windows inside the images are read by the callers, so
+    the filters' border rule does not matter."""
+    import cv2
+
+    def mean(image: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(image, cv2.CV_64F, (SSIM_WINDOW, SSIM_WINDOW), borderType=cv2.BORDER_REFLECT)
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    cov_norm = SSIM_WINDOW**2 / (SSIM_WINDOW**2 - 1)
+    ux, uy = mean(x), mean(y)
+    vx = cov_norm * (mean(x * x) - ux * ux)
+    vy = cov_norm * (mean(y * y) - uy * uy)
+    vxy = cov_norm * (mean(x * y) - ux * uy)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))

@@ -67,8 +67,11 @@ def _agreement_chunk(job: tuple[str, list[str], list[StoredFeatures], np.ndarray
     opened: OpenChunks = {}
 
     def image(position: int) -> Image.Image | None:
+        # grey once per image, not once per pair and direction: agreement compares grey levels (the same pixels:
+        # conversion to grey is per pixel, so it commutes with the mirror and precedes the resize either way)
         if position not in decoded:
-            decoded[position] = load_image(Path(images_root), images[position]).image
+            found = load_image(Path(images_root), images[position]).image
+            decoded[position] = None if found is None else found.convert("L")
         return decoded[position]
 
     def features(position: int) -> Features:
