@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import REAL, run_record, write_record
+from bench.common import REAL, REPO, run_record, write_record
 from bench.verification_cluster import timed_run
 
 COCO = REAL / "photos-coco2014"
@@ -287,7 +287,7 @@ def render_markdown(payload: dict) -> str:
         "| candidates per image (mean, max) | pairs verified | planted copies grouped |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
-    for name, step in steps.items():
+    for name, step in sorted(steps.items(), key=lambda item: STEPS.index(item[0]) if item[0] in STEPS else -1):
         if name in ("asked", "candidates by size", "candidates 1M synthetic"):
             continue
         dedup = "candidates" in step
@@ -371,7 +371,7 @@ def projection(dedup: dict) -> list[str]:
         "",
         "Projected first verified dedup, embedding excluded, from these rates (per-image and per-pair steps scale "
         "with cores; the rest by n log n on one process, an upper bound where a cluster splits the search too; "
-        f"candidates and verified pairs per image as measured here: {dedup['candidates'] / images:.1f} and "
+        f"candidate and verified pairs per image as measured here: {dedup['candidates'] / images:.1f} and "
         f"{dedup['pairs_verified'] / images:.1f}, a set where 83% of the images are planted copies):",
         "",
         "| images | 2 cores | 32 cores | 512 cores |",
@@ -421,6 +421,14 @@ def main() -> None:
     print(render_markdown(payload))
     if args.write:
         write_record("copy_scale", payload, "benchmarks.md", START, END, render_markdown(payload))
+
+
+def rerender() -> None:
+    """Write the section again from docs/copy_scale.json (after a change to its wording only)."""
+    from bench.common import replace_section
+
+    payload = json.loads((REPO / "docs" / "copy_scale.json").read_text())
+    replace_section(REPO / "docs" / "benchmarks.md", START, END, render_markdown(payload))
 
 
 if __name__ == "__main__":

@@ -61,19 +61,30 @@ def timed_run(command: list[str], scratch: Path) -> dict:
 
 
 def progress_phases(stderr: str) -> dict[str, float]:
-    """Each finished progress bar's label and elapsed seconds (analysis/progress.py's format), in order: where a
-    command's time went, from what it printed anyway."""
+    """Each progress bar's label and elapsed seconds when it closed (analysis/progress.py's format), in order:
+    where a command's time went, from what it printed anyway. A bar prints its finished state more than once (at
+    its last step and again when it closes), so the last one counts; a bar of the same label that starts again
+    afterwards is a second phase, added."""
     import re
 
-    phases: dict[str, float] = {}
+    bars: dict[str, list[int | None]] = {}  # label -> elapsed seconds of each of its bars (None: still running)
     for line in re.split(r"[\r\n]", stderr):
-        found = re.match(r"\s*(.+?): 100%\|.*\| [^ ]+ \[[^,]*, ([\d:]+) elapsed", line)
-        if found:
-            seconds = 0
-            for part in found.group(2).split(":"):
-                seconds = 60 * seconds + int(part)
-            phases[found.group(1)] = phases.get(found.group(1), 0) + seconds
-    return phases
+        found = re.match(r"\s*(.+?):\s+(\d+)%\|.*\| [^ ]+ \[[^,]*, ([\d:]+) elapsed", line)
+        if not found:
+            continue
+        label, percent = found.group(1), int(found.group(2))
+        seconds = 0
+        for part in found.group(3).split(":"):
+            seconds = 60 * seconds + int(part)
+        runs = bars.setdefault(label, [])
+        if percent < 100:
+            if not runs or runs[-1] is not None:
+                runs.append(None)  # a bar under way: a new one when the last of this label had finished
+        elif runs:
+            runs[-1] = seconds  # finished, or the same finished state drawn again
+        else:
+            runs.append(seconds)
+    return {label: float(sum(run for run in runs if run is not None)) for label, runs in bars.items()}
 
 
 def _rss_mb(process: psutil.Process) -> float:
