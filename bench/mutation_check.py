@@ -348,8 +348,8 @@ MUTATIONS = [
     (
         "SSIM is taken over the whole sample, not the part the training image covers",
         "analysis/copies/aligned_similarity.py",
-        "    return float(local[inside].mean())",
-        "    return float(local.mean())",
+        "    return float(local_ssim(target, moved)[inside].mean())",
+        "    return float(local_ssim(target, moved).mean())",
         ["tests/test_copies.py::test_ssim_of_a_photo_pasted_onto_another_covers_the_pasted_part_only"],
     ),
     (

@@ -23,7 +23,10 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     Built once per run, and shared by pytest-xdist workers where they run (whichever asks first builds it, the
     others wait on a file lock). The map is drawn here because UMAP compiles its numba kernels in every process
     that draws one (~20 s): copies of this workspace carry the cached map, so a CLI `report` or `concepts` on
-    a copy loads it. The map's own computation stays tested here and in tests/test_concepts.py."""
+    a copy loads it. The map's own computation stays tested here and in tests/test_concepts.py.
+
+    Outside CI, the built, prepared and mapped workspace is kept in .test-cache/ under a hash of everything it
+    depends on (tests/sample_cache.py) and copied from there while that is unchanged (the warm-up always runs)."""
     from filelock import FileLock
 
     from analysis.concepts.cached import map_for
@@ -31,6 +34,7 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     from analysis.workspace import load_workspace
     from dashboard.warm import warm_caches
     from data_samples.build import build_sample
+    from tests import sample_cache
 
     under_xdist = hasattr(request.config, "workerinput")  # each worker's base temp is a folder of the run's
     root = tmp_path_factory.getbasetemp().parent if under_xdist else tmp_path_factory.getbasetemp()
@@ -39,9 +43,15 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
     with FileLock(str(root / "sample.lock")):
         if not done.exists():
             shutil.rmtree(directory, ignore_errors=True)
-            build_sample(directory)
+            key = sample_cache.inputs_key(["data_samples.build", "analysis.embeddings", "analysis.concepts.cached"])
+            restored = sample_cache.enabled() and sample_cache.restore(key, directory)
+            if not restored:
+                build_sample(directory)
+            # on a restored copy both find their results cached (the engine's own check that they are current)
             prepare(load_workspace(directory), progress=False, log=lambda message: None)
             assert map_for(load_workspace(directory)).xy.shape[0] > 0
+            if sample_cache.enabled() and not restored:
+                sample_cache.store(key, directory)
             warmed = warm_caches(directory, log=lambda message: None)
             assert {"Duplicates", "Regurgitation"} <= set(warmed), warmed
             done.touch()
