@@ -334,7 +334,10 @@ def render_markdown(payload: dict) -> str:
                 f"topics, 10% in planted duplicate families of up to {row['largest_family']} members) at the cosine "
                 f"`dedup` uses for precomputed embeddings (≥ {synthetic['threshold']}); candidate counts only (no "
                 "pixels). A pair is kept when it is among the top of either image, so the mean is at most twice "
-                f"the cap ({2 * synthetic['top_k']}) however large the families.",
+                f"the cap ({2 * synthetic['top_k']}) however large the families; the largest count is a hub, an image "
+                f"among the top {synthetic['top_k']} of many others (in a family of {row['largest_family']} every "
+                "member may list the same close one). Verification's cost follows the mean: each pair is verified "
+                "once.",
             ]
     if "dedup" in steps and steps["dedup"].get("phases"):
         lines += ["", *projection(steps["dedup"])]
