@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +112,15 @@ def write_record(
 
     (REPO / "docs" / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n")
     replace_section(REPO / "docs" / doc, start, end, section, before=before)
+
+
+@contextmanager
+def baseline_worktree(commit: str, scratch: Path) -> Iterator[Path]:
+    """A throwaway git worktree of `commit` under `scratch`, for a benchmark that runs the before and after trees
+    in one run; removed afterwards whatever happens."""
+    worktree = scratch / "baseline"
+    subprocess.run(["git", "worktree", "add", "--detach", str(worktree), commit], cwd=REPO, check=True)
+    try:
+        yield worktree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REAL, REPO, record_footer, run_record, write_record
+from bench.common import REAL, REPO, baseline_worktree, record_footer, run_record, write_record
 
 BASELINE = "509ae1c"  # the last commit with glibc's default allocator settings and batch 32
 SIZES = ("224 px", "640 px")
@@ -161,9 +161,7 @@ def main() -> None:
     if not (REAL / "photos-coco2014").exists():
         raise SystemExit(f"needs the real photos in {REAL / 'photos-coco2014'}")
     with tempfile.TemporaryDirectory() as scratch:
-        worktree = Path(scratch) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline], cwd=REPO, check=True)
-        try:
+        with baseline_worktree(args.baseline, Path(scratch)) as worktree:
             trees = {"before": worktree, "after": REPO}
             model = {tree: model_rate(path) for tree, path in trees.items()}
             sizes = {}
@@ -175,8 +173,6 @@ def main() -> None:
                         runs[tree].append(measure(path, workspace, args.images))
                         print(size, tree, json.dumps(runs[tree][-1]), file=sys.stderr, flush=True)
                 sizes[size] = {tree: fastest(found) for tree, found in runs.items()}
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
     payload = {
         "baseline": args.baseline,
         "images": args.images,

@@ -17,16 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from bench.common import REAL, REPO, replace_section, run_record, write_record
-from bench.verification_speed import build_inputs, top_lines
+from bench.verification_speed import alternating_rounds, top_lines
 
 BASELINE = "3355227"  # the last commit whose SSIM was skimage's and whose agreement converted to grey per pair
 
@@ -70,21 +65,6 @@ print(json.dumps({
     "profile": text.getvalue(),
 }))
 """
-
-
-def measure(tree: Path, root: Path, pairs_file: Path) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    env["PYTHONPATH"] = str(tree)
-    with tempfile.TemporaryDirectory() as cache:
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), cache, str(pairs_file)],
-            cwd=tree,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def compare(before: dict, after: dict) -> dict:
@@ -162,19 +142,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (REAL / "coco-mini").exists():
         raise SystemExit(f"needs the real photos in {REAL}")
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch) / "photos"
-        inputs = build_inputs(root, args.photos)
-        pairs_file = Path(scratch) / "pairs.json"
-        pairs_file.write_text(json.dumps(inputs))
-        worktree = Path(scratch) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline], cwd=REPO, check=True)
-        try:
-            rounds = [
-                (measure(worktree, root, pairs_file), measure(REPO, root, pairs_file)) for _ in range(args.rounds)
-            ]
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
+    inputs, rounds = alternating_rounds(args.baseline, args.photos, args.rounds, CHILD)
     before, after = (best_of([pair[tree] for pair in rounds]) for tree in (0, 1))
     payload = {
         "baseline": args.baseline,

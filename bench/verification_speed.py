@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REAL, REPO, replace_section, run_record, write_record
+from bench.common import REAL, REPO, baseline_worktree, replace_section, run_record, write_record
 
 BASELINE = "f3ec034"  # the last commit with OpenCV's brute-force matcher (knnMatch, twice per pair)
 
@@ -108,12 +108,13 @@ def build_inputs(directory: Path, photos: int, seed: int = 0) -> dict:
     return {"images": images, "pairs": copy_pairs + other_pairs, "copy_pairs": len(copy_pairs)}
 
 
-def measure(tree: Path, root: Path, pairs_file: Path) -> dict:
+def measure(tree: Path, root: Path, pairs_file: Path, child: str = CHILD) -> dict:
+    """`child` run on `tree`'s code, one thread, on the photos under `root` and the pairs of `pairs_file`."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env["PYTHONPATH"] = str(tree)
     with tempfile.TemporaryDirectory() as cache:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(root), cache, str(pairs_file)],
+            [sys.executable, "-c", child, str(root), cache, str(pairs_file)],
             cwd=tree,
             env=env,
             capture_output=True,
@@ -121,6 +122,21 @@ def measure(tree: Path, root: Path, pairs_file: Path) -> dict:
             check=True,
         )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def alternating_rounds(baseline: str, photos: int, rounds: int, child: str) -> tuple[dict, list[tuple[dict, dict]]]:
+    """The photo set and its pairs, then `child` on the baseline's tree and on this one in turn, `rounds` times:
+    (inputs, [(before, after), ...])."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / "photos"
+        inputs = build_inputs(root, photos)
+        pairs_file = Path(scratch) / "pairs.json"
+        pairs_file.write_text(json.dumps(inputs))
+        with baseline_worktree(baseline, Path(scratch)) as worktree:
+            return inputs, [
+                (measure(worktree, root, pairs_file, child), measure(REPO, root, pairs_file, child))
+                for _ in range(rounds)
+            ]
 
 
 START, END = "<!-- verification-speed:start -->", "<!-- verification-speed:end -->"
@@ -228,19 +244,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (REAL / "coco-mini").exists():
         raise SystemExit(f"needs the real photos in {REAL}")
-    with tempfile.TemporaryDirectory() as scratch:
-        root = Path(scratch) / "photos"
-        inputs = build_inputs(root, args.photos)
-        pairs_file = Path(scratch) / "pairs.json"
-        pairs_file.write_text(json.dumps(inputs))
-        worktree = Path(scratch) / "baseline"
-        subprocess.run(["git", "worktree", "add", "--detach", str(worktree), args.baseline], cwd=REPO, check=True)
-        try:
-            rounds = [
-                (measure(worktree, root, pairs_file), measure(REPO, root, pairs_file)) for _ in range(args.rounds)
-            ]
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO, check=False)
+    inputs, rounds = alternating_rounds(args.baseline, args.photos, args.rounds, CHILD)
     before, after = (best_of([pair[tree] for pair in rounds]) for tree in (0, 1))
     n_copies = inputs["copy_pairs"]
     verified_before, verified_after = (

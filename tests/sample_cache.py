@@ -25,6 +25,7 @@ from pathlib import Path
 from tests.helpers import REPO
 
 CACHE_ROOT = REPO / ".test-cache"
+SAMPLE_INPUTS = ["data_samples.build", "analysis.embeddings", "analysis.concepts.cached"]  # build, prepare, map
 KEPT = 2  # keys kept: switching between two branches does not rebuild every time
 
 
