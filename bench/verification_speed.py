@@ -58,7 +58,8 @@ def verify_all():
 if keypoints is None:
     keypoints = [len(store.load_features(Path(f)).points) for f in files]
 start = time.perf_counter()
-inliers, _, coverage = verify_all()
+checked = verify_all()
+inliers, coverage = checked[0], checked[2]
 verification = time.perf_counter() - start
 profile = cProfile.Profile()
 profile.enable()

@@ -173,7 +173,7 @@ def test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their
     monkeypatch.setattr(feature_store, "parallel_map", serial)
     monkeypatch.setattr(feature_store, "CHUNK_PAIRS", 2)
     pairs = np.array([[0, 1], [0, 2], [3, 4], [1, 3], [0, 3]])
-    inliers, mirrored, _ = feature_store.verify_pairs(files, pairs, workers=1)
+    inliers, mirrored, _, _ = feature_store.verify_pairs(files, pairs, workers=1)
     assert inliers[0] >= INLIER_THRESHOLD and mirrored[0]  # the mirrored crop, found through the chunking
     assert inliers[1] == 0 and inliers[2] == 0  # a dead link: no evidence
     assert inliers[3] < INLIER_THRESHOLD and inliers[4] < INLIER_THRESHOLD

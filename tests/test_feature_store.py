@@ -94,7 +94,7 @@ def test_byte_identical_images_are_extracted_once_and_verified_once(
         return real_verify(a, b)
 
     monkeypatch.setattr(feature_store, "verify", counted)
-    inliers, _, _ = feature_store.verify_pairs(stored, np.array([[0, 2], [1, 2], [2, 0]]), workers=1)
+    inliers, _, _, _ = feature_store.verify_pairs(stored, np.array([[0, 2], [1, 2], [2, 0]]), workers=1)
     assert len(judged) == 2  # (photo, other) once for the photo and its byte-identical copy; (other, photo) once
     assert inliers[0] == inliers[1]
 

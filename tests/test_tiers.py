@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from skimage import data
 
 from analysis.copies.local_features import extract, verify
@@ -188,3 +188,67 @@ def test_the_regurgitation_page_flags_a_second_shot_only_when_asked(
     assert {m.label: m.value for m in app.metric}["Flagged as likely copies"] == "1"
     app.toggle(key="r-same-scene").set_value(True).run()
     assert {m.label: m.value for m in app.metric}["Flagged as likely copies"] == "2"
+
+
+def tier_photos(root: Path) -> list[str]:
+    """Real photos on disk as dedup reads them: a photo, a mirrored crop of it, a rescaled copy, a second shot of a
+    scene (portrait-shaped, so the mirror's width is not the long side) and a distinct photo."""
+    first, second = two_shots()
+    shots = {
+        "first.jpg": first,
+        "mirrored.jpg": ImageOps.mirror(first.crop((20, 10, 520, 390))),
+        "smaller.jpg": first.resize((300, 214)),
+        "second.jpg": second,
+        "portrait.jpg": first.crop((100, 0, 380, 400)),
+        "portrait-mirrored.jpg": ImageOps.mirror(first.crop((110, 5, 370, 395))),
+        "other.jpg": photo("rocket"),
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    for name, image in shots.items():
+        image.save(root / name, quality=90)
+    return list(shots)
+
+
+def test_tiers_from_the_transforms_verification_fitted_equal_those_verified_again(tmp_path: Path) -> None:
+    """Verification fits each verified pair's transforms where it has the inliers, so the tier step skips a second
+    verification; the agreement must be the same to the last bit, mirrored pairs included."""
+    from analysis.copies.feature_store import _extract_chunk, verify_pairs
+    from analysis.copies.tiers import agreement_of_pairs
+
+    images = tier_photos(tmp_path / "images")
+    written = _extract_chunk((str(tmp_path / "images"), str(tmp_path / "features"), [(i, i) for i in images]))
+    files = [written[name] for name in images]
+    pairs = np.array([[a, b] for a in range(len(images)) for b in range(a + 1, len(images))])
+    checked = verify_pairs(files, pairs, workers=1, align_from=10)
+    verified = np.flatnonzero((checked.inliers >= 10) & (checked.coverage >= 0.05))
+    assert checked.aligned.rows.tolist() == verified.tolist()  # every verified pair has its transforms
+    assert checked.aligned.mirrored.sum() >= 2 and checked.mirrored[verified].sum() == checked.aligned.mirrored.sum()
+    root, names = str(tmp_path / "images"), images
+    again = agreement_of_pairs(root, names, files, pairs[verified], workers=1)
+    reused = agreement_of_pairs(root, names, files, pairs[verified], workers=1, aligned=checked.aligned.at(verified))
+    assert np.array_equal(again, reused, equal_nan=True)
+    assert (tiers_of(reused, np.zeros(len(reused), bool)) == "copy").sum() >= 4
+
+
+def test_features_stored_without_the_image_width_still_give_every_tier(tmp_path: Path) -> None:
+    """A feature store written before the original width was kept: a mirrored pair cannot be fitted in
+    verification, so the tier step verifies it again, with the same answer."""
+    from analysis.copies.feature_chunks import read_store
+    from analysis.copies.feature_store import _extract_chunk, verify_pairs
+    from analysis.copies.tiers import agreement_of_pairs
+
+    images = tier_photos(tmp_path / "images")
+    _extract_chunk((str(tmp_path / "images"), str(tmp_path / "features"), [(i, i) for i in images]))
+    for index in (tmp_path / "features").glob("*.index.npz"):
+        with np.load(index) as arrays:
+            kept = {name: arrays[name] for name in arrays.files if name != "original_width"}
+        np.savez(index, **kept)
+    files = [read_store(tmp_path / "features")[name] for name in images]
+    assert {f.original_width for f in files} == {0}
+    pairs = np.array([[0, 1], [0, 2], [4, 5]])
+    checked = verify_pairs(files, pairs, workers=1, align_from=10)
+    assert checked.mirrored[[0, 2]].all() and checked.aligned.rows.tolist() == [1]  # the unmirrored pair only
+    root = str(tmp_path / "images")
+    reused = agreement_of_pairs(root, images, files, pairs, workers=1, aligned=checked.aligned)
+    assert np.array_equal(reused, agreement_of_pairs(root, images, files, pairs, workers=1), equal_nan=True)
+    assert (reused > COPY_AGREEMENT).all()

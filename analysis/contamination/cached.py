@@ -329,7 +329,7 @@ def _verified(
             ],
             axis=1,
         ).reshape(-1, 2)
-        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log, offload=offload)
+        inliers, mirrored, coverage, _ = verify_pairs(files, local, workers=workers, log=log, offload=offload)
         verified = is_verified(inliers, coverage, inlier_threshold)
         tiers = np.full(len(candidates), None, dtype=object)
         if verified.any():

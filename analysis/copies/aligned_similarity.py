@@ -6,6 +6,8 @@ over the part of the sample it covers. SSIM of the two whole images as thumbnail
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -31,32 +33,96 @@ def ssim_under(check: Verification, a: Image.Image, b: Image.Image, onto: str = 
     if check.inliers < MIN_MATCHES:
         return None
     if onto == "a":
-        return _ssim_onto(a, b, check.points_a, check.points_b, check.mirrored)
-    return _ssim_onto(b, a, check.points_b, check.points_a, check.mirrored)
+        target, moved, target_points, moved_points = a, b, check.points_a, check.points_b
+    else:
+        target, moved, target_points, moved_points = b, a, check.points_b, check.points_a
+    model = fitted_model(target_points, moved_points, check.mirrored, moved.width)
+    return None if model is None else ssim_with_model(target_pixels(target), moved, model, check.mirrored)
 
 
-def _ssim_onto(
-    target_image: Image.Image,
-    moved_image: Image.Image,
-    target_points: np.ndarray,
-    moved_points: np.ndarray,
-    mirrored: bool,
-) -> float | None:
-    """`moved_image` mirrored where the match was, moved onto `target_image` by the inliers' similarity transform
-    (points in original pixels, the mirror undone), SSIM over the part of the target it covers."""
+def fitted_model(
+    target_points: np.ndarray, moved_points: np.ndarray, mirrored: bool, moved_width: int
+) -> np.ndarray | None:
+    """The similarity transform (2×3) that moves an image's inlier points, mirrored where the match was (about its
+    width in original pixels), onto the other image's; None where the fit fails."""
     import cv2
 
     source = moved_points.astype(np.float32)
     if mirrored:
-        moved_image = ImageOps.mirror(moved_image)
         source = source.copy()
-        source[:, 0] = moved_image.width - 1 - source[:, 0]
+        source[:, 0] = moved_width - 1 - source[:, 0]
     model, _ = cv2.estimateAffinePartial2D(source, target_points.astype(np.float32), method=cv2.LMEDS)
-    if model is None:
+    return model
+
+
+def pair_models(check: Verification) -> np.ndarray | None:
+    """Both transforms of a verified pair, b onto a then a onto b ((2, 2, 3)), as `ssim_under` fits them; None
+    where there is none to fit, or where the pair is mirrored and the features do not know the images' widths (a
+    mirror is undone about the moved image's width in original pixels). Fitted in the verification task, which
+    already has the inliers, so the tier step does not verify the pair again (analysis/copies/tiers.py)."""
+    width_a, width_b = check.widths
+    if check.inliers < MIN_MATCHES or (check.mirrored and not (width_a and width_b)):
         return None
-    shrink = min(1.0, ALIGNED_SIDE / max(target_image.size))
-    width, height = max(1, round(target_image.width * shrink)), max(1, round(target_image.height * shrink))
-    target = np.asarray(_grey(target_image).resize((width, height), Image.Resampling.BILINEAR), np.float64) / 255
+    onto_a = fitted_model(check.points_a, check.points_b, check.mirrored, width_b)
+    onto_b = fitted_model(check.points_b, check.points_a, check.mirrored, width_a)
+    return None if onto_a is None or onto_b is None else np.stack([onto_a, onto_b])
+
+
+class Alignments(NamedTuple):
+    """The transforms verification fitted for the pixel agreement of the pairs that verified (`pair_models`), kept
+    for those rows only: dense, they would cost 96 bytes for every candidate (1.3 GB at 13M candidates)."""
+
+    rows: np.ndarray  # (k,) int64: rows of the checked pairs, ascending
+    models: np.ndarray  # (k, 2, 2, 3) float64
+    mirrored: np.ndarray  # (k,) bool: the match was mirrored (the moved image is mirrored before its transform)
+
+    @staticmethod
+    def none() -> Alignments:
+        return Alignments(np.zeros(0, np.int64), np.zeros((0, 2, 2, 3)), np.zeros(0, bool))
+
+    def of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The models and mirror flags of these rows ((len(rows), 2, 2, 3), (len(rows),)); NaN models where
+        verification fitted none."""
+        rows = np.asarray(rows, dtype=np.int64)
+        models, mirrored = np.full((len(rows), 2, 2, 3), np.nan), np.zeros(len(rows), bool)
+        slot = np.searchsorted(self.rows, rows)
+        found = slot < len(self.rows)
+        found[found] = self.rows[slot[found]] == rows[found]
+        models[found], mirrored[found] = self.models[slot[found]], self.mirrored[slot[found]]
+        return models, mirrored
+
+    def at(self, rows: np.ndarray) -> Alignments:
+        """The alignments of a subset of the pairs (`rows`, ascending), numbered by position in that subset."""
+        position = np.searchsorted(rows, self.rows)
+        kept = position < len(rows)
+        kept[kept] = np.asarray(rows)[position[kept]] == self.rows[kept]
+        return Alignments(position[kept].astype(np.int64), self.models[kept], self.mirrored[kept])
+
+
+class Target(NamedTuple):
+    """An image as the target of an alignment: its grey levels (0–1) at a long side of ALIGNED_SIDE at most, and
+    that size over its original size."""
+
+    pixels: np.ndarray
+    shrink: float
+
+
+def target_pixels(image: Image.Image) -> Target:
+    """Depends on the image alone, so a worker judging many pairs of one image computes it once."""
+    shrink = min(1.0, ALIGNED_SIDE / max(image.size))
+    width, height = max(1, round(image.width * shrink)), max(1, round(image.height * shrink))
+    return Target(np.asarray(_grey(image).resize((width, height), Image.Resampling.BILINEAR), np.float64) / 255, shrink)
+
+
+def ssim_with_model(target: Target, moved_image: Image.Image, model: np.ndarray, mirrored: bool) -> float | None:
+    """`moved_image` mirrored where the match was, moved onto the target (its `target_pixels`) by `model` (in
+    original pixels, the mirror undone), SSIM over the part of the target it covers."""
+    import cv2
+
+    if mirrored:
+        moved_image = ImageOps.mirror(moved_image)
+    height, width = target.pixels.shape
+    shrink = target.shrink
     # shrink the moved image to about the scale it lands at, so the warp does not alias
     lands_at = shrink * float(np.hypot(model[0, 0], model[1, 0]))
     pre = min(1.0, lands_at)
@@ -71,7 +137,7 @@ def _ssim_onto(
     inside = cv2.erode(inside, np.ones((SSIM_WINDOW, SSIM_WINDOW), np.uint8)).astype(bool)
     if inside.mean() < MIN_OVERLAP or min(width, height) < SSIM_WINDOW:
         return None
-    return float(local_ssim(target, moved)[inside].mean())
+    return float(local_ssim(target.pixels, moved)[inside].mean())
 
 
 def _grey(image: Image.Image) -> Image.Image:

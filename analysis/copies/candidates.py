@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from analysis.copies.aligned_similarity import Alignments
 from analysis.copies.tiers import TIERS
 
 # Calibrated on real COCO photos with standard copy edits (bench/copy_detection.py; docs/analyses.md).
@@ -34,6 +35,7 @@ class CandidateCheck:
     inlier_threshold: int
     tiers: np.ndarray | None = None  # (m,) object: the tier of a verified candidate (analysis/copies/tiers.py), None
     acted_tiers: tuple[str, ...] = ()  # the tiers that group (dedup) or flag (regurgitation)
+    aligned: Alignments | None = None  # transforms verification fitted for the tiers (feature_store.verify_pairs)
 
     @property
     def verified(self) -> np.ndarray:
@@ -56,6 +58,7 @@ class CandidateCheck:
             self.coverage,
             self.candidate_threshold,
             inlier_threshold,
+            aligned=self.aligned,
         )
 
     def with_tiers(self, tiers: np.ndarray, acted_tiers: tuple[str, ...]) -> CandidateCheck:

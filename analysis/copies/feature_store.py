@@ -8,12 +8,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from analysis import __version__
 from analysis.cache import fingerprint
+from analysis.copies.aligned_similarity import Alignments, pair_models
 from analysis.copies.feature_chunks import LAYOUT, OpenChunks, StoredFeatures, read_store, write_chunk
 from analysis.copies.local_features import DECODING, MAX_SIDE, N_FEATURES, Features, extract_file, verify
 from analysis.embedding_store import EmbeddingSet
@@ -134,17 +135,22 @@ def ensure_features(
     return [None if position in absent else stored.get(key) for position, key in enumerate(keys)]
 
 
-def _verify_chunk(job: tuple[list[StoredFeatures], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _verify_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, Alignments]:
     """Worker: one chunk of pairs, as positions into the chunk's own file list, on one BLAS thread: the workers
     already fill the cores, and two workers of two BLAS threads each verified 4× slower (84,563 candidate pairs of
-    real photos: 198 s against 50 s; docs/benchmarks.md, "Pixel verification: cost per core")."""
+    real photos: 198 s against 50 s; docs/benchmarks.md, "Pixel verification: cost per core"). `job`: the files,
+    the pairs, and optionally the inlier threshold from which the verified pairs' transforms are fitted."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
         return _verify_pairs_of(*job)
 
 
-def _verify_pairs_of(features: list[StoredFeatures], pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _verify_pairs_of(
+    features: list[StoredFeatures], pairs: np.ndarray, align_from: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Alignments]:
+    from analysis.copies.candidates import MIN_COVERAGE
+
     loaded: dict[int, Features] = {}
     opened: OpenChunks = {}
 
@@ -156,10 +162,21 @@ def _verify_pairs_of(features: list[StoredFeatures], pairs: np.ndarray) -> tuple
     inliers = np.zeros(len(pairs), dtype=np.int32)
     mirrored = np.zeros(len(pairs), dtype=bool)
     coverage = np.zeros(len(pairs), dtype=np.float32)
+    aligned: list[int] = []
+    models: list[np.ndarray] = []
+    flips: list[bool] = []
     for row, (a, b) in enumerate(pairs):
         result = verify(get(int(a)), get(int(b)))
         inliers[row], mirrored[row], coverage[row] = result.inliers, result.mirrored, result.coverage
-    return inliers, mirrored, coverage
+        if align_from is not None and result.inliers >= align_from and result.coverage >= MIN_COVERAGE:
+            fitted = pair_models(result)
+            if fitted is not None:
+                aligned.append(row)
+                models.append(fitted)
+                flips.append(result.mirrored)
+    if not aligned:
+        return inliers, mirrored, coverage, Alignments.none()
+    return inliers, mirrored, coverage, Alignments(np.array(aligned, np.int64), np.stack(models), np.array(flips))
 
 
 def pair_chunks(present: np.ndarray, pairs: np.ndarray, size: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -179,6 +196,13 @@ def pair_chunks(present: np.ndarray, pairs: np.ndarray, size: int) -> list[tuple
     return chunks
 
 
+class PairChecks(NamedTuple):
+    inliers: np.ndarray  # (m,) int32
+    mirrored: np.ndarray  # (m,) bool
+    coverage: np.ndarray  # (m,) float32
+    aligned: Alignments  # the transforms of the pairs verified from `align_from` inliers (rows of the pairs)
+
+
 def verify_pairs(
     features: list[StoredFeatures | None],
     pairs: np.ndarray,
@@ -186,18 +210,24 @@ def verify_pairs(
     workers: int = 2,
     log: Progress | None = None,
     offload: Offload | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    align_from: int | None = None,
+) -> PairChecks:
     """Inliers, mirror flag and coverage of each pair (positions into `features`), in chunks over worker processes
     or cluster tasks (the same answer either way: a pair's verification depends on its two images' features only).
     Pairs of the same content (byte-identical images stored once) are verified once. A pair with an absent image
     (None) has no evidence: 0 inliers, without a job. Each job carries only the features its pairs name (a job
-    carrying the whole list pickled it again per chunk: hours at a million images)."""
+    carrying the whole list pickled it again per chunk: hours at a million images). From `align_from` inliers (and
+    the coverage rule), a pair's two transforms are fitted as the tiers' pixel agreement fits them, where the
+    inliers are at hand: the tier step then does not verify the pair again (bench/tier_speed.py)."""
 
-    inliers = np.zeros(len(pairs), dtype=np.int32)
-    mirrored = np.zeros(len(pairs), dtype=bool)
-    coverage = np.zeros(len(pairs), dtype=np.float32)
+    empty = PairChecks(
+        np.zeros(len(pairs), dtype=np.int32),
+        np.zeros(len(pairs), dtype=bool),
+        np.zeros(len(pairs), dtype=np.float32),
+        Alignments.none(),
+    )
     if not len(pairs):
-        return inliers, mirrored, coverage
+        return empty
     first: dict[StoredFeatures, int] = {}
     same = np.array([i if f is None else first.setdefault(f, i) for i, f in enumerate(features)], dtype=np.int64)
     distinct, back = np.unique(same[np.asarray(pairs, dtype=np.int64)], axis=0, return_inverse=True)
@@ -205,23 +235,42 @@ def verify_pairs(
     present = np.array([f is not None for f in features], dtype=bool)
     chunks = pair_chunks(present, distinct, task_size(offload, CHUNK_PAIRS, PAIRS_PER_TASK))
     if not chunks:
-        return inliers, mirrored, coverage
+        return empty
     found = (np.zeros(len(distinct), np.int32), np.zeros(len(distinct), bool), np.zeros(len(distinct), np.float32))
-    jobs = [([features[p] for p in needed], local) for _, needed, local in chunks]
+    aligned: list[Alignments] = []
+    jobs = [([features[p] for p in needed], local, align_from) for _, needed, local in chunks]
     rows = [chunk for chunk, _, _ in chunks]
+
+    def take(chunk: np.ndarray, result: tuple) -> None:
+        for column, values in zip(found, result[:3]):
+            column[chunk] = values
+        aligned.append(result[3]._replace(rows=chunk[result[3].rows]))
+
     if offload is not None:
         done = offload.map(_verify_chunk, [(job,) for job in jobs], f"verifying {sum(map(len, rows)):,} pairs")
         for chunk, result in zip(rows, done):
-            for column, values in zip(found, result):
-                column[chunk] = values
+            take(chunk, result)
     else:
         bar = progress_bar(sum(len(r) for r in rows), "verifying pairs", unit="pair", enabled=log is not None)
         for chunk, result in zip(rows, parallel_map(_verify_chunk, jobs, workers, serial_below=2)):
-            for column, values in zip(found, result):
-                column[chunk] = values
+            take(chunk, result)
             bar.update(len(chunk))
         bar.close()
-    return found[0][back], found[1][back], found[2][back]
+    return PairChecks(found[0][back], found[1][back], found[2][back], _aligned_back(aligned, back))
+
+
+def _aligned_back(parts: list[Alignments], back: np.ndarray) -> Alignments:
+    """The transforms fitted for distinct pairs, for every pair row that is one of them (rows ascending)."""
+    if not sum(len(part.rows) for part in parts):
+        return Alignments.none()
+    rows = np.concatenate([part.rows for part in parts])
+    models = np.concatenate([part.models for part in parts])
+    mirrored = np.concatenate([part.mirrored for part in parts])
+    slot = np.full(int(back.max()) + 1, -1, dtype=np.int64)
+    slot[rows] = np.arange(len(rows))
+    of_pair = slot[back]
+    pair_rows = np.flatnonzero(of_pair >= 0)
+    return Alignments(pair_rows.astype(np.int64), models[of_pair[pair_rows]], mirrored[of_pair[pair_rows]])
 
 
 def verification_unavailable(workspace: Workspace, found: EmbeddingSet) -> str | None:

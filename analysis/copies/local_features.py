@@ -47,6 +47,7 @@ class Features:
     width: int
     height: int
     scale: float  # verification pixels per original pixel
+    original_width: int = 0  # in original pixels, where known (0: features stored before it was kept)
 
     @cached_property
     def matchable(self) -> np.ndarray:
@@ -67,6 +68,7 @@ class Verification:
     coverage: float  # area of the inliers' convex hull over the image area, the smaller of the two images
     points_a: np.ndarray  # (inliers, 2) in original pixels of image a (for drawing the evidence)
     points_b: np.ndarray  # (inliers, 2) in original pixels of image b (mirror undone)
+    widths: tuple[int, int] = (0, 0)  # of a and b in original pixels, where the features know them (0: unknown)
 
 
 Matches = tuple[np.ndarray, np.ndarray]  # (rows of a, rows of b), matched one to one
@@ -98,9 +100,11 @@ def extract(image: Image.Image) -> Features:
     pixels = np.asarray(grey)
     keypoints, descriptors = cv2.SIFT_create(nfeatures=N_FEATURES).detectAndCompute(pixels, None)  # type: ignore[attr-defined]
     if descriptors is None or not len(keypoints):
-        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), grey.width, grey.height, scale)
+        return Features(
+            np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), grey.width, grey.height, scale, width
+        )
     points = np.array([k.pt for k in keypoints], dtype=np.float32)
-    return Features(points, np.clip(descriptors, 0, 255).astype(np.uint8), grey.width, grey.height, scale)
+    return Features(points, np.clip(descriptors, 0, 255).astype(np.uint8), grey.width, grey.height, scale, width)
 
 
 def _root_sift(descriptors: np.ndarray) -> np.ndarray:
@@ -196,7 +200,9 @@ def verify(a: Features, b: Features) -> Verification:
     if not inliers:
         return NO_MATCH
     coverage = min(_hull_share(points_a, a), _hull_share(points_b, b))
-    return Verification(inliers, mirrored, coverage, points_a / a.scale, points_b / b.scale)
+    return Verification(
+        inliers, mirrored, coverage, points_a / a.scale, points_b / b.scale, (a.original_width, b.original_width)
+    )
 
 
 def _hull_share(points: np.ndarray, features: Features) -> float:

@@ -19,6 +19,7 @@ from analysis.cache import (
     load_json,
     load_or_compute,
 )
+from analysis.copies.aligned_similarity import Alignments
 from analysis.copies.candidates import (
     CANDIDATE_THRESHOLDS,
     CANDIDATE_TOP_K,
@@ -313,9 +314,16 @@ def verified_dedup_for(
         candidates, candidate_similarities = base.pairs[capped], similarities[capped]
         involved, files = _feature_files(workspace, found, candidates, workers, log, offload)
         local = np.searchsorted(involved, candidates)
-        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log, offload=offload)
+        checked = verify_pairs(files, local, workers=workers, log=log, offload=offload, align_from=inlier_threshold)
         return CandidateCheck(
-            candidates, candidate_similarities, inliers, mirrored, coverage, candidate_threshold, inlier_threshold
+            candidates,
+            candidate_similarities,
+            checked.inliers,
+            checked.mirrored,
+            checked.coverage,
+            candidate_threshold,
+            inlier_threshold,
+            aligned=checked.aligned,
         )
 
     def load() -> CandidateCheck:
@@ -328,6 +336,10 @@ def verified_dedup_for(
                 arrays["coverage"],
                 candidate_threshold,
                 inlier_threshold,
+                # a check cached before the transforms were kept has none: its tiers verify the pairs again
+                aligned=Alignments(arrays["aligned_rows"], arrays["aligned_models"], arrays["aligned_mirrored"])
+                if "aligned_rows" in arrays
+                else None,
             )
 
     def save(check: CandidateCheck) -> None:
@@ -339,6 +351,7 @@ def verified_dedup_for(
                 "inliers": check.inliers,
                 "mirrored": check.mirrored,
                 "coverage": check.coverage,
+                **(_aligned_arrays(check.aligned) if check.aligned is not None else {}),
             },
         )
 
@@ -364,6 +377,10 @@ def verified_dedup_for(
         pair_similarity,
         check,
     )
+
+
+def _aligned_arrays(aligned: Alignments) -> dict[str, np.ndarray]:
+    return {"aligned_rows": aligned.rows, "aligned_models": aligned.models, "aligned_mirrored": aligned.mirrored}
 
 
 def _feature_files(
@@ -421,6 +438,7 @@ def _tiered(
             workers=workers,
             log=log,
             offload=offload,
+            aligned=None if check.aligned is None else check.aligned.at(verified),
         )
 
     agreement = load_or_compute([path], lambda: np.load(path), compute, lambda value: atomic_save_npy(path, value))

@@ -223,7 +223,7 @@ def _verified_neighbours(
 
     def compute() -> pd.DataFrame:
         _, files, local = _candidate_files(workspace, candidates, training, generated, workers, log, offload)
-        inliers, mirrored, coverage = verify_pairs(files, local, workers=workers, log=log, offload=offload)
+        inliers, mirrored, coverage, _ = verify_pairs(files, local, workers=workers, log=log, offload=offload)
         return candidates.assign(inliers=inliers, mirrored=mirrored, coverage=coverage)
 
     return load_or_compute(
