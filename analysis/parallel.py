@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -24,8 +25,28 @@ def parallel_map(
     if workers <= 1 or len(jobs) < serial_below:
         yield from map(function, jobs)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+    with (
+        opencv_threads(1),
+        ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool,
+    ):
         yield from pool.map(function, jobs, chunksize=chunksize)
+
+
+@contextmanager
+def opencv_threads(count: int) -> Iterator[None]:
+    """OpenCV's thread count in this process, restored after. Set in the parent before a pool forks its workers,
+    which inherit it: the workers already fill the cores, and with OpenCV's own pool (SIFT, resizes, warps) two
+    workers ran four threads on two cores (bench/copy_scale.py's phases). A forked worker must not change it
+    itself: OpenCV then waits for the parent's pool threads, which a fork does not copy, and hangs. Results are
+    the same on any number of threads (tests/test_feature_store.py)."""
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def batches(items: Iterable[Result], size: int) -> Iterator[list[Result]]:

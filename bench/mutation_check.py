@@ -348,8 +348,8 @@ MUTATIONS = [
     (
         "SSIM is taken over the whole sample, not the part the training image covers",
         "analysis/copies/aligned_similarity.py",
-        "    return float(local_ssim(target, moved)[inside].mean())",
-        "    return float(local_ssim(target, moved).mean())",
+        "    return float(local_ssim(target.pixels, moved)[inside].mean())",
+        "    return float(local_ssim(target.pixels, moved).mean())",
         ["tests/test_copies.py::test_ssim_of_a_photo_pasted_onto_another_covers_the_pasted_part_only"],
     ),
     (
@@ -507,8 +507,8 @@ MUTATIONS = [
     (
         "verification jobs carry every file again",
         "analysis/copies/feature_store.py",
-        "    jobs = [([features[p] for p in needed], local) for _, needed, local in chunks]",
-        "    jobs = [(list(features), distinct[chunk]) for chunk, _, _ in chunks]",
+        "    jobs = [([features[p] for p in needed], local, align_from) for _, needed, local in chunks]",
+        "    jobs = [(list(features), distinct[chunk], align_from) for chunk, _, _ in chunks]",
         ["tests/test_copies.py::test_dead_links_are_neither_extracted_nor_verified_and_jobs_carry_only_their_files"],
     ),
     (
@@ -635,6 +635,34 @@ MUTATIONS = [
         "cv2.boxFilter(image, cv2.CV_64F, (SSIM_WINDOW, SSIM_WINDOW)",
         "cv2.boxFilter(image, cv2.CV_64F, (5, 5)",
         ["tests/test_tiers.py::test_local_ssim_is_skimages_ssim_window_by_window"],
+    ),
+    (
+        "the tier step forgets the mirror of a pair whose transforms verification fitted",
+        "analysis/copies/tiers.py",
+        "value = agreement_under(*targets, first, second, models[row], bool(mirrored[row]))",
+        "value = agreement_under(*targets, first, second, models[row], False)",
+        ["tests/test_tiers.py::test_tiers_from_the_transforms_verification_fitted_equal_those_verified_again"],
+    ),
+    (
+        "verification fits a mirrored pair's transforms without the images' widths",
+        "analysis/copies/aligned_similarity.py",
+        "    if check.inliers < MIN_MATCHES or (check.mirrored and not (width_a and width_b)):",
+        "    if check.inliers < MIN_MATCHES:",
+        ["tests/test_tiers.py::test_features_stored_without_the_image_width_still_give_every_tier"],
+    ),
+    (
+        "transforms are kept for every pair verification checked, not the verified ones",
+        "analysis/copies/feature_store.py",
+        "        if align_from is not None and result.inliers >= align_from and result.coverage >= MIN_COVERAGE:",
+        "        if align_from is not None:",
+        ["tests/test_tiers.py::test_tiers_from_the_transforms_verification_fitted_equal_those_verified_again"],
+    ),
+    (
+        "pool workers run OpenCV's own thread pool (four threads on two cores)",
+        "analysis/parallel.py",
+        "        opencv_threads(1),\n",
+        "        opencv_threads(2),\n",
+        ["tests/test_feature_store.py::test_pool_workers_run_opencv_on_one_thread_each_and_extract_the_same_features"],
     ),
     (
         "a pair whose alignment cannot be judged counts as a copy",

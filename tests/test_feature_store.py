@@ -157,3 +157,33 @@ def test_a_store_killed_mid_chunk_resumes_to_the_same_features(tmp_path: Path, m
     monkeypatch.undo()
     fresh = feature_store.ensure_features(tmp_path / "images", tmp_path / "fresh", images, keys, workers=1)
     assert all(a is not None and b is not None and same_features(a.load(), b.load()) for a, b in zip(resumed, fresh))
+
+
+def opencv_threads_in_worker(image_file: str) -> tuple[int, np.ndarray, np.ndarray]:
+    import cv2
+
+    from analysis.copies.local_features import extract
+
+    features = extract(Image.open(image_file))
+    return cv2.getNumThreads(), features.points, features.descriptors
+
+
+def test_pool_workers_run_opencv_on_one_thread_each_and_extract_the_same_features(tmp_path: Path) -> None:
+    """Two workers with OpenCV's own thread pool are four threads on two cores: the workers run one thread each,
+    the parent's setting comes back after the pool, and the features equal those extracted with two threads. The
+    parent uses OpenCV's pool before forking (as the tests and a page do): a worker changing its own thread count
+    would then hang."""
+    import cv2
+
+    from analysis.copies.local_features import extract
+    from analysis.parallel import parallel_map
+
+    images, _ = write_photos(tmp_path / "images", 4)
+    files = [str(tmp_path / "images" / name) for name in images]
+    cv2.setNumThreads(2)
+    expected = [extract(Image.open(name)) for name in files]
+    seen = list(parallel_map(opencv_threads_in_worker, files, workers=2, serial_below=2))
+    assert [threads for threads, _, _ in seen] == [1, 1, 1, 1]
+    assert cv2.getNumThreads() == 2
+    for (_, points, descriptors), want in zip(seen, expected):
+        assert np.array_equal(points, want.points) and np.array_equal(descriptors, want.descriptors)
