@@ -4,8 +4,8 @@
 
 A verified dedup spends its last step on the tier of every verified pair (analysis/copies/tiers.py): each pair's
 images decoded, the verified transform undone both ways, SSIM over the overlap. On the 70,000-photo benchmark
-(docs/benchmarks.md, "Verified dedup of 70,000 real photos") it took ~11 of the first run's ~25 minutes, the
-largest step. Each tree (this one, and --baseline checked out in a throwaway git worktree) runs its own task
+(docs/benchmarks.md, "Verified dedup of 70,000 real photos") it took ~11 of the first run's ~25 minutes at
+48bdf40, the largest step, and 4 of 18 at 4607d54. Each tree (this one, and --baseline checked out in a throwaway git worktree) runs its own task
 functions in a child process with one BLAS/OpenCV thread: local features of the photos of
 bench/verification_speed.py (coco-mini photos with one edited copy each, distinct COCO photos), verification of its
 pair list (timed: from 3085059 on it also fits the verified pairs' transforms, which the tier step then reuses
