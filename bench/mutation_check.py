@@ -665,6 +665,13 @@ MUTATIONS = [
         ["tests/test_feature_store.py::test_pool_workers_run_opencv_on_one_thread_each_and_extract_the_same_features"],
     ),
     (
+        "a dedup check cached before the transforms were kept cannot be read",
+        "analysis/dedup/cached.py",
+        '                if "aligned_rows" in arrays',
+        "                if True",
+        ["tests/test_tiers.py::test_a_dedup_check_cached_before_transforms_were_kept_still_gives_every_tier"],
+    ),
+    (
         "a pair whose alignment cannot be judged counts as a copy",
         "analysis/copies/tiers.py",
         "np.nan_to_num(agreement, nan=-1.0)",

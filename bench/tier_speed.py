@@ -4,15 +4,15 @@
 
 A verified dedup spends its last step on the tier of every verified pair (analysis/copies/tiers.py): each pair's
 images decoded, the verified transform undone both ways, SSIM over the overlap. On the 70,000-photo benchmark
-(docs/benchmarks.md, "Verified dedup of 70,000 real photos") it took ~11 of the first run's ~25 minutes at
-48bdf40, the largest step, and 4 of 18 at 4607d54. Each tree (this one, and --baseline checked out in a throwaway git worktree) runs its own task
-functions in a child process with one BLAS/OpenCV thread: local features of the photos of
-bench/verification_speed.py (coco-mini photos with one edited copy each, distinct COCO photos), verification of its
-pair list (timed: from 3085059 on it also fits the verified pairs' transforms, which the tier step then reuses
+(docs/benchmarks.md, "Verified dedup of 70,000 real photos") it took ~11 of the first run's ~25 minutes at 48bdf40,
+the largest step, and 4 of 18 at 4607d54. Each tree (this one, and --baseline checked out in a throwaway git
+worktree) runs its own task functions in a child process with one BLAS/OpenCV thread: local features of the photos
+of bench/verification_speed.py (coco-mini photos with one edited copy each, distinct COCO photos), verification of
+its pair list (timed: after 3085059 it also fits the verified pairs' transforms, which the tier step then reuses
 instead of verifying each pair again), then the pixel agreement of the verified pairs in the chunks a dedup hands
 its workers (timed, best of the rounds). Reported: verified pairs/s per core, verification's rate, the two steps'
-time together, and every pair whose agreement differs between the trees (the largest difference, and the pairs
-whose tier changes at the shipped threshold).
+time together, and every pair whose agreement differs between the trees (the largest difference, and the pairs whose
+tier changes at the shipped threshold).
 """
 
 from __future__ import annotations

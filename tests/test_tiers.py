@@ -147,6 +147,32 @@ def test_pairs_out_lists_every_candidate_with_its_evidence_and_tier(scene_audit:
     assert pairs["cosine"].is_monotonic_decreasing
 
 
+def test_a_dedup_check_cached_before_transforms_were_kept_still_gives_every_tier(
+    scene_audit: Path, tmp_path: Path
+) -> None:
+    """A check cached by an earlier version has no transforms: it is used as it is (not an error, not a second
+    verification of every candidate), and the tier step verifies its verified pairs again, with the same tiers."""
+    import shutil
+
+    root = tmp_path / "audit"
+    shutil.copytree(scene_audit, root)
+    out = root / "pairs.parquet"
+    assert run_cli("dedup", str(root), "--pairs-out", str(out)).returncode == 0
+    fresh = pd.read_parquet(out)
+    checks = list((root / ".audit-cache" / "dedup").glob("verified-*.npz"))
+    assert checks
+    for check in checks:
+        with np.load(check) as arrays:
+            assert "aligned_rows" in arrays.files
+            older = {name: arrays[name] for name in arrays.files if not name.startswith("aligned_")}
+        np.savez(check, **older)
+    for agreement in (root / ".audit-cache" / "dedup").glob("agreement-*.npy"):
+        agreement.unlink()
+    again = run_cli("dedup", str(root), "--pairs-out", str(out))
+    assert again.returncode == 0, again.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(out), fresh)
+
+
 def test_an_unknown_tier_is_one_clear_error(scene_audit: Path) -> None:
     result = run_cli("dedup", str(scene_audit), "--tiers", "copy,scene")
     assert result.returncode == 2
