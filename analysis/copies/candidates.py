@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from analysis.copies.aligned_similarity import Alignments
+from analysis.copies.local_features import MIN_COVERAGE
 from analysis.copies.tiers import TIERS
 
 # Calibrated on real COCO photos with standard copy edits (bench/copy_detection.py; docs/analyses.md).
 CANDIDATE_THRESHOLDS = {"effnet-lite0": 0.50, "open_clip": 0.70, "precomputed": 0.70}
 CANDIDATE_TOP_K = 20
 INLIER_THRESHOLD = 10
-MIN_COVERAGE = 0.05  # the inliers' convex hull covers ≥ 5% of both images (rejects matches on a sign's lettering)
 VERIFY_CHOICES = ("local-features", "none")
 
 

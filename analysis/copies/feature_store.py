@@ -16,7 +16,15 @@ from analysis import __version__
 from analysis.cache import fingerprint
 from analysis.copies.aligned_similarity import Alignments, pair_models
 from analysis.copies.feature_chunks import LAYOUT, OpenChunks, StoredFeatures, read_store, write_chunk
-from analysis.copies.local_features import DECODING, MAX_SIDE, N_FEATURES, Features, extract_file, verify
+from analysis.copies.local_features import (
+    DECODING,
+    MAX_SIDE,
+    MIN_COVERAGE,
+    N_FEATURES,
+    Features,
+    extract_file,
+    verify,
+)
 from analysis.embedding_store import EmbeddingSet
 from analysis.images import resolve_image
 from analysis.parallel import parallel_map
@@ -149,8 +157,6 @@ def _verify_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray, Align
 def _verify_pairs_of(
     features: list[StoredFeatures], pairs: np.ndarray, align_from: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Alignments]:
-    from analysis.copies.candidates import MIN_COVERAGE
-
     loaded: dict[int, Features] = {}
     opened: OpenChunks = {}
 

@@ -28,6 +28,9 @@ RATIO = 0.8  # Lowe's ratio test
 REPROJECTION_PX = 6.0  # RANSAC inlier distance, in pixels of the MAX_SIDE image
 SCALE_RANGE = (0.2, 5.0)  # a copy is not shrunk or blown up beyond this
 MIN_MATCHES = 4
+# A verified pair's inliers' convex hull covers ≥ 5% of both images (rejects matches on a sign's lettering); the
+# rule is applied in analysis/copies/candidates.py, and verification fits the tiers' transforms by it.
+MIN_COVERAGE = 0.05
 # How an image file becomes the grey picture SIFT sees (part of the feature cache's key: features of another
 # decoding differ in a few pixels, so they are not mixed with these).
 DECODING = "grey: a JPEG's luma alone"
