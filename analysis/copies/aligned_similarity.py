@@ -83,20 +83,24 @@ class Alignments(NamedTuple):
     def of_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The models and mirror flags of these rows ((len(rows), 2, 2, 3), (len(rows),)); NaN models where
         verification fitted none."""
-        rows = np.asarray(rows, dtype=np.int64)
         models, mirrored = np.full((len(rows), 2, 2, 3), np.nan), np.zeros(len(rows), bool)
-        slot = np.searchsorted(self.rows, rows)
-        found = slot < len(self.rows)
-        found[found] = self.rows[slot[found]] == rows[found]
+        slot, found = _find_sorted(self.rows, rows)
         models[found], mirrored[found] = self.models[slot[found]], self.mirrored[slot[found]]
         return models, mirrored
 
     def at(self, rows: np.ndarray) -> Alignments:
         """The alignments of a subset of the pairs (`rows`, ascending), numbered by position in that subset."""
-        position = np.searchsorted(rows, self.rows)
-        kept = position < len(rows)
-        kept[kept] = np.asarray(rows)[position[kept]] == self.rows[kept]
-        return Alignments(position[kept].astype(np.int64), self.models[kept], self.mirrored[kept])
+        position, kept = _find_sorted(np.asarray(rows, dtype=np.int64), self.rows)
+        return Alignments(position[kept], self.models[kept], self.mirrored[kept])
+
+
+def _find_sorted(ascending: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each value sits in an ascending array, and whether it is there at all."""
+    values = np.asarray(values, dtype=np.int64)
+    slot = np.searchsorted(ascending, values).astype(np.int64)
+    found = slot < len(ascending)
+    found[found] = ascending[slot[found]] == values[found]
+    return slot, found
 
 
 class Target(NamedTuple):
