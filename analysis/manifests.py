@@ -61,18 +61,9 @@ def read_table(path: Path) -> pd.DataFrame:
     if suffix == ".txt":
         suffix = _text_table_kind(path, gzipped)
     try:
-        if suffix == ".parquet" and not gzipped:
-            table = pq.read_table(path)
-            return _flatten_nested(table, path).to_pandas()
-        if suffix in (".csv", ".tsv"):
-            opts = pacsv.ReadOptions(encoding="utf8")
-            parse = pacsv.ParseOptions(newlines_in_values=True, delimiter="\t" if suffix == ".tsv" else ",")
-            convert = pacsv.ConvertOptions(strings_can_be_null=False)
-            table = pacsv.read_csv(path, read_options=opts, parse_options=parse, convert_options=convert)
-            _require_text_columns(table, path)
-            return table.to_pandas()
-        if suffix in (".jsonl", ".json"):
-            return _read_jsonl(path, gzipped)
+        frame = _read_format(path, suffix, gzipped)
+        if frame is not None:
+            return frame
     except AuditInputError:
         raise
     except UnicodeDecodeError as exc:
@@ -91,6 +82,22 @@ def read_table(path: Path) -> pd.DataFrame:
         path=path,
         fix=f"use one of {', '.join(SUPPORTED_SUFFIXES)} (text formats may be gzipped: .csv.gz, .jsonl.gz).",
     )
+
+
+def _read_format(path: Path, suffix: str, gzipped: bool) -> pd.DataFrame | None:
+    """The file read as its format says; None for a format no reader handles (gzipped Parquet, say)."""
+    if suffix == ".parquet" and not gzipped:
+        return _flatten_nested(pq.read_table(path), path).to_pandas()
+    if suffix in (".csv", ".tsv"):
+        opts = pacsv.ReadOptions(encoding="utf8")
+        parse = pacsv.ParseOptions(newlines_in_values=True, delimiter="\t" if suffix == ".tsv" else ",")
+        convert = pacsv.ConvertOptions(strings_can_be_null=False)
+        table = pacsv.read_csv(path, read_options=opts, parse_options=parse, convert_options=convert)
+        _require_text_columns(table, path)
+        return table.to_pandas()
+    if suffix in (".jsonl", ".json"):
+        return _read_jsonl(path, gzipped)
+    return None
 
 
 def _text_table_kind(path: Path, gzipped: bool) -> str:

@@ -24,6 +24,7 @@ from analysis.distributed import parse_scheduler
 from analysis.errors import AuditInputError
 from analysis.filter_spec import (
     FilterSpec,
+    ScoreFilter,
     kept_mask,
     laion_filters,
     parse_filter,
@@ -451,19 +452,28 @@ def init_workspace(
     elif scores or laion:
         chosen = [parse_score_option(option) for option in scores or []]
         if laion:
-            manifest = load_manifest(_resolve(root, str(original)), what="original manifest", captions=captions)
-            columns = list(manifest.columns)
-            found, missing = laion_filters(columns)
-            if not found:
-                raise AuditInputError(
-                    f"--laion-filters found none of LAION's score columns; missing: {'; '.join(missing)}.",
-                    path=_resolve(root, str(original)),
-                    fix="use a LAION metadata file with similarity/punsafe/pwatermark/aesthetic, or give --score.",
-                )
-            chosen += found
+            chosen += _laion_filters_of(_resolve(root, str(original)), captions)
         body["filtered"] = {"scores": [f.to_toml() for f in chosen]}
     if generated:
         body["generated"] = {"manifest": _stored(root, generated)}
+    return _write_validated(root, body)
+
+
+def _laion_filters_of(manifest_path: Path, captions: str | None) -> list[ScoreFilter]:
+    """LAION's published filters for the score columns the manifest has; an error when it has none."""
+    manifest = load_manifest(manifest_path, what="original manifest", captions=captions)
+    found, missing = laion_filters(list(manifest.columns))
+    if not found:
+        raise AuditInputError(
+            f"--laion-filters found none of LAION's score columns; missing: {'; '.join(missing)}.",
+            path=manifest_path,
+            fix="use a LAION metadata file with similarity/punsafe/pwatermark/aesthetic, or give --score.",
+        )
+    return found
+
+
+def _write_validated(root: Path, body: dict[str, Any]) -> Workspace:
+    """Write audit.toml and load it; a body that does not load leaves the earlier file (or none) in place."""
     root.mkdir(parents=True, exist_ok=True)
     config_path = root / CONFIG_NAME
     previous = config_path.read_bytes() if config_path.exists() else None

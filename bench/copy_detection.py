@@ -493,53 +493,27 @@ def regurgitation_by_split(samples: pd.DataFrame, frame: pd.DataFrame, splits: p
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", default="/tmp/copy-detection-bench")
-    parser.add_argument("--originals", type=int, default=159)
-    parser.add_argument("--distractors", type=int, default=4699)
-    parser.add_argument("--out", default=str(REPO / "docs" / "copy_detection.json"))
-    parser.add_argument("--render", action="store_true", help="only re-render docs/benchmarks.md from --out")
-    parser.add_argument("--cold", action="store_true", help="drop the workspace's cache first (timings from cold)")
-    args = parser.parse_args()
-    if args.render:
-        publish(json.loads(Path(args.out).read_text()))
-        return
-    if not (REAL / "coco-mini").exists() or not CALTECH.exists():
-        raise SystemExit(f"needs the real photos (coco-mini, photos-coco2014, caltech101) in {REAL}")
-    from analysis.dedup.cached import verified_dedup_for
-    from analysis.embedding_store import load_embeddings
-    from analysis.embeddings import prepare
-    from analysis.regurgitation.cached import regurgitation_for
-    from analysis.workspace import init_workspace, load_workspace
+def _set_up(directory: Path, originals: int, distractors: int, drop_cache: bool) -> tuple[dict, bool]:
+    """The benchmark's workspace, built unless the same photos and edits are there (then reused with its cache);
+    returns what was built and whether the run starts cold."""
+    from analysis.workspace import init_workspace
 
-    directory = Path(args.dir)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
     setup_path = directory / "setup.json"
-    wanted = {"originals": args.originals, "distractors": args.distractors, "layout": 2}
+    wanted = {"originals": originals, "distractors": distractors, "layout": 2}
     if setup_path.exists() and json.loads(setup_path.read_text()).get("asked") == wanted:
-        setup = json.loads(setup_path.read_text())["setup"]  # the same photos and edits: reuse (and its cache)
+        setup = json.loads(setup_path.read_text())["setup"]
     else:
         shutil.rmtree(directory, ignore_errors=True)
-        setup = build(directory, args.originals, args.distractors)
+        setup = build(directory, originals, distractors)
         init_workspace(directory, original="original.parquet", kept_column="keep", generated="generated.parquet")
         setup_path.write_text(json.dumps({"asked": wanted, "setup": setup}))
-    if args.cold:
+    if drop_cache:
         shutil.rmtree(directory / ".audit-cache", ignore_errors=True)
-    cold = not (directory / ".audit-cache").exists()
-    workspace = load_workspace(directory)
-    timings["build_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    prepare(workspace, progress=False, log=lambda m: None)
-    timings["prepare_s"] = time.perf_counter() - start
-    found = load_embeddings(workspace)
-    start = time.perf_counter()
-    result = verified_dedup_for(workspace, found=found)
-    timings["verified_dedup_s"] = time.perf_counter() - start
-    frame = pd.read_parquet(directory / "original.parquet")  # with the split and family of every image
-    check, judge = result.verification, PairJudge(frame)
-    copies = copy_table(judge, frame, check, result.group_id)
+    return setup, not (directory / ".audit-cache").exists()
+
+
+def dedup_measures(judge: PairJudge, check, copies: pd.DataFrame) -> dict:
+    """The settings chosen on the tuning split beside the shipped ones, measured on both splits."""
     kinds = judge.kinds(check.pairs[:, 0], check.pairs[:, 1])
     grids = {split: sweep(judge, check, kinds, copies, split) for split in ("tuning", "test")}
     chosen = choose(grids["tuning"])
@@ -566,6 +540,46 @@ def main() -> None:
         "grid": {split: grid.round(5).to_dict("records") for split, grid in grids.items()},
         "cosine_of_copies": copies["cosine"].describe(percentiles=[0.05, 0.5]).round(3).to_dict(),
     }
+    return dedup
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="/tmp/copy-detection-bench")
+    parser.add_argument("--originals", type=int, default=159)
+    parser.add_argument("--distractors", type=int, default=4699)
+    parser.add_argument("--out", default=str(REPO / "docs" / "copy_detection.json"))
+    parser.add_argument("--render", action="store_true", help="only re-render docs/benchmarks.md from --out")
+    parser.add_argument("--cold", action="store_true", help="drop the workspace's cache first (timings from cold)")
+    args = parser.parse_args()
+    if args.render:
+        publish(json.loads(Path(args.out).read_text()))
+        return
+    if not (REAL / "coco-mini").exists() or not CALTECH.exists():
+        raise SystemExit(f"needs the real photos (coco-mini, photos-coco2014, caltech101) in {REAL}")
+    from analysis.dedup.cached import verified_dedup_for
+    from analysis.embedding_store import load_embeddings
+    from analysis.embeddings import prepare
+    from analysis.regurgitation.cached import regurgitation_for
+    from analysis.workspace import load_workspace
+
+    directory = Path(args.dir)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    setup, cold = _set_up(directory, args.originals, args.distractors, args.cold)
+    workspace = load_workspace(directory)
+    timings["build_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    prepare(workspace, progress=False, log=lambda m: None)
+    timings["prepare_s"] = time.perf_counter() - start
+    found = load_embeddings(workspace)
+    start = time.perf_counter()
+    result = verified_dedup_for(workspace, found=found)
+    timings["verified_dedup_s"] = time.perf_counter() - start
+    frame = pd.read_parquet(directory / "original.parquet")  # with the split and family of every image
+    judge = PairJudge(frame)
+    copies = copy_table(judge, frame, result.verification, result.group_id)
+    dedup = dedup_measures(judge, result.verification, copies)
     start = time.perf_counter()
     regurgitation = regurgitation_for(workspace, verify=True)
     timings["verified_regurgitation_s"] = time.perf_counter() - start

@@ -444,8 +444,8 @@ MUTATIONS = [
     (
         "a generated sample is flagged on any inlier, not on a verified match",
         "analysis/regurgitation/compute.py",
-        '        samples["flagged"] = samples["id"].map(strongest["acted"]).fillna(False).astype(bool)',
-        '        samples["flagged"] = samples["inliers"] > 0',
+        '    samples["flagged"] = samples["id"].map(strongest["acted"]).fillna(False).astype(bool)',
+        '    samples["flagged"] = samples["inliers"] > 0',
         ["tests/test_regurgitation.py::test_planted_copies_are_verified_on_pixels_and_novel_samples_are_not"],
     ),
     (
@@ -667,8 +667,8 @@ MUTATIONS = [
     (
         "a dedup check cached before the transforms were kept cannot be read",
         "analysis/dedup/cached.py",
-        '                if "aligned_rows" in arrays',
-        "                if True",
+        '            if "aligned_rows" in arrays',
+        "            if True",
         ["tests/test_tiers.py::test_a_dedup_check_cached_before_transforms_were_kept_still_gives_every_tier"],
     ),
     (

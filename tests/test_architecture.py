@@ -44,35 +44,14 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    found: list[list[str]] = []
+    """Strongly connected components with more than one module (networkx, installed with torch)."""
+    import networkx
 
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        for target in graph[node]:
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in graph:
-        if node not in index:
-            visit(node)
-    return found
+    directed = networkx.DiGraph([(source, target) for source, targets in graph.items() for target in targets])
+    directed.add_nodes_from(graph)
+    return sorted(
+        sorted(component) for component in networkx.strongly_connected_components(directed) if len(component) > 1
+    )
 
 
 def test_no_module_imports_a_module_that_imports_it_back() -> None:

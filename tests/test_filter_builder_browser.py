@@ -76,22 +76,8 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
     page = context.new_page()
     page.goto(f"{url}/filter_builder")
     wait_for_app(page, 60000)
-    reviewer = page.get_by_label("Reviewer name")
-    reviewer.fill("labeller")
-    reviewer.press("Enter")
-    wait_for_app(page)
-    page.get_by_label("Filter name", exact=True).fill("clocks")
-    page.get_by_label("Written specification", exact=True).fill("Wall clocks and clock faces. Not: watches, sundials.")
-    page.get_by_role("button", name="Create filter").click()
-    wait_for_app(page)
-    page.get_by_label("Caption words (comma-separated)").fill("clock")
-    page.get_by_label("How many").fill("8")
-    page.get_by_label("How many").press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Seed by caption words").click()
-    wait_for_app(page)
-    first = page.locator("[data-testid='stImage'] img").first
-    first.wait_for()
+    _sign_in(page)
+    _create_and_seed(page)
     screenshot(page, "filter-builder-round")
     _assert_round_is_blurred(page, url, workspace)
     labelled = _label_shown_round(page, workspace, truth)
@@ -102,10 +88,40 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
         page.get_by_role("button", name="Propose the next round").click()
         wait_for_app(page)
         labelled += _label_shown_round(page, workspace, truth)
+    _fit_counts_every_label_once(page, labelled)
+    before = load_workspace(workspace).n_removed
+    _apply_and_see_it_on_the_other_pages(page, url, workspace, before)
+    _unapply_from_the_page(page, url, workspace, before)
+    context.close()
+    assert labelled >= 24
+
+
+def _sign_in(page) -> None:
+    reviewer = page.get_by_label("Reviewer name")
+    reviewer.fill("labeller")
+    reviewer.press("Enter")
+    wait_for_app(page)
+
+
+def _create_and_seed(page) -> None:
+    page.get_by_label("Filter name", exact=True).fill("clocks")
+    page.get_by_label("Written specification", exact=True).fill("Wall clocks and clock faces. Not: watches, sundials.")
+    page.get_by_role("button", name="Create filter").click()
+    wait_for_app(page)
+    page.get_by_label("Caption words (comma-separated)").fill("clock")
+    page.get_by_label("How many").fill("8")
+    page.get_by_label("How many").press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Seed by caption words").click()
+    wait_for_app(page)
+    page.locator("[data-testid='stImage'] img").first.wait_for()
+
+
+def _fit_counts_every_label_once(page, labelled: int) -> None:
+    """The model's training labels plus the random slice held out to measure it are every label given."""
     page.get_by_role("button", name="Fit and measure").click()
     wait_for_app(page, 60000)
     page.get_by_text("cv AUC").first.wait_for()
-    # Every label is counted once: the model's training labels plus the random slice held out to measure it.
     body = page.inner_text("body")
     training = int(re.search(r"Training labels\s+(\d+)", body).group(1))  # type: ignore[union-attr]
     held_out = int(re.search(r"(\d+) more held out \(random slice\)", body).group(1))  # type: ignore[union-attr]
@@ -113,7 +129,9 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
     page.get_by_text("Removal rate per term: now and with filter 'clocks'").first.wait_for(timeout=30000)
     assert "“woman”" in page.inner_text("body") or "woman" in page.inner_text("body")
     screenshot(page, "filter-builder-fitted")
-    before = load_workspace(workspace).n_removed
+
+
+def _apply_and_see_it_on_the_other_pages(page, url: str, workspace: Path, before: int) -> None:
     page.get_by_role("button", name="Apply at").click()
     page.get_by_text("Filter 'clocks' applied").wait_for(timeout=30000)
     after = load_workspace(workspace)
@@ -127,18 +145,16 @@ def test_a_filter_is_built_in_three_rounds_previewed_and_applied_in_the_browser(
     # The Bias page's charts now count the filtered set with the new filter (their provenance footer).
     page.get_by_text(f"→ {after.n_kept:,} filtered").first.wait_for(timeout=30000)
     screenshot(page, "bias-with-built-filter")
-    # Undo it from the page: the workspace filters as before, the filter's work is kept.
+
+
+def _unapply_from_the_page(page, url: str, workspace: Path, before: int) -> None:
+    """Undone from the page: the workspace filters as before, and the filter's work is kept."""
     page.goto(f"{url}/filter_builder")
     wait_for_app(page, 60000)
-    reviewer = page.get_by_label("Reviewer name")
-    if not reviewer.input_value():
-        reviewer.fill("labeller")
-        reviewer.press("Enter")
-        wait_for_app(page)
+    if not page.get_by_label("Reviewer name").input_value():
+        _sign_in(page)
     page.get_by_role("button", name="Unapply").click()
     page.get_by_text("Filter 'clocks' is no longer applied").wait_for(timeout=30000)
     undone = load_workspace(workspace)
     assert "clocks" not in undone.removed_by and undone.n_removed == before
     assert (workspace / "scores" / "filter-clocks.parquet").exists()
-    context.close()
-    assert labelled >= 24

@@ -306,56 +306,16 @@ def verified_dedup_for(
     path = _directory(workspace) / f"verified-{key}.npz"
 
     def compute() -> CandidateCheck:
-        # The cap ranks every candidate (20 s at 15M pairs): inside compute, so a cached check skips it
-        similarities = base.similarities
-        if similarities is None:
-            similarities = pair_similarities(found.mapped, base.pairs)
-        capped = cap_per_image(base.pairs, similarities, top_k)
-        candidates, candidate_similarities = base.pairs[capped], similarities[capped]
-        involved, files = _feature_files(workspace, found, candidates, workers, log, offload)
-        local = np.searchsorted(involved, candidates)
-        checked = verify_pairs(files, local, workers=workers, log=log, offload=offload, align_from=inlier_threshold)
-        return CandidateCheck(
-            candidates,
-            candidate_similarities,
-            checked.inliers,
-            checked.mirrored,
-            checked.coverage,
-            candidate_threshold,
-            inlier_threshold,
-            aligned=checked.aligned,
+        return _check_candidates(
+            workspace, found, base, top_k, candidate_threshold, inlier_threshold, workers, log, offload
         )
 
-    def load() -> CandidateCheck:
-        with np.load(path, allow_pickle=False) as arrays:
-            return CandidateCheck(
-                arrays["pairs"],
-                arrays["similarities"],
-                arrays["inliers"],
-                arrays["mirrored"],
-                arrays["coverage"],
-                candidate_threshold,
-                inlier_threshold,
-                # a check cached before the transforms were kept has none: its tiers verify the pairs again
-                aligned=Alignments(arrays["aligned_rows"], arrays["aligned_models"], arrays["aligned_mirrored"])
-                if "aligned_rows" in arrays
-                else None,
-            )
-
-    def save(check: CandidateCheck) -> None:
-        atomic_save_npz(
-            path,
-            {
-                "pairs": check.pairs,
-                "similarities": check.similarities,
-                "inliers": check.inliers,
-                "mirrored": check.mirrored,
-                "coverage": check.coverage,
-                **(_aligned_arrays(check.aligned) if check.aligned is not None else {}),
-            },
-        )
-
-    check = load_or_compute([path], load, compute, save).at_inliers(inlier_threshold)
+    check = load_or_compute(
+        [path],
+        lambda: _load_check(path, candidate_threshold, inlier_threshold),
+        compute,
+        lambda check: _save_check(path, check),
+    ).at_inliers(inlier_threshold)
     check = _tiered(workspace, found, check, f"{key}-{inlier_threshold}", tiers, workers, log, offload)
     acted = check.acted
     pairs, pair_similarity = with_byte_identical(
@@ -376,6 +336,70 @@ def verified_dedup_for(
         None,
         pair_similarity,
         check,
+    )
+
+
+def _check_candidates(
+    workspace: Workspace,
+    found: EmbeddingSet,
+    base: DedupResult,
+    top_k: int,
+    candidate_threshold: float,
+    inlier_threshold: int,
+    workers: int,
+    log: Callable[[str], None] | None,
+    offload: Offload | None,
+) -> CandidateCheck:
+    """Stage two: each image's `top_k` most similar candidates verified on pixels. The cap ranks every candidate
+    (20 s at 15M pairs), so it is done here, where a cached check skips it."""
+    similarities = base.similarities
+    if similarities is None:
+        similarities = pair_similarities(found.mapped, base.pairs)
+    capped = cap_per_image(base.pairs, similarities, top_k)
+    candidates, candidate_similarities = base.pairs[capped], similarities[capped]
+    involved, files = _feature_files(workspace, found, candidates, workers, log, offload)
+    local = np.searchsorted(involved, candidates)
+    checked = verify_pairs(files, local, workers=workers, log=log, offload=offload, align_from=inlier_threshold)
+    return CandidateCheck(
+        candidates,
+        candidate_similarities,
+        checked.inliers,
+        checked.mirrored,
+        checked.coverage,
+        candidate_threshold,
+        inlier_threshold,
+        aligned=checked.aligned,
+    )
+
+
+def _load_check(path: Path, candidate_threshold: float, inlier_threshold: int) -> CandidateCheck:
+    with np.load(path, allow_pickle=False) as arrays:
+        return CandidateCheck(
+            arrays["pairs"],
+            arrays["similarities"],
+            arrays["inliers"],
+            arrays["mirrored"],
+            arrays["coverage"],
+            candidate_threshold,
+            inlier_threshold,
+            # a check cached before the transforms were kept has none: its tiers verify the pairs again
+            aligned=Alignments(arrays["aligned_rows"], arrays["aligned_models"], arrays["aligned_mirrored"])
+            if "aligned_rows" in arrays
+            else None,
+        )
+
+
+def _save_check(path: Path, check: CandidateCheck) -> None:
+    atomic_save_npz(
+        path,
+        {
+            "pairs": check.pairs,
+            "similarities": check.similarities,
+            "inliers": check.inliers,
+            "mirrored": check.mirrored,
+            "coverage": check.coverage,
+            **(_aligned_arrays(check.aligned) if check.aligned is not None else {}),
+        },
     )
 
 

@@ -5,6 +5,7 @@ filter's specification and measured figures."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,6 @@ from analysis.filters.definition import list_filters, new_filter, parse_labels, 
 from analysis.filters.measure import FIT_AGAIN, FitReport
 from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
-
-ACTIONS = ("new", "seed", "next", "label", "fit", "preview", "apply", "unapply", "export")
 
 
 @dataclass
@@ -79,6 +78,117 @@ def filter_overview(workspace: Workspace) -> list[dict]:
     return rows
 
 
+def _list(workspace: Workspace) -> FilterResult:
+    overview = filter_overview(workspace)
+    lines = [f"{len(overview)} filter(s)"] + [
+        f"  {f['name']}: {f['labels']} labels, {f['rounds']} rounds"
+        + (f"; applied at {f['applied']['threshold']:.3f}" if f["applied"] else "; not applied")
+        for f in overview
+    ]
+    return FilterResult("list", {"filters": overview}, lines)
+
+
+def _items(action: str, builder: compute.Builder, items: pd.DataFrame) -> FilterResult:
+    payload = _items_json(builder, items)
+    lines = [f"{len(payload)} image(s) to label:"] + [f"  {i['id']}  ({i['reason']})  {i['caption']}" for i in payload]
+    return FilterResult(action, {"filter": builder.definition.name, "items": payload}, lines)
+
+
+def _seed(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    text = options.text
+    items = compute.seed(
+        builder,
+        caption_words=options.caption_words.split(",") if options.caption_words else None,
+        like=options.like.split(",") if options.like else None,
+        score_band=_score_band(options.score_band) if options.score_band else None,
+        text=text,
+        text_vector=compute.text_vector(builder.workspace, text) if text else None,
+        n=options.n,
+    )
+    return _items("seed", builder, items)
+
+
+def _next(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    return _items("next", builder, compute.next_round(builder, options.n))
+
+
+def _label(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    assignments = parse_labels(options.assignments, set(builder.ids))
+    record_labels(builder.store, builder.definition, assignments, options.labeller)
+    left = compute.pending(builder)
+    return FilterResult(
+        "label",
+        {"recorded": len(assignments), "pending": len(left)},
+        [f"{len(assignments)} label(s) recorded; {len(left)} image(s) of this round left to label"],
+    )
+
+
+def _fit(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    report = compute.fit(builder, options.target_recall)
+    lines = [report.summary_line()]
+    if report.stable:
+        lines.append(f"the flagged set changed by {report.change:.1%} since the last fit: it has stopped changing")
+    return FilterResult("fit", report.to_json(), lines)
+
+
+def _preview(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    threshold, table = compute.preview(builder, options.threshold)
+    lines = [f"at threshold {threshold:.3f}:"] + [
+        f"  {r['name']}: removal rate {r['removal_rate_now']:.1%} now, "
+        f"{r['removal_rate_with_filter']:.1%} with the filter"
+        + (
+            ""
+            if r["change_with_filter"] is None
+            else f"; change {r['change_now']:+.1%} → {r['change_with_filter']:+.1%}"
+        )
+        for r in _preview_json(table)
+        if r["captions"]
+    ]
+    return FilterResult("preview", {"threshold": threshold, "terms": _preview_json(table)}, lines)
+
+
+def _apply(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    changed, applied = compute.apply(builder, options.threshold, options.target_recall)
+    return FilterResult(
+        "apply",
+        {**applied, "n_removed": changed.n_removed, "n_original": changed.n_original},
+        [
+            f"filter '{options.name}' applied at threshold {applied['threshold']:.3f}: it flags "
+            f"{applied['n_flagged']:,} images; {changed.n_removed:,} of {changed.n_original:,} are removed in all"
+        ],
+    )
+
+
+def _unapply(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    changed, record = compute.unapply(builder)
+    return FilterResult(
+        "unapply",
+        {**record, "n_removed": changed.n_removed, "n_original": changed.n_original},
+        [
+            f"filter '{options.name}' no longer applied: {changed.n_removed:,} of {changed.n_original:,} "
+            "are removed in all (its score, labels and model are kept; `apply` applies it again)"
+        ],
+    )
+
+
+def _export(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+    path = compute.export(builder, options.out)
+    return FilterResult("export", {"path": str(path)}, [f"scores written to {path}"])
+
+
+# The actions on one filter, by their CLI name (`new` and the overview need no filter opened).
+_BUILDER_ACTIONS: dict[str, Callable[[compute.Builder, argparse.Namespace], FilterResult]] = {
+    "seed": _seed,
+    "next": _next,
+    "label": _label,
+    "fit": _fit,
+    "preview": _preview,
+    "apply": _apply,
+    "unapply": _unapply,
+    "export": _export,
+}
+
+
 class FilterBuilder(
     Analysis,
     name="filter",
@@ -127,13 +237,7 @@ class FilterBuilder(
     def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> FilterResult:
         action = getattr(options, "filter_action", None)
         if action is None:
-            overview = filter_overview(workspace)
-            lines = [f"{len(overview)} filter(s)"] + [
-                f"  {f['name']}: {f['labels']} labels, {f['rounds']} rounds"
-                + (f"; applied at {f['applied']['threshold']:.3f}" if f["applied"] else "; not applied")
-                for f in overview
-            ]
-            return FilterResult("list", {"filters": overview}, lines)
+            return _list(workspace)
         if action == "new":
             definition = new_filter(
                 workspace,
@@ -144,82 +248,7 @@ class FilterBuilder(
                 target_recall=options.target_recall,
             )
             return FilterResult("new", definition.to_json(), [f"filter '{definition.name}' created"])
-        builder = compute.Builder.open(workspace, options.name)
-        if action == "seed":
-            text = options.text
-            items = compute.seed(
-                builder,
-                caption_words=options.caption_words.split(",") if options.caption_words else None,
-                like=options.like.split(",") if options.like else None,
-                score_band=_score_band(options.score_band) if options.score_band else None,
-                text=text,
-                text_vector=compute.text_vector(workspace, text) if text else None,
-                n=options.n,
-            )
-            return self._items("seed", builder, items)
-        if action == "next":
-            return self._items("next", builder, compute.next_round(builder, options.n))
-        if action == "label":
-            assignments = parse_labels(options.assignments, set(builder.ids))
-            record_labels(builder.store, builder.definition, assignments, options.labeller)
-            left = compute.pending(builder)
-            return FilterResult(
-                "label",
-                {"recorded": len(assignments), "pending": len(left)},
-                [f"{len(assignments)} label(s) recorded; {len(left)} image(s) of this round left to label"],
-            )
-        if action == "fit":
-            report = compute.fit(builder, options.target_recall)
-            lines = [report.summary_line()]
-            if report.stable:
-                lines.append(
-                    f"the flagged set changed by {report.change:.1%} since the last fit: it has stopped changing"
-                )
-            return FilterResult("fit", report.to_json(), lines)
-        if action == "preview":
-            threshold, table = compute.preview(builder, options.threshold)
-            lines = [f"at threshold {threshold:.3f}:"] + [
-                f"  {r['name']}: removal rate {r['removal_rate_now']:.1%} now, "
-                f"{r['removal_rate_with_filter']:.1%} with the filter"
-                + (
-                    ""
-                    if r["change_with_filter"] is None
-                    else f"; change {r['change_now']:+.1%} → {r['change_with_filter']:+.1%}"
-                )
-                for r in _preview_json(table)
-                if r["captions"]
-            ]
-            return FilterResult("preview", {"threshold": threshold, "terms": _preview_json(table)}, lines)
-        if action == "apply":
-            changed, applied = compute.apply(builder, options.threshold, options.target_recall)
-            return FilterResult(
-                "apply",
-                {**applied, "n_removed": changed.n_removed, "n_original": changed.n_original},
-                [
-                    f"filter '{options.name}' applied at threshold {applied['threshold']:.3f}: it flags "
-                    f"{applied['n_flagged']:,} images; {changed.n_removed:,} of {changed.n_original:,} are removed "
-                    "in all"
-                ],
-            )
-        if action == "unapply":
-            changed, record = compute.unapply(builder)
-            return FilterResult(
-                "unapply",
-                {**record, "n_removed": changed.n_removed, "n_original": changed.n_original},
-                [
-                    f"filter '{options.name}' no longer applied: {changed.n_removed:,} of {changed.n_original:,} "
-                    "are removed in all (its score, labels and model are kept; `apply` applies it again)"
-                ],
-            )
-        path = compute.export(builder, options.out)
-        return FilterResult("export", {"path": str(path)}, [f"scores written to {path}"])
-
-    def _items(self, action: str, builder: compute.Builder, items: pd.DataFrame) -> FilterResult:
-        payload = _items_json(builder, items)
-        lines = [f"{len(payload)} image(s) to label:"] + [
-            f"  {i['id']}  ({i['reason']})  {i['caption']}" for i in payload
-        ]
-        return FilterResult(action, {"filter": builder.definition.name, "items": payload}, lines)
+        return _BUILDER_ACTIONS[action](compute.Builder.open(workspace, options.name), options)
 
     def to_json(self, result: FilterResult) -> dict:
         return {"action": result.action, **result.payload}

@@ -4,6 +4,7 @@ are stored in the workspace, so a new threshold only re-flags."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from analysis.copies.feature_store import (
 from analysis.copies.local_features import Features
 from analysis.copies.tiers import GROUPED_TIERS, agreement_of_pairs, tiers_of
 from analysis.dedup.cached import latest_dedup
+from analysis.dedup.compute import DedupResult
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.errors import AuditInputError
@@ -81,6 +83,51 @@ def regurgitation_for(
         )
     directory = workspace.config.cache_dir / "regurgitation"
     key = fingerprint("neighbours-rescored", __version__, training.results_key, generated.results_key, k)
+
+    neighbours, method, recall, sources = _neighbours(workspace, directory, key, training, generated, k, offload)
+    sizes = after = None
+    dedup = latest_dedup(workspace, training) if with_dedup else None
+    if dedup is not None:
+        sizes = dedup_group_sizes(dedup)
+        after = _best_after_dedup(workspace, directory, key, neighbours, training, generated, dedup)
+    checks = features_of = None
+    inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
+    if verify:
+        checks = _verified_neighbours(workspace, neighbours, threshold, key, training, generated, workers, log, offload)
+        checks = _with_tiers(workspace, checks, inlier_threshold, training, generated, workers, log, offload)
+        features_of = _checked_features(workspace, checks, training, generated)
+    return summarise(
+        generated_frame,
+        workspace.original,
+        neighbours,
+        threshold=threshold,
+        k=k,
+        method=method,
+        recall=recall,
+        group_sizes=sizes,
+        after_dedup=after,
+        source_similarity=sources,
+        images_root=workspace.config.images_root,
+        checks=checks,
+        inlier_threshold=inlier_threshold,
+        training_unreadable=int((~training.valid).sum()),
+        features_of=features_of,
+        acted_tiers=tiers,
+    )
+
+
+def _neighbours(
+    workspace: Workspace,
+    directory: Path,
+    key: str,
+    training: EmbeddingSet,
+    generated: EmbeddingSet,
+    k: int,
+    offload: Offload | None,
+) -> Neighbours:
+    """Each sample's k nearest training images (and its source image's similarity), cached under `key`."""
+    generated_frame = workspace.generated
+    assert generated_frame is not None
     neighbours_path, meta_path = directory / f"{key}.parquet", directory / f"{key}.json"
 
     def load() -> Neighbours:
@@ -120,56 +167,40 @@ def regurgitation_for(
             },
         )
 
-    neighbours, method, recall, sources = load_or_compute([neighbours_path, meta_path], load, compute, save)
-    sizes = after = None
-    dedup = latest_dedup(workspace, training) if with_dedup else None
-    if dedup is not None:
-        sizes = dedup_group_sizes(dedup)
-        after_path = directory / (
-            # "by-id": the file keeps the generated ids (an earlier layout lost them, so a cached load matched none)
-            fingerprint(
-                "after-dedup-by-id", key, dedup.threshold, dedup.clusters, dedup.clusterings, int(dedup.keep.sum())
-            )
-            + ".parquet"
-        )
-        after = load_or_compute(
-            [after_path],
-            lambda: pd.read_parquet(after_path).set_index("id")["similarity"],
-            lambda: best_after_dedup(
-                neighbours,
-                generated_frame["id"].to_numpy(),
-                generated.vectors,
-                generated.valid,
-                training.mapped,
-                training.valid & dedup.keep,
-            ),
-            lambda similarity: atomic_save_parquet(
-                after_path, similarity.rename("similarity").rename_axis("id").reset_index()
-            ),
-        )
-    checks = features_of = None
-    inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
-    if verify:
-        checks = _verified_neighbours(workspace, neighbours, threshold, key, training, generated, workers, log, offload)
-        checks = _with_tiers(workspace, checks, inlier_threshold, training, generated, workers, log, offload)
-        features_of = _checked_features(workspace, checks, training, generated)
-    return summarise(
-        generated_frame,
-        workspace.original,
-        neighbours,
-        threshold=threshold,
-        k=k,
-        method=method,
-        recall=recall,
-        group_sizes=sizes,
-        after_dedup=after,
-        source_similarity=sources,
-        images_root=workspace.config.images_root,
-        checks=checks,
-        inlier_threshold=inlier_threshold,
-        training_unreadable=int((~training.valid).sum()),
-        features_of=features_of,
-        acted_tiers=tiers,
+    return load_or_compute([neighbours_path, meta_path], load, compute, save)
+
+
+def _best_after_dedup(
+    workspace: Workspace,
+    directory: Path,
+    key: str,
+    neighbours: pd.DataFrame,
+    training: EmbeddingSet,
+    generated: EmbeddingSet,
+    dedup: DedupResult,
+) -> pd.Series:
+    """Each sample's best similarity once dedup's removals are gone, cached per dedup result."""
+    generated_frame = workspace.generated
+    assert generated_frame is not None
+    after_path = directory / (
+        # "by-id": the file keeps the generated ids (an earlier layout lost them, so a cached load matched none)
+        fingerprint("after-dedup-by-id", key, dedup.threshold, dedup.clusters, dedup.clusterings, int(dedup.keep.sum()))
+        + ".parquet"
+    )
+    return load_or_compute(
+        [after_path],
+        lambda: pd.read_parquet(after_path).set_index("id")["similarity"],
+        lambda: best_after_dedup(
+            neighbours,
+            generated_frame["id"].to_numpy(),
+            generated.vectors,
+            generated.valid,
+            training.mapped,
+            training.valid & dedup.keep,
+        ),
+        lambda similarity: atomic_save_parquet(
+            after_path, similarity.rename("similarity").rename_axis("id").reset_index()
+        ),
     )
 
 

@@ -189,38 +189,7 @@ def summarise(
     samples["flagged"] = samples["similarity"].fillna(-1.0) >= threshold
     verification = None
     if checks is not None:
-        verified = is_verified(checks["inliers"], checks["coverage"], inlier_threshold)
-        tiers = checks["tier"] if "tier" in checks else pd.Series(None, index=checks.index, dtype=object)
-        checks = checks.assign(
-            verified=verified,
-            acted=verified & (tiers.isin(acted_tiers) if "tier" in checks else True),
-            tier=tiers.where(verified, None),
-        )
-        strongest = checks.sort_values(["acted", "verified", "inliers", "similarity"], ascending=False)
-        strongest = strongest.drop_duplicates("id").set_index("id")
-        samples["inliers"] = samples["id"].map(strongest["inliers"]).fillna(0).astype(int)
-        samples["mirrored"] = samples["id"].map(strongest["mirrored"]).fillna(False).astype(bool)
-        samples["flagged"] = samples["id"].map(strongest["acted"]).fillna(False).astype(bool)
-        samples["tier"] = samples["id"].map(strongest["tier"]).astype(object)
-        samples["tier"] = samples["tier"].where(samples["tier"].notna(), None)
-        # the verified training image the tier belongs to (for an unflagged sample, not its cosine-best match)
-        samples["tier_match"] = samples["id"].map(strongest["training_id"]).where(samples["tier"].notna(), None)
-        flagged_ids = samples.loc[samples["flagged"], "id"]
-        best = best.copy()
-        if len(flagged_ids):  # (pandas refuses an empty assignment into a float column)
-            samples.loc[samples["flagged"], "best_match"] = flagged_ids.map(strongest["training_id"]).to_numpy()
-            samples.loc[samples["flagged"], "similarity"] = flagged_ids.map(strongest["similarity"]).to_numpy()
-            best.loc[flagged_ids.to_numpy(), "training_row"] = flagged_ids.map(strongest["training_row"]).to_numpy()
-        verification = {
-            "method": "local-features",
-            "candidate_threshold": threshold,
-            "inlier_threshold": inlier_threshold,
-            "min_coverage": MIN_COVERAGE,
-            "n_candidates": int(len(checks)),
-            "n_verified": int(checks["verified"].sum()),
-            "tiers": {tier: int((checks["tier"] == tier).sum()) for tier in TIERS} if "tier" in checks else None,
-            "acted_tiers": list(acted_tiers) if "tier" in checks else None,
-        }
+        best, verification = _act_on_checks(samples, best, checks, threshold, inlier_threshold, acted_tiers)
     if group_sizes is not None:
         samples["group_size"] = (
             samples["id"]
@@ -232,34 +201,95 @@ def summarise(
     if after_dedup is not None:
         samples["best_similarity_after_dedup"] = samples["id"].map(after_dedup)
     if "source_id" in generated.columns:
-        samples["source_id"] = generated["source_id"].to_numpy()
-        ranks = samples[["id", "source_id"]].merge(
-            neighbours[["id", "training_id", "rank"]],
-            left_on=["id", "source_id"],
-            right_on=["id", "training_id"],
-            how="left",
-        )["rank"]
-        samples["source_rank"] = ranks.astype("Int64").to_numpy()
-        samples["source_similarity"] = samples["id"].map(source_similarity) if source_similarity is not None else np.nan
+        _add_source_ranks(samples, generated, neighbours, source_similarity)
     if images_root is not None:
-        samples["ssim"] = np.nan
-        image_of = dict(zip(training["id"], training.get("image", pd.Series([""] * len(training))).astype(str)))
-        generated_image = dict(
-            zip(generated["id"], generated.get("image", pd.Series([""] * len(generated))).astype(str))
-        )
-        samples["ssim_aligned"] = False
-        for row in np.flatnonzero(samples["flagged"].to_numpy()):
-            sample_id = samples.loc[row, "id"]
-            pair = generated_image.get(sample_id, ""), image_of.get(samples.loc[row, "best_match"], "")
-            features = None
-            if features_of is not None:
-                first, second = (features_of(image) for image in pair)
-                features = (first, second) if first is not None and second is not None else None
-            opinion = pixel_similarity(images_root, *pair, features=features)
-            samples.loc[row, "ssim"], samples.loc[row, "ssim_aligned"] = opinion
+        _add_pixel_opinions(samples, generated, training, images_root, features_of)
     return RegurgitationResult(
         samples, neighbours, threshold, k, method, recall, verification, n_training_unreadable=training_unreadable
     )
+
+
+def _act_on_checks(
+    samples: pd.DataFrame,
+    best: pd.DataFrame,
+    checks: pd.DataFrame,
+    threshold: float,
+    inlier_threshold: int,
+    acted_tiers: tuple[str, ...],
+) -> tuple[pd.DataFrame, dict]:
+    """Flags from the verified candidates (written into `samples`): a sample's strongest candidate decides, and
+    a flagged sample's best match becomes that candidate. Returns the best matches so moved and the record."""
+    verified = is_verified(checks["inliers"], checks["coverage"], inlier_threshold)
+    tiers = checks["tier"] if "tier" in checks else pd.Series(None, index=checks.index, dtype=object)
+    checks = checks.assign(
+        verified=verified,
+        acted=verified & (tiers.isin(acted_tiers) if "tier" in checks else True),
+        tier=tiers.where(verified, None),
+    )
+    strongest = checks.sort_values(["acted", "verified", "inliers", "similarity"], ascending=False)
+    strongest = strongest.drop_duplicates("id").set_index("id")
+    samples["inliers"] = samples["id"].map(strongest["inliers"]).fillna(0).astype(int)
+    samples["mirrored"] = samples["id"].map(strongest["mirrored"]).fillna(False).astype(bool)
+    samples["flagged"] = samples["id"].map(strongest["acted"]).fillna(False).astype(bool)
+    samples["tier"] = samples["id"].map(strongest["tier"]).astype(object)
+    samples["tier"] = samples["tier"].where(samples["tier"].notna(), None)
+    # the verified training image the tier belongs to (for an unflagged sample, not its cosine-best match)
+    samples["tier_match"] = samples["id"].map(strongest["training_id"]).where(samples["tier"].notna(), None)
+    flagged_ids = samples.loc[samples["flagged"], "id"]
+    best = best.copy()
+    if len(flagged_ids):  # (pandas refuses an empty assignment into a float column)
+        samples.loc[samples["flagged"], "best_match"] = flagged_ids.map(strongest["training_id"]).to_numpy()
+        samples.loc[samples["flagged"], "similarity"] = flagged_ids.map(strongest["similarity"]).to_numpy()
+        best.loc[flagged_ids.to_numpy(), "training_row"] = flagged_ids.map(strongest["training_row"]).to_numpy()
+    verification = {
+        "method": "local-features",
+        "candidate_threshold": threshold,
+        "inlier_threshold": inlier_threshold,
+        "min_coverage": MIN_COVERAGE,
+        "n_candidates": int(len(checks)),
+        "n_verified": int(checks["verified"].sum()),
+        "tiers": {tier: int((checks["tier"] == tier).sum()) for tier in TIERS} if "tier" in checks else None,
+        "acted_tiers": list(acted_tiers) if "tier" in checks else None,
+    }
+    return best, verification
+
+
+def _add_source_ranks(
+    samples: pd.DataFrame, generated: pd.DataFrame, neighbours: pd.DataFrame, source_similarity: pd.Series | None
+) -> None:
+    """Where a sample names the training image it was made from: that image's rank among its neighbours."""
+    samples["source_id"] = generated["source_id"].to_numpy()
+    ranks = samples[["id", "source_id"]].merge(
+        neighbours[["id", "training_id", "rank"]],
+        left_on=["id", "source_id"],
+        right_on=["id", "training_id"],
+        how="left",
+    )["rank"]
+    samples["source_rank"] = ranks.astype("Int64").to_numpy()
+    samples["source_similarity"] = samples["id"].map(source_similarity) if source_similarity is not None else np.nan
+
+
+def _add_pixel_opinions(
+    samples: pd.DataFrame,
+    generated: pd.DataFrame,
+    training: pd.DataFrame,
+    images_root: Path,
+    features_of: Callable[[str], Features | None] | None,
+) -> None:
+    """SSIM of each flagged sample against its best match, aligned by the pair's own features when known."""
+    samples["ssim"] = np.nan
+    image_of = dict(zip(training["id"], training.get("image", pd.Series([""] * len(training))).astype(str)))
+    generated_image = dict(zip(generated["id"], generated.get("image", pd.Series([""] * len(generated))).astype(str)))
+    samples["ssim_aligned"] = False
+    for row in np.flatnonzero(samples["flagged"].to_numpy()):
+        sample_id = samples.loc[row, "id"]
+        pair = generated_image.get(sample_id, ""), image_of.get(samples.loc[row, "best_match"], "")
+        features = None
+        if features_of is not None:
+            first, second = (features_of(image) for image in pair)
+            features = (first, second) if first is not None and second is not None else None
+        opinion = pixel_similarity(images_root, *pair, features=features)
+        samples.loc[row, "ssim"], samples.loc[row, "ssim_aligned"] = opinion
 
 
 def dedup_group_sizes(dedup: DedupResult) -> np.ndarray:

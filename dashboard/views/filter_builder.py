@@ -189,6 +189,16 @@ def _model(builder: compute.Builder) -> FitReport | None:
     if report is None:
         st.info("No model yet: label at least 2 positive and 2 negative images, then fit.")
         return None
+    _metrics(report)
+    _threshold_caption(report)
+    _change_since_last_fit(report)
+    show_figure(roc_chart(report, builder.workspace, builder.definition.name), "filter-roc")
+    _newly_flagged(builder)
+    return report
+
+
+def _metrics(report: FitReport) -> None:
+    """Labels, AUC, the slice's precision and recall (a badge where too few to judge), flagged count."""
     columns = st.columns(5)
     columns[0].metric(
         "Training labels",
@@ -225,6 +235,9 @@ def _model(builder: compute.Builder) -> FitReport | None:
                 + (f"{count} {trials} in the slice" if count is not None else f"{trials} in the slice not counted")
             )
     columns[4].metric("Flagged", f"{report.n_flagged:,}", help=f"threshold {report.threshold}")
+
+
+def _threshold_caption(report: FitReport) -> None:
     st.caption(
         f"Threshold {report.threshold:.3f}: the score that keeps {report.target_recall:.0%} of "
         f"{report.threshold_basis} flagged, scored out of fold (never the slice's). Precision and recall come from "
@@ -244,6 +257,9 @@ def _model(builder: compute.Builder) -> FitReport | None:
         if report.threshold is not None
         else "No threshold yet."
     )
+
+
+def _change_since_last_fit(report: FitReport) -> None:
     if report.change is None:
         st.caption("First fit: nothing to compare the flagged set with yet.")
     elif report.stable:
@@ -257,7 +273,9 @@ def _model(builder: compute.Builder) -> FitReport | None:
             f"Since the last fit: {report.newly_flagged:,} newly flagged, {report.no_longer_flagged:,} no longer "
             f"flagged ({report.change:.1%} of the union)."
         )
-    show_figure(roc_chart(report, builder.workspace, builder.definition.name), "filter-roc")
+
+
+def _newly_flagged(builder: compute.Builder) -> None:
     newly = compute.newly_flagged(builder)
     if len(newly):
         with st.expander(f"What this fit flags that the last did not ({len(newly):,}; first 8, blurred)"):
@@ -270,7 +288,6 @@ def _model(builder: compute.Builder) -> FitReport | None:
                         blur=True,
                         caption=f"{row.id}: {row.caption}",
                     )
-    return report
 
 
 def _preview_and_apply(builder: compute.Builder, report: FitReport) -> None:

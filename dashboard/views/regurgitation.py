@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from analysis.copies.candidates import INLIER_THRESHOLD
@@ -162,91 +165,26 @@ def flagged_population(result):
 def viewer(workspace, result, store: VerdictStore) -> None:
     reviewer = reviewer_sidebar(workspace, store)
     mode = browse_mode("r")
-    votes: dict[str, str] = {}
-    if mode == BROWSE:
-        ordered = result.samples.sort_values("similarity", ascending=False)
-        if st.toggle("Only flagged samples", value=True, key="r-only"):
-            ordered = ordered[ordered["flagged"]]
-    else:
-        if mode == QUEUE:
-            ids = queue_items(workspace, store, "regurgitation", flagged_population(result), [], "r")
-        else:
-            queue = disputed_items(workspace, store, "regurgitation")
-            ids, votes = list(queue["item_id"]), dict(zip(queue["item_id"], queue["votes"]))
-        if ids is None:
-            return
-        ordered = result.samples.set_index(result.samples["id"].astype(str)).reindex(ids).dropna(subset=["id"])
+    chosen = _samples_to_show(workspace, result, store, mode)
+    if chosen is None:
+        return
+    ordered, votes = chosen
     pages = max(1, -(-len(ordered) // PER_PAGE))
-    page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"r-page-{mode}")) - 1
+    page_number = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key=f"r-page-{mode}")) - 1
     reveal = st.toggle("Reveal training images removed by the filters", key="r-reveal")
-    shown = ordered.iloc[page * PER_PAGE : (page + 1) * PER_PAGE]
-    shown_neighbours = result.neighbours[result.neighbours["id"].isin(shown["id"])]
-    # Only the rows on this page are looked up: a dict or index of a million training rows per run costs a second
-    ids_shown = shown_neighbours["training_id"].astype(str).unique()
-    positions = workspace.positions_of(ids_shown)
-    training = workspace.original.iloc[positions].set_index("id")
-    training.index = training.index.astype(str)
-    kept = dict(zip(training.index, workspace.kept[positions]))
-    removed_neighbours = [t for t in ids_shown if not kept[t]]
-    revealed = allowed_reveals(workspace, store, reviewer, removed_neighbours if reveal else [], "regurgitation")
+    shown = ordered.iloc[page_number * PER_PAGE : (page_number + 1) * PER_PAGE]
+    page = _ShownPage.of(workspace, store, reviewer, result, shown, reveal)
     verdict_of = store.own_latest("regurgitation", reviewer.name) if reviewer.name else {}
-    generated = workspace.generated.set_index("id")
     for _, sample in shown.iterrows():
         with st.container(border=True):
-            neighbours = result.neighbours[result.neighbours["id"] == sample["id"]].head(4)
             columns = st.columns(1 + 4)
             with columns[0]:
-                st.markdown("**Generated**")
-                image_tile(
-                    workspace,
-                    str(generated.loc[sample["id"], "image"]),
-                    blur=False,
-                    caption=str(generated.loc[sample["id"], "prompt"]),
-                )
-                ssim = sample.get("ssim")
-                st.caption(
-                    f"{sample['id']} · best cos {sample['similarity']:.3f}"
-                    + (f" · {int(sample['inliers'])} inliers" if "inliers" in sample and sample["flagged"] else "")
-                    + (
-                        f" · SSIM {ssim:.2f}" + (" (aligned)" if sample.get("ssim_aligned") else " (thumbnails)")
-                        if ssim is not None and not np.isnan(ssim)
-                        else ""
-                    )
-                    + (f" · group {int(sample['group_size'])}" if sample.get("group_size") else "")
-                )
+                _generated_tile(workspace, sample, page)
+            neighbours = result.neighbours[result.neighbours["id"] == sample["id"]].head(4)
             for column, (_, neighbour) in zip(columns[1:], neighbours.iterrows()):
                 with column:
-                    st.markdown(f"**Training #{neighbour['rank']}**")
-                    row = training.loc[str(neighbour["training_id"])]
-                    image_tile(
-                        workspace,
-                        str(row.get("image", "")),
-                        blur=not kept[str(neighbour["training_id"])] and str(neighbour["training_id"]) not in revealed,
-                        caption=str(row["caption"]),
-                        greyscale=reviewer.greyscale and not kept[str(neighbour["training_id"])],
-                    )
-                    id_caption(neighbour["training_id"], f"cos {neighbour['similarity']:.3f}")
-            if sample.get("tier"):
-                tier_badge(sample["tier"], bool(sample["flagged"]))
-                if not sample["flagged"]:
-                    st.caption(
-                        f"Verified on pixels against {sample['tier_match']}, but as another photograph of the same "
-                        "scene, not a copy: not flagged (“Also flag second shots of the same scene” counts it)."
-                    )
-            if sample["flagged"] and "inliers" in sample:
-                match = str(sample["best_match"])
-                evidence = pair_evidence_png(
-                    str(workspace.config.images_root),
-                    str(generated.loc[sample["id"], "image"]),
-                    str(training.loc[match].get("image", "")),
-                    False,
-                    not kept[match] and match not in revealed,
-                )
-                st.image(
-                    evidence.png,
-                    caption=f"Evidence: {sample['id']} ↔ {match}, {evidence.inliers} matched keypoints under one "
-                    "similarity transform" + (" (mirrored)" if evidence.mirrored else ""),
-                )
+                    _training_tile(workspace, neighbour, page, reviewer.greyscale)
+            _tier_and_evidence(workspace, sample, page)
             item = str(sample["id"])
             if item in votes:
                 st.caption(f"Votes: {votes[item]}")
@@ -261,3 +199,108 @@ def viewer(workspace, result, store: VerdictStore) -> None:
                 options=COPY_VERDICTS,
                 role=reviewer.role,
             )
+
+
+def _samples_to_show(workspace, result, store: VerdictStore, mode: str) -> tuple[pd.DataFrame, dict] | None:
+    """The samples in the order the mode shows them (most similar first, a review queue, or the disputed ones)
+    and the votes on each disputed one; None while a queue is not drawn yet."""
+    if mode == BROWSE:
+        ordered = result.samples.sort_values("similarity", ascending=False)
+        if st.toggle("Only flagged samples", value=True, key="r-only"):
+            ordered = ordered[ordered["flagged"]]
+        return ordered, {}
+    votes: dict[str, str] = {}
+    if mode == QUEUE:
+        ids = queue_items(workspace, store, "regurgitation", flagged_population(result), [], "r")
+    else:
+        queue = disputed_items(workspace, store, "regurgitation")
+        ids, votes = list(queue["item_id"]), dict(zip(queue["item_id"], queue["votes"]))
+    if ids is None:
+        return None
+    return result.samples.set_index(result.samples["id"].astype(str)).reindex(ids).dropna(subset=["id"]), votes
+
+
+@dataclass
+class _ShownPage:
+    """What the cards of one page need about their training images. Only the rows on this page are looked up: a
+    dict or index of a million training rows per run costs a second."""
+
+    training: pd.DataFrame
+    kept: dict[str, bool]
+    revealed: set[str]
+    generated: pd.DataFrame
+
+    @classmethod
+    def of(cls, workspace, store: VerdictStore, reviewer, result, shown: pd.DataFrame, reveal: bool) -> _ShownPage:
+        ids_shown = result.neighbours.loc[result.neighbours["id"].isin(shown["id"]), "training_id"].astype(str).unique()
+        positions = workspace.positions_of(ids_shown)
+        training = workspace.original.iloc[positions].set_index("id")
+        training.index = training.index.astype(str)
+        kept = dict(zip(training.index, workspace.kept[positions]))
+        removed = [t for t in ids_shown if not kept[t]]
+        revealed = allowed_reveals(workspace, store, reviewer, removed if reveal else [], "regurgitation")
+        return cls(training, kept, set(revealed), workspace.generated.set_index("id"))
+
+    def blurred(self, training_id: str) -> bool:
+        """A training image the filters removed stays blurred until this reviewer may and asks to see it."""
+        return not self.kept[training_id] and training_id not in self.revealed
+
+
+def _generated_tile(workspace, sample: pd.Series, page: _ShownPage) -> None:
+    st.markdown("**Generated**")
+    image_tile(
+        workspace,
+        str(page.generated.loc[sample["id"], "image"]),
+        blur=False,
+        caption=str(page.generated.loc[sample["id"], "prompt"]),
+    )
+    ssim = sample.get("ssim")
+    st.caption(
+        f"{sample['id']} · best cos {sample['similarity']:.3f}"
+        + (f" · {int(sample['inliers'])} inliers" if "inliers" in sample and sample["flagged"] else "")
+        + (
+            f" · SSIM {ssim:.2f}" + (" (aligned)" if sample.get("ssim_aligned") else " (thumbnails)")
+            if ssim is not None and not np.isnan(ssim)
+            else ""
+        )
+        + (f" · group {int(sample['group_size'])}" if sample.get("group_size") else "")
+    )
+
+
+def _training_tile(workspace, neighbour: pd.Series, page: _ShownPage, greyscale: bool) -> None:
+    training_id = str(neighbour["training_id"])
+    st.markdown(f"**Training #{neighbour['rank']}**")
+    row = page.training.loc[training_id]
+    image_tile(
+        workspace,
+        str(row.get("image", "")),
+        blur=page.blurred(training_id),
+        caption=str(row["caption"]),
+        greyscale=greyscale and not page.kept[training_id],
+    )
+    id_caption(neighbour["training_id"], f"cos {neighbour['similarity']:.3f}")
+
+
+def _tier_and_evidence(workspace, sample: pd.Series, page: _ShownPage) -> None:
+    """The pair's tier, and for a flagged sample the matched keypoints that verified it."""
+    if sample.get("tier"):
+        tier_badge(sample["tier"], bool(sample["flagged"]))
+        if not sample["flagged"]:
+            st.caption(
+                f"Verified on pixels against {sample['tier_match']}, but as another photograph of the same "
+                "scene, not a copy: not flagged (“Also flag second shots of the same scene” counts it)."
+            )
+    if sample["flagged"] and "inliers" in sample:
+        match = str(sample["best_match"])
+        evidence = pair_evidence_png(
+            str(workspace.config.images_root),
+            str(page.generated.loc[sample["id"], "image"]),
+            str(page.training.loc[match].get("image", "")),
+            False,
+            page.blurred(match),
+        )
+        st.image(
+            evidence.png,
+            caption=f"Evidence: {sample['id']} ↔ {match}, {evidence.inliers} matched keypoints under one "
+            "similarity transform" + (" (mirrored)" if evidence.mirrored else ""),
+        )
