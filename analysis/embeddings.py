@@ -133,8 +133,6 @@ def _prepare_set(
     offload: Offload | None = None,
     spec: str = "",
 ) -> Path:
-    import torch
-
     final = set_path(workspace, which, embedder.name, embedder.version, embedder.preprocessing)
     if is_complete(final):
         log(f"{which}: {len(rows):,} embeddings already cached ({final.name}); nothing to do.")
@@ -149,7 +147,6 @@ def _prepare_set(
     ]
     if len(todo) < n_chunks:
         log(f"{which}: resuming, {n_chunks - len(todo)} of {n_chunks} chunks already done.")
-    size = embedder.preprocess.size
     bar = progress_bar(
         len(rows),
         f"embedding {which}",
@@ -157,41 +154,85 @@ def _prepare_set(
         initial=(n_chunks - len(todo)) * chunk_rows if todo else len(rows),
     )
     if offload is not None:
-        tasks = [
-            (
-                spec,
-                str(workspace.config.images_root),
-                rows["image"].iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows].astype(str).tolist(),
-                rows["id"].iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows].to_numpy(),
-                str(chunk_dir),
-                chunk,
-                batch_size,
-            )
-            for chunk in todo
-        ]
-        offload.map(embed_chunk, tasks, f"embedding {which} ({len(todo)} chunks of {chunk_rows})")
-        todo = []
-    for chunk in todo:
-        part = rows.iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows]
-        dataset = _ImageDataset(
-            workspace.config.images_root, part["image"].astype(str).tolist(), embedder.preprocess, (3, size, size)
-        )
-        loader: Any = torch.utils.data.DataLoader(
-            dataset,  # type: ignore[arg-type]
-            batch_size=batch_size,
-            num_workers=workers,
-            collate_fn=_collate,
-            persistent_workers=False,
-            worker_init_fn=loader_worker_init(os.getpid()),
-        )
-        vectors, reasons, digests = [], [], []
-        for batch, batch_reasons, batch_digests in loader:
-            vectors.append(_embed_readable(embedder, batch, batch_reasons))
-            reasons += batch_reasons
-            digests += batch_digests
-            bar.update(len(batch))
-        _save_chunk(Path(chunk_dir), chunk, part["id"].to_numpy(), vectors, reasons, digests)
+        _embed_chunks_on_cluster(workspace, which, rows, todo, chunk_dir, chunk_rows, batch_size, offload, spec)
+    else:
+        for chunk in todo:
+            part = rows.iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows]
+            _embed_chunk_here(workspace, part, chunk, chunk_dir, embedder, workers, batch_size, bar)
     bar.close()
+    status = _merge_chunks(final, chunk_dir, n_chunks, which, embedder)
+    shutil.rmtree(chunk_dir, ignore_errors=True)
+    skipped = status[status["reason"] != ""]
+    log(
+        f"{which}: {len(rows) - len(skipped):,} embedded, {len(skipped):,} skipped "
+        + (f"({', '.join(f'{n} {r}' for r, n in skipped['reason'].value_counts().items())})" if len(skipped) else "")
+    )
+    return final
+
+
+def _embed_chunks_on_cluster(
+    workspace: Workspace,
+    which: str,
+    rows: pd.DataFrame,
+    todo: list[int],
+    chunk_dir: Path,
+    chunk_rows: int,
+    batch_size: int,
+    offload: Offload,
+    spec: str,
+) -> None:
+    """The chunks left to do as tasks: each worker opens the embedder from its `spec` and writes its chunk."""
+    tasks = [
+        (
+            spec,
+            str(workspace.config.images_root),
+            rows["image"].iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows].astype(str).tolist(),
+            rows["id"].iloc[chunk * chunk_rows : (chunk + 1) * chunk_rows].to_numpy(),
+            str(chunk_dir),
+            chunk,
+            batch_size,
+        )
+        for chunk in todo
+    ]
+    offload.map(embed_chunk, tasks, f"embedding {which} ({len(todo)} chunks of {chunk_rows})")
+
+
+def _embed_chunk_here(
+    workspace: Workspace,
+    part: pd.DataFrame,
+    chunk: int,
+    chunk_dir: Path,
+    embedder,
+    workers: int,
+    batch_size: int,
+    bar,
+) -> None:
+    """One chunk in this process, its images decoded by `workers` loader processes; written when whole."""
+    import torch
+
+    size = embedder.preprocess.size
+    dataset = _ImageDataset(
+        workspace.config.images_root, part["image"].astype(str).tolist(), embedder.preprocess, (3, size, size)
+    )
+    loader: Any = torch.utils.data.DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        persistent_workers=False,
+        worker_init_fn=loader_worker_init(os.getpid()),
+    )
+    vectors, reasons, digests = [], [], []
+    for batch, batch_reasons, batch_digests in loader:
+        vectors.append(_embed_readable(embedder, batch, batch_reasons))
+        reasons += batch_reasons
+        digests += batch_digests
+        bar.update(len(batch))
+    _save_chunk(Path(chunk_dir), chunk, part["id"].to_numpy(), vectors, reasons, digests)
+
+
+def _merge_chunks(final: Path, chunk_dir: Path, n_chunks: int, which: str, embedder) -> pd.DataFrame:
+    """Every chunk into the set's one matrix and its status table (written atomically, metadata last)."""
     matrix = np.concatenate([np.load(chunk_dir / f"{c:06d}.npy", allow_pickle=False) for c in range(n_chunks)])
     status = pd.concat([pd.read_parquet(chunk_dir / f"{c:06d}.parquet") for c in range(n_chunks)], ignore_index=True)
     atomic_save_npy(final, matrix)
@@ -204,13 +245,7 @@ def _prepare_set(
         dim=embedder.dim,
         status=status,
     )
-    shutil.rmtree(chunk_dir, ignore_errors=True)
-    skipped = status[status["reason"] != ""]
-    log(
-        f"{which}: {len(rows) - len(skipped):,} embedded, {len(skipped):,} skipped "
-        + (f"({', '.join(f'{n} {r}' for r, n in skipped['reason'].value_counts().items())})" if len(skipped) else "")
-    )
-    return final
+    return status
 
 
 def _embed_readable(embedder, batch: np.ndarray, reasons: list[str]) -> np.ndarray:

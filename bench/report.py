@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 RUN_COLUMNS = ["commit", "date", "command"]
 
 
@@ -35,19 +38,43 @@ def render_markdown(payload: dict) -> str:
         "Peak memory is the benchmark process's maximum resident set size.",
         "",
     ]
+    for table in TABLES:
+        lines.extend(table.render(results))
+    lines.extend(scaling_section())
+    lines.extend(notes(results))
+    return "\n".join(lines) + "\n"
 
-    def section(title: str, name: str, header: list[str], rows, intro: str = "") -> None:
-        """A table of the results named `name`; `rows(result)` gives that result's rows (none: not in this table)."""
+
+@dataclass(frozen=True)
+class Section:
+    """A table of the results named `name`; `rows(result)` gives that result's rows (none: not in this table)."""
+
+    title: str
+    name: str
+    header: list[str]
+    rows: Callable[[dict], list[list]]
+    intro: str = ""
+
+    def render(self, results: list[dict]) -> list[str]:
         table = []
-        for r in (r for r in results if r.get("name") == name):
-            table += [[f"error: {r['error']}"] + [""] * (len(header) - 1)] if "error" in r else rows(r)
+        for r in (r for r in results if r.get("name") == self.name):
+            table += [[f"error: {r['error']}"] + [""] * (len(self.header) - 1)] if "error" in r else self.rows(r)
         if not table:
-            return
-        lines.extend([f"## {title}", "", *([intro, ""] if intro else []), _row(header), _row(["---"] * len(header))])
-        lines.extend(_row(cells) for cells in table)
-        lines.append("")
+            return []
+        return [
+            f"## {self.title}",
+            "",
+            *([self.intro, ""] if self.intro else []),
+            _row(self.header),
+            _row(["---"] * len(self.header)),
+            *(_row(cells) for cells in table),
+            "",
+        ]
 
-    section(
+
+# The tables of docs/benchmarks.md's generated part, in their order there.
+TABLES = (
+    Section(
         "Embedding throughput (effnet-lite0, CPU)",
         "embedding",
         ["images", "source", "workers", "model only (img/s)", "end to end (img/s)", "model busy", *RUN_COLUMNS],
@@ -62,8 +89,8 @@ def render_markdown(payload: dict) -> str:
                 *run_cells(r),
             ]
         ),
-    )
-    section(
+    ),
+    Section(
         "Caption statistics (term table)",
         "captions",
         [
@@ -96,8 +123,8 @@ def render_markdown(payload: dict) -> str:
                 *run_cells(r),
             ]
         ),
-    )
-    section(
+    ),
+    Section(
         "Vector index (512-d, IVF vs exact)",
         "index",
         [
@@ -128,8 +155,8 @@ def render_markdown(payload: dict) -> str:
                 *run_cells(r),
             ]
         ),
-    )
-    section(
+    ),
+    Section(
         "Near-duplicate search against its baselines (512-d, planted families)",
         "dedup",
         [
@@ -164,8 +191,8 @@ def render_markdown(payload: dict) -> str:
         intro="Scored on what a user gets, against exact all-pairs search: the removed images (precision and recall "
         "of the removed set) and the groups (exact groups reproduced member for member). Pair recall is secondary: "
         "all-kNN cannot reach it in families larger than k + 1, yet forms the same groups.",
-    )
-    section(
+    ),
+    Section(
         "Near-duplicate search at scale (clustered, 512-d, planted families)",
         "dedup",
         [
@@ -192,8 +219,8 @@ def render_markdown(payload: dict) -> str:
                 *run_cells(r),
             ]
         ),
-    )
-    section(
+    ),
+    Section(
         "Regurgitation search (generated vs training, 512-d)",
         "regurgitation",
         [
@@ -218,8 +245,8 @@ def render_markdown(payload: dict) -> str:
                 *run_cells(r),
             ]
         ),
-    )
-    section(
+    ),
+    Section(
         "Dashboard pages on a large workspace: the script alone (Streamlit AppTest)",
         "pages",
         [
@@ -245,10 +272,8 @@ def render_markdown(payload: dict) -> str:
             ]
             for page, t in r.get("pages", {}).items()
         ],
-    )
-    lines.extend(scaling_section())
-    lines.extend(notes(results))
-    return "\n".join(lines) + "\n"
+    ),
+)
 
 
 def dedup_recall(result: dict) -> str:

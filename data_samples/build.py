@@ -90,8 +90,26 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
     generated_dir.mkdir(parents=True)
 
     families = _families()
-    n_scenes = N_TRAIN - len(families) - EXACT_DUPLICATE_SOURCES
-    scene_captions = plan_captions(rng, n_scenes)
+    scene_captions = plan_captions(rng, N_TRAIN - len(families) - EXACT_DUPLICATE_SOURCES)
+    items = _family_items(rng, families) + _scene_items(rng, scene_captions)
+    _add_exact_duplicates(rng, items)
+    order = rng.permutation(len(items))
+    items = [items[i] for i in order]
+    original = _write_training_images(directory, items)
+    generated, copies = _generated(rng, items, generated_dir)
+    evaluation, eval_truth = _evaluation(np.random.default_rng(seed + 1), items, directory / "eval")
+    _write_workspace(directory, original, generated, evaluation)
+    atomic_save_json(directory / "sample_truth.json", _truth(items, original, copies) | eval_truth)
+    (directory / "README.txt").write_text(SYNTHETIC_NOTE + "\nSee sample_truth.json for the planted ground truth.\n")
+    if progress:
+        import sys
+
+        print(f"sample workspace written to {directory} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    return directory
+
+
+def _family_items(rng: np.random.Generator, families: list) -> list[dict]:
+    """The planted near-duplicate families, each member with safe scores and a neutral caption."""
     items: list[dict] = []
     for family, caption, image in families:
         sexual, violence = safe_scores(rng)
@@ -107,6 +125,12 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
                 "context": "safe",
             }
         )
+    return items
+
+
+def _scene_items(rng: np.random.Generator, scene_captions: list) -> list[dict]:
+    """One drawn scene per planned caption: safe and neutral where none is planned, else the planned concept."""
+    items: list[dict] = []
     for planned in scene_captions:
         context = "safe" if planned is None else planned.context
         if planned is None:
@@ -126,7 +150,11 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
                 "context": context,
             }
         )
-    # Exact duplicates: byte-identical copies of safe scene images, under new ids.
+    return items
+
+
+def _add_exact_duplicates(rng: np.random.Generator, items: list[dict]) -> None:
+    """Byte-identical copies of safe scene images, under new ids (appended to `items`)."""
     safe_scene_rows = [
         i
         for i, it in enumerate(items)
@@ -138,8 +166,9 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
         items[int(source)]["family"] = copy["family"]
         items.append(copy)
 
-    order = rng.permutation(len(items))
-    items = [items[i] for i in order]
+
+def _write_training_images(directory: Path, items: list[dict]) -> pd.DataFrame:
+    """Each item's PNG under images/train, its id set on the item; the original manifest's rows."""
     rows = []
     for index, item in enumerate(items):
         item_id = f"train-{index:04d}"
@@ -158,10 +187,13 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
                 "height": item["image"].height,
             }
         )
-    original = pd.DataFrame(rows)
-    generated, copies = _generated(rng, items, generated_dir)
-    evaluation, eval_truth = _evaluation(np.random.default_rng(seed + 1), items, directory / "eval")
+    return pd.DataFrame(rows)
 
+
+def _write_workspace(
+    directory: Path, original: pd.DataFrame, generated: pd.DataFrame, evaluation: pd.DataFrame
+) -> None:
+    """The manifests and audit.toml: LAION-style score filters, the generated set, gates and the eval set."""
     atomic_save_parquet(directory / "original.parquet", original)
     atomic_save_parquet(directory / "generated.parquet", generated)
     atomic_save_parquet(directory / "eval" / "eval.parquet", evaluation)
@@ -183,13 +215,6 @@ def build_sample(directory: Path, *, seed: int = SEED, progress: bool = False) -
             "eval": [{"name": EVAL_NAME, "manifest": "eval/eval.parquet"}],
         },
     )
-    atomic_save_json(directory / "sample_truth.json", _truth(items, original, copies) | eval_truth)
-    (directory / "README.txt").write_text(SYNTHETIC_NOTE + "\nSee sample_truth.json for the planted ground truth.\n")
-    if progress:
-        import sys
-
-        print(f"sample workspace written to {directory} in {time.monotonic() - started:.1f} s", file=sys.stderr)
-    return directory
 
 
 def _generated(rng: np.random.Generator, items: list[dict], out: Path) -> tuple[pd.DataFrame, dict[str, str]]:

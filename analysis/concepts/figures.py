@@ -137,10 +137,31 @@ def map_figure(
     sampled = len(rows) < n_valid
     if sampled:
         figure.add_trace(_density(xy))
+    for trace in _point_traces(xy, rows, colour, colour_name, hover):
+        figure.add_trace(trace)
+    if generated is not None:
+        for trace in _generated_traces(*generated):
+            figure.add_trace(trace)
+    (x_range, y_range), outside = _view(xy)
+    figure.update_xaxes(title="map x", showticklabels=False, zeroline=False, range=x_range)
+    figure.update_yaxes(title="map y", showticklabels=False, zeroline=False, range=y_range)
+    drawn = f"a uniform random {len(rows):,} of {n_valid:,} images drawn, density of all underneath" if sampled else ""
+    away = f"{outside:,} outlying images outside the view (double-click the map to see all)" if outside else ""
+    footer = "<br>".join(p for p in (method, " · ".join(p for p in (drawn, away) if p)) if p)
+    figure = style_figure(
+        figure, f"Map of the dataset, coloured by {colour_name}", workspace, height=height, footer=footer
+    )
+    return figure.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
+
+
+def _point_traces(xy: np.ndarray, rows: np.ndarray, colour: pd.Series, colour_name: str, hover: pd.Series) -> list:
+    """The drawn images: one trace on a colour scale for numbers, one trace per category otherwise (kept,
+    removed and "in no group" in their fixed colours, listed last)."""
+    traces: list = []
     numeric = pd.api.types.is_numeric_dtype(colour) and not pd.api.types.is_bool_dtype(colour)
     size, opacity = (5, 0.7) if len(rows) > 800 else (8, 0.8)
     if numeric:
-        figure.add_trace(
+        traces.append(
             go.Scatter(
                 x=xy[rows, 0].round(3),
                 y=xy[rows, 1].round(3),
@@ -164,7 +185,7 @@ def map_figure(
         named = {"kept": PALETTE["kept"], "removed": PALETTE["removed"], "in no group": "#b0b0b0"}
         for i, category in enumerate(sorted(categories.unique(), key=lambda c: (c in named, c))):
             mask = (categories == category).to_numpy()
-            figure.add_trace(
+            traces.append(
                 go.Scatter(
                     x=xy[rows[mask], 0].round(3),
                     y=xy[rows[mask], 1].round(3),
@@ -178,39 +199,34 @@ def map_figure(
                     hovertemplate="%{text}<extra></extra>",
                 )
             )
-    if generated is not None:
-        positions, labels, matches = generated
-        if matches is not None:
-            segments = np.full((len(positions) * 3, 2), np.nan)
-            segments[0::3], segments[1::3] = positions, matches
-            figure.add_trace(
-                go.Scatter(
-                    x=segments[:, 0],
-                    y=segments[:, 1],
-                    mode="lines",
-                    line=dict(color="#222", width=1),
-                    name="to its nearest training image",
-                    hoverinfo="skip",
-                )
-            )
-        figure.add_trace(
+    return traces
+
+
+def _generated_traces(positions: np.ndarray, labels: pd.Series, matches: np.ndarray | None) -> list:
+    """Generated samples as crosses, each joined by a line to its nearest training image when known."""
+    traces: list = []
+    if matches is not None:
+        segments = np.full((len(positions) * 3, 2), np.nan)
+        segments[0::3], segments[1::3] = positions, matches
+        traces.append(
             go.Scatter(
-                x=positions[:, 0],
-                y=positions[:, 1],
-                mode="markers",
-                name="generated sample",
-                marker=dict(symbol="x", size=7, color="#222", opacity=0.8),
-                text=labels,
-                hovertemplate="%{text}<extra></extra>",
+                x=segments[:, 0],
+                y=segments[:, 1],
+                mode="lines",
+                line=dict(color="#222", width=1),
+                name="to its nearest training image",
+                hoverinfo="skip",
             )
         )
-    (x_range, y_range), outside = _view(xy)
-    figure.update_xaxes(title="map x", showticklabels=False, zeroline=False, range=x_range)
-    figure.update_yaxes(title="map y", showticklabels=False, zeroline=False, range=y_range)
-    drawn = f"a uniform random {len(rows):,} of {n_valid:,} images drawn, density of all underneath" if sampled else ""
-    away = f"{outside:,} outlying images outside the view (double-click the map to see all)" if outside else ""
-    footer = "<br>".join(p for p in (method, " · ".join(p for p in (drawn, away) if p)) if p)
-    figure = style_figure(
-        figure, f"Map of the dataset, coloured by {colour_name}", workspace, height=height, footer=footer
+    traces.append(
+        go.Scatter(
+            x=positions[:, 0],
+            y=positions[:, 1],
+            mode="markers",
+            name="generated sample",
+            marker=dict(symbol="x", size=7, color="#222", opacity=0.8),
+            text=labels,
+            hovertemplate="%{text}<extra></extra>",
+        )
     )
-    return figure.update_layout(dragmode="lasso", legend=dict(itemsizing="constant"))
+    return traces
