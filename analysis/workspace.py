@@ -31,7 +31,7 @@ from analysis.filter_spec import (
     parse_score_option,
 )
 from analysis.manifests import ids_in, load_manifest
-from analysis.review.settings import REVIEW_KEYS, ReviewSettings, parse_review
+from analysis.verdicts.settings import REVIEW_KEYS, ReviewSettings, parse_review
 
 CONFIG_NAME = "audit.toml"
 CACHE_DIR = ".audit-cache"

@@ -96,7 +96,7 @@ MUTATIONS = [
     ),
     (
         "an adjudicator's verdict is not final",
-        "analysis/review/decisions.py",
+        "analysis/verdicts/decisions.py",
         "        if (kind, item) in adjudicated:",
         "        if False:",
         [
@@ -107,7 +107,7 @@ MUTATIONS = [
     ),
     (
         "a second reviewer's verdict replaces the first (latest wins)",
-        "analysis/review/decisions.py",
+        "analysis/verdicts/decisions.py",
         'drop_duplicates(["kind", "item_id", "reviewer"], keep="last")',
         'drop_duplicates(["kind", "item_id"], keep="last")',
         ["tests/test_review_process.py::test_two_reviewers_who_disagree_keep_both_votes_until_an_adjudicator_decides"],

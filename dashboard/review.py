@@ -12,12 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from analysis.review.agreement import agreement_by_group, agreement_table
-from analysis.review.decisions import decide, disagreements
-from analysis.review.exposure import Exposure, exposure
 from analysis.review.queues import DEFAULT_BANDS, STRATA, QueueRequest, open_queue, queue_estimate
-from analysis.review.store import VerdictStore
 from analysis.review.summary import agreement_groups
 from analysis.stats import TOO_FEW
+from analysis.verdicts.decisions import decide, disagreements
+from analysis.verdicts.exposure import Exposure, exposure
+from analysis.verdicts.store import VerdictStore
 from analysis.workspace import Workspace
 from dashboard.components import reviewer_box
 

@@ -19,8 +19,8 @@ def with_default_action(argv: list[str]) -> list[str]:
 
 
 def _state(args: argparse.Namespace):
-    from analysis.review.store import VerdictStore
     from analysis.review.summary import review_state
+    from analysis.verdicts.store import VerdictStore
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
@@ -29,7 +29,7 @@ def _state(args: argparse.Namespace):
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from analysis.review.store import export_verdicts
+    from analysis.verdicts.store import export_verdicts
 
     _, store, state = _state(args)
     if args.out:
@@ -48,7 +48,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_add(args: argparse.Namespace) -> int:
     from analysis.review.imports import known_ids, parse_assignments
-    from analysis.review.store import VerdictStore
+    from analysis.verdicts.store import VerdictStore
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)
@@ -63,7 +63,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from analysis.review.imports import import_verdicts, read_verdict_file
-    from analysis.review.store import VerdictStore
+    from analysis.verdicts.store import VerdictStore
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(args.dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.review.store import VerdictStore
+from analysis.verdicts.store import VerdictStore
 from dashboard.views import bias, duplicates, regurgitation, removals
 from tests.helpers import is_blurred, run_cli, screenshot, sharpness, wait_for_app
 
@@ -117,7 +117,7 @@ def test_removals_page_blurs_until_revealed_and_records_a_verdict(
 
 
 def test_an_adjudicator_resolves_a_disagreement_in_the_browser(dashboard_url: str, browser, browser_workspace) -> None:
-    from analysis.review.decisions import decide
+    from analysis.verdicts.decisions import decide
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(browser_workspace)

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.contamination import contract as contamination_contract
-from analysis.review.store import VerdictStore
+from analysis.verdicts.store import VerdictStore
 from dashboard import concepts, summary
 from dashboard.views import bias, duplicates, map, regurgitation, removals
 

@@ -16,10 +16,10 @@ from sklearn.metrics import cohen_kappa_score
 
 from analysis.errors import AuditInputError
 from analysis.review.agreement import agreement, cohen_kappa, fleiss_kappa
-from analysis.review.decisions import decide, disagreements
-from analysis.review.exposure import exposure
 from analysis.review.queues import allocate, draw_queue, queue_estimate
-from analysis.review.store import VerdictStore
+from analysis.verdicts.decisions import decide, disagreements
+from analysis.verdicts.exposure import exposure
+from analysis.verdicts.store import VerdictStore
 from bench.review_sampling import SCENARIOS, precision_replicates
 from tests.helpers import REPO, run_cli
 
@@ -152,7 +152,7 @@ def test_exposure_counts_the_last_hour_and_says_when_reveals_resume() -> None:
 
 
 REVEALER = (
-    "import sys; from pathlib import Path; from analysis.review.store import VerdictStore\n"
+    "import sys; from pathlib import Path; from analysis.verdicts.store import VerdictStore\n"
     "store = VerdictStore(Path(sys.argv[1])); who = sys.argv[2]\n"
     "for i in range(30):\n"
     "    store.record_reveals(who, [f'{who}-{i}-a', f'{who}-{i}-b'], 'removals')\n"

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from analysis.errors import AuditInputError
-from analysis.review.decisions import decide
-from analysis.review.store import VerdictStore, export_verdicts
 from analysis.review.summary import all_verdicts_precision
+from analysis.verdicts.decisions import decide
+from analysis.verdicts.store import VerdictStore, export_verdicts
 from tests.helpers import REPO
 
 
@@ -39,7 +39,7 @@ def test_invalid_verdicts_are_rejected(tmp_path: Path) -> None:
 
 
 WRITER = (
-    "import sys; from pathlib import Path; from analysis.review.store import VerdictStore\n"
+    "import sys; from pathlib import Path; from analysis.verdicts.store import VerdictStore\n"
     "store = VerdictStore(Path(sys.argv[1])); writer, count = sys.argv[2], int(sys.argv[3])\n"
     "for i in range(count):\n"
     "    store.record('removal', f'item-{writer}-{i}', 'correct removal', f'reviewer-{writer}')\n"
@@ -62,7 +62,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 def test_committed_verdicts_survive_sigkill(tmp_path: Path) -> None:
     store = VerdictStore.for_workspace(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from analysis.review.store import VerdictStore\n"
+        "import sys; from pathlib import Path; from analysis.verdicts.store import VerdictStore\n"
         "s = VerdictStore(Path(sys.argv[1]))\n"
         "for i in range(100000):\n"
         "    s.record('removal', f'k{i}', 'unsure', 'bot'); print(i, flush=True)\n"

@@ -35,7 +35,7 @@ from analysis.filters.definition import (
     load_definition,
 )
 from analysis.filters.preview import preview_table
-from analysis.review.store import VerdictStore
+from analysis.verdicts.store import VerdictStore
 from analysis.workspace import Workspace, update_config
 
 

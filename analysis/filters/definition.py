@@ -11,7 +11,7 @@ import pandas as pd
 
 from analysis.cache import atomic_save_json, load_json
 from analysis.errors import AuditInputError
-from analysis.review.store import FILTER_KIND_PREFIX, FILTER_LABELS, VerdictRow, VerdictStore
+from analysis.verdicts.store import FILTER_KIND_PREFIX, FILTER_LABELS, VerdictRow, VerdictStore
 from analysis.workspace import Workspace
 
 FILTERS_DIR = "filters"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.filters.model import Features, similar_to
-from analysis.review.store import VerdictStore
+from analysis.verdicts.store import VerdictStore
 
 RANDOM, UNCERTAIN, MISSED, NEIGHBOUR = "random", "uncertain", "missed-positive neighbour", "positive neighbour"
 EXPLORE = "explore"  # random images the model learns from (before there is a model, and to fill a short round)

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.review.decisions import reviewer_votes
 from analysis.stats import judgeable, proportion_interval
+from analysis.verdicts.decisions import reviewer_votes
 
 BOOTSTRAP_RESAMPLES = 2000
 

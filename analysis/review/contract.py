@@ -12,7 +12,6 @@ from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.removals.compute import removed_by_filter
 from analysis.review.agreement import agreement_table
-from analysis.review.decisions import decide, disagreements
 from analysis.review.queues import (
     DEFAULT_BANDS,
     STRATA,
@@ -22,9 +21,10 @@ from analysis.review.queues import (
     queue_estimate,
     queue_table,
 )
-from analysis.review.store import VerdictStore
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision, queue_estimates, review_state
 from analysis.stats import TOO_FEW
+from analysis.verdicts.decisions import decide, disagreements
+from analysis.verdicts.store import VerdictStore
 from analysis.workspace import Workspace
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.errors import AuditInputError
-from analysis.review.store import VerdictRow, VerdictStore, verdict_problem
+from analysis.verdicts.store import VerdictRow, VerdictStore, verdict_problem
 from analysis.workspace import Workspace
 
 REQUIRED_COLUMNS = ("id", "verdict", "reviewer", "time")

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import AuditInputError
-from analysis.review.store import POSITIVE_VERDICT, VerdictStore
 from analysis.stats import STRATIFIED_METHOD, judgeable, stratified_proportion
+from analysis.verdicts.store import POSITIVE_VERDICT, VerdictStore
 
 Strata = Literal["score-band", "none"]
 STRATA: tuple[Strata, ...] = ("score-band", "none")
@@ -169,7 +169,7 @@ class QueueEstimate:
 
 
 def queue_estimate(queue: str, kind: str, items: pd.DataFrame, decisions: pd.DataFrame) -> QueueEstimate:
-    """The stratified estimate from the decisions (`analysis.review.decisions.decide`) on a queue's items; verdicts
+    """The stratified estimate from the decisions (`analysis.verdicts.decisions.decide`) on a queue's items; verdicts
     on items outside the queue do not enter it."""
     mine = decisions[decisions["kind"] == kind].set_index("item_id")
     joined = items.assign(

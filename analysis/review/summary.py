@@ -11,10 +11,10 @@ import pandas as pd
 
 from analysis.removals.compute import removed_by_filter
 from analysis.review.agreement import Agreement, agreement_by_group
-from analysis.review.decisions import decide, decided, disagreements
 from analysis.review.queues import QueueEstimate, queue_estimate
-from analysis.review.store import VerdictStore
 from analysis.stats import judgeable, proportion_interval, verdicts_for_width
+from analysis.verdicts.decisions import decide, decided, disagreements
+from analysis.verdicts.store import VerdictStore
 from analysis.workspace import Workspace
 
 ALL_VERDICTS_CAVEAT = (

@@ -8,7 +8,7 @@ from analysis.contamination.compute import ContaminationResult, SetContamination
 from analysis.contamination.contract import NO_EVAL_SET, Contamination
 from analysis.contamination.figures import caption_pairs, image_pairs
 from analysis.copies.tiers import GROUPED_TIERS
-from analysis.review.store import VerdictStore
+from analysis.verdicts.store import VerdictStore
 from dashboard.components import (
     cache_key,
     id_caption,

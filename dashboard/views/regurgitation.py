@@ -13,9 +13,9 @@ from analysis.copies.tiers import GROUPED_TIERS
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import default_threshold
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
-from analysis.review.decisions import decide
-from analysis.review.store import COPY_VERDICTS, VerdictStore
 from analysis.review.summary import confirmed_copies
+from analysis.verdicts.decisions import decide
+from analysis.verdicts.store import COPY_VERDICTS, VerdictStore
 from dashboard.components import (
     cache_key,
     id_caption,

@@ -15,10 +15,10 @@ from analysis.removals.compute import (
 )
 from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
 from analysis.review.contract import population
-from analysis.review.decisions import decide
-from analysis.review.store import REMOVAL_VERDICTS, VerdictStore
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
 from analysis.scoring.ordinary_rates import ordinary_rate
+from analysis.verdicts.decisions import decide
+from analysis.verdicts.store import REMOVAL_VERDICTS, VerdictStore
 from dashboard.components import (
     cache_key,
     grid_cells,
@@ -146,7 +146,7 @@ def verdict_downloads(store: VerdictStore) -> None:
     import tempfile
     from pathlib import Path
 
-    from analysis.review.store import export_verdicts
+    from analysis.verdicts.store import export_verdicts
 
     columns = st.columns(4)
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ from typing import Any
 
 from analysis.errors import AuditInputError
 from analysis.images import BLUR_LEVELS
-from analysis.review.decisions import DECISION_RULES, DecisionRule
+from analysis.verdicts.decisions import DECISION_RULES, DecisionRule
 
 REVIEW_KEYS = {"decision", "max_reveals_per_hour", "reveal_greyscale", "blur"}
 

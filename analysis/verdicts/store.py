@@ -2,7 +2,7 @@
 every reveal of a blurred image, and every review queue drawn.
 
 Verdicts are evidence, so nothing is ever updated or deleted: a change of mind is a new row, and a second
-reviewer's verdict sits beside the first instead of replacing it (`analysis.review.decisions` turns them into one
+reviewer's verdict sits beside the first instead of replacing it (`analysis.verdicts.decisions` turns them into one
 decision). WAL mode plus a busy timeout lets several browser sessions and CLI processes write at once without
 losing a row; every write is its own committed transaction. Stores made before reviewer roles, reveals and
 queues existed are migrated in place by adding what is missing; no existing row is touched.
