@@ -96,8 +96,8 @@ def timed(function, *args) -> tuple[float, object]:
 
 
 def main() -> None:
-    from analysis.bias.compute import bias_report
     from analysis.captions import build_index
+    from analysis.effects.terms import bias_report
     from analysis.workspace import DEFAULT_GROUPS
 
     parser = argparse.ArgumentParser()

@@ -58,7 +58,7 @@ def caltech_workspace(directory: Path, limit: int | None = None, whole_group: st
 
 def clustered(directory: Path):
     """The workspace, its group memberships and the clustering `concepts` uses (default K, seed 0, cached)."""
-    from analysis.concepts.cached import concept_clusters_for
+    from analysis.effects.cached import concept_clusters_for
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(directory)
@@ -72,7 +72,7 @@ def draw_filter(in_group: np.ndarray, seed: int) -> np.ndarray:
 
 
 def flagged(clusters, removed: np.ndarray) -> list:
-    from analysis.concepts.compute import removal_by_cluster
+    from analysis.effects.clusters import removal_by_cluster
 
     return removal_by_cluster(clusters, removed, None, "filters").significant
 

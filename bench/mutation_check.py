@@ -541,7 +541,7 @@ MUTATIONS = [
     ),
     (
         "a cluster counts its kept images as removed",
-        "analysis/concepts/compute.py",
+        "analysis/effects/clusters.py",
         "    gone = np.bincount(labels[embedded & removed], minlength=n_clusters)",
         "    gone = np.bincount(labels[embedded & ~removed], minlength=n_clusters)",
         ["tests/test_concepts.py::test_cluster_counts_match_an_independent_count_from_the_out_file"],

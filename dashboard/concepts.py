@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from analysis.concepts.cached import concept_table_for, dedup_cluster_table, map_for, probes_for
-from analysis.concepts.compute import ClusterRates
-from analysis.concepts.contract import cluster_frame, probe_lines, table_lines
-from analysis.concepts.figures import lift_chart
+from analysis.concepts.cached import map_for, probes_for
+from analysis.concepts.contract import cluster_frame, probe_lines
 from analysis.concepts.probes import ProbeResult
 from analysis.concepts.projection import MapProjection
+from analysis.effects.cached import concept_table_for, dedup_cluster_table
+from analysis.effects.clusters import ClusterRates
+from analysis.effects.figures import lift_chart
+from analysis.effects.lines import table_lines
 from analysis.workspace import Workspace
 from dashboard.components import (
     cache_key,

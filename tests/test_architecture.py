@@ -101,23 +101,10 @@ def crossings(graph: dict[str, set[str]], packages: set[str]) -> tuple[set[tuple
 # shared work belongs in the core. These imports between analyses are still to be taken apart (issue 48); the
 # test fails on a new one, and on one of these that is gone (delete its line).
 SIBLING_IMPORTS_LEFT = {
-    ("analysis.contamination.contract", "analysis.regurgitation.compute"),
-    ("analysis.dedup.effects", "analysis.bias.compute"),
-    ("analysis.dedup.effects", "analysis.concepts.cached"),
-    ("analysis.dedup.effects", "analysis.concepts.compute"),
-    ("analysis.dedup.effects", "analysis.concepts.contract"),
-    ("analysis.dedup.figures", "analysis.bias.figures"),
-    ("analysis.dedup.figures", "analysis.concepts.figures"),
-    ("analysis.filters.figures", "analysis.bias.compute"),
-    ("analysis.filters.preview", "analysis.bias.compute"),
-    ("analysis.filters.preview", "analysis.removals.compute"),
     ("analysis.regurgitation.cached", "analysis.dedup.cached"),
     ("analysis.regurgitation.cached", "analysis.dedup.compute"),
     ("analysis.regurgitation.compute", "analysis.dedup.compute"),
-    ("analysis.removals.figures", "analysis.bias.compute"),
     ("analysis.review.contract", "analysis.regurgitation.contract"),
-    ("analysis.review.contract", "analysis.removals.compute"),
-    ("analysis.review.summary", "analysis.removals.compute"),
 }
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from analysis.bias.cached import audited_words
-from analysis.bias.compute import bias_report, npmi_table, parse_terms, shift_for_mask, term_shifts, top_shifted_words
+from analysis.bias.compute import npmi_table, parse_terms, top_shifted_words
 from analysis.bias.reweight import caption_features, fit_weights, removed_without_kept_neighbour
 from analysis.captions import build_index
+from analysis.effects.terms import bias_report, shift_for_mask, term_shifts
 from analysis.errors import AuditInputError
 from analysis.workspace import load_workspace
 

@@ -224,7 +224,7 @@ def test_visual_concepts_show_a_clusters_central_images_blurred_where_removed(
     removed is served blurred, each kept one sharp."""
     from PIL import Image
 
-    from analysis.concepts.cached import concept_table_for
+    from analysis.effects.cached import concept_table_for
     from analysis.workspace import load_workspace
 
     workspace = load_workspace(browser_workspace)

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 
 from analysis.captions import build_index
-from analysis.concepts.compute import (
+from analysis.concepts.projection import project, rows_in_region
+from analysis.effects.clusters import (
     ConceptClusters,
     class_tfidf_words,
     default_concept_clusters,
     removal_by_cluster,
 )
-from analysis.concepts.projection import project, rows_in_region
 from analysis.stats import benjamini_hochberg
 from tests.helpers import run_cli
 
@@ -204,8 +204,8 @@ def test_dedup_reports_what_its_keep_list_removes_matching_an_independent_count(
 @pytest.mark.parametrize("n_significant", [1, 3, 5])
 def test_the_summary_says_how_many_significant_clusters_it_lists(n_significant: int) -> None:
     """Issue 51: "5 clusters lost significantly more" was followed by 3 clusters and no word of the other 2."""
-    from analysis.concepts.compute import ClusterRate, ClusterRates
-    from analysis.concepts.contract import table_lines
+    from analysis.effects.clusters import ClusterRate, ClusterRates
+    from analysis.effects.lines import table_lines
 
     clusters = [
         ClusterRate(i, 100, 40 - i, (40 - i) / 100, (0.3, 0.5), 4.0 - i / 10, 1e-6, 1e-5, ["dog"], [0])

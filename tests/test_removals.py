@@ -9,14 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis.captions import build_index
-from analysis.removals.compute import (
-    filter_overlap,
-    removal_by_terms,
-    removal_summary,
-    removed_page,
-    score_histogram,
-    threshold_sweep,
-)
+from analysis.effects.terms import removal_by_terms
+from analysis.removals.compute import filter_overlap, removal_summary, removed_page, score_histogram, threshold_sweep
 from analysis.workspace import init_workspace, load_workspace
 from tests.helpers import write_manifest
 

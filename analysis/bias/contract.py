@@ -9,21 +9,20 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.bias.cached import reweighting
-from analysis.bias.compute import (
+from analysis.bias.compute import parse_terms, top_shifted_words
+from analysis.bias.reweight import Reweighting
+from analysis.captions import caption_index, normalise_term
+from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
+from analysis.distributed import DaskOffload, add_scheduler_argument, offloaded
+from analysis.effects.terms import (
     BiasReport,
     TermShift,
     bias_report,
     check_single_word,
     count_captions,
-    parse_terms,
     report_from_counts,
     term_shifts,
-    top_shifted_words,
 )
-from analysis.bias.reweight import Reweighting
-from analysis.captions import caption_index, normalise_term
-from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
-from analysis.distributed import DaskOffload, add_scheduler_argument, offloaded
 from analysis.errors import AuditInputError
 from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
@@ -203,7 +202,8 @@ class Bias(
         return [f"weights of the {int(kept.sum()):,} kept rows written to {options.weights_out}"]
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
-        from analysis.bias.figures import shift_chart, top_words_chart, weights_chart
+        from analysis.bias.figures import top_words_chart, weights_chart
+        from analysis.effects.figures import shift_chart
 
         workspace = context.workspace
         section = ReportSection("Caption bias: frequency shifts and the reweighting fix")

@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.captions import caption_index
-from analysis.concepts.cached import concept_clusters_for, map_for, probes_for
-from analysis.concepts.compute import ClusterRates, ConceptClusters, default_concept_clusters, removal_by_cluster
+from analysis.concepts.cached import map_for, probes_for
 from analysis.concepts.probes import DEFAULT_PROBES, ProbeResult
 from analysis.concepts.projection import MapProjection
 from analysis.contract import Analysis, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.distributed import add_scheduler_argument, offloaded
+from analysis.effects.cached import concept_clusters_for
+from analysis.effects.clusters import ClusterRates, ConceptClusters, default_concept_clusters, removal_by_cluster
+from analysis.effects.lines import cluster_line, table_lines
 from analysis.embedding_store import load_embeddings
 from analysis.images import tile_png
 from analysis.workspace import Workspace
@@ -29,40 +31,6 @@ class ConceptsResult:
     clusters: ConceptClusters
     probes: ProbeResult
     projection: MapProjection | None
-
-
-def cluster_line(rate, prefix: str = "") -> str:
-    words = f" ({', '.join(rate.top_words[:4])})" if rate.top_words else ""
-    return (
-        f"{prefix}cluster {rate.cluster}{words}: {rate.removed:,} of {rate.size:,} removed ({rate.removal_rate:.1%}, "
-        f"95% CI {rate.ci95[0]:.1%}–{rate.ci95[1]:.1%}), lift {rate.lift:.2f}, q = {rate.q_value:.2g}"
-    )
-
-
-LISTED_CLUSTERS = 3  # significant clusters the text summary lists; --json and the page list them all
-
-
-def table_lines(table: ClusterRates, what: str) -> list[str]:
-    """The summary of a per-cluster removal table (for the filters or for dedup)."""
-    lines = [
-        f"{table.k} visual clusters of {table.n_images:,} images; {what} removed {table.n_removed:,} "
-        f"({table.overall_rate:.1%}) overall"
-    ]
-    raised = table.significant
-    if raised:
-        shown = raised[:LISTED_CLUSTERS]
-        which = f"; the {len(shown)} with the highest lift (all of them: --json)" if len(raised) > len(shown) else ""
-        lines.append(
-            f"{len(raised)} {'cluster' if len(raised) == 1 else 'clusters'} lost significantly more than that"
-            f" (Benjamini–Hochberg q < 0.05){which}:"
-        )
-        lines += [cluster_line(rate, "  ") for rate in shown]
-    else:
-        lines.append("no cluster lost significantly more than the overall rate (Benjamini–Hochberg q < 0.05)")
-    unranked = sum(1 for c in table.clusters if not c.judgeable)
-    if unranked:
-        lines.append(f"{unranked} clusters hold fewer than 30 images: shown, not ranked")
-    return lines
 
 
 def probe_lines(probes: ProbeResult) -> list[str]:
@@ -164,7 +132,8 @@ class Concepts(
         return [f"clusters of {len(frame):,} images written to {options.out}"]
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
-        from analysis.concepts.figures import lift_chart, map_figure, shown_rows
+        from analysis.concepts.figures import map_figure, shown_rows
+        from analysis.effects.figures import lift_chart
 
         workspace = context.workspace
         if load_embeddings(workspace, "original", required=False) is None:

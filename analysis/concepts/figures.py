@@ -7,71 +7,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.charts import LINE_COLOURS, PALETTE, style_figure
-from analysis.concepts.compute import ClusterRates
 from analysis.workspace import Workspace
 
-SHOWN_CLUSTERS = 12
 MAP_POINTS = 2_500  # SVG markers a browser draws quickly; more images are drawn as density under them
 GENERATED_SHOWN = 300  # generated samples drawn, flagged ones first
 DENSITY_BINS = 120
 CLUSTER_COLOURS = LINE_COLOURS[:-1] + ["#8c564b", "#bcbd22", "#17becf", "#9467bd", "#e377c2"]
-
-
-def cluster_label(cluster: int, words: list[str]) -> str:
-    return f"cluster {cluster}: {', '.join(words[:3])}" if words else f"cluster {cluster}"
-
-
-def lift_chart(rates: ClusterRates, workspace: Workspace, title: str | None = None) -> go.Figure:
-    """The judgeable clusters with the highest lift, each with its removal rate and 95% interval, against the
-    overall rate."""
-    shown = [c for c in rates.clusters if c.judgeable][:SHOWN_CLUSTERS][::-1]
-    figure = go.Figure()
-    colour = PALETTE["removed"] if rates.removal == "filters" else "#8e44ad"
-    figure.add_trace(
-        go.Scatter(
-            x=[c.removal_rate for c in shown],
-            y=[cluster_label(c.cluster, c.top_words) for c in shown],
-            mode="markers",
-            marker=dict(
-                size=12,
-                color=[colour if c.significant and (c.lift or 0) > 1 else "#7f7f7f" for c in shown],
-            ),
-            error_x=dict(
-                type="data",
-                symmetric=False,
-                array=[c.ci95[1] - c.removal_rate for c in shown],
-                arrayminus=[c.removal_rate - c.ci95[0] for c in shown],
-                color="#555",
-                thickness=1.5,
-            ),
-            customdata=[
-                [c.size, c.removed, c.lift or 0, c.q_value if c.q_value is not None else np.nan] for c in shown
-            ],
-            hovertemplate="%{y}<br>removed %{customdata[1]:,} of %{customdata[0]:,} (%{x:.1%})<br>"
-            "lift %{customdata[2]:.2f} · q = %{customdata[3]:.2g}<extra></extra>",
-            showlegend=False,
-        )
-    )
-    figure.add_vline(
-        x=rates.overall_rate,
-        line_dash="dot",
-        annotation_text=f"overall {rates.overall_rate:.1%}",
-        annotation_position="top right",
-    )
-    figure.update_xaxes(title="share of the cluster's images removed (95% Clopper–Pearson interval)", tickformat=".0%")
-    figure.update_yaxes(automargin=True)
-    what = "filters" if rates.removal == "filters" else "deduplication"
-    unranked = sum(1 for c in rates.clusters if not c.judgeable)
-    footer = f"{rates.k} clusters (spherical k-means of image embeddings); coloured: q < 0.05 (Benjamini–Hochberg)" + (
-        f"; {unranked} with < 30 images not ranked" if unranked else ""
-    )
-    return style_figure(
-        figure,
-        title or f"Visual clusters that the {what} removed most (highest lift first)",
-        workspace,
-        height=160 + 34 * max(len(shown), 3),
-        footer=footer,
-    )
 
 
 def _density(xy: np.ndarray) -> go.Heatmap:

@@ -10,13 +10,12 @@ from analysis.contamination.cached import contamination_for
 from analysis.contamination.compute import ContaminationResult, SetContamination
 from analysis.contamination.eval_sets import eval_sets_for
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
-from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD
+from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD, copy_flag_threshold
 from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
 from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import load_embeddings
 from analysis.errors import AuditInputError
-from analysis.regurgitation.compute import default_threshold
 from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
@@ -93,7 +92,7 @@ class Contamination(
                 threshold = (
                     default_for_embedder(CANDIDATE_THRESHOLDS, training.embedder, 0.7)
                     if verify
-                    else default_threshold(training.embedder)
+                    else copy_flag_threshold(training.embedder)
                 )
         elif training is None and any(one.has_images for one in sets):
             log("images: not searched (run `pretrain-audit prepare DIR` to embed the training images)")

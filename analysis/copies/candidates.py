@@ -14,6 +14,7 @@ import numpy as np
 from analysis.copies.aligned_similarity import Alignments
 from analysis.copies.local_features import MIN_COVERAGE
 from analysis.copies.tiers import TIERS
+from analysis.embedders.base import default_for_embedder
 
 # Calibrated on real COCO photos with standard copy edits (bench/copy_detection.py; docs/analyses.md).
 CANDIDATE_THRESHOLDS = {"effnet-lite0": 0.50, "open_clip": 0.70, "precomputed": 0.70}
@@ -103,3 +104,14 @@ def cap_per_image(pairs: np.ndarray, similarities: np.ndarray, top_k: int) -> np
     keep = np.zeros(m, dtype=bool)
     keep[entries[rank < top_k] % m] = True
     return keep
+
+
+# Per-embedder defaults, reasoning in docs/analyses.md (Regurgitation): a memorised copy sits far above the
+# similarity of unrelated images and of light edits.
+COPY_FLAG_THRESHOLDS = {"effnet-lite0": 0.95, "open_clip": 0.95, "precomputed": 0.95}
+
+
+def copy_flag_threshold(embedder: str) -> float:
+    """The cosine at which an image is flagged as a copy when pixels are not checked (regurgitation's and
+    contamination's unverified flag): one number for both, so they agree on what a copy is."""
+    return default_for_embedder(COPY_FLAG_THRESHOLDS, embedder)

@@ -1,6 +1,6 @@
 """What deduplication takes out, measured like a filter: the caption term shifts its keep-list causes and the
 removal rate per visual cluster (DALL·E 2's authors warn that dedup can remove valuable examples). Same
-definitions and intervals as for the safety filters (`analysis.bias.compute`, `analysis.concepts.compute`)."""
+definitions and intervals as for the safety filters (`analysis.bias.compute`, `analysis.effects.clusters`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.bias.compute import BiasReport, bias_report
 from analysis.captions import DocTermIndex, caption_index
-from analysis.concepts.cached import dedup_cluster_table
-from analysis.concepts.compute import ClusterRates
+from analysis.effects.cached import dedup_cluster_table
+from analysis.effects.clusters import ClusterRates
+from analysis.effects.terms import BiasReport, bias_report
 from analysis.embedding_store import EmbeddingSet
 from analysis.index import Offload
 from analysis.workspace import Workspace
@@ -44,7 +44,7 @@ def dedup_effects(
 
 def effect_lines(effects: DedupEffects) -> list[str]:
     """The summary of what dedup removed from captions and from visual clusters."""
-    from analysis.concepts.contract import table_lines
+    from analysis.effects.lines import table_lines
 
     if effects.clusters.n_removed == 0:
         return ["dedup removes no image at this setting: it shifts no caption frequency and thins no visual cluster"]

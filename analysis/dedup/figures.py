@@ -69,8 +69,7 @@ def dedup_curve_chart(curve: pd.DataFrame, threshold: float, workspace: Workspac
 def effect_figures(effects, workspace: Workspace) -> dict[str, go.Figure]:
     """What dedup removed, drawn like a filter's removals: caption term shifts and the visual clusters it thinned
     most."""
-    from analysis.bias.figures import shift_chart
-    from analysis.concepts.figures import lift_chart
+    from analysis.effects.figures import lift_chart, shift_chart
 
     figures: dict[str, go.Figure] = {}
     if effects.clusters.n_removed == 0:

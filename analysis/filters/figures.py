@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.bias.compute import term_label
 from analysis.charts import PALETTE, style_figure
+from analysis.effects.terms import term_label
 from analysis.filters.measure import FitReport
 from analysis.workspace import Workspace
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.bias.compute import group_shifts, term_shifts
 from analysis.captions import DocTermIndex
-from analysis.removals.compute import removal_by_terms
+from analysis.effects.terms import group_shifts, removal_by_terms, term_shifts
 from analysis.workspace import Workspace
 
 

@@ -18,7 +18,7 @@ from analysis.cache import (
     load_json,
     load_or_compute,
 )
-from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD, is_verified
+from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD, copy_flag_threshold, is_verified
 from analysis.copies.feature_store import (
     ensure_features,
     features_directory,
@@ -38,7 +38,6 @@ from analysis.regurgitation.compute import (
     RegurgitationResult,
     best_after_dedup,
     dedup_group_sizes,
-    default_threshold,
     nearest_training,
     source_similarities,
     summarise,
@@ -79,7 +78,7 @@ def regurgitation_for(
         threshold = (
             default_for_embedder(CANDIDATE_THRESHOLDS, training.embedder, 0.7)
             if verify
-            else default_threshold(training.embedder)
+            else copy_flag_threshold(training.embedder)
         )
     directory = workspace.config.cache_dir / "regurgitation"
     key = fingerprint("neighbours-rescored", __version__, training.results_key, generated.results_key, k)

@@ -19,19 +19,11 @@ from analysis.copies.candidates import MIN_COVERAGE, is_verified
 from analysis.copies.local_features import Features
 from analysis.copies.tiers import GROUPED_TIERS, TIERS
 from analysis.dedup.compute import DedupResult
-from analysis.embedders.base import default_for_embedder
 from analysis.images import load_image
 from analysis.index import Offload, knn
 from analysis.stats import PROPORTION_METHOD, judgeable, proportion_interval
 
-# Per-embedder defaults, reasoning in docs/analyses.md (Regurgitation): a memorised copy sits far above the
-# similarity of unrelated images and of light edits.
-DEFAULT_THRESHOLDS = {"effnet-lite0": 0.95, "open_clip": 0.95, "precomputed": 0.95}
 PIXEL_SIZE = 64
-
-
-def default_threshold(embedder: str) -> float:
-    return default_for_embedder(DEFAULT_THRESHOLDS, embedder)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ score distributions, the gallery's paging, and the threshold what-if sweep."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,6 @@ import pandas as pd
 
 from analysis.captions import DocTermIndex, normalise_term
 from analysis.errors import AuditInputError
-from analysis.stats import judgeable, proportion_interval
 from analysis.workspace import Workspace
 
 
@@ -69,47 +68,6 @@ def filter_overlap(workspace: Workspace) -> pd.DataFrame:
     names = list(workspace.removed_by)
     masks = np.array([workspace.removed_by[n] for n in names], dtype=np.int64)
     return pd.DataFrame(masks @ masks.T, index=names, columns=names)
-
-
-def removal_by_terms(
-    index: DocTermIndex, kept: np.ndarray, terms: Iterable[str], groups: Mapping[str, Iterable[str]] | None = None
-) -> pd.DataFrame:
-    """Share of captions with each term (or group) that the filters removed, with a Clopper–Pearson 95%
-    interval; `judgeable` is False below the one count rule (`analysis.stats.judgeable`)."""
-    entries: list[tuple[str, str, tuple[str, ...]]] = [("term", normalise_term(t), (normalise_term(t),)) for t in terms]
-    entries += [("group", name, tuple(normalise_term(m) for m in members)) for name, members in (groups or {}).items()]
-    rows = []
-    for kind, name, members in entries:
-        contains = index.docs_containing(members)
-        total, removed = int(contains.sum()), int((contains & ~kept).sum())
-        low, high = proportion_interval(removed, total)
-        rows.append(
-            {
-                "kind": kind,
-                "name": name,
-                "captions": total,
-                "removed": removed,
-                "removal_rate": removed / total if total else np.nan,
-                "ci_low": low,
-                "ci_high": high,
-                "judgeable": judgeable(total),
-            }
-        )
-    overall_removed = int((~kept).sum())
-    low, high = proportion_interval(overall_removed, len(kept))
-    rows.append(
-        {
-            "kind": "all",
-            "name": "all captions",
-            "captions": len(kept),
-            "removed": overall_removed,
-            "removal_rate": overall_removed / len(kept) if len(kept) else np.nan,
-            "ci_low": low,
-            "ci_high": high,
-            "judgeable": judgeable(len(kept)),
-        }
-    )
-    return pd.DataFrame(rows)
 
 
 def score_range(scores: np.ndarray) -> tuple[float, float]:
@@ -224,17 +182,3 @@ def removed_page(
     """One page of removed rows and the total matching; `selection` as for `removed_positions`."""
     positions = removed_positions(workspace, **selection)
     return page_rows(workspace, positions, page, page_size), len(positions)
-
-
-def removed_by_filter(workspace: Workspace) -> pd.DataFrame:
-    """id, filter, score of every (removed row, filter that removed it): what precision is estimated over
-    (a row removed by two filters counts for both; a manifest filter has no score, shown as 1)."""
-    columns = {f.name: f.column for f in workspace.config.filtered.scores}
-    frames = []
-    for name, mask in workspace.removed_by.items():
-        column = columns.get(name)
-        scores = workspace.original[column].to_numpy() if column else np.ones(len(mask))
-        frames.append(
-            pd.DataFrame({"id": workspace.original["id"].to_numpy()[mask], "filter": name, "score": scores[mask]})
-        )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", "filter", "score"])

@@ -9,15 +9,9 @@ import pandas as pd
 
 from analysis.captions import caption_index
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
+from analysis.effects.terms import removal_by_terms
 from analysis.images import tile_png
-from analysis.removals.compute import (
-    RemovalSummary,
-    filter_overlap,
-    removal_by_terms,
-    removal_summary,
-    removed_page,
-    threshold_sweep,
-)
+from analysis.removals.compute import RemovalSummary, filter_overlap, removal_summary, removed_page, threshold_sweep
 from analysis.stats import TOO_FEW, judgeable
 from analysis.workspace import Workspace
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.bias.compute import term_label
 from analysis.charts import LINE_COLOURS, LINE_DASHES, NOTE, PALETTE, style_figure
+from analysis.effects.terms import term_label
 from analysis.filter_spec import ScoreFilter
 from analysis.workspace import Workspace
 

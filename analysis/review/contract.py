@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
+from analysis.effects.removed import removed_by_filter
 from analysis.errors import AuditInputError
-from analysis.removals.compute import removed_by_filter
 from analysis.review.agreement import agreement_table
 from analysis.review.queues import (
     DEFAULT_BANDS,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.removals.compute import removed_by_filter
+from analysis.effects.removed import removed_by_filter
 from analysis.review.agreement import Agreement, agreement_by_group
 from analysis.review.queues import QueueEstimate, queue_estimate
 from analysis.stats import judgeable, proportion_interval, verdicts_for_width

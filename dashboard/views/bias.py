@@ -7,9 +7,6 @@ import streamlit as st
 
 from analysis.bias.cached import reweighting
 from analysis.bias.compute import (
-    FREQUENCY_DEFINITION,
-    TermShift,
-    bias_report,
     format_groups,
     identity_collocations,
     npmi_table,
@@ -17,8 +14,10 @@ from analysis.bias.compute import (
     parse_terms,
     top_shifted_words,
 )
-from analysis.bias.figures import shift_chart, top_words_chart, weights_chart
+from analysis.bias.figures import top_words_chart, weights_chart
 from analysis.bias.reweight import CALIPER_SD, MAX_WITHOUT_KEPT_NEIGHBOUR
+from analysis.effects.figures import shift_chart
+from analysis.effects.terms import FREQUENCY_DEFINITION, TermShift, bias_report
 from analysis.errors import AuditInputError
 from dashboard.components import cache_key, loaded_embeddings, open_section, show_figure, workspace_index
 from dashboard.concepts import concept_section

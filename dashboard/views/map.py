@@ -87,7 +87,7 @@ def _colouring(workspace, choice: str, rows: np.ndarray) -> tuple[pd.Series, str
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _cluster_labels(key: str, _workspace, _table) -> np.ndarray:
-    from analysis.concepts.cached import concept_clusters_for
+    from analysis.effects.cached import concept_clusters_for
 
     clusters = concept_clusters_for(_workspace, found=loaded_embeddings(_workspace))
     words = {c.cluster: ", ".join(c.top_words[:2]) for c in _table.clusters}

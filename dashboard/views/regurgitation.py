@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.copies.candidates import INLIER_THRESHOLD
+from analysis.copies.candidates import INLIER_THRESHOLD, copy_flag_threshold
 from analysis.copies.tiers import GROUPED_TIERS
 from analysis.regurgitation.cached import regurgitation_for
-from analysis.regurgitation.compute import default_threshold
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
 from analysis.review.summary import confirmed_copies
 from analysis.verdicts.decisions import decide
@@ -63,7 +62,7 @@ def warm(workspace) -> None:
     else:
         _check(
             cache_key(workspace),
-            float(default_threshold(training.embedder)),
+            float(copy_flag_threshold(training.embedder)),
             5,
             False,
             INLIER_THRESHOLD,
@@ -98,7 +97,7 @@ def render() -> None:
             "another photograph of the same scene."
         )
     else:
-        default = default_threshold(training.embedder)
+        default = copy_flag_threshold(training.embedder)
         threshold = st.slider(
             "Cosine similarity that flags a likely copy",
             0.80,

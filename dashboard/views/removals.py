@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.removals.compute import (
-    filter_overlap,
-    page_rows,
-    removal_by_terms,
-    removal_summary,
-    removed_by_filter,
-    removed_positions,
-    threshold_sweep,
-)
+from analysis.effects.removed import removed_by_filter
+from analysis.effects.terms import removal_by_terms
+from analysis.removals.compute import filter_overlap, page_rows, removal_summary, removed_positions, threshold_sweep
 from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
 from analysis.review.contract import population
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
