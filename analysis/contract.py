@@ -125,6 +125,9 @@ class Analysis(ABC):
     page: ClassVar[str | None] = None  # module of dashboard/views (and URL path) of its page, if it has one
     icon: ClassVar[str] = ":material/analytics:"
     needs_filter: ClassVar[bool] = False  # compares the original with what the filters kept
+    # The verdict kind its items are judged under (analysis.verdicts.store), where people review what it flags:
+    # the review queue samples `review_population` (analysis/registry.py hands it the analyses it reviews).
+    review_kind: ClassVar[str | None] = None
 
     def __init_subclass__(
         cls,
@@ -169,6 +172,11 @@ class Analysis(ABC):
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
         return []
+
+    def review_population(self, workspace: Workspace, subset: str | None = None) -> tuple[str, pd.DataFrame]:
+        """(what it is, and its items' `id` and `score`) of what a review of this analysis samples: exactly what its
+        command, page and `check` flag at their defaults; `subset` names a part (one filter's removals)."""
+        raise NotImplementedError(f"`{self.name}` has no items for people to review")
 
     def headline(self, workspace: Workspace) -> Headline | None:
         """Its finding in one sentence with its interval, from its cached result at the default options; None for

@@ -15,15 +15,18 @@ from analysis.regurgitation.contract import Regurgitation
 from analysis.removals.contract import Removals
 from analysis.review.contract import ReviewQueue
 
+# The analyses one of them relies on are handed to it here, so that no analysis imports another.
+_REMOVALS, _DUPLICATES = Removals(), Duplicates()
+_REGURGITATION = Regurgitation(duplicate_groups=_DUPLICATES.duplicate_groups)
 ANALYSES: tuple[Analysis, ...] = (
-    Removals(),
+    _REMOVALS,
     Bias(),
     Concepts(),
-    Duplicates(),
-    Regurgitation(),
+    _DUPLICATES,
+    _REGURGITATION,
     Contamination(),
     HashListMatches(),
-    ReviewQueue(),
+    ReviewQueue(reviewed=(_REMOVALS, _REGURGITATION)),
     FilterBuilder(),
 )
 

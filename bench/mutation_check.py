@@ -481,25 +481,25 @@ MUTATIONS = [
     ),
     (
         "the regurgitation queue draws from every generated sample, not the flagged ones",
-        "analysis/review/contract.py",
-        '        flagged = samples[samples["flagged"]]',
-        "        flagged = samples",
+        "analysis/regurgitation/contract.py",
+        '        flagged = samples[samples["flagged"]]\n        return "flagged samples"',
+        '        flagged = samples\n        return "flagged samples"',
         [
             "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],
     ),
     (
         "a filter's queue draws from every removed item",
-        "analysis/review/contract.py",
-        '    return f"filter {filter_name}", removed.loc[removed["filter"] == filter_name, ["id", "score"]]',
-        '    return f"filter {filter_name}", removed.drop_duplicates("id")[["id", "score"]]',
+        "analysis/removals/contract.py",
+        '        return f"filter {subset}", removed.loc[removed["filter"] == subset, ["id", "score"]]',
+        '        return f"filter {subset}", removed.drop_duplicates("id")[["id", "score"]]',
         ["tests/test_review_process.py::test_a_queue_samples_exactly_the_population_it_names"],
     ),
     (
         "the regurgitation queue draws the cosine-only flags again",
-        "analysis/review/contract.py",
-        "        samples = regurgitation.run(workspace, regurgitation.options()).samples",
-        "        samples = regurgitation.run(workspace, regurgitation.options(verify='none')).samples",
+        "analysis/regurgitation/contract.py",
+        "        samples = self.run(workspace, self.options()).samples\n        flagged",
+        "        samples = self.run(workspace, self.options(verify='none')).samples\n        flagged",
         [
             "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],
@@ -752,6 +752,23 @@ MUTATIONS = [
         [
             "tests/test_report_and_gates.py::test_the_printed_report_opens_with_its_summary_and_keeps_to_the_page",
             "tests/test_real_data.py::test_the_pdf_of_a_real_photo_audit_opens_with_figures_that_match_the_json",
+        ],
+    ),
+    (
+        "the registry no longer hands dedup's groups to regurgitation (no group sizes, no best match after dedup)",
+        "analysis/registry.py",
+        "_REGURGITATION = Regurgitation(duplicate_groups=_DUPLICATES.duplicate_groups)",
+        "_REGURGITATION = Regurgitation()",
+        ["tests/test_cli_contract.py::test_cli_json_matches_the_recorded_contract[regurgitation]"],
+    ),
+    (
+        "the review queue is not handed the regurgitation analysis (no copy queue can be drawn)",
+        "analysis/registry.py",
+        "ReviewQueue(reviewed=(_REMOVALS, _REGURGITATION))",
+        "ReviewQueue(reviewed=(_REMOVALS,))",
+        [
+            "tests/test_review_process.py::"
+            "test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],
     ),
 ]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from analysis.embedding_store import load_embeddings
+from analysis.registry import by_name
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import best_after_dedup, nearest_training
 from analysis.workspace import load_workspace
@@ -51,7 +52,8 @@ def test_planted_copies_are_flagged_by_cosine_alone_too(sample_copy: Path) -> No
 def test_copies_match_their_source_and_sit_in_large_groups(sample_copy: Path) -> None:
     workspace = load_workspace(sample_copy)
     truth = json.loads((sample_copy / "sample_truth.json").read_text())
-    samples = regurgitation_for(workspace).samples.set_index("id")
+    duplicates = by_name("regurgitation").duplicates(workspace)  # dedup's groups, as the registry hands them over
+    samples = regurgitation_for(workspace, duplicates=duplicates).samples.set_index("id")
     copies = samples.loc[sorted(textured_copies(workspace, truth))]
     assert (copies["source_rank"] == 1).mean() >= 0.8
     family_copies = [

@@ -329,9 +329,10 @@ def test_kappas_interval_holds_the_truth_at_ten_items() -> None:
 def test_a_queue_samples_exactly_the_population_it_names(sample_dir: Path) -> None:
     """Issue 47: no test guarded what a review queue draws from. A filter's queue holds that filter's removals, the
     all-filters queue every removed item once."""
-    from analysis.review.contract import population
+    from analysis.registry import by_name
     from analysis.workspace import load_workspace
 
+    population = by_name("review-queue").population  # type: ignore[attr-defined]
     workspace = load_workspace(sample_dir)
     ids = workspace.original["id"].astype(str)
     for name, removed in workspace.removed_by.items():
@@ -348,9 +349,9 @@ def test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_
     inlier threshold no pair reaches, verification flags none and cosine still flags them."""
     from analysis.registry import by_name
     from analysis.regurgitation import cached
-    from analysis.review.contract import population
     from analysis.workspace import load_workspace
 
+    population = by_name("review-queue").population  # type: ignore[attr-defined]
     monkeypatch.setattr(cached, "INLIER_THRESHOLD", 10_000)
     workspace = load_workspace(sample_copy)
     regurgitation = by_name("regurgitation")

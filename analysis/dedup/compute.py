@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.copies.candidates import CandidateCheck
+from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.embedders.base import default_for_embedder
 from analysis.index import Offload, as_float32, exact_pairs_above, nearest_centroid, pairs_above
 from analysis.stats import clustered_ratio_interval, judgeable
@@ -73,6 +74,9 @@ class DedupResult:
 
     def group_sizes(self) -> np.ndarray:
         return np.bincount(self.group_id[self.group_id >= 0]) if self.n_groups else np.zeros(0, dtype=np.int64)
+
+    def duplicate_groups(self) -> DuplicateGroups:
+        return DuplicateGroups(self.group_id, self.keep, (self.threshold, self.clusters, self.clusterings))
 
     def to_json(self) -> dict:
         return {

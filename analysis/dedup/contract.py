@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
+from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
 from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
-from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, verified_dedup_for
+from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, latest_dedup, verified_dedup_for
 from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
 from analysis.dedup.effects import DedupEffects, dedup_effects, effect_lines
 from analysis.dedup.pair_table import pair_table
@@ -57,6 +58,12 @@ class Duplicates(
     icon=":material/content_copy:",
     help="near-duplicate groups by clustered search (DALL·E 2), with recall vs exact",
 ):
+    def duplicate_groups(self, workspace: Workspace, found: EmbeddingSet | None = None) -> DuplicateGroups | None:
+        """The groups at the shipped defaults (verified on pixels where the images are there), as regurgitation
+        uses them; None before `prepare`."""
+        result = latest_dedup(workspace, found)
+        return None if result is None else result.duplicate_groups()
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--threshold", type=float, help="cosine similarity for a duplicate pair (default per embedder)"

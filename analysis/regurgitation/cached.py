@@ -19,6 +19,7 @@ from analysis.cache import (
     load_or_compute,
 )
 from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD, copy_flag_threshold, is_verified
+from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.copies.feature_store import (
     ensure_features,
     features_directory,
@@ -28,8 +29,6 @@ from analysis.copies.feature_store import (
 )
 from analysis.copies.local_features import Features
 from analysis.copies.tiers import GROUPED_TIERS, agreement_of_pairs, tiers_of
-from analysis.dedup.cached import latest_dedup
-from analysis.dedup.compute import DedupResult
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.errors import AuditInputError
@@ -37,7 +36,6 @@ from analysis.index import Offload
 from analysis.regurgitation.compute import (
     RegurgitationResult,
     best_after_dedup,
-    dedup_group_sizes,
     nearest_training,
     source_similarities,
     summarise,
@@ -52,7 +50,7 @@ def regurgitation_for(
     *,
     threshold: float | None = None,
     k: int = 5,
-    with_dedup: bool = True,
+    duplicates: DuplicateGroups | None = None,
     verify: bool = False,
     inlier_threshold: int | None = None,
     workers: int = 2,
@@ -85,10 +83,9 @@ def regurgitation_for(
 
     neighbours, method, recall, sources = _neighbours(workspace, directory, key, training, generated, k, offload)
     sizes = after = None
-    dedup = latest_dedup(workspace, training) if with_dedup else None
-    if dedup is not None:
-        sizes = dedup_group_sizes(dedup)
-        after = _best_after_dedup(workspace, directory, key, neighbours, training, generated, dedup)
+    if duplicates is not None:
+        sizes = duplicates.size_of_each_row()
+        after = _best_after_dedup(workspace, directory, key, neighbours, training, generated, duplicates)
     checks = features_of = None
     inlier_threshold = INLIER_THRESHOLD if inlier_threshold is None else inlier_threshold
     if verify:
@@ -176,15 +173,14 @@ def _best_after_dedup(
     neighbours: pd.DataFrame,
     training: EmbeddingSet,
     generated: EmbeddingSet,
-    dedup: DedupResult,
+    duplicates: DuplicateGroups,
 ) -> pd.Series:
     """Each sample's best similarity once dedup's removals are gone, cached per dedup result."""
     generated_frame = workspace.generated
     assert generated_frame is not None
     after_path = directory / (
         # "by-id": the file keeps the generated ids (an earlier layout lost them, so a cached load matched none)
-        fingerprint("after-dedup-by-id", key, dedup.threshold, dedup.clusters, dedup.clusterings, int(dedup.keep.sum()))
-        + ".parquet"
+        fingerprint("after-dedup-by-id", key, *duplicates.settings, int(duplicates.keep.sum())) + ".parquet"
     )
     return load_or_compute(
         [after_path],
@@ -195,7 +191,7 @@ def _best_after_dedup(
             generated.vectors,
             generated.valid,
             training.mapped,
-            training.valid & dedup.keep,
+            training.valid & duplicates.keep,
         ),
         lambda similarity: atomic_save_parquet(
             after_path, similarity.rename("similarity").rename_axis("id").reset_index()

@@ -18,7 +18,6 @@ import pandas as pd
 from analysis.copies.candidates import MIN_COVERAGE, is_verified
 from analysis.copies.local_features import Features
 from analysis.copies.tiers import GROUPED_TIERS, TIERS
-from analysis.dedup.compute import DedupResult
 from analysis.images import load_image
 from analysis.index import Offload, knn
 from analysis.stats import PROPORTION_METHOD, judgeable, proportion_interval
@@ -282,14 +281,6 @@ def _add_pixel_opinions(
             features = (first, second) if first is not None and second is not None else None
         opinion = pixel_similarity(images_root, *pair, features=features)
         samples.loc[row, "ssim"], samples.loc[row, "ssim_aligned"] = opinion
-
-
-def dedup_group_sizes(dedup: DedupResult) -> np.ndarray:
-    """Per training row: the size of its duplicate group (1 for an image in no group)."""
-    sizes = np.ones(dedup.n_images, dtype=np.int64)
-    in_group = dedup.group_id >= 0
-    sizes[in_group] = dedup.group_sizes()[dedup.group_id[in_group]]
-    return sizes
 
 
 def best_after_dedup(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+import pandas as pd
 
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
+from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
 from analysis.distributed import add_scheduler_argument, offloaded
-from analysis.embedding_store import load_embeddings
+from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import RegurgitationResult
@@ -29,6 +33,9 @@ def flag_rule(result: RegurgitationResult) -> str:
     return f"at cosine ≥ {result.threshold}"
 
 
+DuplicateGroupsProvider = Callable[[Workspace, EmbeddingSet | None], DuplicateGroups | None]
+
+
 class Regurgitation(
     Analysis,
     name="regurgitation",
@@ -37,6 +44,23 @@ class Regurgitation(
     icon=":material/compare:",
     help="generated samples vs their nearest training images",
 ):
+    review_kind = "regurgitation"
+
+    def __init__(self, duplicate_groups: DuplicateGroupsProvider | None = None) -> None:
+        """`duplicate_groups`: where dedup's groups come from (analysis/registry.py passes dedup's), for each
+        sample's group size and its best match once dedup removed the rest of the group; without it, neither."""
+        self.duplicate_groups = duplicate_groups
+
+    def duplicates(self, workspace: Workspace, found: EmbeddingSet | None = None) -> DuplicateGroups | None:
+        return None if self.duplicate_groups is None else self.duplicate_groups(workspace, found)
+
+    def review_population(self, workspace: Workspace, subset: str | None = None) -> tuple[str, pd.DataFrame]:
+        """The flagged generated samples (score: similarity to their training match), flagged as this command, its
+        page and `check` flag them by default (verified on pixels where the images are there)."""
+        samples = self.run(workspace, self.options()).samples
+        flagged = samples[samples["flagged"]]
+        return "flagged samples", pd.DataFrame({"id": flagged["id"].astype(str), "score": flagged["similarity"]})
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--threshold", type=float, help="cosine similarity that flags a likely copy (default per embedder)"
@@ -59,6 +83,7 @@ class Regurgitation(
                 workspace,
                 threshold=options.threshold,
                 k=options.k,
+                duplicates=self.duplicates(workspace, found),
                 verify=method == "local-features",
                 inlier_threshold=options.inliers,
                 log=log,

@@ -9,7 +9,9 @@ import pandas as pd
 
 from analysis.captions import caption_index
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
+from analysis.effects.removed import removed_by_filter
 from analysis.effects.terms import removal_by_terms
+from analysis.errors import AuditInputError
 from analysis.images import tile_png
 from analysis.removals.compute import RemovalSummary, filter_overlap, removal_summary, removed_page, threshold_sweep
 from analysis.stats import TOO_FEW, judgeable
@@ -37,6 +39,22 @@ class Removals(
     help="what the filters removed: totals, per filter, by caption term",
     needs_filter=True,
 ):
+    review_kind = "removal"
+
+    def review_population(self, workspace: Workspace, subset: str | None = None) -> tuple[str, pd.DataFrame]:
+        """A filter's removals (score: the filter's score), or every removed item once."""
+        if not workspace.config.filtered.defined:
+            raise AuditInputError("no filter is defined, so nothing was removed to review.", path=workspace.config.root)
+        removed = removed_by_filter(workspace)
+        if subset is None:
+            return "all filters", removed.drop_duplicates("id")[["id", "score"]]
+        if subset not in set(removed["filter"]):
+            raise AuditInputError(
+                f"--filter {subset}: no such filter in this workspace.",
+                fix=f"use one of {sorted(set(removed['filter']))}.",
+            )
+        return f"filter {subset}", removed.loc[removed["filter"] == subset, ["id", "score"]]
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--terms", help="comma-separated words (default: the workspace's default terms)")
 

@@ -4,6 +4,7 @@ estimate) and the report's "Review" section (decisions, agreement, queue estimat
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -36,30 +37,6 @@ class QueueResult:
     listed: list[QueueEstimate]  # every queue's estimate, when no queue was asked for
 
 
-def population(workspace: Workspace, kind: str, filter_name: str | None) -> tuple[str, pd.DataFrame]:
-    """(description, `id`, `score`) of what a queue samples: a filter's removals (score: the filter's score), all
-    removals, or the flagged generated samples (score: similarity to their nearest training image), flagged as the
-    `regurgitation` command, its page and `check` flag them by default (verified on pixels where the images are)."""
-    if kind == "regurgitation":
-        from analysis.regurgitation.contract import Regurgitation
-
-        regurgitation = Regurgitation()
-        samples = regurgitation.run(workspace, regurgitation.options()).samples
-        flagged = samples[samples["flagged"]]
-        return "flagged samples", pd.DataFrame({"id": flagged["id"].astype(str), "score": flagged["similarity"]})
-    if not workspace.config.filtered.defined:
-        raise AuditInputError("no filter is defined, so nothing was removed to review.", path=workspace.config.root)
-    removed = removed_by_filter(workspace)
-    if filter_name is None:
-        return "all filters", removed.drop_duplicates("id")[["id", "score"]]
-    if filter_name not in set(removed["filter"]):
-        raise AuditInputError(
-            f"--filter {filter_name}: no such filter in this workspace.",
-            fix=f"use one of {sorted(set(removed['filter']))}.",
-        )
-    return f"filter {filter_name}", removed.loc[removed["filter"] == filter_name, ["id", "score"]]
-
-
 def estimate_line(estimate: QueueEstimate) -> str:
     noun = "precision" if estimate.kind == "removal" else "share of real copies"
     if estimate.estimate is None:
@@ -81,8 +58,22 @@ class ReviewQueue(
     title="Review",
     help="draw a stratified random review queue of what a filter removed (or of flagged samples) and estimate from it",
 ):
+    def __init__(self, reviewed: Iterable[Analysis] = ()) -> None:
+        """`reviewed`: the analyses whose items people judge, each under its `review_kind` (the registry passes
+        them: the review process knows no analysis by name)."""
+        self.reviewed = {analysis.review_kind: analysis for analysis in reviewed if analysis.review_kind}
+
+    def population(self, workspace: Workspace, kind: str, subset: str | None = None) -> tuple[str, pd.DataFrame]:
+        """(description, `id`, `score`) of what a queue of `kind` samples: the reviewed analysis's own population."""
+        if kind not in self.reviewed:
+            raise AuditInputError(
+                f"--kind {kind}: nothing is reviewed under that kind.", fix=f"use one of {list(self.reviewed)}."
+            )
+        return self.reviewed[kind].review_population(workspace, subset)
+
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--kind", choices=["removal", "regurgitation"], default="removal")
+        kinds = list(self.reviewed)
+        parser.add_argument("--kind", choices=kinds, default=kinds[0] if kinds else None)
         parser.add_argument("--filter", help="the filter whose removals to sample (default: all removals)")
         parser.add_argument("--n", type=int, help="items in the queue (without it: list the queues and estimates)")
         parser.add_argument("--strata", choices=STRATA, default="score-band", help="default: score-band")
@@ -96,7 +87,7 @@ class ReviewQueue(
             return QueueResult(None, pd.DataFrame(), None, queue_estimates(store, decisions))
         if options.bands < 1:
             raise AuditInputError(f"--bands {options.bands} must be at least 1.", fix="use e.g. --bands 4.")
-        described, members = population(workspace, options.kind, options.filter)
+        described, members = self.population(workspace, options.kind, options.filter)
         request = QueueRequest(options.kind, described, options.n, options.strata, options.bands, options.seed)
         items = open_queue(store, request, members)
         return QueueResult(request, items, queue_estimate(request.name, request.kind, items, decisions), [])

@@ -40,7 +40,7 @@ def _generated(key: str, _workspace, _projection):
     positions, rows = placed
     generated_ids = _workspace.generated["id"].astype(str).to_numpy()[rows]
     try:
-        samples = regurgitation_for(_workspace, with_dedup=False).samples.set_index("id")
+        samples = regurgitation_for(_workspace).samples.set_index("id")
     except AuditInputError:
         samples = None
     flagged = (

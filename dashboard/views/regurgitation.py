@@ -10,6 +10,7 @@ import streamlit as st
 
 from analysis.copies.candidates import INLIER_THRESHOLD, copy_flag_threshold
 from analysis.copies.tiers import GROUPED_TIERS
+from analysis.registry import by_name
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
 from analysis.review.summary import confirmed_copies
@@ -47,7 +48,15 @@ def _check(
     _workspace,
     tiers: tuple[str, ...] = GROUPED_TIERS,
 ):
-    return regurgitation_for(_workspace, threshold=threshold, k=k, verify=verify, inlier_threshold=inliers, tiers=tiers)
+    return regurgitation_for(
+        _workspace,
+        threshold=threshold,
+        k=k,
+        duplicates=by_name("regurgitation").duplicates(_workspace),  # type: ignore[attr-defined]
+        verify=verify,
+        inlier_threshold=inliers,
+        tiers=tiers,
+    )
 
 
 def warm(workspace) -> None:

@@ -6,9 +6,9 @@ import streamlit as st
 
 from analysis.effects.removed import removed_by_filter
 from analysis.effects.terms import removal_by_terms
+from analysis.registry import by_name
 from analysis.removals.compute import filter_overlap, page_rows, removal_summary, removed_positions, threshold_sweep
 from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
-from analysis.review.contract import population
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
 from analysis.scoring.ordinary_rates import ordinary_rate
 from analysis.verdicts.decisions import decide
@@ -180,7 +180,7 @@ def gallery(workspace, index, store: VerdictStore) -> None:
             workspace,
             store,
             "removal",
-            lambda chosen: population(workspace, "removal", chosen),
+            lambda chosen: by_name("removals").review_population(workspace, chosen),
             ["all filters"] + list(workspace.removed_by),
             "g",
         )
