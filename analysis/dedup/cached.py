@@ -37,6 +37,8 @@ from analysis.copies.feature_store import (
 from analysis.copies.tiers import GROUPED_TIERS, agreement_of_pairs, tiers_of
 from analysis.dedup.compute import (
     CURVE_LOW,
+    DEFAULT_KEEP_RULE,
+    DEFAULT_R,
     DedupResult,
     KeepRule,
     RecallEstimate,
@@ -95,9 +97,9 @@ def dedup_for(
     *,
     threshold: float | None = None,
     clusters: int | None = None,
-    clusterings: int = 5,
+    clusterings: int = DEFAULT_R,
     exact: bool = False,
-    keep_rule: KeepRule = "centre",
+    keep_rule: KeepRule = DEFAULT_KEEP_RULE,
     use_cache: bool = True,
     progress=None,
     found: EmbeddingSet | None = None,
@@ -268,8 +270,8 @@ def verified_dedup_for(
     inlier_threshold: int | None = None,
     top_k: int = CANDIDATE_TOP_K,
     clusters: int | None = None,
-    clusterings: int = 5,
-    keep_rule: KeepRule = "centre",
+    clusterings: int = DEFAULT_R,
+    keep_rule: KeepRule = DEFAULT_KEEP_RULE,
     found: EmbeddingSet | None = None,
     workers: int = 2,
     log: Callable[[str], None] | None = None,
@@ -317,6 +319,13 @@ def verified_dedup_for(
         lambda check: _save_check(path, check),
     ).at_inliers(inlier_threshold)
     check = _tiered(workspace, found, check, f"{key}-{inlier_threshold}", tiers, workers, log, offload)
+    return _grouped(workspace, found, base, check, keep_rule)
+
+
+def _grouped(
+    workspace: Workspace, found: EmbeddingSet, base: DedupResult, check: CandidateCheck, keep_rule: KeepRule
+) -> DedupResult:
+    """Groups from the verified pairs of the tiers acted on, byte-identical files always among them."""
     acted = check.acted
     pairs, pair_similarity = with_byte_identical(
         check.pairs[acted], check.similarities[acted], found.status["sha256"], base.n_images
@@ -328,9 +337,9 @@ def verified_dedup_for(
         pairs,
         group_id,
         keep,
-        candidate_threshold,
+        check.candidate_threshold,
         base.clusters,
-        clusterings,
+        base.clusterings,
         base.pairs_per_clustering,
         None,
         None,

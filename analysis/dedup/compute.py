@@ -8,7 +8,7 @@ duplicate group is a connected component of pairs; deduplication keeps one image
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import faiss
 import numpy as np
@@ -21,6 +21,8 @@ from analysis.index import Offload, as_float32, exact_pairs_above, nearest_centr
 from analysis.stats import clustered_ratio_interval, judgeable
 
 KeepRule = Literal["centre", "first", "resolution"]
+KEEP_RULES: tuple[KeepRule, ...] = get_args(KeepRule)
+DEFAULT_KEEP_RULE: KeepRule = "centre"  # the image closest to its group's centre
 DEFAULT_R = 5  # clusterings, as in DALL·E 2
 CURVE_LOW = 0.80  # lowest threshold of the removal curve and of the dashboard's slider
 # Cosine thresholds per embedder, with the reasoning in docs/analyses.md (Near-duplicates).
@@ -223,7 +225,7 @@ def groups_from_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
 
 
 def choose_keepers(
-    vectors: np.ndarray, group_id: np.ndarray, rule: KeepRule = "centre", resolution: np.ndarray | None = None
+    vectors: np.ndarray, group_id: np.ndarray, rule: KeepRule = DEFAULT_KEEP_RULE, resolution: np.ndarray | None = None
 ) -> np.ndarray:
     """One image kept per group: closest to the group's mean embedding (default), first seen, or largest."""
     keep = group_id < 0
@@ -250,7 +252,7 @@ def deduplicate(
     clusters: int | None = None,
     clusterings: int = DEFAULT_R,
     exact: bool = False,
-    keep_rule: KeepRule = "centre",
+    keep_rule: KeepRule = DEFAULT_KEEP_RULE,
     resolution: np.ndarray | None = None,
     valid: np.ndarray | None = None,
     seed: int = 0,
@@ -307,7 +309,7 @@ def at_higher_threshold(
     vectors: np.ndarray,
     threshold: float,
     *,
-    keep_rule: KeepRule = "centre",
+    keep_rule: KeepRule = DEFAULT_KEEP_RULE,
     resolution: np.ndarray | None = None,
     valid: np.ndarray | None = None,
 ) -> DedupResult:

@@ -14,7 +14,15 @@ from analysis.copies.evidence import pair_evidence
 from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
 from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
 from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, latest_dedup, verified_dedup_for
-from analysis.dedup.compute import DedupResult, RecallEstimate, exact_duplicates, groups_from_pairs
+from analysis.dedup.compute import (
+    DEFAULT_KEEP_RULE,
+    DEFAULT_R,
+    KEEP_RULES,
+    DedupResult,
+    RecallEstimate,
+    exact_duplicates,
+    groups_from_pairs,
+)
 from analysis.dedup.effects import DedupEffects, dedup_effects, effect_lines
 from analysis.dedup.pair_table import pair_table
 from analysis.distributed import add_scheduler_argument, offloaded
@@ -72,7 +80,10 @@ class Duplicates(
             "--clusters", type=int, help="k-means clusters K (default ≈ n / 1,000: clusters of ~1,000 images)"
         )
         parser.add_argument(
-            "--clusterings", type=int, default=5, help="independent clusterings R (default 5, as DALL·E 2)"
+            "--clusterings",
+            type=int,
+            default=DEFAULT_R,
+            help=f"independent clusterings R (default {DEFAULT_R}, as DALL·E 2)",
         )
         parser.add_argument("--exact", action="store_true", help="also run exact all-pairs search and report recall")
         parser.add_argument(
@@ -84,8 +95,8 @@ class Duplicates(
         )
         parser.add_argument(
             "--keep",
-            choices=["centre", "first", "resolution"],
-            default="centre",
+            choices=KEEP_RULES,
+            default=DEFAULT_KEEP_RULE,
             help="which image of a group is kept (default: closest to the group centre)",
         )
         parser.add_argument("--out", help="write id, group_id, keep to this Parquet file")
