@@ -40,6 +40,14 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
 
+def array_fingerprint(array: np.ndarray) -> str:
+    """A short key for an array's content (dtype, shape and bytes): where a result depends on which rows, not on
+    how many, a count in its key would hand one answer to another."""
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def _temp_beside(path: Path) -> tuple[int, str]:
     """A temporary file in the target's folder (so the rename is atomic), readable as an ordinary file would be:
     mkstemp creates it 0600, which would make exported reports and tables unreadable to the user's colleagues."""

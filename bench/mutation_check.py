@@ -771,6 +771,13 @@ MUTATIONS = [
             "test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],
     ),
+    (
+        "the search after dedup is cached by how many rows dedup keeps, not which",
+        "analysis/regurgitation/cached.py",
+        "array_fingerprint(duplicates.keep)",
+        "int(duplicates.keep.sum())",
+        ["tests/test_regurgitation.py::test_two_keep_lists_of_one_size_get_their_own_best_match_after_dedup"],
+    ),
 ]
 
 

@@ -170,3 +170,29 @@ def test_a_second_run_from_the_cache_reports_the_same_similarity_after_dedup(sam
     after = [sample["best_similarity_after_dedup"] for sample in second["samples"]]
     assert all(value is not None for value in after)
     assert second == first
+
+
+def test_two_keep_lists_of_one_size_get_their_own_best_match_after_dedup(sample_copy: Path) -> None:
+    """The search after dedup is cached by which rows dedup keeps: it was keyed by how many, so a second keep-list
+    of the same size (other settings, other tiers) was handed the first one's answer."""
+    from analysis.copies.duplicate_groups import DuplicateGroups
+
+    workspace = load_workspace(sample_copy)
+    groups = by_name("regurgitation").duplicates(workspace)  # type: ignore[attr-defined]
+    assert groups is not None and (~groups.keep).sum() > 0
+    moved = DuplicateGroups(groups.group_id, np.roll(groups.keep, 1))  # another keep-list of the same size
+    assert moved.keep.sum() == groups.keep.sum() and (moved.keep != groups.keep).any()
+    first = regurgitation_for(workspace, duplicates=groups).samples.set_index("id")
+    second = regurgitation_for(workspace, duplicates=moved).samples.set_index("id")
+    training = load_embeddings(workspace, "original")
+    generated = load_embeddings(workspace, "generated")
+    expected = best_after_dedup(
+        regurgitation_for(workspace).neighbours,
+        workspace.generated["id"].to_numpy(),
+        generated.vectors,
+        generated.valid,
+        training.mapped,
+        training.valid & moved.keep,
+    )
+    assert np.allclose(second["best_similarity_after_dedup"], expected.reindex(second.index))
+    assert not np.allclose(first["best_similarity_after_dedup"], second["best_similarity_after_dedup"])

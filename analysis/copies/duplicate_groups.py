@@ -14,7 +14,6 @@ import numpy as np
 class DuplicateGroups:
     group_id: np.ndarray  # per training row; -1 for a row in no group
     keep: np.ndarray  # per training row: kept by dedup
-    settings: tuple[float, int, int]  # threshold, clusters, clusterings: part of the keys of what derives from it
 
     def size_of_each_row(self) -> np.ndarray:
         """Per training row: the size of its duplicate group (1 for a row in no group)."""

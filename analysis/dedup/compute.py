@@ -78,7 +78,7 @@ class DedupResult:
         return np.bincount(self.group_id[self.group_id >= 0]) if self.n_groups else np.zeros(0, dtype=np.int64)
 
     def duplicate_groups(self) -> DuplicateGroups:
-        return DuplicateGroups(self.group_id, self.keep, (self.threshold, self.clusters, self.clusterings))
+        return DuplicateGroups(self.group_id, self.keep)
 
     def to_json(self) -> dict:
         return {

@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis import __version__
 from analysis.cache import (
+    array_fingerprint,
     atomic_save_json,
     atomic_save_npy,
     atomic_save_parquet,
@@ -179,8 +180,9 @@ def _best_after_dedup(
     generated_frame = workspace.generated
     assert generated_frame is not None
     after_path = directory / (
-        # "by-id": the file keeps the generated ids (an earlier layout lost them, so a cached load matched none)
-        fingerprint("after-dedup-by-id", key, *duplicates.settings, int(duplicates.keep.sum())) + ".parquet"
+        # Keyed by which rows dedup keeps: a count of them keyed it before, so two keep-lists of one size shared a
+        # result. The file keeps the generated ids.
+        fingerprint("after-dedup-of-kept-rows", key, array_fingerprint(duplicates.keep)) + ".parquet"
     )
     return load_or_compute(
         [after_path],
