@@ -10,7 +10,7 @@ from analysis.concepts.contract import cluster_frame
 from analysis.copies.candidates import CANDIDATE_TOP_K
 from analysis.copies.pdq import pair_pdq_distances, pdq_hashes
 from analysis.dedup.cached import dedup_curve_for, dedup_for, dedup_recall_for, verified_dedup_for
-from analysis.dedup.compute import CURVE_LOW, default_threshold, exact_duplicates
+from analysis.dedup.compute import CURVE_LOW, DEFAULT_R, default_threshold, exact_duplicates
 from analysis.dedup.effects import dedup_effects
 from analysis.dedup.figures import dedup_curve_chart, effect_figures, group_size_chart
 from analysis.stats import TOO_FEW
@@ -144,8 +144,8 @@ def render() -> None:
     st.title("Near-duplicates")
     st.caption(
         "DALL·E 2's method: spherical k-means on image embeddings, candidate pairs (cosine ≥ threshold) searched "
-        "within clusters, union over 5 clusterings; by default each candidate is then verified on pixels (local "
-        "features under one geometric transform). A group is a connected component of duplicate pairs."
+        f"within clusters, union over {DEFAULT_R} clusterings; by default each candidate is then verified on pixels "
+        "(local features under one geometric transform). A group is a connected component of duplicate pairs."
     )
     found = require_embeddings(workspace)
     key = cache_key(workspace)
