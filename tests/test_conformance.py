@@ -111,3 +111,27 @@ def test_its_page_opens_on_the_warmed_sample(analysis: Analysis, warmed: Path, m
 
     app = open_page(str(analysis.page), warmed, monkeypatch)  # asserts that the page raised nothing
     assert app.title and app.title[0].value
+
+
+REVIEWED = [analysis for analysis in ANALYSES if analysis.review_kind]
+
+
+@pytest.mark.parametrize("analysis", REVIEWED, ids=[analysis.name for analysis in REVIEWED])
+def test_what_people_review_of_it_is_a_population_the_review_queue_is_given(analysis: Analysis, warmed: Path) -> None:
+    """An analysis that declares a review kind gives the items of its review (ids and scores, each once), under a
+    kind the verdict store knows, and the registry hands it to the review queue: one declared without the other
+    would leave its flags unreviewable."""
+    from analysis.registry import by_name
+    from analysis.verdicts.store import VERDICTS_BY_KIND
+
+    assert analysis.review_kind in VERDICTS_BY_KIND
+    described, members = analysis.review_population(load_workspace(warmed))
+    assert described and list(members.columns) == ["id", "score"] and members["id"].is_unique
+    assert len(members) > 0, "the sample has items of every reviewed kind"
+    assert by_name("review-queue").reviewed[analysis.review_kind] is analysis  # type: ignore[attr-defined]
+
+
+def test_an_analysis_without_a_review_kind_has_no_population() -> None:
+    for analysis in (a for a in ANALYSES if not a.review_kind):
+        with pytest.raises(NotImplementedError):
+            analysis.review_population(None)  # type: ignore[arg-type]
