@@ -267,10 +267,11 @@ class Duplicates(
         workspace = context.workspace
         if load_embeddings(workspace, "original", required=False) is None:
             return [ReportSection("Near-duplicates", note=NOT_PREPARED)]
-        outcome = self.run(workspace, self.options())
+        options = self.options()
+        outcome = self.run(workspace, options)
         dedup = outcome.result
         context.parameters["dedup"] = (
-            f"cosine ≥ {dedup.threshold}, K={dedup.clusters}, R={dedup.clusterings}, keep=centre"
+            f"cosine ≥ {dedup.threshold}, K={dedup.clusters}, R={dedup.clusterings}, keep={options.keep}"
         )
         section = ReportSection(
             "Near-duplicates (clustered search, DALL·E 2 method)", summary=self.summary_lines(outcome)
