@@ -481,9 +481,9 @@ MUTATIONS = [
     ),
     (
         "the regurgitation queue draws from every generated sample, not the flagged ones",
-        "analysis/regurgitation/contract.py",
-        '        flagged = samples[samples["flagged"]]\n        return "flagged samples"',
-        '        flagged = samples\n        return "flagged samples"',
+        "analysis/regurgitation/compute.py",
+        '    flagged = samples[samples["flagged"]]\n    return pd.DataFrame({"id"',
+        '    flagged = samples\n    return pd.DataFrame({"id"',
         [
             "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],
@@ -498,8 +498,8 @@ MUTATIONS = [
     (
         "the regurgitation queue draws the cosine-only flags again",
         "analysis/regurgitation/contract.py",
-        "        samples = self.run(workspace, self.options()).samples\n        flagged",
-        "        samples = self.run(workspace, self.options(verify='none')).samples\n        flagged",
+        "flagged_items(self.run(workspace, self.options()).samples)",
+        "flagged_items(self.run(workspace, self.options(verify='none')).samples)",
         [
             "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],

@@ -10,9 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.captions import DocTermIndex, normalise_term
-from analysis.effects.terms import (
-    check_single_word,
-)
+from analysis.effects.terms import check_single_word
 
 
 def parse_terms(text: str) -> list[str]:

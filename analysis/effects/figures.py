@@ -11,6 +11,8 @@ from analysis.effects.clusters import ClusterRates
 from analysis.stats import MIN_JUDGEABLE
 from analysis.workspace import Workspace
 
+SHOWN_CLUSTERS = 12  # clusters the lift chart draws
+
 
 def shift_chart(
     shifts: list,
@@ -87,9 +89,6 @@ def shift_chart(
         height=160 + 60 * len(shifts),
         footer=f"frequency = share of captions containing the term; grey: fewer than {MIN_JUDGEABLE} captions",
     )
-
-
-SHOWN_CLUSTERS = 12
 
 
 def cluster_label(cluster: int, words: list[str]) -> str:

@@ -27,8 +27,6 @@ from analysis.stats import (
 )
 
 FREQUENCY_DEFINITION = "share of captions containing the term at least once (document frequency)"
-
-
 CI_METHOD = CHANGE_METHOD
 
 

@@ -283,6 +283,12 @@ def _add_pixel_opinions(
         samples.loc[row, "ssim"], samples.loc[row, "ssim_aligned"] = opinion
 
 
+def flagged_items(samples: pd.DataFrame) -> pd.DataFrame:
+    """The flagged samples as a review population: `id`, and `score`, the similarity to their training match."""
+    flagged = samples[samples["flagged"]]
+    return pd.DataFrame({"id": flagged["id"].astype(str), "score": flagged["similarity"]})
+
+
 def best_after_dedup(
     neighbours: pd.DataFrame,
     generated_ids: np.ndarray,

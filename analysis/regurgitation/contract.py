@@ -15,7 +15,7 @@ from analysis.distributed import add_scheduler_argument, offloaded
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
 from analysis.regurgitation.cached import regurgitation_for
-from analysis.regurgitation.compute import RegurgitationResult
+from analysis.regurgitation.compute import RegurgitationResult, flagged_items
 from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
@@ -57,9 +57,7 @@ class Regurgitation(
     def review_population(self, workspace: Workspace, subset: str | None = None) -> tuple[str, pd.DataFrame]:
         """The flagged generated samples (score: similarity to their training match), flagged as this command, its
         page and `check` flag them by default (verified on pixels where the images are there)."""
-        samples = self.run(workspace, self.options()).samples
-        flagged = samples[samples["flagged"]]
-        return "flagged samples", pd.DataFrame({"id": flagged["id"].astype(str), "score": flagged["similarity"]})
+        return "flagged samples", flagged_items(self.run(workspace, self.options()).samples)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

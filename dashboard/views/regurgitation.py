@@ -12,6 +12,7 @@ from analysis.copies.candidates import INLIER_THRESHOLD, copy_flag_threshold
 from analysis.copies.tiers import GROUPED_TIERS
 from analysis.registry import by_name
 from analysis.regurgitation.cached import regurgitation_for
+from analysis.regurgitation.compute import flagged_items
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
 from analysis.review.summary import confirmed_copies
 from analysis.verdicts.decisions import decide
@@ -166,8 +167,8 @@ SIMILARITY, SAMPLES = "How similar the samples are", "Samples, most similar firs
 
 
 def flagged_population(result):
-    flagged = result.samples[result.samples["flagged"]]
-    return lambda _: ("flagged samples", flagged.assign(id=flagged["id"].astype(str), score=flagged["similarity"]))
+    """What the page's review queue draws from: the samples this page flags, at its own settings."""
+    return lambda _: ("flagged samples", flagged_items(result.samples))
 
 
 def viewer(workspace, result, store: VerdictStore) -> None:
@@ -247,7 +248,7 @@ class _ShownPage:
         kept = dict(zip(training.index, workspace.kept[positions]))
         removed = [t for t in ids_shown if not kept[t]]
         revealed = allowed_reveals(workspace, store, reviewer, removed if reveal else [], "regurgitation")
-        return cls(training, kept, set(revealed), workspace.generated.set_index("id"))
+        return cls(training, kept, revealed, workspace.generated.set_index("id"))
 
     def blurred(self, training_id: str) -> bool:
         """A training image the filters removed stays blurred until this reviewer may and asks to see it."""
