@@ -6,7 +6,8 @@ An analysis lives in one folder, `analysis/<name>/`:
 - `cached.py`   its cached entry points (load the artifact when its fingerprint is present, else compute and
                 save it atomically, through `analysis.cache.load_or_compute`), when it has artifacts;
 - `figures.py`  its Plotly charts, in the house style of `analysis.charts`;
-- `contract.py` one `Analysis` subclass: CLI arguments, `run` (from parsed options to a result), `to_json`,
+- `contract.py` one `Analysis` subclass: its `Params` (a frozen dataclass of `analysis.params.setting`s: the CLI
+                flags, validation and the cache key come from it), `run` (from parameters to a result), `to_json`,
                 `summary_lines` (the one source of its CLI text and its report text), report sections, gates.
 Its page is `dashboard/views/<page>.py`, found by name. docs/ARCHITECTURE.md walks through adding one.
 """
@@ -24,6 +25,8 @@ import pandas as pd
 
 from analysis.captions import DocTermIndex, caption_index
 from analysis.filter_spec import NO_FILTER_HINT
+from analysis.params import NoParams
+from analysis.params import Params as ParamsBase
 from analysis.workspace import Workspace
 
 Log = Callable[[str], None]
@@ -128,6 +131,8 @@ class Analysis(ABC):
     # The verdict kind its items are judged under (analysis.verdicts.store), where people review what it flags:
     # the review queue samples `review_population` (analysis/registry.py hands it the analyses it reviews).
     review_kind: ClassVar[str | None] = None
+    # Its parameters, declared once: every caller (CLI, report, `check`, headline, pages) builds one and calls `run`.
+    Params: ClassVar[type[ParamsBase]] = NoParams
 
     def __init_subclass__(
         cls,
@@ -143,6 +148,8 @@ class Analysis(ABC):
         super().__init_subclass__(**kwargs)
         cls.name, cls.title, cls.help, cls.page, cls.icon = name, title, help, page, icon
         cls.needs_filter = needs_filter
+        if cls.Params is not NoParams:
+            cls.Params.section = name
 
     def missing_input(self, workspace: Workspace) -> tuple[str, str] | None:
         """(what is missing, how to add it) when this analysis cannot run on this workspace, else None: the CLI's
@@ -152,11 +159,26 @@ class Analysis(ABC):
         return None
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        """Its CLI options (the command, DIR and --json are added by the CLI)."""
+        """Its CLI options (the command, DIR and --json are added by the CLI): a flag per parameter, generated from
+        `Params`, and the files it can write."""
+        self.Params.add_arguments(parser)
+        self.add_output_arguments(parser)
+
+    def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Flags naming files to write (`--out`): not parameters, since they change no result."""
+
+    def params(self, **overrides: Any) -> Any:
+        """Its parameters at their defaults, with `overrides` (validated: a bad value raises AuditInputError)."""
+        return self.Params(**overrides)
+
+    def params_from_cli(self, workspace: Workspace, options: argparse.Namespace) -> Any:
+        """The parameters of a command line: the flags given, the rest at their defaults."""
+        return self.Params.from_options(options, self.params())
 
     @abstractmethod
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> Any:
-        """The result for these options, from the workspace's cache where it is there."""
+    def run(self, workspace: Workspace, params: Any, log: Log = quiet) -> Any:
+        """The result for these parameters (an instance of its `Params`), from the workspace's cache where it is
+        there: the one entry point of the CLI, the report, `check` and the headline."""
 
     @abstractmethod
     def to_json(self, result: Any) -> dict:
@@ -200,12 +222,3 @@ class Analysis(ABC):
     def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
         """The gates asked for in `options` (none when its gate options are unset)."""
         return []
-
-    def options(self, **overrides: Any) -> argparse.Namespace:
-        """Its options at their defaults (as the CLI would parse them without flags), with `overrides`."""
-        parser = argparse.ArgumentParser(add_help=False)
-        self.add_arguments(parser)
-        options = parser.parse_args([])
-        for key, value in overrides.items():
-            setattr(options, key, value)
-        return options

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from analysis.errors import AuditInputError
+from analysis.params import setting
 from analysis.progress import tasks_line
 
 if TYPE_CHECKING:
@@ -202,12 +203,26 @@ class DaskOffload:
         return SearchResult(best_similarities, best_rows, f"exact, {len(parts)} partitions on Dask", None)
 
 
+SCHEDULER_HELP = (
+    "run the heavy step on a Dask cluster (same results; workers must see the workspace's files); "
+    "default: [compute] scheduler in audit.toml, else this process"
+)
+SCHEDULER_METAVAR = "local[:N]|tcp://HOST:PORT|none"
+
+
 def add_scheduler_argument(parser) -> None:
-    parser.add_argument(
-        "--scheduler",
-        metavar="local[:N]|tcp://HOST:PORT|none",
-        help="run the heavy step on a Dask cluster (same results; workers must see the workspace's files); "
-        "default: [compute] scheduler in audit.toml, else this process",
+    """`--scheduler` of `prepare`, a workspace command rather than an analysis."""
+    parser.add_argument("--scheduler", metavar=SCHEDULER_METAVAR, help=SCHEDULER_HELP)
+
+
+def scheduler_setting() -> Any:
+    """The `--scheduler` parameter of the analyses that offload work: where it runs, so not part of a result's key
+    (the answers are the same on the cluster) and not an analysis setting of audit.toml ([compute] scheduler is)."""
+    return setting(
+        help=SCHEDULER_HELP,
+        metavar=SCHEDULER_METAVAR,
+        in_toml=False,
+        affects_result=False,
     )
 
 

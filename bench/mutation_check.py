@@ -498,8 +498,8 @@ MUTATIONS = [
     (
         "the regurgitation queue draws the cosine-only flags again",
         "analysis/regurgitation/contract.py",
-        "flagged_items(self.run(workspace, self.options()).samples)",
-        "flagged_items(self.run(workspace, self.options(verify='none')).samples)",
+        "flagged_items(self.run(workspace, self.params()).samples)",
+        "flagged_items(self.run(workspace, self.params(verify='none')).samples)",
         [
             "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],
@@ -777,6 +777,37 @@ MUTATIONS = [
         "array_fingerprint(duplicates.keep)",
         "int(duplicates.keep.sum())",
         ["tests/test_regurgitation.py::test_two_keep_lists_of_one_size_get_their_own_best_match_after_dedup"],
+    ),
+    (
+        "a flag not given replaces the workspace's value with its default",
+        "analysis/params.py",
+        '"default": argparse.SUPPRESS,',
+        '"default": spec.default,',
+        ["tests/test_params.py::test_a_flag_not_given_leaves_the_base_value_and_a_given_one_replaces_it"],
+    ),
+    (
+        "a result's cache key leaves out its parameters",
+        "analysis/params.py",
+        'text = json.dumps({"params": type(self).__qualname__, **self.result_values()}, sort_keys=True)',
+        'text = json.dumps({"params": type(self).__qualname__}, sort_keys=True)',
+        [
+            "tests/test_params.py::test_the_fingerprint_follows_every_result_field_and_ignores_where_it_runs",
+            "tests/test_conformance.py::test_each_of_its_parameters_round_trips_through_the_cli_and_audit_toml",
+        ],
+    ),
+    (
+        "where the work runs moves the cache key",
+        "analysis/distributed.py",
+        "        in_toml=False,\n        affects_result=False,",
+        "        in_toml=False,\n        affects_result=True,",
+        ["tests/test_conformance.py::test_each_of_its_parameters_round_trips_through_the_cli_and_audit_toml"],
+    ),
+    (
+        "a parameter's minimum is not enforced",
+        "analysis/params.py",
+        "if minimum is not None and item < minimum:",
+        "if minimum is not None and item < minimum - 1e9:",
+        ["tests/test_params.py::test_a_bad_flag_value_is_named_by_its_flag"],
     ),
 ]
 

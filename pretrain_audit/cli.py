@@ -32,7 +32,7 @@ def analysis_command(analysis: Analysis):
         missing = analysis.missing_input(workspace)
         if missing:
             raise AuditInputError(f"{missing[0]}.", path=args.dir, fix=missing[1])
-        result = analysis.run(workspace, args, log)
+        result = analysis.run(workspace, analysis.params_from_cli(workspace, args), log)
         for message in analysis.write_outputs(workspace, result, args):
             log(message)
         emit(analysis.to_json(result) if args.json else None, analysis.summary_lines(result))

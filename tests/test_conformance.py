@@ -44,7 +44,7 @@ def bare(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @BY_NAME
 def test_its_json_is_plain_json_and_is_what_the_cli_prints(analysis: Analysis, warmed: Path) -> None:
-    payload = analysis.to_json(analysis.run(load_workspace(warmed), analysis.options()))
+    payload = analysis.to_json(analysis.run(load_workspace(warmed), analysis.params()))
     assert isinstance(payload, dict) and payload
     text = json.dumps(payload, allow_nan=False)  # NaN or an object that is not JSON would fail here
     printed = run_cli(analysis.name, str(warmed), "--json")
@@ -54,7 +54,7 @@ def test_its_json_is_plain_json_and_is_what_the_cli_prints(analysis: Analysis, w
 
 @BY_NAME
 def test_its_text_is_lines_of_words(analysis: Analysis, warmed: Path) -> None:
-    lines = analysis.summary_lines(analysis.run(load_workspace(warmed), analysis.options()))
+    lines = analysis.summary_lines(analysis.run(load_workspace(warmed), analysis.params()))
     assert lines and all(isinstance(line, str) and line.strip() for line in lines)
     printed = run_cli(analysis.name, str(warmed))
     assert printed.returncode == 0 and lines[0] in printed.stdout
@@ -135,3 +135,85 @@ def test_an_analysis_without_a_review_kind_has_no_population() -> None:
     for analysis in (a for a in ANALYSES if not a.review_kind):
         with pytest.raises(NotImplementedError):
             analysis.review_population(None)  # type: ignore[arg-type]
+
+
+def _another_value(analysis: Analysis, name: str, current: object) -> object:
+    """A valid value of this field other than the current one (a repeated field gets a one-item tuple); the
+    choices are the flag's, which an analysis may narrow (the review kinds it is wired to)."""
+    import dataclasses
+
+    params_type = analysis.Params
+    kind = params_type.kinds()[name]
+    spec = next(spec for spec in dataclasses.fields(params_type) if spec.name == name)
+    parser = argparse.ArgumentParser()
+    analysis.add_arguments(parser)
+    flag_choices = [action.choices for action in parser._actions if action.dest == name and action.choices]
+    choices = flag_choices[0] if flag_choices else spec.metadata.get("choices")
+    if choices:
+        candidates: list[object] = [choice for choice in choices if choice != current]
+    elif kind.base is bool:
+        candidates = [not current]
+    elif kind.base is int:
+        candidates = [max(int(spec.metadata.get("minimum") or 0), int(current or 0)) + 3]
+    elif kind.base is float:
+        candidates = [float(current or 0.5) * 1.5 + 0.25]
+    elif kind.base is Path:
+        candidates = [Path("some/file.csv")]
+    else:  # free text: the first that the field's own rules accept
+        candidates = ["copy,same-scene", "woman,man", "text"]
+    for candidate in candidates:
+        value = (candidate,) if kind.repeated else candidate
+        try:
+            analysis.params(**{name: value})
+        except AuditInputError:
+            continue
+        return value
+    raise AssertionError(f"no other valid value found for {analysis.name}'s {name}")
+
+
+def _argv(params_type: type, params: object) -> list[str]:
+    """The command line that asks for `params` (every CLI field not at its default)."""
+    import dataclasses
+
+    argv: list[str] = []
+    default = params_type()
+    for spec in dataclasses.fields(params_type):
+        value = getattr(params, spec.name)
+        if not spec.metadata.get("in_cli", True) or value == getattr(default, spec.name):
+            continue
+        flag = params_type.flag(spec.name)
+        if value is True:
+            argv.append(flag)
+        else:
+            for item in value if isinstance(value, tuple) else (value,):
+                argv += [flag, str(item)]
+    return argv
+
+
+@BY_NAME
+def test_each_of_its_parameters_round_trips_through_the_cli_and_audit_toml(analysis: Analysis) -> None:
+    """Every parameter, changed one at a time: the flags that ask for it parse back to the same parameters, its
+    audit.toml section reads back to them, and its cache key changes exactly when the result can."""
+    import dataclasses
+
+    params_type = analysis.Params
+    for spec in dataclasses.fields(params_type):
+        base = analysis.params()
+        changed = analysis.params(**{spec.name: _another_value(analysis, spec.name, getattr(base, spec.name))})
+        if spec.metadata.get("in_cli", True):
+            parser = argparse.ArgumentParser()
+            analysis.add_arguments(parser)
+            parsed = params_type.from_options(parser.parse_args(_argv(params_type, changed)), base)
+            assert parsed == changed, spec.name
+        if spec.metadata.get("in_toml", True):
+            assert params_type.from_toml(changed.to_toml()) == changed, spec.name
+        moves_key = changed.fingerprint() != base.fingerprint()
+        assert moves_key == spec.metadata.get("affects_result", True), spec.name
+
+
+@BY_NAME
+def test_its_parameters_are_its_own_and_named_after_it(analysis: Analysis) -> None:
+    """Two analyses sharing one Params class would share one audit.toml section and cache keys."""
+    others = [other for other in ANALYSES if other is not analysis]
+    assert all(other.Params is not analysis.Params for other in others)
+    assert analysis.Params.section == analysis.name

@@ -355,7 +355,7 @@ def test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_
     monkeypatch.setattr(cached, "INLIER_THRESHOLD", 10_000)
     workspace = load_workspace(sample_copy)
     regurgitation = by_name("regurgitation")
-    samples = regurgitation.run(workspace, regurgitation.options()).samples
+    samples = regurgitation.run(workspace, regurgitation.params()).samples
     flagged = set(population(workspace, "regurgitation", None)[1]["id"])
     assert flagged == set(samples.loc[samples["flagged"], "id"].astype(str)) == set()
     assert cached.regurgitation_for(workspace).samples["flagged"].sum() >= 14  # what the queue used to draw

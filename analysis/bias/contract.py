@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import pandas as pd
 
 from analysis.bias.cached import reweighting
 from analysis.bias.compute import parse_terms, top_shifted_words
+from analysis.bias.params import BiasParams
 from analysis.bias.reweight import Reweighting
 from analysis.captions import caption_index, normalise_term
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
-from analysis.distributed import DaskOffload, add_scheduler_argument, offloaded
+from analysis.distributed import DaskOffload, offloaded
 from analysis.effects.terms import (
     BiasReport,
     TermShift,
@@ -90,36 +92,24 @@ class Bias(
     help="caption word-frequency shifts, with intervals, and the reweighting fix",
     needs_filter=True,
 ):
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--terms", help="comma-separated words, e.g. woman,man (default: the workspace's terms)")
-        parser.add_argument("--groups", help="comma-separated group names from audit.toml (default: all)")
-        parser.add_argument(
-            "--reweight", action="store_true", help="fit the DALL·E 2 reweighting and report reweighted shifts"
-        )
-        parser.add_argument(
-            "--reweight-features",
-            choices=["captions", "embeddings", "both"],
-            help="classifier features (default: both when embeddings are cached, else captions)",
-        )
-        parser.add_argument(
-            "--C", type=float, default=1.0, help="inverse L2 strength of the weak classifier (default 1.0)"
-        )
-        parser.add_argument(
-            "--clip", type=float, default=20.0, help="largest weight, relative to the mean (default 20)"
-        )
-        parser.add_argument("--weights-out", help="write id, weight of the kept rows to this Parquet file")
-        add_scheduler_argument(parser)
+    Params = BiasParams
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> BiasResult:
-        terms = parse_terms(options.terms) if options.terms else list(workspace.config.default_terms)
+    def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--weights-out", help="write id, weight of the kept rows to this Parquet file")
+
+    def params_from_cli(self, workspace: Workspace, options: argparse.Namespace) -> BiasParams:
+        """`--weights-out` writes the reweighting's weights, so it fits one (as `--reweight` does)."""
+        params = super().params_from_cli(workspace, options)
+        return dataclasses.replace(params, reweight=True) if options.weights_out else params
+
+    def run(self, workspace: Workspace, params: BiasParams, log: Log = quiet) -> BiasResult:
+        terms = parse_terms(params.terms) if params.terms else list(workspace.config.default_terms)
         groups = dict(workspace.config.groups)
-        if options.groups:
-            groups = {name: members for name, members in groups.items() if name in options.groups.split(",")}
-        with offloaded(
-            getattr(options, "scheduler", None), workspace.config.scheduler, log, None, workspace.config.task_rows
-        ) as offload:
+        if params.groups:
+            groups = {name: members for name, members in groups.items() if name in params.groups.split(",")}
+        with offloaded(params.scheduler, workspace.config.scheduler, log, None, workspace.config.task_rows) as offload:
             if offload is not None:
-                if options.reweight or options.weights_out:
+                if params.reweight:
                     raise AuditInputError(
                         "reweighting runs in one process: its classifier sees every caption at once.",
                         fix="drop --scheduler (or pass --scheduler none) for --reweight / --weights-out.",
@@ -127,10 +117,10 @@ class Bias(
                 return BiasResult(distributed_report(workspace, terms, groups, offload), None)
         index = caption_index(workspace)
         fitted = None
-        if options.reweight or options.weights_out:
+        if params.reweight:
             log("fitting the reweighting classifier…")
             fitted = reweighting(
-                workspace, index, features=options.reweight_features, regularisation=options.C, clip=options.clip
+                workspace, index, features=params.reweight_features, regularisation=params.C, clip=params.clip
             )
         report = bias_report(
             index,
@@ -183,9 +173,9 @@ class Bias(
         if missing is not None:
             return missing
         try:  # with the reweighting fix, as the report shows it; without it where it cannot be fitted
-            result = self.run(workspace, self.options(reweight=True))
+            result = self.run(workspace, self.params(reweight=True))
         except AuditInputError:
-            result = self.run(workspace, self.options())
+            result = self.run(workspace, self.params())
         shifts = [s for s in result.report.terms if s.relative_change is not None and s.judgeable]
         if not shifts:
             return Headline(self.title, None, "no default term is in enough captions to judge its shift")
@@ -209,10 +199,10 @@ class Bias(
         section = ReportSection("Caption bias: frequency shifts and the reweighting fix")
         terms = ",".join(context.terms)
         try:
-            result = self.run(workspace, self.options(terms=terms, reweight=True))
+            result = self.run(workspace, self.params(terms=terms, reweight=True))
         except AuditInputError as exc:
             section.note = f"Reweighting not shown: {exc}"
-            result = self.run(workspace, self.options(terms=terms))
+            result = self.run(workspace, self.params(terms=terms))
         section.summary = self.summary_lines(result)
         shifts = [s for s in result.report.terms + result.report.groups if s.relative_change is not None]
         if shifts:

@@ -11,10 +11,11 @@ import pandas as pd
 
 from analysis.captions import caption_index
 from analysis.concepts.cached import map_for, probes_for
+from analysis.concepts.params import ConceptsParams
 from analysis.concepts.probes import DEFAULT_PROBES, ProbeResult
 from analysis.concepts.projection import MapProjection
 from analysis.contract import Analysis, Headline, Log, ReportContext, ReportSection, quiet
-from analysis.distributed import add_scheduler_argument, offloaded
+from analysis.distributed import offloaded
 from analysis.effects.cached import concept_clusters_for
 from analysis.effects.clusters import ClusterRates, ConceptClusters, default_concept_clusters, removal_by_cluster
 from analysis.effects.lines import cluster_line, table_lines
@@ -53,39 +54,24 @@ class Concepts(
     help="removal rate per visual cluster (image-space bias), text probes, and the map of the dataset",
     needs_filter=True,
 ):
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--clusters",
-            type=int,
-            help="k-means clusters K (default √(n/2), at most n/50: clusters big enough to judge)",
-        )
-        parser.add_argument(
-            "--probe",
-            action="append",
-            metavar="TEXT",
-            help=f"a text probe (repeatable; default: {' / '.join(DEFAULT_PROBES)}); needs an open_clip embedder",
-        )
-        parser.add_argument("--no-map", action="store_true", help="skip computing the 2-D map (UMAP)")
-        parser.add_argument("--out", help="write id, cluster (and map x, y) of every image to this Parquet file")
-        add_scheduler_argument(parser)
+    Params = ConceptsParams
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> ConceptsResult:
+    def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--out", help="write id, cluster (and map x, y) of every image to this Parquet file")
+
+    def run(self, workspace: Workspace, params: ConceptsParams, log: Log = quiet) -> ConceptsResult:
         found = load_embeddings(workspace, "original")
         assert found is not None
-        if options.clusters is not None and options.clusters < 2:
-            from analysis.errors import AuditInputError
-
-            raise AuditInputError(f"--clusters {options.clusters} is too few.", fix="give 2 or more.")
         with offloaded(
-            getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path, workspace.config.task_rows
+            params.scheduler, workspace.config.scheduler, log, found.path, workspace.config.task_rows
         ) as offload:
-            clusters = concept_clusters_for(workspace, options.clusters, found, log, offload)
+            clusters = concept_clusters_for(workspace, params.clusters, found, log, offload)
         table = removal_by_cluster(
             clusters, ~workspace.kept, caption_index(workspace), "filters", workspace.original["id"].to_numpy()
         )  # the clustering loaded once, not again through concept_table_for
-        probes = probes_for(workspace, tuple(options.probe or DEFAULT_PROBES), found)
+        probes = probes_for(workspace, tuple(params.probe or DEFAULT_PROBES), found)
         projection = None
-        if not options.no_map:
+        if not params.no_map:
             log("computing the map (UMAP; cached after the first run)…")
             projection = map_for(workspace, found, log)
         return ConceptsResult(table, clusters, probes, projection)
@@ -108,7 +94,7 @@ class Concepts(
         missing = self.unmeasured_headline(workspace)
         if missing is not None:
             return missing
-        table = self.run(workspace, self.options()).table
+        table = self.run(workspace, self.params()).table
         raised = table.significant
         finding = (
             f"{len(raised)} of {table.k} image clusters lost significantly more than the {table.overall_rate:.1%} "
@@ -138,7 +124,7 @@ class Concepts(
         workspace = context.workspace
         if load_embeddings(workspace, "original", required=False) is None:
             return [ReportSection("Visual concepts", note=NOT_PREPARED)]
-        result = self.run(workspace, self.options())
+        result = self.run(workspace, self.params())
         context.parameters["concepts"] = f"K={result.table.k} (spherical k-means), seed 0"
         section = ReportSection("Visual concepts (removal per image cluster)", summary=self.summary_lines(result))
         section.figures["concept_lift"] = lift_chart(result.table, workspace)

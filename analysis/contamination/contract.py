@@ -9,10 +9,11 @@ from pathlib import Path
 from analysis.contamination.cached import contamination_for
 from analysis.contamination.compute import ContaminationResult, SetContamination
 from analysis.contamination.eval_sets import eval_sets_for
+from analysis.contamination.params import ContaminationParams
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.candidates import CANDIDATE_THRESHOLDS, INLIER_THRESHOLD, copy_flag_threshold
-from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
-from analysis.distributed import add_scheduler_argument, offloaded
+from analysis.copies.verification_options import chosen_tiers, chosen_verification
+from analysis.distributed import offloaded
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import load_embeddings
 from analysis.errors import AuditInputError
@@ -60,31 +61,17 @@ class Contamination(
     icon=":material/fact_check:",
     help="evaluation sets (images and captions) found inside the training set",
 ):
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--eval",
-            action="append",
-            metavar="NAME=MANIFEST",
-            help="an evaluation set (id, image relative to the manifest's folder, caption); repeat for several. "
-            "Default: the [[eval]] tables of audit.toml",
-        )
-        parser.add_argument(
-            "--threshold",
-            type=float,
-            help="cosine of a candidate (verified on pixels), or of a match without verification (default per "
-            "embedder, as for regurgitation)",
-        )
-        parser.add_argument("--k", type=int, default=5, help="nearest training images searched per image (default 5)")
-        parser.add_argument("--out", help="write every match (images and captions) to this Parquet file")
-        add_verification_arguments(parser)
-        add_scheduler_argument(parser)
+    Params = ContaminationParams
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> ContaminationResult:
-        sets = eval_sets_for(workspace, options.eval)
+    def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--out", help="write every match (images and captions) to this Parquet file")
+
+    def run(self, workspace: Workspace, params: ContaminationParams, log: Log = quiet) -> ContaminationResult:
+        sets = eval_sets_for(workspace, list(params.eval or ()))
         training = load_embeddings(workspace, "original", required=False)
-        verify, threshold = False, options.threshold
+        verify, threshold = False, params.threshold
         if training is not None and not training.embedder.startswith("precomputed"):
-            method, reason = chosen_verification(workspace, training, options.verify)
+            method, reason = chosen_verification(workspace, training, params.verify)
             if reason:
                 log(f"verification: none ({reason}); images are matched by embedding cosine alone")
             verify = method == "local-features"
@@ -97,7 +84,7 @@ class Contamination(
         elif training is None and any(one.has_images for one in sets):
             log("images: not searched (run `pretrain-audit prepare DIR` to embed the training images)")
         with offloaded(
-            getattr(options, "scheduler", None),
+            params.scheduler,
             workspace.config.scheduler,
             log,
             training.path if training is not None else None,
@@ -107,10 +94,10 @@ class Contamination(
                 workspace,
                 sets,
                 threshold=1.0 if threshold is None else threshold,
-                k=options.k,
+                k=params.k,
                 verify=verify,
-                inlier_threshold=INLIER_THRESHOLD if options.inliers is None else options.inliers,
-                tiers=chosen_tiers(getattr(options, "tiers", None)),
+                inlier_threshold=INLIER_THRESHOLD if params.inliers is None else params.inliers,
+                tiers=chosen_tiers(params.tiers),
                 log=log,
                 offload=offload,
             )
@@ -161,7 +148,7 @@ class Contamination(
     def headline(self, workspace: Workspace) -> Headline:
         if not workspace.config.evals:
             return Headline(self.title, None, f"{NO_EVAL_SET[0]}. {NO_EVAL_SET[1][0].upper()}{NO_EVAL_SET[1][1:]}")
-        result = self.run(workspace, self.options())
+        result = self.run(workspace, self.params())
         return Headline(self.title, "; ".join(set_sentence(one) for one in result.sets))
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
@@ -169,7 +156,7 @@ class Contamination(
 
         if not context.workspace.config.evals:
             return [ReportSection("Evaluation-set contamination", note=f"{NO_EVAL_SET[0]}: {NO_EVAL_SET[1]}.")]
-        result = self.run(context.workspace, self.options())
+        result = self.run(context.workspace, self.params())
         context.parameters["contamination"] = "; ".join(
             f"{one.name}: {one.search.rule() if one.search else 'captions only'}" for one in result.sets
         )
@@ -209,7 +196,7 @@ class Contamination(
                 path=workspace.config.config_path,
                 fix="declare it with [[eval]] name = ... manifest = ... in audit.toml.",
             )
-        result = self.run(workspace, self.options())
+        result = self.run(workspace, self.params())
         gates = []
         for name, limit in limits.items():
             one = result.by_name(name)

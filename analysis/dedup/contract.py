@@ -12,12 +12,9 @@ from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, Repo
 from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
-from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
+from analysis.copies.verification_options import chosen_tiers, chosen_verification
 from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, latest_dedup, verified_dedup_for
 from analysis.dedup.compute import (
-    DEFAULT_KEEP_RULE,
-    DEFAULT_R,
-    KEEP_RULES,
     DedupResult,
     RecallEstimate,
     exact_duplicates,
@@ -25,7 +22,8 @@ from analysis.dedup.compute import (
 )
 from analysis.dedup.effects import DedupEffects, dedup_effects, effect_lines
 from analysis.dedup.pair_table import pair_table
-from analysis.distributed import add_scheduler_argument, offloaded
+from analysis.dedup.params import DedupParams
+from analysis.distributed import offloaded
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
 from analysis.index import Offload
@@ -66,92 +64,66 @@ class Duplicates(
     icon=":material/content_copy:",
     help="near-duplicate groups by clustered search (DALL·E 2), with recall vs exact",
 ):
+    Params = DedupParams
+
     def duplicate_groups(self, workspace: Workspace, found: EmbeddingSet | None = None) -> DuplicateGroups | None:
         """The groups at the shipped defaults (verified on pixels where the images are there), as regurgitation
         uses them; None before `prepare`."""
         result = latest_dedup(workspace, found)
         return None if result is None else result.duplicate_groups()
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--threshold", type=float, help="cosine similarity for a duplicate pair (default per embedder)"
-        )
-        parser.add_argument(
-            "--clusters", type=int, help="k-means clusters K (default ≈ n / 1,000: clusters of ~1,000 images)"
-        )
-        parser.add_argument(
-            "--clusterings",
-            type=int,
-            default=DEFAULT_R,
-            help=f"independent clusterings R (default {DEFAULT_R}, as DALL·E 2)",
-        )
-        parser.add_argument("--exact", action="store_true", help="also run exact all-pairs search and report recall")
-        parser.add_argument(
-            "--estimate-recall",
-            type=int,
-            default=0,
-            metavar="S",
-            help="estimate recall from all pairs of S random images (for sets too large for --exact)",
-        )
-        parser.add_argument(
-            "--keep",
-            choices=KEEP_RULES,
-            default=DEFAULT_KEEP_RULE,
-            help="which image of a group is kept (default: closest to the group centre)",
-        )
+    def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", help="write id, group_id, keep to this Parquet file")
         parser.add_argument(
             "--pairs-out",
             help="write every candidate pair to this Parquet file: id_a, id_b, cosine, inliers, coverage, mirrored, "
             "verified, tier",
         )
-        add_verification_arguments(parser)
-        add_scheduler_argument(parser)
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> DuplicatesResult:
+    def run(self, workspace: Workspace, params: DedupParams, log: Log = quiet) -> DuplicatesResult:
         found = load_embeddings(workspace, "original")
         assert found is not None
         with offloaded(
-            getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path, workspace.config.task_rows
+            params.scheduler, workspace.config.scheduler, log, found.path, workspace.config.task_rows
         ) as offload:
-            return self._run(workspace, options, found, offload, log)
+            return self._run(workspace, params, found, offload, log)
 
-    def _run(self, workspace, options, found, offload: Offload | None, log: Log) -> DuplicatesResult:
+    def _run(self, workspace, params: DedupParams, found, offload: Offload | None, log: Log) -> DuplicatesResult:
         def progress(done: int, total: int, pairs: int) -> None:
             log(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far")
 
-        method, reason = chosen_verification(workspace, found, options.verify)
+        method, reason = chosen_verification(workspace, found, params.verify)
         if reason:
             log(f"verification: none ({reason}); pairs are judged by embedding cosine alone")
-        if method == "local-features" and not options.exact:
+        if method == "local-features" and not params.exact:
             result = verified_dedup_for(
                 workspace,
-                candidate_threshold=options.threshold,
-                inlier_threshold=options.inliers,
-                clusters=options.clusters,
-                clusterings=options.clusterings,
-                keep_rule=options.keep,
+                candidate_threshold=params.threshold,
+                inlier_threshold=params.inliers,
+                clusters=params.clusters,
+                clusterings=params.clusterings,
+                keep_rule=params.keep,
                 found=found,
                 log=log,
                 offload=offload,
-                tiers=chosen_tiers(options.tiers),
+                tiers=chosen_tiers(params.tiers),
             )
         else:
             result = dedup_for(
                 workspace,
-                threshold=options.threshold,
-                clusters=options.clusters,
-                clusterings=options.clusterings,
-                exact=options.exact,
-                keep_rule=options.keep,
+                threshold=params.threshold,
+                clusters=params.clusters,
+                clusterings=params.clusterings,
+                exact=params.exact,
+                keep_rule=params.keep,
                 progress=progress,
                 found=found,
                 offload=offload,
             )
         estimate = None
-        if options.estimate_recall:
-            log(f"estimating recall on {options.estimate_recall:,} random images…")
-            estimate = dedup_recall_for(workspace, result, found, sample=options.estimate_recall)
+        if params.estimate_recall:
+            log(f"estimating recall on {params.estimate_recall:,} random images…")
+            estimate = dedup_recall_for(workspace, result, found, sample=params.estimate_recall)
         distances = None
         if method == "local-features" or reason is None:
             distances = pair_pdq_distances(pdq_hashes(workspace, "original", log=log), result.pairs)
@@ -186,7 +158,7 @@ class Duplicates(
         return payload
 
     def headline(self, workspace: Workspace) -> Headline:
-        payload = self.to_json(self.run(workspace, self.options()))
+        payload = self.to_json(self.run(workspace, self.params()))
         finding = (
             f"dedup removes {payload['n_removed']:,} of {payload['n_images']:,} images "
             f"({payload['fraction_removed']:.1%}): "
@@ -267,11 +239,11 @@ class Duplicates(
         workspace = context.workspace
         if load_embeddings(workspace, "original", required=False) is None:
             return [ReportSection("Near-duplicates", note=NOT_PREPARED)]
-        options = self.options()
-        outcome = self.run(workspace, options)
+        params = DedupParams()
+        outcome = self.run(workspace, params)
         dedup = outcome.result
         context.parameters["dedup"] = (
-            f"cosine ≥ {dedup.threshold}, K={dedup.clusters}, R={dedup.clusterings}, keep={options.keep}"
+            f"cosine ≥ {dedup.threshold}, K={dedup.clusters}, R={dedup.clusterings}, keep={params.keep}"
         )
         section = ReportSection(
             "Near-duplicates (clustered search, DALL·E 2 method)", summary=self.summary_lines(outcome)

@@ -14,8 +14,9 @@ import pandas as pd
 from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.errors import AuditInputError
 from analysis.filters import compute
-from analysis.filters.definition import list_filters, new_filter, parse_labels, record_labels
+from analysis.filters.definition import DEFAULT_TARGET_RECALL, list_filters, new_filter, parse_labels, record_labels
 from analysis.filters.measure import FIT_AGAIN, FitReport
+from analysis.filters.params import FilterRequest
 from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
@@ -94,27 +95,27 @@ def _items(action: str, builder: compute.Builder, items: pd.DataFrame) -> Filter
     return FilterResult(action, {"filter": builder.definition.name, "items": payload}, lines)
 
 
-def _seed(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
-    text = options.text
+def _seed(builder: compute.Builder, request: FilterRequest) -> FilterResult:
+    text = request.text
     items = compute.seed(
         builder,
-        caption_words=options.caption_words.split(",") if options.caption_words else None,
-        like=options.like.split(",") if options.like else None,
-        score_band=_score_band(options.score_band) if options.score_band else None,
+        caption_words=request.caption_words.split(",") if request.caption_words else None,
+        like=request.like.split(",") if request.like else None,
+        score_band=_score_band(request.score_band) if request.score_band else None,
         text=text,
         text_vector=compute.text_vector(builder.workspace, text) if text else None,
-        n=options.n,
+        n=request.n,
     )
     return _items("seed", builder, items)
 
 
-def _next(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
-    return _items("next", builder, compute.next_round(builder, options.n))
+def _next(builder: compute.Builder, request: FilterRequest) -> FilterResult:
+    return _items("next", builder, compute.next_round(builder, request.n))
 
 
-def _label(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
-    assignments = parse_labels(options.assignments, set(builder.ids))
-    record_labels(builder.store, builder.definition, assignments, options.labeller)
+def _label(builder: compute.Builder, request: FilterRequest) -> FilterResult:
+    assignments = parse_labels(list(request.assignments), set(builder.ids))
+    record_labels(builder.store, builder.definition, assignments, request.given("labeller"))
     left = compute.pending(builder)
     return FilterResult(
         "label",
@@ -123,16 +124,16 @@ def _label(builder: compute.Builder, options: argparse.Namespace) -> FilterResul
     )
 
 
-def _fit(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
-    report = compute.fit(builder, options.target_recall)
+def _fit(builder: compute.Builder, request: FilterRequest) -> FilterResult:
+    report = compute.fit(builder, request.target_recall)
     lines = [report.summary_line()]
     if report.stable:
         lines.append(f"the flagged set changed by {report.change:.1%} since the last fit: it has stopped changing")
     return FilterResult("fit", report.to_json(), lines)
 
 
-def _preview(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
-    threshold, table = compute.preview(builder, options.threshold)
+def _preview(builder: compute.Builder, request: FilterRequest) -> FilterResult:
+    threshold, table = compute.preview(builder, request.threshold)
     lines = [f"at threshold {threshold:.3f}:"] + [
         f"  {r['name']}: removal rate {r['removal_rate_now']:.1%} now, "
         f"{r['removal_rate_with_filter']:.1%} with the filter"
@@ -147,37 +148,37 @@ def _preview(builder: compute.Builder, options: argparse.Namespace) -> FilterRes
     return FilterResult("preview", {"threshold": threshold, "terms": _preview_json(table)}, lines)
 
 
-def _apply(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
-    changed, applied = compute.apply(builder, options.threshold, options.target_recall)
+def _apply(builder: compute.Builder, request: FilterRequest) -> FilterResult:
+    changed, applied = compute.apply(builder, request.threshold, request.target_recall)
     return FilterResult(
         "apply",
         {**applied, "n_removed": changed.n_removed, "n_original": changed.n_original},
         [
-            f"filter '{options.name}' applied at threshold {applied['threshold']:.3f}: it flags "
+            f"filter '{request.name}' applied at threshold {applied['threshold']:.3f}: it flags "
             f"{applied['n_flagged']:,} images; {changed.n_removed:,} of {changed.n_original:,} are removed in all"
         ],
     )
 
 
-def _unapply(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
+def _unapply(builder: compute.Builder, request: FilterRequest) -> FilterResult:
     changed, record = compute.unapply(builder)
     return FilterResult(
         "unapply",
         {**record, "n_removed": changed.n_removed, "n_original": changed.n_original},
         [
-            f"filter '{options.name}' no longer applied: {changed.n_removed:,} of {changed.n_original:,} "
+            f"filter '{request.name}' no longer applied: {changed.n_removed:,} of {changed.n_original:,} "
             "are removed in all (its score, labels and model are kept; `apply` applies it again)"
         ],
     )
 
 
-def _export(builder: compute.Builder, options: argparse.Namespace) -> FilterResult:
-    path = compute.export(builder, options.out)
+def _export(builder: compute.Builder, request: FilterRequest) -> FilterResult:
+    path = compute.export(builder, request.given("out"))
     return FilterResult("export", {"path": str(path)}, [f"scores written to {path}"])
 
 
 # The actions on one filter, by their CLI name (`new` and the overview need no filter opened).
-_BUILDER_ACTIONS: dict[str, Callable[[compute.Builder, argparse.Namespace], FilterResult]] = {
+_BUILDER_ACTIONS: dict[str, Callable[[compute.Builder, FilterRequest], FilterResult]] = {
     "seed": _seed,
     "next": _next,
     "label": _label,
@@ -209,7 +210,12 @@ class FilterBuilder(
         p = action("new", "create a filter with its written specification")
         p.add_argument("--spec", required=True, help="what counts as positive, with examples and exclusions")
         p.add_argument("--extra-score", action="append", default=[], help="a score column used as a feature too")
-        p.add_argument("--target-recall", type=float, default=0.9, help="recall the threshold aims for (0.9)")
+        p.add_argument(
+            "--target-recall",
+            type=float,
+            default=DEFAULT_TARGET_RECALL,
+            help=f"recall the threshold aims for ({DEFAULT_TARGET_RECALL})",
+        )
         p.add_argument("--by", default="", help="who wrote the specification")
         p = action("seed", "propose seed images to label (a round of their own)")
         how = p.add_mutually_exclusive_group(required=True)
@@ -234,21 +240,23 @@ class FilterBuilder(
         p = action("export", "write id, score, flagged, label")
         p.add_argument("--out", required=True, type=Path, help="F.parquet or F.csv")
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> FilterResult:
-        action = getattr(options, "filter_action", None)
+    Params = FilterRequest
+
+    def run(self, workspace: Workspace, request: FilterRequest, log: Log = quiet) -> FilterResult:
+        action = request.filter_action
         if action is None:
             return _list(workspace)
         if action == "new":
             definition = new_filter(
                 workspace,
-                options.name,
-                options.spec,
-                created_by=options.by,
-                extra_scores=tuple(options.extra_score),
-                target_recall=options.target_recall,
+                request.given("name"),
+                request.given("spec"),
+                created_by=request.by,
+                extra_scores=tuple(request.extra_score),
+                target_recall=DEFAULT_TARGET_RECALL if request.target_recall is None else request.target_recall,
             )
             return FilterResult("new", definition.to_json(), [f"filter '{definition.name}' created"])
-        return _BUILDER_ACTIONS[action](compute.Builder.open(workspace, options.name), options)
+        return _BUILDER_ACTIONS[action](compute.Builder.open(workspace, request.given("name")), request)
 
     def to_json(self, result: FilterResult) -> dict:
         return {"action": result.action, **result.payload}

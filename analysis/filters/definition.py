@@ -17,6 +17,7 @@ from analysis.workspace import Workspace
 FILTERS_DIR = "filters"
 LABELS_DATABASE = "labels.sqlite"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+DEFAULT_TARGET_RECALL = 0.9  # the recall a new filter's threshold aims for, until its author sets another
 POSITIVE, NEGATIVE, SKIP = FILTER_LABELS
 
 
@@ -31,7 +32,7 @@ class FilterDefinition:
     created_at: str
     created_by: str = ""
     extra_scores: tuple[str, ...] = ()
-    target_recall: float = 0.9
+    target_recall: float = DEFAULT_TARGET_RECALL
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -70,7 +71,7 @@ def new_filter(
     *,
     created_by: str = "",
     extra_scores: tuple[str, ...] = (),
-    target_recall: float = 0.9,
+    target_recall: float = DEFAULT_TARGET_RECALL,
 ) -> FilterDefinition:
     check_name(name)
     if not spec.strip():

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.hash_list import match_hash_list, read_hash_list, register_matches
-from analysis.copies.pdq import MATCH_DISTANCE
 from analysis.filter_spec import HASH_FILTER
+from analysis.hashes.params import HashParams
 from analysis.images import tile_png
 from analysis.workspace import Workspace
 
@@ -34,26 +33,19 @@ class HashListMatches(
     title="Known-bad hashes",
     help="match the images against a list of PDQ hashes of known-bad images; matches become a filter",
 ):
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--list", type=Path, help="CSV with a pdq column (64 hex digits) and optional label")
-        parser.add_argument(
-            "--max-distance",
-            type=int,
-            default=MATCH_DISTANCE,
-            help=f"largest Hamming distance of a match (default {MATCH_DISTANCE}, PDQ's threshold)",
-        )
+    Params = HashParams
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> HashMatches:
-        if options.list is None:
+    def run(self, workspace: Workspace, params: HashParams, log: Log = quiet) -> HashMatches:
+        if params.list is None:
             found = registered_matches(workspace)
             return HashMatches(
                 found if found is not None else pd.DataFrame(columns=["id", "distance", "pdq", "label"]), None, None
             )
-        listed = read_hash_list(options.list)
-        matches = match_hash_list(workspace, listed, max_distance=options.max_distance, log=log)
+        listed = read_hash_list(params.list)
+        matches = match_hash_list(workspace, listed, max_distance=params.max_distance, log=log)
         register_matches(workspace, matches)
         log(f"{len(matches):,} matches registered as the filter '{HASH_FILTER}' in audit.toml")
-        return HashMatches(matches, len(listed), options.max_distance)
+        return HashMatches(matches, len(listed), params.max_distance)
 
     def to_json(self, result: HashMatches) -> dict:
         return {

@@ -10,12 +10,13 @@ import pandas as pd
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.copies.evidence import pair_evidence
-from analysis.copies.verification_options import add_verification_arguments, chosen_tiers, chosen_verification
-from analysis.distributed import add_scheduler_argument, offloaded
+from analysis.copies.verification_options import chosen_tiers, chosen_verification
+from analysis.distributed import offloaded
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.images import tile_png
 from analysis.regurgitation.cached import regurgitation_for
 from analysis.regurgitation.compute import RegurgitationResult, flagged_items
+from analysis.regurgitation.params import RegurgitationParams
 from analysis.stats import TOO_FEW
 from analysis.workspace import Workspace
 
@@ -45,6 +46,7 @@ class Regurgitation(
     help="generated samples vs their nearest training images",
 ):
     review_kind = "regurgitation"
+    Params = RegurgitationParams
 
     def __init__(self, duplicate_groups: DuplicateGroupsProvider | None = None) -> None:
         """`duplicate_groups`: where dedup's groups come from (analysis/registry.py passes dedup's), for each
@@ -57,36 +59,30 @@ class Regurgitation(
     def review_population(self, workspace: Workspace, subset: str | None = None) -> tuple[str, pd.DataFrame]:
         """The flagged generated samples (score: similarity to their training match), flagged as this command, its
         page and `check` flag them by default (verified on pixels where the images are there)."""
-        return "flagged samples", flagged_items(self.run(workspace, self.options()).samples)
+        return "flagged samples", flagged_items(self.run(workspace, self.params()).samples)
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--threshold", type=float, help="cosine similarity that flags a likely copy (default per embedder)"
-        )
-        parser.add_argument("--k", type=int, default=5, help="nearest training images kept per sample (default 5)")
+    def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", help="write the per-sample matches to this Parquet file")
-        add_verification_arguments(parser)
-        add_scheduler_argument(parser)
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> RegurgitationResult:
+    def run(self, workspace: Workspace, params: RegurgitationParams, log: Log = quiet) -> RegurgitationResult:
         found = load_embeddings(workspace, "original")
         assert found is not None
-        method, reason = chosen_verification(workspace, found, options.verify)
+        method, reason = chosen_verification(workspace, found, params.verify)
         if reason:
             log(f"verification: none ({reason}); flags are judged by embedding cosine alone")
         with offloaded(
-            getattr(options, "scheduler", None), workspace.config.scheduler, log, found.path, workspace.config.task_rows
+            params.scheduler, workspace.config.scheduler, log, found.path, workspace.config.task_rows
         ) as offload:
             return regurgitation_for(
                 workspace,
-                threshold=options.threshold,
-                k=options.k,
+                threshold=params.threshold,
+                k=params.k,
                 duplicates=self.duplicates(workspace, found),
                 verify=method == "local-features",
-                inlier_threshold=options.inliers,
+                inlier_threshold=params.inliers,
                 log=log,
                 offload=offload,
-                tiers=chosen_tiers(getattr(options, "tiers", None)),
+                tiers=chosen_tiers(params.tiers),
             )
 
     def to_json(self, result: RegurgitationResult) -> dict:
@@ -99,7 +95,7 @@ class Regurgitation(
                 None,
                 "no generated samples in this workspace. Add `[generated] manifest = ...` to audit.toml",
             )
-        result = self.run(workspace, self.options())
+        result = self.run(workspace, self.params())
         if result.rate is None:
             return Headline(self.title, None, "no generated sample could be read")
         low, high = result.to_json()["ci95"]
@@ -160,7 +156,7 @@ class Regurgitation(
                     "Regurgitation", note="No generated samples (or not prepared: run `pretrain-audit prepare DIR`)."
                 )
             ]
-        result = self.run(workspace, self.options())
+        result = self.run(workspace, self.params())
         context.parameters["regurgitation"] = f"cosine ≥ {result.threshold}, k={result.k}, search: {result.method}"
         section = ReportSection(
             "Regurgitation: generated samples vs nearest training images", summary=self.summary_lines(result)
@@ -214,7 +210,7 @@ class Regurgitation(
     def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
         if options.max_regurgitation_rate is None:
             return []
-        result = self.run(workspace, self.options())
+        result = self.run(workspace, self.params())
         return [
             Gate(
                 "regurgitation rate",

@@ -14,6 +14,7 @@ from analysis.effects.terms import removal_by_terms
 from analysis.errors import AuditInputError
 from analysis.images import tile_png
 from analysis.removals.compute import RemovalSummary, filter_overlap, removal_summary, removed_page, threshold_sweep
+from analysis.removals.params import RemovalsParams
 from analysis.stats import TOO_FEW, judgeable
 from analysis.workspace import Workspace
 
@@ -40,6 +41,7 @@ class Removals(
     needs_filter=True,
 ):
     review_kind = "removal"
+    Params = RemovalsParams
 
     def review_population(self, workspace: Workspace, subset: str | None = None) -> tuple[str, pd.DataFrame]:
         """A filter's removals (score: the filter's score), or every removed item once."""
@@ -55,12 +57,9 @@ class Removals(
             )
         return f"filter {subset}", removed.loc[removed["filter"] == subset, ["id", "score"]]
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--terms", help="comma-separated words (default: the workspace's default terms)")
-
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> RemovalsResult:
+    def run(self, workspace: Workspace, params: RemovalsParams, log: Log = quiet) -> RemovalsResult:
         by_term = removal_by_terms(
-            caption_index(workspace), workspace.kept, chosen_terms(workspace, options.terms), workspace.config.groups
+            caption_index(workspace), workspace.kept, chosen_terms(workspace, params.terms), workspace.config.groups
         )
         return RemovalsResult(removal_summary(workspace), by_term, filter_overlap(workspace))
 
@@ -90,7 +89,7 @@ class Removals(
         missing = self.unmeasured_headline(workspace)
         if missing is not None:
             return missing
-        result = self.run(workspace, self.options())
+        result = self.run(workspace, self.params())
         summary = result.summary
         finding = f"{summary.n_removed:,} of {summary.n_original:,} images removed ({summary.fraction_removed:.2%})"
         terms = [r for r in result.by_term.to_dict("records") if r["kind"] == "term" and judgeable(r["captions"])]
@@ -106,7 +105,7 @@ class Removals(
         from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
 
         workspace = context.workspace
-        result = self.run(workspace, self.options(terms=",".join(context.terms)))
+        result = self.run(workspace, self.params(terms=",".join(context.terms)))
         section = ReportSection("Removals: what the filters took out", summary=self.summary_lines(result))
         section.figures["removal_rate_by_term"] = removal_rate_chart(result.by_term, workspace)
         if workspace.config.filtered.scores:

@@ -4,6 +4,7 @@ estimate) and the report's "Review" section (decisions, agreement, queue estimat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,10 +13,10 @@ import pandas as pd
 from analysis.contract import Analysis, Log, ReportContext, ReportSection, quiet
 from analysis.effects.removed import removed_by_filter
 from analysis.errors import AuditInputError
+from analysis.params import ParamError
 from analysis.review.agreement import agreement_table
+from analysis.review.params import QueueParams
 from analysis.review.queues import (
-    DEFAULT_BANDS,
-    STRATA,
     QueueEstimate,
     QueueRequest,
     open_queue,
@@ -71,24 +72,28 @@ class ReviewQueue(
             )
         return self.reviewed[kind].review_population(workspace, subset)
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        kinds = list(self.reviewed)
-        parser.add_argument("--kind", choices=kinds, default=kinds[0] if kinds else None)
-        parser.add_argument("--filter", help="the filter whose removals to sample (default: all removals)")
-        parser.add_argument("--n", type=int, help="items in the queue (without it: list the queues and estimates)")
-        parser.add_argument("--strata", choices=STRATA, default="score-band", help="default: score-band")
-        parser.add_argument("--bands", type=int, default=DEFAULT_BANDS, help=f"score bands (default {DEFAULT_BANDS})")
-        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0); a new seed, a new sample")
+    Params = QueueParams
 
-    def run(self, workspace: Workspace, options: argparse.Namespace, log: Log = quiet) -> QueueResult:
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        self.Params.add_arguments(parser, choices={"kind": tuple(self.reviewed)})
+
+    def params(self, **overrides) -> QueueParams:
+        """The first reviewed kind unless another is asked for; a kind nothing is reviewed under is refused."""
+        params = super().params(**overrides)
+        if params.kind is None and self.reviewed:
+            params = dataclasses.replace(params, kind=next(iter(self.reviewed)))
+        if params.kind is not None and params.kind not in self.reviewed:
+            raise ParamError("kind", f"is {params.kind!r}", fix=f"use one of {', '.join(self.reviewed)}.")
+        return params
+
+    def run(self, workspace: Workspace, params: QueueParams, log: Log = quiet) -> QueueResult:
         store = VerdictStore.for_workspace(workspace.config.root)
         decisions = decide(store.history(), workspace.config.review.decision)
-        if options.n is None:
+        if params.n is None:
             return QueueResult(None, pd.DataFrame(), None, queue_estimates(store, decisions))
-        if options.bands < 1:
-            raise AuditInputError(f"--bands {options.bands} must be at least 1.", fix="use e.g. --bands 4.")
-        described, members = self.population(workspace, options.kind, options.filter)
-        request = QueueRequest(options.kind, described, options.n, options.strata, options.bands, options.seed)
+        kind = params.given("kind")
+        described, members = self.population(workspace, kind, params.filter)
+        request = QueueRequest(kind, described, params.n, params.strata, params.bands, params.seed)
         items = open_queue(store, request, members)
         return QueueResult(request, items, queue_estimate(request.name, request.kind, items, decisions), [])
 

@@ -31,7 +31,7 @@ IMAGES, CAPTIONS = "Image matches", "Caption matches"
 )
 def _result(key: str, _workspace, tiers: tuple[str, ...] = GROUPED_TIERS) -> ContaminationResult:
     analysis = Contamination()
-    return analysis.run(_workspace, analysis.options(tiers=",".join(tiers)))
+    return analysis.run(_workspace, analysis.params(tiers=",".join(tiers)))
 
 
 def warm(workspace) -> None:
