@@ -800,7 +800,7 @@ MUTATIONS = [
         "analysis/distributed.py",
         "        in_toml=False,\n        affects_result=False,",
         "        in_toml=False,\n        affects_result=True,",
-        ["tests/test_conformance.py::test_each_of_its_parameters_round_trips_through_the_cli_and_audit_toml"],
+        ["tests/test_conformance.py::test_where_it_runs_never_moves_its_cache_key"],
     ),
     (
         "a parameter's minimum is not enforced",

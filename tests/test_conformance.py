@@ -217,3 +217,15 @@ def test_its_parameters_are_its_own_and_named_after_it(analysis: Analysis) -> No
     others = [other for other in ANALYSES if other is not analysis]
     assert all(other.Params is not analysis.Params for other in others)
     assert analysis.Params.section == analysis.name
+
+
+@BY_NAME
+def test_where_it_runs_never_moves_its_cache_key(analysis: Analysis) -> None:
+    """The answers are the same on a cluster, so a result computed in this process serves `--scheduler local:2`."""
+    import dataclasses
+
+    params = analysis.params()
+    if not hasattr(params, "scheduler"):
+        pytest.skip(f"{analysis.name} runs in this process only")
+    elsewhere = dataclasses.replace(params, scheduler="local:2")
+    assert elsewhere.fingerprint() == params.fingerprint()
