@@ -24,8 +24,9 @@ from typing import Any, ClassVar, Literal
 import pandas as pd
 
 from analysis.captions import DocTermIndex, caption_index
+from analysis.errors import AuditInputError
 from analysis.filter_spec import NO_FILTER_HINT
-from analysis.params import NoParams
+from analysis.params import NoParams, ParamError
 from analysis.params import Params as ParamsBase
 from analysis.workspace import Workspace
 
@@ -171,9 +172,20 @@ class Analysis(ABC):
         """Its parameters at their defaults, with `overrides` (validated: a bad value raises AuditInputError)."""
         return self.Params(**overrides)
 
+    def settings(self, workspace: Workspace, **overrides: Any) -> Any:
+        """Its parameters as this workspace sets them: its audit.toml section (`[dedup] clusterings = 3`) over the
+        defaults, with `overrides`. What the report, `check`, the headline, the review queue and the pages use."""
+        body = workspace.config.analysis_settings.get(self.name, {})
+        where = workspace.config.config_path
+        written = self.Params.from_toml(body, where=where)
+        try:
+            return self.params(**{key: getattr(written, key) for key in body}, **overrides)
+        except ParamError as exc:
+            raise AuditInputError(f"[{self.name}] {exc.name} {exc.problem}.", path=where, fix=exc.hint) from None
+
     def params_from_cli(self, workspace: Workspace, options: argparse.Namespace) -> Any:
-        """The parameters of a command line: the flags given, the rest at their defaults."""
-        return self.Params.from_options(options, self.params())
+        """The parameters of a command line: the flags given over the workspace's settings."""
+        return self.Params.from_options(options, self.settings(workspace))
 
     @abstractmethod
     def run(self, workspace: Workspace, params: Any, log: Log = quiet) -> Any:

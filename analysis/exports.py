@@ -168,7 +168,7 @@ def dedup_keep_list(workspace: Workspace, log: Log = quiet) -> pd.DataFrame:
     from analysis.registry import ANALYSES
 
     dedup = next(analysis for analysis in ANALYSES if analysis.name == "dedup")
-    outcome = dedup.run(workspace, dedup.params(), log)
+    outcome = dedup.run(workspace, dedup.settings(workspace), log)
     return outcome.keep_list(workspace.original["id"].to_numpy())
 
 
@@ -177,7 +177,7 @@ def contamination_reasons(workspace: Workspace, log: Log = quiet) -> pd.DataFram
     from analysis.registry import by_name
 
     contamination = by_name("contamination")
-    result = contamination.run(workspace, contamination.params(), log)
+    result = contamination.run(workspace, contamination.settings(workspace), log)
     return result.training_reasons(workspace.n_original)
 
 

@@ -129,6 +129,9 @@ class WorkspaceConfig:
     captions: str | None = None  # [original] captions: several captions per image (analysis.manifests.load_manifest)
     gates: dict[str, Any] = field(default_factory=dict)  # [gates]: the limits `check` and the summary judge by
     evals: tuple[tuple[str, Path], ...] = ()  # [[eval]]: (name, manifest) of each evaluation set
+    # The sections named after an analysis (`[dedup] clusterings = 3`), as written: each analysis reads its own
+    # through its Params (analysis.contract.Analysis.settings), and analysis.registry refuses a name it does not know.
+    analysis_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def config_path(self) -> Path:
@@ -257,6 +260,7 @@ def read_config(root: Path) -> WorkspaceConfig:
         captions=raw.get("original", {}).get("captions"),
         gates=dict(raw.get("gates", {})),
         evals=_eval_sets(raw.get("eval", []), root, config_path),
+        analysis_settings={name: body for name, body in raw.items() if name not in KNOWN_SECTIONS},
     )
 
 
@@ -295,9 +299,11 @@ def _score_files(raw: dict[str, Any], config_path: Path) -> dict[str, str]:
 
 def _check_known_keys(raw: dict[str, Any], config_path: Path) -> None:
     for section, body in raw.items():
-        if section not in KNOWN_SECTIONS:
+        if section not in KNOWN_SECTIONS and not isinstance(body, dict):
             raise AuditInputError(
-                f"unknown section [{section}].", path=config_path, fix=f"use only {', '.join(sorted(KNOWN_SECTIONS))}."
+                f"{section} = ... must be a section, [{section}], of an analysis's settings.",
+                path=config_path,
+                fix=f"use only the sections {', '.join(sorted(KNOWN_SECTIONS))} and those named after an analysis.",
             )
         if section in KNOWN_KEYS and isinstance(body, dict):
             unknown = set(body) - KNOWN_KEYS[section]

@@ -10,7 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from analysis.errors import AuditInputError
-from analysis.workspace import CONFIG_NAME, Workspace, load_workspace, read_config
+from analysis.registry import open_workspace
+from analysis.workspace import CONFIG_NAME, Workspace, read_config
 
 WORKSPACE_ENV = "PRETRAIN_AUDIT_WORKSPACE"
 
@@ -36,7 +37,7 @@ def workspace_stamp(directory: Path) -> tuple:
 
 @st.cache_resource(show_spinner="Loading workspace…", max_entries=4)
 def _load(directory: str, stamp: tuple) -> Workspace:
-    return load_workspace(Path(directory))
+    return open_workspace(Path(directory))
 
 
 def shared_workspace(directory: Path) -> Workspace:

@@ -26,9 +26,9 @@ def analysis_command(analysis: Analysis):
     """The handler of an analysis's subcommand: load the workspace, run, write its files, print."""
 
     def handler(args: argparse.Namespace) -> int:
-        from analysis.workspace import load_workspace
+        from analysis.registry import open_workspace
 
-        workspace = load_workspace(args.dir)
+        workspace = open_workspace(args.dir)
         missing = analysis.missing_input(workspace)
         if missing:
             raise AuditInputError(f"{missing[0]}.", path=args.dir, fix=missing[1])

@@ -86,9 +86,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         # Fails here, with one line, rather than in the browser; loaded into the cache the sessions share
         shared = shared_workspace(directory)
     else:
-        from analysis.workspace import load_workspace
+        from analysis.registry import open_workspace
 
-        load_workspace(directory)  # fail here, with one line, rather than in the browser
+        open_workspace(directory)  # fail here, with one line, rather than in the browser
     app = Path(dashboard.__file__).resolve().parent / "app.py"
     address = f"  open http://localhost:{args.port}  (Ctrl+C to stop)"
     if shared is None:
@@ -137,9 +137,9 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from analysis.distributed import offloaded
     from analysis.embedding_store import load_embeddings
     from analysis.embeddings import prepare
-    from analysis.workspace import load_workspace
+    from analysis.registry import open_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     with offloaded(args.scheduler, workspace.config.scheduler, log, None, workspace.config.task_rows) as offload:
         outputs = prepare(
             workspace,
@@ -169,12 +169,13 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from analysis.filter_spec import parse_score_option, with_score_filter
+    from analysis.registry import open_workspace
     from analysis.scoring.compute import score_workspace
     from analysis.scoring.models import get_scorer
     from analysis.scoring.ordinary_rates import rates_to_expect
-    from analysis.workspace import load_workspace, update_config
+    from analysis.workspace import update_config
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     run = score_workspace(workspace, get_scorer(args.model, args.threads), progress=not args.no_progress, log=log)
     lines = [
         f"{args.model}: {run.n_scored:,} of {run.n_rows:,} images scored ({run.n_computed:,} computed now, the rest "
@@ -192,10 +193,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.registry import open_workspace
     from analysis.report import write_report
-    from analysis.workspace import load_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     out = write_report(
         workspace,
         Path(args.out),
@@ -209,9 +210,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from analysis.exports import contamination_reasons, dedup_keep_list, export_frame, write_croissant, write_export
-    from analysis.workspace import load_workspace
+    from analysis.registry import open_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     if args.what == "croissant":
         out = write_croissant(workspace, Path(args.out))
         lines = [f"Croissant 1.0 description with the audit's RAI fields written to {out}"]
@@ -255,9 +256,9 @@ def _size(n: int) -> str:
 def cmd_cache(args: argparse.Namespace) -> int:
     """List the workspace's cached results, or remove the kinds named by --clean (never verdicts or labels)."""
     from analysis.cache_inventory import cached_kinds, clean_cache
-    from analysis.workspace import load_workspace
+    from analysis.registry import open_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     if args.clean:
         removed = clean_cache(workspace, args.clean)
         lines = [f"removed {kind.name}: {kind.files:,} files, {_size(kind.bytes)}" for kind in removed]
@@ -289,9 +290,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     rests on too few observations to judge (documented in docs/cli.md)."""
     from analysis.errors import AuditInputError
     from analysis.gates import configured_gate_options, gates_of, overall_status
-    from analysis.workspace import load_workspace
+    from analysis.registry import open_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     gates = gates_of(workspace, args) or gates_of(workspace, configured_gate_options(workspace))
     if not gates:
         raise AuditInputError(

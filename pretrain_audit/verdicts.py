@@ -19,11 +19,11 @@ def with_default_action(argv: list[str]) -> list[str]:
 
 
 def _state(args: argparse.Namespace):
+    from analysis.registry import open_workspace
     from analysis.review.summary import review_state
     from analysis.verdicts.store import VerdictStore
-    from analysis.workspace import load_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     store = VerdictStore.for_workspace(workspace.config.root)
     return workspace, store, review_state(workspace, store, getattr(args, "kind", None))
 
@@ -47,11 +47,11 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from analysis.registry import open_workspace
     from analysis.review.imports import known_ids, parse_assignments
     from analysis.verdicts.store import VerdictStore
-    from analysis.workspace import load_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     role = "adjudicator" if args.adjudicate else "reviewer"
     rows = parse_assignments(
         args.assignments, args.kind, args.reviewer, known_ids(workspace, args.kind), role, args.note or ""
@@ -62,11 +62,11 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from analysis.registry import open_workspace
     from analysis.review.imports import import_verdicts, read_verdict_file
     from analysis.verdicts.store import VerdictStore
-    from analysis.workspace import load_workspace
 
-    workspace = load_workspace(args.dir)
+    workspace = open_workspace(args.dir)
     rows = read_verdict_file(Path(args.file), workspace, args.kind)
     written, skipped = import_verdicts(VerdictStore.for_workspace(workspace.config.root), rows)
     emit(

@@ -173,9 +173,9 @@ class Bias(
         if missing is not None:
             return missing
         try:  # with the reweighting fix, as the report shows it; without it where it cannot be fitted
-            result = self.run(workspace, self.params(reweight=True))
+            result = self.run(workspace, self.settings(workspace, reweight=True))
         except AuditInputError:
-            result = self.run(workspace, self.params())
+            result = self.run(workspace, self.settings(workspace))
         shifts = [s for s in result.report.terms if s.relative_change is not None and s.judgeable]
         if not shifts:
             return Headline(self.title, None, "no default term is in enough captions to judge its shift")
@@ -199,10 +199,10 @@ class Bias(
         section = ReportSection("Caption bias: frequency shifts and the reweighting fix")
         terms = ",".join(context.terms)
         try:
-            result = self.run(workspace, self.params(terms=terms, reweight=True))
+            result = self.run(workspace, self.settings(workspace, terms=terms, reweight=True))
         except AuditInputError as exc:
             section.note = f"Reweighting not shown: {exc}"
-            result = self.run(workspace, self.params(terms=terms))
+            result = self.run(workspace, self.settings(workspace, terms=terms))
         section.summary = self.summary_lines(result)
         shifts = [s for s in result.report.terms + result.report.groups if s.relative_change is not None]
         if shifts:

@@ -94,7 +94,7 @@ class Concepts(
         missing = self.unmeasured_headline(workspace)
         if missing is not None:
             return missing
-        table = self.run(workspace, self.params()).table
+        table = self.run(workspace, self.settings(workspace)).table
         raised = table.significant
         finding = (
             f"{len(raised)} of {table.k} image clusters lost significantly more than the {table.overall_rate:.1%} "
@@ -124,7 +124,7 @@ class Concepts(
         workspace = context.workspace
         if load_embeddings(workspace, "original", required=False) is None:
             return [ReportSection("Visual concepts", note=NOT_PREPARED)]
-        result = self.run(workspace, self.params())
+        result = self.run(workspace, self.settings(workspace))
         context.parameters["concepts"] = f"K={result.table.k} (spherical k-means), seed 0"
         section = ReportSection("Visual concepts (removal per image cluster)", summary=self.summary_lines(result))
         section.figures["concept_lift"] = lift_chart(result.table, workspace)

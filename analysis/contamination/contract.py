@@ -148,7 +148,7 @@ class Contamination(
     def headline(self, workspace: Workspace) -> Headline:
         if not workspace.config.evals:
             return Headline(self.title, None, f"{NO_EVAL_SET[0]}. {NO_EVAL_SET[1][0].upper()}{NO_EVAL_SET[1][1:]}")
-        result = self.run(workspace, self.params())
+        result = self.run(workspace, self.settings(workspace))
         return Headline(self.title, "; ".join(set_sentence(one) for one in result.sets))
 
     def report_sections(self, context: ReportContext) -> list[ReportSection]:
@@ -156,7 +156,7 @@ class Contamination(
 
         if not context.workspace.config.evals:
             return [ReportSection("Evaluation-set contamination", note=f"{NO_EVAL_SET[0]}: {NO_EVAL_SET[1]}.")]
-        result = self.run(context.workspace, self.params())
+        result = self.run(context.workspace, self.settings(context.workspace))
         context.parameters["contamination"] = "; ".join(
             f"{one.name}: {one.search.rule() if one.search else 'captions only'}" for one in result.sets
         )
@@ -196,7 +196,7 @@ class Contamination(
                 path=workspace.config.config_path,
                 fix="declare it with [[eval]] name = ... manifest = ... in audit.toml.",
             )
-        result = self.run(workspace, self.params())
+        result = self.run(workspace, self.settings(workspace))
         gates = []
         for name, limit in limits.items():
             one = result.by_name(name)

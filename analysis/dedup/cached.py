@@ -31,10 +31,10 @@ from analysis.copies.feature_store import (
     ensure_features,
     features_directory,
     image_fingerprints,
-    verification_unavailable,
     verify_pairs,
 )
 from analysis.copies.tiers import GROUPED_TIERS, agreement_of_pairs, tiers_of
+from analysis.copies.verification_options import chosen_tiers, chosen_verification
 from analysis.dedup.compute import (
     CURVE_LOW,
     DEFAULT_KEEP_RULE,
@@ -53,6 +53,7 @@ from analysis.dedup.compute import (
     sampled_recall,
     unique_pairs,
 )
+from analysis.dedup.params import DedupParams
 from analysis.embedders.base import default_for_embedder
 from analysis.embedding_store import EmbeddingSet, load_embeddings
 from analysis.errors import AuditInputError
@@ -230,17 +231,64 @@ def dedup_recall_for(
     )
 
 
-def latest_dedup(workspace: Workspace, found: EmbeddingSet | None = None) -> DedupResult | None:
-    """The dedup result at default parameters (for regurgitation's group sizes); None without embeddings."""
+def latest_dedup(
+    workspace: Workspace, found: EmbeddingSet | None = None, params: DedupParams | None = None
+) -> DedupResult | None:
+    """The dedup result at these parameters (default: the shipped ones), for regurgitation's group sizes and the
+    map's group column; None without embeddings."""
     found = found or load_embeddings(workspace, "original", required=False)
-    return None if found is None else default_dedup(workspace, found)
+    return None if found is None else default_dedup(workspace, found, params=params)
 
 
-def default_dedup(workspace: Workspace, found: EmbeddingSet, log: Callable[[str], None] | None = None) -> DedupResult:
-    """Dedup as the shipped defaults run it: verified on pixels where the images are there, else by cosine."""
-    if verification_unavailable(workspace, found) is None:
-        return verified_dedup_for(workspace, found=found, log=log)
-    return dedup_for(workspace, found=found)
+def default_dedup(
+    workspace: Workspace,
+    found: EmbeddingSet,
+    log: Callable[[str], None] | None = None,
+    params: DedupParams | None = None,
+) -> DedupResult:
+    """Dedup as these parameters (default: the shipped ones) run it: verified on pixels where the images are there,
+    else by cosine."""
+    return dedup_with(workspace, params or DedupParams(), found, log)
+
+
+def dedup_with(
+    workspace: Workspace,
+    params: DedupParams,
+    found: EmbeddingSet,
+    log: Callable[[str], None] | None = None,
+    offload: Offload | None = None,
+    progress=None,
+) -> DedupResult:
+    """The one mapping from dedup's parameters to its result (the command, `check`, regurgitation's groups and the
+    map all come through here): verified on pixels unless asked off, the images are not there or `exact` asks for
+    the exhaustive cosine search whose recall it reports."""
+    method, reason = chosen_verification(workspace, found, params.verify)
+    if reason and log is not None:
+        log(f"verification: none ({reason}); pairs are judged by embedding cosine alone")
+    if method == "local-features" and not params.exact:
+        return verified_dedup_for(
+            workspace,
+            candidate_threshold=params.threshold,
+            inlier_threshold=params.inliers,
+            clusters=params.clusters,
+            clusterings=params.clusterings,
+            keep_rule=params.keep,
+            found=found,
+            log=log,
+            offload=offload,
+            tiers=chosen_tiers(params.tiers),
+        )
+    return dedup_for(
+        workspace,
+        threshold=params.threshold,
+        clusters=params.clusters,
+        clusterings=params.clusterings,
+        exact=params.exact,
+        keep_rule=params.keep,
+        progress=progress,
+        found=found,
+        offload=offload,
+    )
 
 
 def dedup_curve_for(workspace: Workspace, low: float | None = None, found: EmbeddingSet | None = None) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import pandas as pd
 from analysis.contract import Analysis, Gate, Headline, Log, ReportContext, ReportSection, quiet
 from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.copies.evidence import pair_evidence
+from analysis.copies.feature_store import verification_unavailable
 from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
-from analysis.copies.verification_options import chosen_tiers, chosen_verification
-from analysis.dedup.cached import dedup_for, dedup_recall_for, default_dedup, latest_dedup, verified_dedup_for
+from analysis.dedup.cached import dedup_recall_for, dedup_with, default_dedup, latest_dedup
 from analysis.dedup.compute import (
     DedupResult,
     RecallEstimate,
@@ -69,7 +69,7 @@ class Duplicates(
     def duplicate_groups(self, workspace: Workspace, found: EmbeddingSet | None = None) -> DuplicateGroups | None:
         """The groups at the shipped defaults (verified on pixels where the images are there), as regurgitation
         uses them; None before `prepare`."""
-        result = latest_dedup(workspace, found)
+        result = latest_dedup(workspace, found, self.settings(workspace))
         return None if result is None else result.duplicate_groups()
 
     def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -92,40 +92,13 @@ class Duplicates(
         def progress(done: int, total: int, pairs: int) -> None:
             log(f"clustering {done}/{total}: {pairs:,} duplicate pairs so far")
 
-        method, reason = chosen_verification(workspace, found, params.verify)
-        if reason:
-            log(f"verification: none ({reason}); pairs are judged by embedding cosine alone")
-        if method == "local-features" and not params.exact:
-            result = verified_dedup_for(
-                workspace,
-                candidate_threshold=params.threshold,
-                inlier_threshold=params.inliers,
-                clusters=params.clusters,
-                clusterings=params.clusterings,
-                keep_rule=params.keep,
-                found=found,
-                log=log,
-                offload=offload,
-                tiers=chosen_tiers(params.tiers),
-            )
-        else:
-            result = dedup_for(
-                workspace,
-                threshold=params.threshold,
-                clusters=params.clusters,
-                clusterings=params.clusterings,
-                exact=params.exact,
-                keep_rule=params.keep,
-                progress=progress,
-                found=found,
-                offload=offload,
-            )
+        result = dedup_with(workspace, params, found, log, offload, progress)
         estimate = None
         if params.estimate_recall:
             log(f"estimating recall on {params.estimate_recall:,} random images…")
             estimate = dedup_recall_for(workspace, result, found, sample=params.estimate_recall)
         distances = None
-        if method == "local-features" or reason is None:
+        if params.verify == "none" or verification_unavailable(workspace, found) is None:
             distances = pair_pdq_distances(pdq_hashes(workspace, "original", log=log), result.pairs)
         log("measuring what the keep-list removes: caption term shifts and removal per visual cluster…")
         effects = dedup_effects(workspace, result.keep, found, offload=offload)
@@ -158,7 +131,7 @@ class Duplicates(
         return payload
 
     def headline(self, workspace: Workspace) -> Headline:
-        payload = self.to_json(self.run(workspace, self.params()))
+        payload = self.to_json(self.run(workspace, self.settings(workspace)))
         finding = (
             f"dedup removes {payload['n_removed']:,} of {payload['n_images']:,} images "
             f"({payload['fraction_removed']:.1%}): "
@@ -239,7 +212,7 @@ class Duplicates(
         workspace = context.workspace
         if load_embeddings(workspace, "original", required=False) is None:
             return [ReportSection("Near-duplicates", note=NOT_PREPARED)]
-        params = DedupParams()
+        params = self.settings(workspace)
         outcome = self.run(workspace, params)
         dedup = outcome.result
         context.parameters["dedup"] = (
@@ -302,7 +275,7 @@ class Duplicates(
             return []
         found = load_embeddings(workspace, "original")
         assert found is not None
-        dedup = default_dedup(workspace, found)
+        dedup = default_dedup(workspace, found, params=self.settings(workspace))
         n_measured = int(found.valid.sum())
         return [
             Gate(

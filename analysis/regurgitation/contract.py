@@ -59,7 +59,7 @@ class Regurgitation(
     def review_population(self, workspace: Workspace, subset: str | None = None) -> tuple[str, pd.DataFrame]:
         """The flagged generated samples (score: similarity to their training match), flagged as this command, its
         page and `check` flag them by default (verified on pixels where the images are there)."""
-        return "flagged samples", flagged_items(self.run(workspace, self.params()).samples)
+        return "flagged samples", flagged_items(self.run(workspace, self.settings(workspace)).samples)
 
     def add_output_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", help="write the per-sample matches to this Parquet file")
@@ -95,7 +95,7 @@ class Regurgitation(
                 None,
                 "no generated samples in this workspace. Add `[generated] manifest = ...` to audit.toml",
             )
-        result = self.run(workspace, self.params())
+        result = self.run(workspace, self.settings(workspace))
         if result.rate is None:
             return Headline(self.title, None, "no generated sample could be read")
         low, high = result.to_json()["ci95"]
@@ -156,7 +156,7 @@ class Regurgitation(
                     "Regurgitation", note="No generated samples (or not prepared: run `pretrain-audit prepare DIR`)."
                 )
             ]
-        result = self.run(workspace, self.params())
+        result = self.run(workspace, self.settings(workspace))
         context.parameters["regurgitation"] = f"cosine ≥ {result.threshold}, k={result.k}, search: {result.method}"
         section = ReportSection(
             "Regurgitation: generated samples vs nearest training images", summary=self.summary_lines(result)
@@ -210,7 +210,7 @@ class Regurgitation(
     def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
         if options.max_regurgitation_rate is None:
             return []
-        result = self.run(workspace, self.params())
+        result = self.run(workspace, self.settings(workspace))
         return [
             Gate(
                 "regurgitation rate",

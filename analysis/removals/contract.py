@@ -89,7 +89,7 @@ class Removals(
         missing = self.unmeasured_headline(workspace)
         if missing is not None:
             return missing
-        result = self.run(workspace, self.params())
+        result = self.run(workspace, self.settings(workspace))
         summary = result.summary
         finding = f"{summary.n_removed:,} of {summary.n_original:,} images removed ({summary.fraction_removed:.2%})"
         terms = [r for r in result.by_term.to_dict("records") if r["kind"] == "term" and judgeable(r["captions"])]
@@ -105,7 +105,7 @@ class Removals(
         from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
 
         workspace = context.workspace
-        result = self.run(workspace, self.params(terms=",".join(context.terms)))
+        result = self.run(workspace, self.settings(workspace, terms=",".join(context.terms)))
         section = ReportSection("Removals: what the filters took out", summary=self.summary_lines(result))
         section.figures["removal_rate_by_term"] = removal_rate_chart(result.by_term, workspace)
         if workspace.config.filtered.scores:

@@ -1,0 +1,96 @@
+"""An analysis's settings in audit.toml (`[dedup] clusterings = 3`): one section per analysis, read through its
+Params, honoured by the command, `check` and the report, overridden by a flag, and refused with one line naming
+the section and key when wrong."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.errors import AuditInputError
+from analysis.registry import by_name, open_workspace
+from analysis.workspace import update_config
+from tests.helpers import run_cli
+
+
+def set_section(root: Path, section: str, body: dict) -> None:
+    def change(config: dict) -> None:
+        config[section] = body
+
+    update_config(root, change)
+
+
+def dedup_json(root: Path, *flags: str) -> dict:
+    result = run_cli("dedup", str(root), "--json", "--verify", "none", *flags)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_setting_in_audit_toml_is_what_the_command_runs_and_a_flag_overrides_it(sample_copy: Path) -> None:
+    set_section(sample_copy, "dedup", {"clusterings": 3, "keep": "first"})
+    assert dedup_json(sample_copy)["clusterings"] == 3
+    assert dedup_json(sample_copy, "--clusterings", "2")["clusterings"] == 2
+
+
+def test_the_report_check_and_headline_read_the_same_settings(sample_copy: Path) -> None:
+    set_section(sample_copy, "dedup", {"clusterings": 2, "verify": "none"})
+    workspace = open_workspace(sample_copy)
+    dedup = by_name("dedup")
+    assert dedup.settings(workspace).clusterings == 2
+    assert dedup.run(workspace, dedup.settings(workspace)).result.clusterings == 2
+    headline = dedup.headline(workspace)
+    assert headline is not None and "not verified on pixels" in (headline.finding or "")
+
+
+def test_a_misspelt_section_is_one_error_naming_it_and_the_sections_there_are(sample_copy: Path) -> None:
+    (sample_copy / "audit.toml").write_text(
+        (sample_copy / "audit.toml").read_text() + "\n[dedupe]\nclusterings = 3\n", encoding="utf-8"
+    )
+    result = run_cli("dedup", str(sample_copy))
+    assert result.returncode == 2
+    assert "unknown section [dedupe]" in result.stderr and "dedup, regurgitation" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"clusterings": 0}, r"\[dedup\] clusterings must be at least 1, not 0"),
+        ({"clusterings": "3"}, r"\[dedup\] clusterings must be a whole number, not '3'"),
+        ({"keep": "last"}, r"\[dedup\] keep is 'last'.*centre, first, resolution"),
+        ({"cluster": 3}, r"unknown key\(s\) \['cluster'\] in \[dedup\].*clusterings"),
+        ({"scheduler": "local"}, r"unknown key\(s\) \['scheduler'\] in \[dedup\]"),
+    ],
+)
+def test_a_bad_setting_is_named_with_its_section_and_the_fix(sample_copy: Path, body: dict, expected: str) -> None:
+    config = sample_copy / "audit.toml"
+    lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in body.items())
+    config.write_text(config.read_text() + f"\n[dedup]\n{lines}\n", encoding="utf-8")
+    with pytest.raises(AuditInputError, match=expected):
+        open_workspace(sample_copy)
+
+
+def test_the_review_queue_samples_what_the_settings_flag(sample_copy: Path) -> None:
+    """A setting changes the population reviewers judge exactly as it changes what the command flags."""
+    set_section(sample_copy, "regurgitation", {"verify": "none", "threshold": 0.5})
+    workspace = open_workspace(sample_copy)
+    regurgitation = by_name("regurgitation")
+    flagged = regurgitation.run(workspace, regurgitation.settings(workspace)).n_flagged
+    _, population = regurgitation.review_population(workspace)
+    assert len(population) == flagged
+    default_flagged = regurgitation.run(workspace, regurgitation.params()).n_flagged
+    assert flagged != default_flagged
+
+
+def test_the_workspace_docs_list_every_setting_of_every_analysis() -> None:
+    """docs/workspace.md's table is the users' reference: a parameter added to a Params must appear there."""
+    from analysis.registry import ANALYSES
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "workspace.md").read_text(encoding="utf-8")
+    for analysis in ANALYSES:
+        keys = analysis.Params.toml_keys()
+        if keys:
+            row = f"| `[{analysis.name}]` | " + ", ".join(f"`{key}`" for key in keys) + " |"
+            assert row in docs, row
