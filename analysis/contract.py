@@ -179,7 +179,7 @@ class Analysis(ABC):
         where = workspace.config.config_path
         written = self.Params.from_toml(body, where=where)
         try:
-            return self.params(**{key: getattr(written, key) for key in body}, **overrides)
+            return self.params(**{**{key: getattr(written, key) for key in body}, **overrides})
         except ParamError as exc:
             raise AuditInputError(f"[{self.name}] {exc.name} {exc.problem}.", path=where, fix=exc.hint) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,32 @@ def cache_key(workspace: Workspace) -> str:
     marker = current_marker(workspace)
     prepared = marker.stat().st_mtime_ns if marker.exists() else 0
     return f"{workspace.config.root.resolve()}|{workspace_stamp(workspace.config.root)}|{prepared}"
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _analysis_result(key: str, name: str, fingerprint: str, _workspace: Workspace, _params: Any) -> Any:
+    from analysis.registry import by_name
+
+    return by_name(name).run(_workspace, _params)
+
+
+def settings(name: str, workspace: Workspace, **overrides: Any) -> Any:
+    """An analysis's parameters as the workspace sets them (audit.toml's `[name]`), with what the page's controls
+    chose: the page builds these and nothing else. Work stays in this process (`scheduler="none"`): a page never
+    starts a cluster."""
+    from analysis.registry import by_name
+
+    analysis = by_name(name)
+    if "scheduler" in {spec.name for spec in dataclasses.fields(analysis.Params)}:
+        overrides.setdefault("scheduler", "none")
+    return analysis.settings(workspace, **overrides)
+
+
+def analysis_result(name: str, workspace: Workspace, params: Any, spinner: str) -> Any:
+    """`run(workspace, params)` of an analysis, as the CLI and the report call it, kept in memory per parameters'
+    fingerprint (the computation itself is cached on disk by the analysis)."""
+    with st.spinner(spinner):
+        return _analysis_result(cache_key(workspace), name, params.fingerprint(), workspace, params)
 
 
 @st.cache_resource(show_spinner="Indexing captions…", max_entries=4)
@@ -185,44 +212,76 @@ def _record_verdict(store, kind: str, item: str, key: str, reviewer: str, role: 
         st.toast(f"{item}: {choice} (recorded{' as adjudicator' if role == 'adjudicator' else ''})")
 
 
-def verification_control(workspace: Workspace, found: EmbeddingSet, *, key: str, judged: str, noun: str) -> int | None:
-    """The choice a copy page shares: verified on pixels (and its inlier slider) or embedding cosine alone.
-    Returns the inlier threshold, or None for cosine alone (the only choice when the images are absent)."""
+def initial_inliers(workspace: Workspace, found: EmbeddingSet, configured: Any) -> int | None:
+    """Where `verification_control` starts, from the workspace's settings: the inlier threshold when verifying on
+    pixels (the default where the images are there, unless audit.toml sets verify = "none"), else None. A page's
+    `warm` computes this first view."""
+    from analysis.copies.candidates import INLIER_THRESHOLD
+    from analysis.copies.feature_store import verification_unavailable
+
+    if configured.verify == "none" or verification_unavailable(workspace, found):
+        return None
+    return INLIER_THRESHOLD if configured.inliers is None else int(configured.inliers)
+
+
+def verification_control(
+    workspace: Workspace, found: EmbeddingSet, configured: Any, *, key: str, judged: str, noun: str
+) -> int | None:
+    """The choice a copy page shares: verified on pixels (and its inlier slider) or embedding cosine alone, starting
+    from the workspace's settings (`configured`: the analysis's parameters). Returns the inlier threshold, or None
+    for cosine alone (the only choice when the images are absent)."""
     from analysis.copies.candidates import INLIER_THRESHOLD
     from analysis.copies.feature_store import verification_unavailable
 
     unavailable = verification_unavailable(workspace, found)
+    start = initial_inliers(workspace, found, configured)
     modes = ([] if unavailable else [VERIFIED_MODE]) + [COSINE_MODE]
-    mode = st.radio(judged, modes, horizontal=True, key=f"{key}-mode")
+    mode = st.radio(
+        judged,
+        modes,
+        index=modes.index(COSINE_MODE if start is None else VERIFIED_MODE),
+        horizontal=True,
+        key=f"{key}-mode",
+    )
     if unavailable:
         st.caption(f"Pixel verification is off: {unavailable}. {noun} judged by embedding cosine alone.")
     if mode != VERIFIED_MODE:
         return None
+    inliers = INLIER_THRESHOLD if configured.inliers is None else int(configured.inliers)
     return int(
         st.slider(
             "Local-feature inliers that verify a copy",
             4,
-            60,
-            INLIER_THRESHOLD,
+            max(60, inliers),
+            inliers,
             key=f"{key}-inliers",
-            help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)",
+            help=f"default {INLIER_THRESHOLD}, calibrated on real photos (docs/analyses.md, Verified copies)"
+            + ("" if inliers == INLIER_THRESHOLD else f"; {inliers} is this workspace's setting (audit.toml)"),
         )
     )
 
 
-def tier_control(key: str, verb: str) -> tuple[str, ...]:
-    """Which kinds of verified pair the page acts on: byte-identical files and copies by default; second photos of
-    the same scene when asked (they are shown either way)."""
-    from analysis.copies.tiers import GROUPED_TIERS, TIERS
+def initial_tiers(configured: Any) -> tuple[str, ...]:
+    """Where `tier_control` starts: the tiers the workspace's settings act on."""
+    from analysis.copies.verification_options import chosen_tiers
+
+    return chosen_tiers(configured.tiers)
+
+
+def tier_control(key: str, verb: str, configured: Any) -> tuple[str, ...]:
+    """Which kinds of verified pair the page acts on: as the workspace sets it (byte-identical files and copies by
+    default); second photos of the same scene when asked (they are shown either way)."""
+    from analysis.copies.tiers import TIERS
 
     include = st.toggle(
         f"Also {verb} second shots of the same scene",
+        value="same-scene" in initial_tiers(configured),
         key=f"{key}-same-scene",
         help="A verified pair is a copy when its pixels agree once the edit is undone, and the same scene when they "
         "share a region but differ inside it (burst shots, one place photographed twice). Rule and figures: "
         "docs/analyses.md, Duplicate tiers.",
     )
-    return TIERS if include else GROUPED_TIERS
+    return TIERS if include else tuple(tier for tier in TIERS if tier != "same-scene")
 
 
 TIER_COLOURS: dict[str, Literal["violet", "red", "orange"]] = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.contamination import contract as contamination_contract
+from analysis.registry import by_name
 from analysis.verdicts.store import VerdictStore
 from dashboard import concepts, summary
 from dashboard.views import bias, duplicates, map, regurgitation, removals
@@ -236,12 +236,11 @@ def test_warming_computes_each_pages_first_view_before_anyone_asks(
         raise AssertionError("computed again after warming")
 
     monkeypatch.setattr(bias, "reweighting", must_not_run)
-    monkeypatch.setattr(duplicates, "verified_dedup_for", must_not_run)
-    monkeypatch.setattr(regurgitation, "regurgitation_for", must_not_run)
+    for name in ("dedup", "regurgitation", "contamination"):  # the pages that call the analysis's own `run`
+        monkeypatch.setattr(type(by_name(name)), "run", must_not_run)
     monkeypatch.setattr(concepts, "concept_table_for", must_not_run)
     monkeypatch.setattr(concepts, "map_for", must_not_run)
     monkeypatch.setattr(summary, "executive_summary", must_not_run)
-    monkeypatch.setattr(contamination_contract, "contamination_for", must_not_run)
     for page in ("bias", "duplicates", "regurgitation", "contamination", "map", "overview"):
         open_page(page, sample_copy, monkeypatch)  # asserts that the page raised nothing
 

@@ -12,6 +12,7 @@ import pytest
 from analysis.errors import AuditInputError
 from analysis.registry import by_name, open_workspace
 from analysis.workspace import update_config
+from dashboard import components
 from tests.helpers import run_cli
 
 
@@ -94,3 +95,34 @@ def test_the_workspace_docs_list_every_setting_of_every_analysis() -> None:
         if keys:
             row = f"| `[{analysis.name}]` | " + ", ".join(f"`{key}`" for key in keys) + " |"
             assert row in docs, row
+
+
+def test_the_duplicates_page_starts_from_the_workspace_settings_and_shows_the_commands_answer(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page builds the command's parameters: with `[dedup] verify = "none"` it opens on cosine alone at the set
+    threshold, and its counts are exactly what `pretrain-audit dedup` prints at those settings."""
+    from tests.test_dashboard_pages import open_page
+
+    set_section(sample_copy, "dedup", {"verify": "none", "threshold": 0.93, "clusterings": 3})
+    app = open_page("duplicates", sample_copy, monkeypatch)
+    assert app.radio(key="d-mode").value == components.COSINE_MODE
+    assert app.slider(key="d-threshold").value == pytest.approx(0.93)
+    assert any("union over 3 clusterings" in caption.value for caption in app.caption)
+    printed = dedup_json(sample_copy)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Groups"] == f"{printed['n_groups']:,}" and metrics["Duplicate pairs"] == f"{printed['n_pairs']:,}"
+
+
+def test_the_regurgitation_page_verifies_at_the_workspaces_inlier_setting(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_dashboard_pages import open_page
+
+    set_section(sample_copy, "regurgitation", {"inliers": 20, "tiers": "copy,same-scene"})
+    app = open_page("regurgitation", sample_copy, monkeypatch)
+    assert app.slider(key="r-inliers").value == 20
+    assert app.toggle(key="r-same-scene").value is True
+    printed = json.loads(run_cli("regurgitation", str(sample_copy), "--json").stdout)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Flagged as likely copies"] == f"{printed['n_flagged']:,}"

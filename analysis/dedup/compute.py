@@ -23,6 +23,11 @@ from analysis.stats import clustered_ratio_interval, judgeable
 KeepRule = Literal["centre", "first", "resolution"]
 KEEP_RULES: tuple[KeepRule, ...] = get_args(KeepRule)
 DEFAULT_KEEP_RULE: KeepRule = "centre"  # the image closest to its group's centre
+KEEP_RULE_WORDS: dict[KeepRule, str] = {
+    "centre": "closest to the group centre",
+    "first": "first in the manifest",
+    "resolution": "largest image",
+}
 DEFAULT_R = 5  # clusterings, as in DALL·E 2
 CURVE_LOW = 0.80  # lowest threshold of the removal curve and of the dashboard's slider
 # Cosine thresholds per embedder, with the reasoning in docs/analyses.md (Near-duplicates).

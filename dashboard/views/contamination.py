@@ -5,15 +5,16 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.contamination.compute import ContaminationResult, SetContamination
-from analysis.contamination.contract import NO_EVAL_SET, Contamination
+from analysis.contamination.contract import NO_EVAL_SET
 from analysis.contamination.figures import caption_pairs, image_pairs
-from analysis.copies.tiers import GROUPED_TIERS
 from analysis.verdicts.store import VerdictStore
 from dashboard.components import (
-    cache_key,
+    analysis_result,
     id_caption,
+    initial_tiers,
     open_section,
     pair_evidence_png,
+    settings,
     tier_badge,
     tier_control,
     tile_png,
@@ -25,19 +26,19 @@ PER_PAGE = 6
 IMAGES, CAPTIONS = "Image matches", "Caption matches"
 
 
-@st.cache_resource(
-    show_spinner="Searching the training set for the evaluation images (verified on pixels) and captions…",
-    max_entries=4,
-)
-def _result(key: str, _workspace, tiers: tuple[str, ...] = GROUPED_TIERS) -> ContaminationResult:
-    analysis = Contamination()
-    return analysis.run(_workspace, analysis.params(tiers=",".join(tiers)))
+SEARCHING = "Searching the training set for the evaluation images (verified on pixels) and captions…"
+
+
+def _result(workspace, tiers: tuple[str, ...]) -> ContaminationResult:
+    """Contamination at the workspace's settings, counting the kinds of verified pair the page's toggle chose."""
+    params = settings("contamination", workspace, tiers=",".join(tiers))
+    return analysis_result("contamination", workspace, params, SEARCHING)
 
 
 def warm(workspace) -> None:
-    """The page's result at the defaults, computed before anyone asks (when the workspace declares a set)."""
+    """The page's first view, computed before anyone asks (when the workspace declares a set)."""
     if workspace.config.evals:
-        _result(cache_key(workspace), workspace, GROUPED_TIERS)
+        _result(workspace, initial_tiers(settings("contamination", workspace)))
 
 
 def render() -> None:
@@ -53,8 +54,8 @@ def render() -> None:
     if not workspace.config.evals:
         st.info(f"{NO_EVAL_SET[0][0].upper()}{NO_EVAL_SET[0][1:]}: {NO_EVAL_SET[1]}.")
         return
-    tiers = tier_control("c", "count")
-    result = _result(cache_key(workspace), workspace, tiers)
+    tiers = tier_control("c", "count", settings("contamination", workspace))
+    result = _result(workspace, tiers)
     names = [one.name for one in result.sets]
     chosen = st.radio("Evaluation set", names, horizontal=True, key="c-set") if len(names) > 1 else names[0]
     one = result.by_name(chosen)

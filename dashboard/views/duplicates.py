@@ -9,36 +9,33 @@ import streamlit as st
 from analysis.concepts.contract import cluster_frame
 from analysis.copies.candidates import CANDIDATE_TOP_K
 from analysis.copies.pdq import pair_pdq_distances, pdq_hashes
-from analysis.dedup.cached import dedup_curve_for, dedup_for, dedup_recall_for, verified_dedup_for
-from analysis.dedup.compute import CURVE_LOW, DEFAULT_R, default_threshold, exact_duplicates
-from analysis.dedup.effects import dedup_effects
+from analysis.dedup.cached import dedup_curve_for, dedup_recall_for
+from analysis.dedup.compute import CURVE_LOW, KEEP_RULE_WORDS, default_threshold
 from analysis.dedup.figures import dedup_curve_chart, effect_figures, group_size_chart
 from analysis.stats import TOO_FEW
 from dashboard.components import (
+    analysis_result,
     cache_key,
     grid_cells,
     id_caption,
     image_tile,
+    initial_inliers,
+    initial_tiers,
     loaded_embeddings,
     open_section,
     pair_evidence_png,
     require_embeddings,
+    settings,
     show_figure,
     tier_badge,
     tier_control,
     verification_control,
-    workspace_index,
 )
 from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
 from dashboard.state import current_workspace
 
 MEMBERS_SHOWN = 24
 TABLE_ROW_PX = 35  # the height of one row of st.dataframe
-
-
-@st.cache_resource(show_spinner="Grouping the duplicate pairs at this threshold…", max_entries=4)
-def _dedup(key: str, threshold: float, _workspace, _found):
-    return dedup_for(_workspace, threshold=threshold, found=_found)
 
 
 @st.cache_data(
@@ -50,12 +47,17 @@ def _curve(key: str, _workspace, _found):
     return dedup_curve_for(_workspace, found=_found)
 
 
-@st.cache_resource(
-    show_spinner="Finding candidate pairs and verifying them on pixels (once per workspace, cached on disk)…",
-    max_entries=8,
-)
-def _verified(key: str, inliers: int, tiers: tuple[str, ...], _workspace, _found):
-    return verified_dedup_for(_workspace, inlier_threshold=inliers, found=_found, tiers=tiers)
+SEARCHING = "Finding duplicate pairs (verified on pixels where chosen; once per setting, cached on disk)…"
+
+
+def _outcome(workspace, inliers: int | None, tiers: tuple[str, ...] = (), threshold: float | None = None):
+    """Dedup as the command runs it, at the workspace's settings with the page's choices: verified on pixels at
+    `inliers` acting on `tiers`, or, with `inliers` None, by cosine alone at `threshold`."""
+    if inliers is None:
+        params = settings("dedup", workspace, verify="none", threshold=threshold)
+    else:
+        params = settings("dedup", workspace, verify="local-features", inliers=inliers, tiers=",".join(tiers))
+    return analysis_result("dedup", workspace, params, SEARCHING)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -123,41 +125,28 @@ def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
 
 
 def warm(workspace) -> None:
-    """The first view's dedup at the defaults (verified where the images are there), computed before anyone asks."""
-    from analysis.copies.candidates import INLIER_THRESHOLD
-    from analysis.copies.feature_store import verification_unavailable
-    from analysis.copies.tiers import GROUPED_TIERS
-
+    """The first view's dedup (the controls where the workspace's settings put them), computed before anyone asks."""
     found = loaded_embeddings(workspace)
     if found is None:
         return
-    key = cache_key(workspace)
-    if verification_unavailable(workspace, found) is None:
-        _verified(key, INLIER_THRESHOLD, GROUPED_TIERS, workspace, found)
-    else:
-        _curve(key, workspace, found)
-        _dedup(key, float(default_threshold(found.embedder)), workspace, found)
-
-
-def render() -> None:
-    workspace = current_workspace()
-    st.title("Near-duplicates")
-    st.caption(
-        "DALL·E 2's method: spherical k-means on image embeddings, candidate pairs (cosine ≥ threshold) searched "
-        f"within clusters, union over {DEFAULT_R} clusterings; by default each candidate is then verified on pixels "
-        "(local features under one geometric transform). A group is a connected component of duplicate pairs."
-    )
-    found = require_embeddings(workspace)
-    key = cache_key(workspace)
-    inliers = verification_control(
-        workspace, found, key="d", judged="How a pair is judged a duplicate", noun="Pairs are"
-    )
-    curve = None
+    configured = settings("dedup", workspace)
+    inliers = initial_inliers(workspace, found, configured)
     if inliers is not None:
-        tiers = tier_control("d", "group")
-        result = _verified(key, inliers, tiers, workspace, found)
-        threshold = result.threshold
-        check = result.verification
+        _outcome(workspace, inliers, initial_tiers(configured))
+    else:
+        _curve(cache_key(workspace), workspace, found)
+        _outcome(workspace, None, threshold=configured.threshold or float(default_threshold(found.embedder)))
+
+
+def _chosen(workspace, found, configured):
+    """The page's controls and the dedup they ask for: (outcome, threshold, the cosine curve or None)."""
+    inliers = verification_control(
+        workspace, found, configured, key="d", judged="How a pair is judged a duplicate", noun="Pairs are"
+    )
+    if inliers is not None:
+        tiers = tier_control("d", "group", configured)
+        outcome = _outcome(workspace, inliers, tiers)
+        check = outcome.result.verification
         counts = check.tier_counts()
         st.caption(
             f"Candidates: cosine ≥ {check.candidate_threshold} (at most {CANDIDATE_TOP_K} per image); "
@@ -166,20 +155,35 @@ def render() -> None:
             + f". Groups join {' and '.join(t.replace('-', ' ') for t in tiers)} pairs; the others are shown "
             "below, never counted."
         )
-    else:
-        default = default_threshold(found.embedder)
-        threshold = st.slider(
-            "Cosine similarity threshold for a duplicate pair",
-            CURVE_LOW,
-            0.99,
-            float(default),
-            0.01,
-            key="d-threshold",
-            help=f"default for {found.embedder}: {default}",
-        )
-        curve = _curve(key, workspace, found)  # first: the search every threshold reuses
-        result = _dedup(key, threshold, workspace, found)
-    byte_groups = exact_duplicates(found.status["sha256"])
+        return outcome, outcome.result.threshold, None
+    default = configured.threshold or default_threshold(found.embedder)
+    threshold = st.slider(
+        "Cosine similarity threshold for a duplicate pair",
+        CURVE_LOW,
+        0.99,
+        float(default),
+        0.01,
+        key="d-threshold",
+        help=f"default for {found.embedder}: {default_threshold(found.embedder)}",
+    )
+    curve = _curve(cache_key(workspace), workspace, found)  # first: the search every threshold reuses
+    return _outcome(workspace, None, threshold=threshold), threshold, curve
+
+
+def render() -> None:
+    workspace = current_workspace()
+    configured = settings("dedup", workspace)
+    st.title("Near-duplicates")
+    st.caption(
+        "DALL·E 2's method: spherical k-means on image embeddings, candidate pairs (cosine ≥ threshold) searched "
+        f"within clusters, union over {configured.clusterings} clusterings; by default each candidate is then "
+        "verified on pixels (local features under one geometric transform). A group is a connected component of "
+        "duplicate pairs."
+    )
+    found = require_embeddings(workspace)
+    outcome, threshold, curve = _chosen(workspace, found, configured)
+    result = outcome.result
+    byte_groups = outcome.byte_groups
     columns = st.columns(5)
     columns[0].metric("Images in groups", f"{result.n_in_groups:,}")
     columns[1].metric("Groups", f"{result.n_groups:,}")
@@ -210,7 +214,7 @@ def render() -> None:
             else:
                 show_figure(group_size_chart(result, workspace), "group-sizes")
         elif name == EFFECTS:
-            effects_section(workspace, found, result, f"{threshold}|{inliers}")
+            effects_section(workspace, outcome)
         else:
             reviewer = reviewer_sidebar(workspace, review_store(workspace))
             if name == GROUPS:
@@ -229,22 +233,17 @@ SIZES, GROUPS, PAIRS, EFFECTS = (
 )
 
 
-@st.cache_resource(show_spinner="Measuring what the keep-list removes…", max_entries=8)
-def _effects(key: str, _workspace, _found, _keep):
-    return dedup_effects(_workspace, _keep, _found, workspace_index(_workspace))
-
-
-def effects_section(workspace, found, result, label: str) -> None:
+def effects_section(workspace, outcome) -> None:
     """Dedup as a filter: the caption term shifts and the per-cluster removal its keep-list causes."""
     st.caption(
         "Deduplication removes images too, and DALL·E 2's authors warn that it can remove valuable examples. Here it "
         "is measured like the safety filters: caption term shifts (original → deduplicated, the workspace's terms "
         "and groups) and the share of each visual cluster it removes."
     )
-    if result.n_removed == 0:
+    if outcome.result.n_removed == 0 or outcome.effects is None:
         st.info("Deduplication removes no image at this setting, so it shifts nothing: there is nothing to measure.")
         return
-    effects = _effects(f"{cache_key(workspace)}|{label}", workspace, found, result.keep)
+    effects = outcome.effects
     for name, figure in effect_figures(effects, workspace).items():
         show_figure(figure, name)
     st.dataframe(cluster_frame(effects.clusters), hide_index=True, width="stretch")
@@ -312,7 +311,8 @@ def group_browser(workspace, found, result, reviewer: Reviewer) -> None:
         key="d-reveal",
         help="Images the filters removed are blurred by default.",
     )
-    st.caption(f"Group {group}: {sizes[group]} images; kept: {ids[representative]} (closest to the group centre).")
+    rule = KEEP_RULE_WORDS[settings("dedup", workspace).keep]
+    st.caption(f"Group {group}: {sizes[group]} images; kept: {ids[representative]} ({rule}).")
     shown = order[:MEMBERS_SHOWN]
     removed = [str(ids[row]) for row in shown if not workspace.kept[row]]
     revealed = allowed_reveals(workspace, review_store(workspace), reviewer, removed if reveal else [], "duplicates")

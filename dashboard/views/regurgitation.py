@@ -8,23 +8,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analysis.copies.candidates import INLIER_THRESHOLD, copy_flag_threshold
-from analysis.copies.tiers import GROUPED_TIERS
-from analysis.registry import by_name
-from analysis.regurgitation.cached import regurgitation_for
+from analysis.copies.candidates import copy_flag_threshold
 from analysis.regurgitation.compute import flagged_items
 from analysis.regurgitation.figures import copy_group_chart, similarity_chart
 from analysis.review.summary import confirmed_copies
 from analysis.verdicts.decisions import decide
 from analysis.verdicts.store import COPY_VERDICTS, VerdictStore
 from dashboard.components import (
-    cache_key,
+    analysis_result,
     id_caption,
     image_tile,
+    initial_inliers,
+    initial_tiers,
     loaded_embeddings,
     open_section,
     pair_evidence_png,
     require_embeddings,
+    settings,
     show_figure,
     tier_badge,
     tier_control,
@@ -37,48 +37,32 @@ from dashboard.state import current_workspace
 PER_PAGE = 5
 
 
-@st.cache_resource(
-    show_spinner="Searching nearest training images (and verifying candidates on pixels)…", max_entries=8
-)
-def _check(
-    key: str,
-    threshold: float | None,
-    k: int,
-    verify: bool,
-    inliers: int,
-    _workspace,
-    tiers: tuple[str, ...] = GROUPED_TIERS,
-):
-    return regurgitation_for(
-        _workspace,
-        threshold=threshold,
-        k=k,
-        duplicates=by_name("regurgitation").duplicates(_workspace),  # type: ignore[attr-defined]
-        verify=verify,
-        inlier_threshold=inliers,
-        tiers=tiers,
-    )
+SEARCHING = "Searching nearest training images (and verifying candidates on pixels)…"
+
+
+def _flags(workspace, inliers: int | None, tiers: tuple[str, ...] | None = None, threshold: float | None = None):
+    """The samples as regurgitation flags them with the page's choices: verified on pixels at `inliers` (and
+    `tiers`), or, with `inliers` None, by cosine alone at `threshold`; the rest as the workspace sets it."""
+    if inliers is None:
+        params = settings("regurgitation", workspace, verify="none", threshold=threshold)
+    else:
+        params = settings(
+            "regurgitation", workspace, verify="local-features", inliers=inliers, tiers=",".join(tiers or ())
+        )
+    return analysis_result("regurgitation", workspace, params, SEARCHING)
 
 
 def warm(workspace) -> None:
-    """The first view's search at the defaults (verified where the images are there), computed before anyone asks."""
-    from analysis.copies.feature_store import verification_unavailable
-
+    """The first view's search (the controls where the workspace's settings put them), computed before anyone asks."""
     training = loaded_embeddings(workspace, "original")
     if workspace.generated is None or training is None or loaded_embeddings(workspace, "generated") is None:
         return
-    if verification_unavailable(workspace, training) is None:
-        _check(cache_key(workspace), None, 5, True, INLIER_THRESHOLD, workspace, GROUPED_TIERS)
+    configured = settings("regurgitation", workspace)
+    inliers = initial_inliers(workspace, training, configured)
+    if inliers is not None:
+        _flags(workspace, inliers, initial_tiers(configured))
     else:
-        _check(
-            cache_key(workspace),
-            float(copy_flag_threshold(training.embedder)),
-            5,
-            False,
-            INLIER_THRESHOLD,
-            workspace,
-            GROUPED_TIERS,
-        )
+        _flags(workspace, None, threshold=configured.threshold or copy_flag_threshold(training.embedder))
 
 
 def render() -> None:
@@ -96,18 +80,22 @@ def render() -> None:
         return
     training = require_embeddings(workspace, "original")
     require_embeddings(workspace, "generated")  # stops the page with an explanation when missing
-    inliers = verification_control(workspace, training, key="r", judged="How a sample is flagged", noun="Samples are")
+    configured = settings("regurgitation", workspace)
+    inliers = verification_control(
+        workspace, training, configured, key="r", judged="How a sample is flagged", noun="Samples are"
+    )
     if inliers is not None:
-        tiers = tier_control("r", "flag")
-        result = _check(cache_key(workspace), None, 5, True, inliers, workspace, tiers)
+        tiers = tier_control("r", "flag", configured)
+        result = _flags(workspace, inliers, tiers)
         st.caption(
-            f"A sample is flagged when one of its 5 nearest training images (cosine ≥ {result.threshold}) is "
+            f"A sample is flagged when one of its {configured.k} nearest training images "
+            f"(cosine ≥ {result.threshold}) is "
             f"verified on pixels (≥ {inliers} local-feature inliers under one similarity transform) and is "
             f"{' or '.join(t.replace('-', ' ') for t in tiers)}: pixels that agree once the edit is undone, not "
             "another photograph of the same scene."
         )
     else:
-        default = copy_flag_threshold(training.embedder)
+        default = configured.threshold or copy_flag_threshold(training.embedder)
         threshold = st.slider(
             "Cosine similarity that flags a likely copy",
             0.80,
@@ -117,7 +105,7 @@ def render() -> None:
             key="r-threshold",
             help=f"default for {training.embedder}: {default}",
         )
-        result = _check(cache_key(workspace), threshold, 5, False, INLIER_THRESHOLD, workspace, GROUPED_TIERS)
+        result = _flags(workspace, None, threshold=threshold)
     samples = result.samples
     store = VerdictStore.for_workspace(workspace.config.root)
     decisions = decide(store.history("regurgitation"), workspace.config.review.decision)
