@@ -498,8 +498,8 @@ MUTATIONS = [
     (
         "the regurgitation queue draws the cosine-only flags again",
         "analysis/regurgitation/contract.py",
-        "flagged_items(self.run(workspace, self.params()).samples)",
-        "flagged_items(self.run(workspace, self.params(verify='none')).samples)",
+        "flagged_items(self.run(workspace, self.settings(workspace)).samples)",
+        "flagged_items(self.run(workspace, self.settings(workspace, verify='none')).samples)",
         [
             "tests/test_review_process.py::test_the_regurgitation_queue_draws_the_samples_that_regurgitation_and_check_flag"
         ],
@@ -808,6 +808,40 @@ MUTATIONS = [
         "if minimum is not None and item < minimum:",
         "if minimum is not None and item < minimum - 1e9:",
         ["tests/test_params.py::test_a_bad_flag_value_is_named_by_its_flag"],
+    ),
+    (
+        "the command ignores the workspace's settings",
+        "analysis/contract.py",
+        "return self.Params.from_options(options, self.settings(workspace))",
+        "return self.Params.from_options(options, self.params())",
+        ["tests/test_settings.py::test_a_setting_in_audit_toml_is_what_the_command_runs_and_a_flag_overrides_it"],
+    ),
+    (
+        "the workspace's section wins over what the caller asked for",
+        "analysis/contract.py",
+        "return self.params(**{**{key: getattr(written, key) for key in body}, **overrides})",
+        "return self.params(**{**overrides, **{key: getattr(written, key) for key in body}})",
+        [
+            "tests/test_settings.py::"
+            "test_the_duplicates_page_starts_from_the_workspace_settings_and_shows_the_commands_answer"
+        ],
+    ),
+    (
+        "the pages ignore the workspace's settings",
+        "dashboard/components.py",
+        "    return analysis.settings(workspace, **overrides)",
+        "    return analysis.params(**overrides)",
+        [
+            "tests/test_settings.py::test_the_regurgitation_page_verifies_at_the_workspaces_inlier_setting",
+            "tests/test_settings.py::test_the_removals_page_measures_the_terms_the_command_measures",
+        ],
+    ),
+    (
+        "a misspelt analysis section is accepted",
+        "analysis/registry.py",
+        "        if section not in names:",
+        "        if False:",
+        ["tests/test_settings.py::test_a_misspelt_section_is_one_error_naming_it_and_the_sections_there_are"],
     ),
 ]
 

@@ -1,75 +1,53 @@
-"""The concept analysis as the pages draw it: cached tables and the map, shared by the Map page, the Bias page's
-"Visual concepts" section and the Duplicates page's "What dedup removes" section."""
+"""The concept analysis as the pages draw it: one result of the analysis's own `run` (clusters, table, map,
+probes), shared by the Map page and the Bias page's "Visual concepts" section."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from analysis.concepts.cached import map_for, probes_for
-from analysis.concepts.contract import cluster_frame, probe_lines
-from analysis.concepts.probes import ProbeResult
+from analysis.concepts.contract import ConceptsResult, cluster_frame, probe_lines
 from analysis.concepts.projection import MapProjection
-from analysis.effects.cached import concept_table_for, dedup_cluster_table
 from analysis.effects.clusters import ClusterRates
 from analysis.effects.figures import lift_chart
 from analysis.effects.lines import table_lines
 from analysis.workspace import Workspace
 from dashboard.components import (
-    cache_key,
+    analysis_result,
     id_caption,
     image_tile,
     loaded_embeddings,
     require_embeddings,
+    settings,
     show_figure,
-    workspace_index,
 )
 from dashboard.review import Reviewer, allowed_reveals, review_store, reviewer_sidebar
 
 CENTRAL_SHOWN = 6
 
 
-@st.cache_resource(show_spinner="Clustering the image embeddings (once per workspace, cached on disk)…", max_entries=4)
-def _table(key: str, _workspace: Workspace) -> ClusterRates:
-    return concept_table_for(_workspace, found=loaded_embeddings(_workspace), index=workspace_index(_workspace))
+COMPUTING = "Clustering the image embeddings and drawing the map (once per workspace, cached on disk)…"
 
 
-@st.cache_resource(
-    show_spinner="Drawing the map of the dataset (UMAP; once per workspace, cached on disk)…", max_entries=4
-)
-def _map(key: str, _workspace: Workspace) -> MapProjection:
-    return map_for(_workspace, found=loaded_embeddings(_workspace))
-
-
-@st.cache_resource(show_spinner="Comparing images with the text probes…", max_entries=4)
-def _probes(key: str, _workspace: Workspace) -> ProbeResult:
-    return probes_for(_workspace, found=loaded_embeddings(_workspace))
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _dedup_table(key: str, _workspace: Workspace, _keep: np.ndarray) -> ClusterRates:
-    return dedup_cluster_table(
-        _workspace, _keep, found=loaded_embeddings(_workspace), index=workspace_index(_workspace)
-    )
+def concepts_result(workspace: Workspace) -> ConceptsResult:
+    """The concept analysis as `pretrain-audit concepts` computes it at the workspace's settings (`[concepts]`), map
+    included: the clusters, their table, the map and the probes every concept view draws."""
+    return analysis_result("concepts", workspace, settings("concepts", workspace, no_map=False), COMPUTING)
 
 
 def concept_table(workspace: Workspace) -> ClusterRates:
-    return _table(cache_key(workspace), workspace)
+    return concepts_result(workspace).table
 
 
 def dataset_map(workspace: Workspace) -> MapProjection:
-    return _map(cache_key(workspace), workspace)
-
-
-def dedup_table(workspace: Workspace, keep: np.ndarray, label: str) -> ClusterRates:
-    """`label` names the keep-list (its threshold and verification), which the cache key must tell apart."""
-    return _dedup_table(f"{cache_key(workspace)}|{label}", workspace, keep)
+    projection = concepts_result(workspace).projection
+    assert projection is not None  # asked for above (no_map=False)
+    return projection
 
 
 def warm(workspace: Workspace) -> None:
     if loaded_embeddings(workspace) is not None and workspace.config.filtered.defined:
-        concept_table(workspace)
-        dataset_map(workspace)
+        concepts_result(workspace)
 
 
 def image_grid(workspace: Workspace, rows: np.ndarray, reviewer: Reviewer, *, key: str, page: str) -> None:
@@ -121,7 +99,7 @@ def concept_section(workspace: Workspace) -> None:
     show_figure(lift_chart(table, workspace), "concept-lift")
     st.dataframe(cluster_frame(table, limit=len(table.clusters)), hide_index=True, width="stretch")
     central_images(workspace, table, reviewer_sidebar(workspace, review_store(workspace)), "concept-central")
-    probes = _probes(cache_key(workspace), workspace)
+    probes = concepts_result(workspace).probes
     st.markdown("**Text probes**")
     for line in probe_lines(probes):
         st.caption(line)

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.registry import by_name
 from analysis.verdicts.store import VerdictStore
-from dashboard import concepts, summary
+from dashboard import summary
 from dashboard.views import bias, duplicates, map, regurgitation, removals
 
 
@@ -235,11 +235,9 @@ def test_warming_computes_each_pages_first_view_before_anyone_asks(
     def must_not_run(*args, **kwargs):
         raise AssertionError("computed again after warming")
 
-    monkeypatch.setattr(bias, "reweighting", must_not_run)
-    for name in ("dedup", "regurgitation", "contamination"):  # the pages that call the analysis's own `run`
+    monkeypatch.setattr(bias, "reweighting_with", must_not_run)
+    for name in ("concepts", "dedup", "regurgitation", "contamination"):  # pages that call the analysis's `run`
         monkeypatch.setattr(type(by_name(name)), "run", must_not_run)
-    monkeypatch.setattr(concepts, "concept_table_for", must_not_run)
-    monkeypatch.setattr(concepts, "map_for", must_not_run)
     monkeypatch.setattr(summary, "executive_summary", must_not_run)
     for page in ("bias", "duplicates", "regurgitation", "contamination", "map", "overview"):
         open_page(page, sample_copy, monkeypatch)  # asserts that the page raised nothing

@@ -15,6 +15,7 @@ from PIL import Image
 from analysis.embedding_store import load_embeddings
 from analysis.embeddings import prepare
 from analysis.errors import AuditInputError
+from analysis.registry import open_workspace
 from analysis.workspace import init_workspace, load_workspace
 from tests.helpers import write_manifest
 
@@ -149,7 +150,7 @@ MANIFEST_ERRORS = [
 def test_bad_manifest_or_config_gets_one_clear_message(tmp_path: Path, case: str, build, message: str) -> None:
     options = build(tmp_path)
     with pytest.raises(AuditInputError) as info:
-        init_workspace(tmp_path, **options) if options else load_workspace(tmp_path)
+        init_workspace(tmp_path, **options) if options else open_workspace(tmp_path)  # as the CLI opens it
     text = str(info.value)
     assert message in text
     assert "\n" not in text, "one line"

@@ -112,6 +112,11 @@ def test_the_duplicates_page_starts_from_the_workspace_settings_and_shows_the_co
     printed = dedup_json(sample_copy)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Groups"] == f"{printed['n_groups']:,}" and metrics["Duplicate pairs"] == f"{printed['n_pairs']:,}"
+    app.slider(key="d-threshold").set_value(0.97).run()  # a control moved: it wins over the section
+    moved = dedup_json(sample_copy, "--threshold", "0.97")
+    assert moved["n_pairs"] != printed["n_pairs"]
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Duplicate pairs"] == f"{moved['n_pairs']:,}"
 
 
 def test_the_regurgitation_page_verifies_at_the_workspaces_inlier_setting(
@@ -126,3 +131,35 @@ def test_the_regurgitation_page_verifies_at_the_workspaces_inlier_setting(
     printed = json.loads(run_cli("regurgitation", str(sample_copy), "--json").stdout)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Flagged as likely copies"] == f"{printed['n_flagged']:,}"
+
+
+def test_bias_settings_reach_the_command_the_reweighted_gate_and_the_page(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[bias] clip` fits the reweighting the command prints and the gate judges by; `[bias] terms` is where the
+    Bias page's term box starts."""
+    from tests.test_dashboard_pages import open_page
+
+    set_section(sample_copy, "bias", {"terms": "dog,cat", "clip": 5.0, "reweight_features": "captions"})
+    printed = json.loads(run_cli("bias", str(sample_copy), "--reweight", "--json").stdout)
+    assert printed["reweighting"]["clip"] == 5.0 and [t["term"] for t in printed["terms"]] == ["dog", "cat"]
+    gate = json.loads(
+        run_cli("check", str(sample_copy), "--max-term-shift", "dog=0.9", "--reweighted", "--json").stdout
+    )["gates"][0]
+    dog = next(t for t in printed["terms"] if t["term"] == "dog")
+    assert gate["measured"] == pytest.approx(abs(dog["reweighted"]["relative_change"]))
+    app = open_page("bias", sample_copy, monkeypatch)
+    assert app.text_input(key="b-terms-workspace default").value == "dog,cat"
+
+
+def test_the_removals_page_measures_the_terms_the_command_measures(
+    sample_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_dashboard_pages import open_page
+
+    set_section(sample_copy, "removals", {"terms": "dog,cat"})
+    printed = json.loads(run_cli("removals", str(sample_copy), "--json").stdout)
+    assert {row["name"] for row in printed["by_term"]} >= {"dog", "cat"}
+    app = open_page("removals", sample_copy, monkeypatch)
+    chart = app.get("plotly_chart")[0].proto.spec
+    assert "\\u201cdog\\u201d" in chart and "\\u201cwoman\\u201d" not in chart  # “dog”, quoted as a term

@@ -7,6 +7,7 @@ from typing import cast
 import numpy as np
 
 from analysis import __version__
+from analysis.bias.params import BiasParams
 from analysis.bias.reweight import FeatureKind, Reweighting, fit_weights
 from analysis.cache import atomic_save_json, atomic_save_npy, fingerprint, load_json, load_or_compute
 from analysis.captions import DocTermIndex
@@ -99,4 +100,14 @@ def reweighting(
             held_out_words=held_out,
         ),
         save,
+    )
+
+
+def reweighting_with(
+    workspace: Workspace, index: DocTermIndex, params: BiasParams, found: EmbeddingSet | None = None
+) -> Reweighting:
+    """The reweighting these parameters ask for (features, C, clip): the one mapping the command, the term-shift
+    gates and the Bias page share, so a workspace's `[bias]` settings reach all three."""
+    return reweighting(
+        workspace, index, features=params.reweight_features, regularisation=params.C, clip=params.clip, found=found
     )

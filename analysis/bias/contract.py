@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.bias.cached import reweighting
+from analysis.bias.cached import reweighting_with
 from analysis.bias.compute import parse_terms, top_shifted_words
 from analysis.bias.params import BiasParams
 from analysis.bias.reweight import Reweighting
@@ -119,9 +119,7 @@ class Bias(
         fitted = None
         if params.reweight:
             log("fitting the reweighting classifier…")
-            fitted = reweighting(
-                workspace, index, features=params.reweight_features, regularisation=params.C, clip=params.clip
-            )
+            fitted = reweighting_with(workspace, index, params)
         report = bias_report(
             index,
             workspace.kept,
@@ -236,7 +234,7 @@ class Bias(
         for term in limits:
             check_single_word(term)
         index = caption_index(workspace)
-        weights = reweighting(workspace, index).weights if options.reweighted else None
+        weights = reweighting_with(workspace, index, self.settings(workspace)).weights if options.reweighted else None
         gates = []
         no_filter = "" if workspace.config.filtered.defined else "no filter defined in this workspace"
         for shift in term_shifts(index, workspace.kept, list(limits), weights):

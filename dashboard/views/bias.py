@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import streamlit as st
 
-from analysis.bias.cached import reweighting
+from analysis.bias.cached import reweighting_with
 from analysis.bias.compute import (
     format_groups,
     identity_collocations,
@@ -19,7 +21,7 @@ from analysis.bias.reweight import CALIPER_SD, MAX_WITHOUT_KEPT_NEIGHBOUR
 from analysis.effects.figures import shift_chart
 from analysis.effects.terms import FREQUENCY_DEFINITION, TermShift, bias_report
 from analysis.errors import AuditInputError
-from dashboard.components import cache_key, loaded_embeddings, open_section, show_figure, workspace_index
+from dashboard.components import cache_key, loaded_embeddings, open_section, settings, show_figure, workspace_index
 from dashboard.concepts import concept_section
 from dashboard.state import current_workspace
 
@@ -47,7 +49,7 @@ def render() -> None:
 
     left, right = st.columns([3, 2])
     preset = right.selectbox("Preset terms", ["workspace default"] + list(PRESETS), key="b-preset")
-    default_terms = ",".join(workspace.config.default_terms) if preset == "workspace default" else PRESETS[preset]
+    default_terms = workspace_terms(workspace) if preset == "workspace default" else PRESETS[preset]
     terms_text = left.text_input("Terms (comma-separated words)", value=default_terms, key=f"b-terms-{preset}")
     groups = edit_groups(workspace.config.groups)
     reweight = st.toggle(
@@ -98,7 +100,7 @@ def warm(workspace) -> None:
         result = _reweighting(workspace, index)
     except AuditInputError:
         return  # the page says why when it opens
-    terms = parse_terms(",".join(workspace.config.default_terms))
+    terms = parse_terms(workspace_terms(workspace))
     groups = parse_groups(format_groups(workspace.config.groups)) or workspace.config.groups
     info = result.summary()
     _report(cache_key(workspace), tuple(terms), tuple(groups.items()), info, workspace, index, result.weights)
@@ -136,12 +138,20 @@ def _report(key: str, terms: tuple[str, ...], groups: tuple, info: dict | None, 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _cached_reweighting(key: str, _workspace, _index, _found):
-    # No embeddings cached: say so, rather than have the pipeline look for them again
-    return reweighting(_workspace, _index, found=_found, features=None if _found is not None else "captions")
+    """The reweighting at the workspace's `[bias]` settings, as the command and the gates fit it."""
+    configured = settings("bias", _workspace)
+    if _found is None and configured.reweight_features is None:  # no embeddings: say so rather than look again
+        configured = dataclasses.replace(configured, reweight_features="captions")
+    return reweighting_with(_workspace, _index, configured, found=_found)
 
 
 def _reweighting(workspace, index):
     return _cached_reweighting(cache_key(workspace), workspace, index, loaded_embeddings(workspace))
+
+
+def workspace_terms(workspace) -> str:
+    """The terms the page starts from: `[bias] terms` when the workspace sets them, else its default terms."""
+    return settings("bias", workspace).terms or ",".join(workspace.config.default_terms)
 
 
 @st.cache_data(show_spinner="Finding phrases…", max_entries=16)

@@ -13,9 +13,8 @@ from analysis.concepts.figures import GENERATED_SHOWN, MAP_POINTS, map_figure, s
 from analysis.concepts.projection import rows_in_region
 from analysis.dedup.cached import latest_dedup
 from analysis.errors import AuditInputError
-from analysis.regurgitation.cached import regurgitation_for
-from dashboard.components import cache_key, loaded_embeddings, require_embeddings
-from dashboard.concepts import concept_table, dataset_map, image_grid
+from dashboard.components import analysis_result, cache_key, loaded_embeddings, require_embeddings, settings
+from dashboard.concepts import concept_table, concepts_result, dataset_map, image_grid
 from dashboard.concepts import warm as warm_concepts
 from dashboard.review import review_store, reviewer_sidebar
 from dashboard.state import current_workspace
@@ -26,7 +25,8 @@ STATUS, CLUSTER, GROUP = "kept / removed", "visual cluster", "duplicate group"
 
 @st.cache_resource(show_spinner="Loading the duplicate groups…", max_entries=4)
 def _groups(key: str, _workspace) -> np.ndarray | None:
-    result = latest_dedup(_workspace, loaded_embeddings(_workspace))
+    """Dedup's groups at the workspace's settings, as `pretrain-audit dedup` forms them."""
+    result = latest_dedup(_workspace, loaded_embeddings(_workspace), settings("dedup", _workspace))
     return None if result is None else result.group_id
 
 
@@ -39,8 +39,10 @@ def _generated(key: str, _workspace, _projection):
         return None
     positions, rows = placed
     generated_ids = _workspace.generated["id"].astype(str).to_numpy()[rows]
-    try:
-        samples = regurgitation_for(_workspace).samples.set_index("id")
+    try:  # flagged as the Regurgitation page and the command flag them at the workspace's settings
+        params = settings("regurgitation", _workspace)
+        samples = analysis_result("regurgitation", _workspace, params, "Searching nearest training images…").samples
+        samples = samples.set_index("id")
     except AuditInputError:
         samples = None
     flagged = (
@@ -87,9 +89,7 @@ def _colouring(workspace, choice: str, rows: np.ndarray) -> tuple[pd.Series, str
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def _cluster_labels(key: str, _workspace, _table) -> np.ndarray:
-    from analysis.effects.cached import concept_clusters_for
-
-    clusters = concept_clusters_for(_workspace, found=loaded_embeddings(_workspace))
+    clusters = concepts_result(_workspace).clusters
     words = {c.cluster: ", ".join(c.top_words[:2]) for c in _table.clusters}
     names = np.array([f"{c}: {words.get(c, '')}" for c in range(clusters.n_clusters)] + ["no embedding"], dtype=object)
     return names[clusters.labels]

@@ -8,6 +8,7 @@ from analysis.effects.removed import removed_by_filter
 from analysis.effects.terms import removal_by_terms
 from analysis.registry import by_name
 from analysis.removals.compute import filter_overlap, page_rows, removal_summary, removed_positions, threshold_sweep
+from analysis.removals.contract import chosen_terms
 from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
 from analysis.scoring.ordinary_rates import ordinary_rate
@@ -19,6 +20,7 @@ from dashboard.components import (
     id_caption,
     image_tile,
     open_section,
+    settings,
     show_figure,
     verdict_control,
     workspace_index,
@@ -58,7 +60,7 @@ def render() -> None:
         if name == WHO:
             who_it_affects(workspace, index)
         elif name == WHAT_IF:
-            what_if(workspace, index, list(workspace.config.default_terms))
+            what_if(workspace, index, _terms(workspace))
         else:
             store = VerdictStore.for_workspace(workspace.config.root)
             precision_section(workspace, store)
@@ -70,8 +72,14 @@ def warm(workspace) -> None:
     _who_it_affects_data(workspace, workspace_index(workspace))
 
 
+def _terms(workspace) -> list[str]:
+    """The terms `pretrain-audit removals` measures: `[removals] terms` when the workspace sets them, else its
+    default terms."""
+    return chosen_terms(workspace, settings("removals", workspace).terms)
+
+
 def _who_it_affects_data(workspace, index):
-    return _by_term(cache_key(workspace), tuple(workspace.config.default_terms), workspace, index)
+    return _by_term(cache_key(workspace), tuple(_terms(workspace)), workspace, index)
 
 
 def who_it_affects(workspace, index) -> None:
