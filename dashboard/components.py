@@ -63,6 +63,15 @@ def settings(name: str, workspace: Workspace, **overrides: Any) -> Any:
     return analysis.settings(workspace, **overrides)
 
 
+def settings_note(name: str, workspace: Workspace) -> None:
+    """One line saying which of the page's starting points come from audit.toml, so that a reviewer comparing two
+    workspaces knows why their pages start apart."""
+    body = workspace.config.analysis_settings.get(name)
+    if body:
+        chosen = ", ".join(f"{key} = {value!r}" for key, value in body.items())
+        st.caption(f"Set in audit.toml [{name}]: {chosen} (the command, the report and `check` use them too).")
+
+
 def analysis_result(name: str, workspace: Workspace, params: Any, spinner: str) -> Any:
     """`run(workspace, params)` of an analysis, as the CLI and the report call it, kept in memory per parameters'
     fingerprint (the computation itself is cached on disk by the analysis)."""

@@ -109,6 +109,7 @@ def test_the_duplicates_page_starts_from_the_workspace_settings_and_shows_the_co
     assert app.radio(key="d-mode").value == components.COSINE_MODE
     assert app.slider(key="d-threshold").value == pytest.approx(0.93)
     assert any("union over 3 clusterings" in caption.value for caption in app.caption)
+    assert any(caption.value.startswith("Set in audit.toml [dedup]: verify = 'none'") for caption in app.caption)
     printed = dedup_json(sample_copy)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Groups"] == f"{printed['n_groups']:,}" and metrics["Duplicate pairs"] == f"{printed['n_pairs']:,}"

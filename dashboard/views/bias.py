@@ -21,7 +21,15 @@ from analysis.bias.reweight import CALIPER_SD, MAX_WITHOUT_KEPT_NEIGHBOUR
 from analysis.effects.figures import shift_chart
 from analysis.effects.terms import FREQUENCY_DEFINITION, TermShift, bias_report
 from analysis.errors import AuditInputError
-from dashboard.components import cache_key, loaded_embeddings, open_section, settings, show_figure, workspace_index
+from dashboard.components import (
+    cache_key,
+    loaded_embeddings,
+    open_section,
+    settings,
+    settings_note,
+    show_figure,
+    workspace_index,
+)
 from dashboard.concepts import concept_section
 from dashboard.state import current_workspace
 
@@ -46,6 +54,7 @@ def render() -> None:
     index = workspace_index(workspace)
     st.title("Caption bias")
     st.caption(f"Frequency = {FREQUENCY_DEFINITION}. Relative change = filtered / original − 1.")
+    settings_note("bias", workspace)
 
     left, right = st.columns([3, 2])
     preset = right.selectbox("Preset terms", ["workspace default"] + list(PRESETS), key="b-preset")

@@ -15,6 +15,7 @@ from dashboard.components import (
     open_section,
     pair_evidence_png,
     settings,
+    settings_note,
     tier_badge,
     tier_control,
     tile_png,
@@ -54,6 +55,7 @@ def render() -> None:
     if not workspace.config.evals:
         st.info(f"{NO_EVAL_SET[0][0].upper()}{NO_EVAL_SET[0][1:]}: {NO_EVAL_SET[1]}.")
         return
+    settings_note("contamination", workspace)
     tiers = tier_control("c", "count", settings("contamination", workspace))
     result = _result(workspace, tiers)
     names = [one.name for one in result.sets]

@@ -26,6 +26,7 @@ from dashboard.components import (
     pair_evidence_png,
     require_embeddings,
     settings,
+    settings_note,
     show_figure,
     tier_badge,
     tier_control,
@@ -180,6 +181,7 @@ def render() -> None:
         "verified on pixels (local features under one geometric transform). A group is a connected component of "
         "duplicate pairs."
     )
+    settings_note("dedup", workspace)
     found = require_embeddings(workspace)
     outcome, threshold, curve = _chosen(workspace, found, configured)
     result = outcome.result

@@ -13,7 +13,14 @@ from analysis.concepts.figures import GENERATED_SHOWN, MAP_POINTS, map_figure, s
 from analysis.concepts.projection import rows_in_region
 from analysis.dedup.cached import latest_dedup
 from analysis.errors import AuditInputError
-from dashboard.components import analysis_result, cache_key, loaded_embeddings, require_embeddings, settings
+from dashboard.components import (
+    analysis_result,
+    cache_key,
+    loaded_embeddings,
+    require_embeddings,
+    settings,
+    settings_note,
+)
 from dashboard.concepts import concept_table, concepts_result, dataset_map, image_grid
 from dashboard.concepts import warm as warm_concepts
 from dashboard.review import review_store, reviewer_sidebar
@@ -131,6 +138,7 @@ def render() -> None:
         "Each point is an image, placed by UMAP so that images the embedder sees as alike lie close together. "
         "Choose a point, or drag a lasso or a box around a region, to list its images below (removed ones blurred)."
     )
+    settings_note("concepts", workspace)
     require_embeddings(workspace)
     reviewer = reviewer_sidebar(workspace, review_store(workspace))
     projection = dataset_map(workspace)

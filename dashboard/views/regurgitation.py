@@ -25,6 +25,7 @@ from dashboard.components import (
     pair_evidence_png,
     require_embeddings,
     settings,
+    settings_note,
     show_figure,
     tier_badge,
     tier_control,
@@ -80,6 +81,7 @@ def render() -> None:
         return
     training = require_embeddings(workspace, "original")
     require_embeddings(workspace, "generated")  # stops the page with an explanation when missing
+    settings_note("regurgitation", workspace)
     configured = settings("regurgitation", workspace)
     inliers = verification_control(
         workspace, training, configured, key="r", judged="How a sample is flagged", noun="Samples are"

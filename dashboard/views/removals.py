@@ -21,6 +21,7 @@ from dashboard.components import (
     image_tile,
     open_section,
     settings,
+    settings_note,
     show_figure,
     verdict_control,
     workspace_index,
@@ -48,6 +49,7 @@ def render() -> None:
     summary = removal_summary(workspace)
     st.title("Removals")
     st.caption("What the filters removed from the original dataset, who it affects, and how good the filters are.")
+    settings_note("removals", workspace)
     columns = st.columns(2 + len(summary.filters))
     columns[0].metric("Removed", f"{summary.n_removed:,}")
     columns[1].metric("Share of original", f"{summary.fraction_removed:.2%}")
