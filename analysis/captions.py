@@ -7,6 +7,9 @@ case-folding runs once per distinct spelling rather than once per caption, so a 
 
 from __future__ import annotations
 
+import html
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +23,14 @@ from analysis.cache import atomic_save_npz, atomic_save_parquet, file_fingerprin
 from analysis.workspace import Workspace
 
 WORD_SEPARATOR = r"[^\p{L}\p{N}]+"
+_NOT_A_WORD = re.compile(r"[\W_]+")
+
+
+def normalise_caption(caption: str) -> str:
+    """The caption as words only, for comparing whole captions (contamination, repeated captions): HTML entities
+    decoded, Unicode folded (NFKC), case folded, every run of punctuation and spaces one space."""
+    text = unicodedata.normalize("NFKC", html.unescape(caption or "")).casefold()
+    return " ".join(word for word in _NOT_A_WORD.split(text) if word)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from analysis.contamination.captions import all_pair_similarities, match_captions, near_similarity, normalise
+from analysis.captions import normalise_caption
+from analysis.contamination.captions import all_pair_similarities, match_captions, near_similarity
 from bench.common import REAL, REPO, replace_section, run_record
 
 THRESHOLD_GRID = (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
@@ -69,7 +70,7 @@ EDITS = {
 
 
 def words(caption: str) -> list[str]:
-    return normalise(caption).split()
+    return normalise_caption(caption).split()
 
 
 def captions_of(source: str) -> list[str]:
@@ -80,7 +81,7 @@ def captions_of(source: str) -> list[str]:
         texts = pd.read_parquet(REAL / "captions" / "laion400m_sample_10000.parquet")["TEXT"].fillna("").astype(str)
     seen, unique = set(), []
     for text in texts:  # the data's own duplicates dropped: a held-out caption is then in no training row
-        key = normalise(text)
+        key = normalise_caption(text)
         if len(key.split()) >= 5 and key not in seen:
             seen.add(key)
             unique.append(text)

@@ -10,22 +10,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.captions import normalise_caption
 from analysis.contamination.captions import (
     NEAR_THRESHOLD,
     all_pair_similarities,
     match_captions,
     near_similarity,
-    normalise,
 )
 
 
 def similarity(a: str, b: str) -> float:
-    return near_similarity(normalise(a).split(), normalise(b).split())
+    return near_similarity(normalise_caption(a).split(), normalise_caption(b).split())
 
 
 def test_normalising_removes_case_punctuation_spacing_and_html_entities() -> None:
-    assert normalise("  A Dog &amp; its  OWNER, on the BEACH!! ") == "a dog its owner on the beach"
-    assert normalise("Caf\u00e9 \uff21\uff22") == "café ab"  # NFKC folds full-width letters
+    assert normalise_caption("  A Dog &amp; its  OWNER, on the BEACH!! ") == "a dog its owner on the beach"
+    assert normalise_caption("Caf\u00e9 \uff21\uff22") == "café ab"  # NFKC folds full-width letters
 
 
 def test_a_template_filled_with_other_content_is_not_a_copy() -> None:

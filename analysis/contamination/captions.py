@@ -16,28 +16,19 @@ from.
 from __future__ import annotations
 
 import difflib
-import html
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from analysis.captions import normalise_caption
+
 NEAR_THRESHOLD = 0.9  # chosen on Conceptual Captions (tuning), reported on LAION (test): docs/benchmarks.md
 CANDIDATE_JACCARD = 0.3  # word-set Jaccard floor of the LSH candidates (a near copy at the threshold is above it)
 NUM_PERM = 128
 CHUNK_CAPTIONS = 50_000  # training captions hashed at a time
 TYPO_LETTERS = 2  # two words of 4+ letters and one length that differ in at most this many places: a misspelling
-_NOT_A_WORD = re.compile(r"[\W_]+")
-
-
-def normalise(caption: str) -> str:
-    """The caption as words only: HTML entities decoded, Unicode folded (NFKC), case folded, every run of
-    punctuation and spaces one space."""
-    text = unicodedata.normalize("NFKC", html.unescape(caption or "")).casefold()
-    return " ".join(word for word in _NOT_A_WORD.split(text) if word)
 
 
 def is_typo(a: str, b: str) -> bool:
@@ -105,7 +96,7 @@ def _evaluation_index(evaluation: tuple[str, ...], num_perm: int, seed: int):
     worker matching many chunks of one evaluation set builds it once)."""
     from datasketch import MinHash, MinHashLSH
 
-    eval_words = [normalise(c).split() for c in evaluation]
+    eval_words = [normalise_caption(c).split() for c in evaluation]
     by_text: dict[tuple[str, ...], list[int]] = {}
     for row, words in enumerate(eval_words):
         if words:
@@ -127,7 +118,7 @@ def match_chunk(
 
     evaluation, training, start, threshold, num_perm, seed = job
     eval_words, by_text, lsh = _evaluation_index(evaluation, num_perm, seed)
-    train_words = [normalise(c).split() for c in training]
+    train_words = [normalise_caption(c).split() for c in training]
     queries = MinHash.bulk([[w.encode() for w in set(words)] for words in train_words], num_perm=num_perm, seed=seed)
     rows: list[tuple[int, int, str, float]] = []
     for offset, (digest, words) in enumerate(zip(queries, train_words)):
@@ -153,8 +144,8 @@ def all_pair_similarities(
     benchmark counts every pair compared. Returns (eval rows, train rows, similarities); exact pairs are 1.0."""
     from scipy import sparse
 
-    eval_words = [normalise(c).split() for c in evaluation]
-    train_words = [normalise(c).split() for c in training]
+    eval_words = [normalise_caption(c).split() for c in evaluation]
+    train_words = [normalise_caption(c).split() for c in training]
     vocabulary: dict[str, int] = {}
 
     def matrix(lists: list[list[str]]) -> sparse.csr_matrix:
