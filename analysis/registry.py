@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.bias.contract import Bias
+from analysis.caption_repeats.contract import CaptionRepeats
 from analysis.concepts.contract import Concepts
 from analysis.contamination.contract import Contamination
 from analysis.contract import Analysis
@@ -25,6 +26,7 @@ _REGURGITATION = Regurgitation(duplicate_groups=_DUPLICATES.duplicate_groups)
 ANALYSES: tuple[Analysis, ...] = (
     _REMOVALS,
     Bias(),
+    CaptionRepeats(),
     Concepts(),
     _DUPLICATES,
     _REGURGITATION,
