@@ -843,6 +843,30 @@ MUTATIONS = [
         "        if False:",
         ["tests/test_settings.py::test_a_misspelt_section_is_one_error_naming_it_and_the_sections_there_are"],
     ),
+    (
+        "repeated captions after filtering are counted in the original set",
+        "analysis/caption_repeats/compute.py",
+        "    kept_keys = keys[np.asarray(kept, dtype=bool)]",
+        "    kept_keys = keys",
+        ["tests/test_caption_repeats.py::test_after_filtering_repetition_is_counted_within_the_filtered_set"],
+    ),
+    (
+        "captions are compared as written",
+        "analysis/caption_repeats/compute.py",
+        "    keys = written.map(normalise_caption)",
+        "    keys = written.str.strip()",
+        [
+            "tests/test_caption_repeats.py::"
+            "test_captions_that_differ_only_in_case_punctuation_and_spacing_are_one_caption"
+        ],
+    ),
+    (
+        "a caption is repeated at two images whatever min_images says",
+        "analysis/caption_repeats/compute.py",
+        "int((counts >= min_images).sum())",
+        "int((counts >= 2).sum())",
+        ["tests/test_caption_repeats.py::test_a_caption_counts_as_repeated_from_min_images_on"],
+    ),
 ]
 
 
