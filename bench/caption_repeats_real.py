@@ -50,8 +50,8 @@ def render(payload: dict) -> str:
     for name, row in payload["sources"].items():
         low, high = row["ci95"]
         lines.append(
-            f"| {name} | {row['n_with_caption']:,} | {row['n_repeated']:,} ({row['share']:.1%}) | "
-            f"{low:.1%}–{high:.1%} | {row['seconds']} |"
+            f"| {name} | {row['n_with_caption']:,} | {row['n_repeated']:,} ({row['share']:.2%}) | "
+            f"{low:.2%}–{high:.2%} | {row['seconds']} |"
         )
     lines += ["", "Most repeated captions:", ""]
     for name, row in payload["sources"].items():
