@@ -39,10 +39,12 @@ def render() -> None:
         (columns[0], "Original", result.original),
         (columns[1], "After filtering", result.filtered),
     ):
+        interval = share.to_json()["ci95"]
         column.metric(
             f"{name}: images sharing their caption",
             "—" if share.share is None else f"{share.share:.1%}",
-            help=f"{share.n_repeated:,} of {share.n_with_caption:,} images with a caption",
+            help=f"{share.n_repeated:,} of {share.n_with_caption:,} images with a caption"
+            + ("" if interval is None else f"; 95% CI {interval[0]:.1%}–{interval[1]:.1%} (Clopper–Pearson)"),
         )
     columns[2].metric("Distinct repeated captions listed", f"{len(result.top):,}")
     if result.top.empty:
