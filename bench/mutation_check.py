@@ -867,6 +867,13 @@ MUTATIONS = [
         "int((counts >= 2).sum())",
         ["tests/test_caption_repeats.py::test_a_caption_counts_as_repeated_from_min_images_on"],
     ),
+    (
+        "a filter accepts any column as a score",
+        "analysis/filters/definition.py",
+        "    wrong = [column for column in columns if column not in usable]",
+        "    wrong = [column for column in columns if column not in workspace.original.columns]",
+        ["tests/test_filter_builder.py::test_a_filter_uses_only_score_columns_and_names_the_ones_there_are"],
+    ),
 ]
 
 

@@ -128,6 +128,24 @@ def test_filter_errors_name_what_and_how(sample_copy: Path) -> None:
     assert run_cli("filter", ws, "new", "clocks", "--spec", "again").returncode == 2  # never overwritten
 
 
+def test_a_filter_uses_only_score_columns_and_names_the_ones_there_are(sample_copy: Path) -> None:
+    """A text or size column is not a score: `new --extra-score` and `seed --score-band` refuse it with the score
+    columns the page offers (one rule: definition.score_columns)."""
+    from analysis.filters.definition import score_columns
+    from analysis.workspace import load_workspace
+
+    ws = str(sample_copy)
+    assert score_columns(load_workspace(sample_copy).original) == ["sexual", "violence"]
+    for column in ("caption", "width", "ghost"):
+        result = run_cli("filter", ws, "new", "clocks", "--spec", "wall clocks", "--extra-score", column)
+        assert result.returncode == 2 and f"'{column}' is not a score column" in result.stderr
+        assert "use one of sexual, violence" in result.stderr
+    assert run_cli("filter", ws, "new", "clocks", "--spec", "wall clocks", "--extra-score", "violence").returncode == 0
+    result = run_cli("filter", ws, "seed", "clocks", "--score-band", "width:0:1000")
+    assert result.returncode == 2 and "'width' is not a score column" in result.stderr
+    assert run_cli("filter", ws, "seed", "clocks", "--score-band", "sexual:0.5:1").returncode == 0
+
+
 @pytest.fixture()
 def small_scored(sample_copy: Path) -> Path:
     """The sample cut to 24 rows, one of them pointing at a missing file (its score must be NaN, not a guess)."""

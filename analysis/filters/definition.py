@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,25 @@ def check_name(name: str) -> str:
     return name
 
 
+def score_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a filter can use as a score (a feature of its classifier, a seed's band): decimal numbers, as a
+    classifier's scores, `pretrain-audit score`'s columns and a manifest's own scores are; never the id. The one rule
+    of the command and the page."""
+    return [column for column in frame.columns if column != "id" and pd.api.types.is_float_dtype(frame[column])]
+
+
+def check_score_columns(workspace: Workspace, columns: Iterable[str]) -> None:
+    usable = score_columns(workspace.original)
+    wrong = [column for column in columns if column not in usable]
+    if wrong:
+        raise AuditInputError(
+            f"{', '.join(map(repr, wrong))} {'is not a score column' if len(wrong) == 1 else 'are not score columns'}"
+            " of this workspace.",
+            path=workspace.config.original,
+            fix=f"use one of {', '.join(usable)}." if usable else "add scores first (`pretrain-audit score`).",
+        )
+
+
 def new_filter(
     workspace: Workspace,
     name: str,
@@ -79,13 +99,7 @@ def new_filter(
             "a filter needs a written specification.",
             fix='say what counts as positive, with examples and exclusions: --spec "photos of ...; not ...".',
         )
-    missing = [column for column in extra_scores if column not in workspace.original.columns]
-    if missing:
-        raise AuditInputError(
-            f"score column(s) {missing} not found.",
-            path=workspace.config.original,
-            fix="name score columns of the manifest or computed scores (`pretrain-audit score`).",
-        )
+    check_score_columns(workspace, extra_scores)
     if not 0 < target_recall < 1:
         raise AuditInputError(f"target recall {target_recall} is not in (0, 1).", fix="use e.g. 0.9.")
     path = filter_folder(workspace, name) / "filter.json"

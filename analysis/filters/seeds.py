@@ -6,6 +6,7 @@ import numpy as np
 
 from analysis.captions import DocTermIndex
 from analysis.errors import AuditInputError
+from analysis.filters.definition import check_score_columns
 from analysis.filters.model import Features, nearest, similar_to
 from analysis.workspace import Workspace
 
@@ -35,10 +36,7 @@ def by_score_band(
     workspace: Workspace, features: Features, column: str, low: float, high: float, n: int, seed: int = 0
 ) -> np.ndarray:
     """A random draw of `n` images whose `column` lies in [low, high]."""
-    if column not in workspace.original.columns:
-        raise AuditInputError(
-            f"score column '{column}' not found.", path=workspace.config.original, fix="name a score column."
-        )
+    check_score_columns(workspace, [column])
     values = workspace.original[column].to_numpy(dtype=np.float64)
     found = np.flatnonzero((values >= low) & (values <= high) & features.valid)
     if len(found) == 0:

@@ -3,12 +3,11 @@ preview the filter's effect on the data's balance, apply it. Every step is a fun
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from analysis.errors import AuditInputError
 from analysis.filters import compute
-from analysis.filters.definition import FILTER_LABELS, list_filters, new_filter
+from analysis.filters.definition import FILTER_LABELS, list_filters, new_filter, score_columns
 from analysis.filters.figures import preview_chart, roc_chart
 from analysis.filters.measure import STABLE_CHANGE, FitReport
 from analysis.stats import MIN_JUDGEABLE
@@ -72,7 +71,7 @@ def _new_filter_form(workspace: Workspace, reviewer: Reviewer) -> None:
         recall = st.slider("Target recall", 0.5, 0.99, 0.9, 0.01, help="DALL·E 2's filters favoured recall.")
         extra = st.multiselect(
             "Scores used as features too (optional)",
-            score_columns(workspace),
+            score_columns(workspace.original),
             help="e.g. open-nsfw from `pretrain-audit score`, beside the image embeddings",
         )
         if st.form_submit_button("Create filter"):
@@ -154,19 +153,12 @@ def _seed_controls(builder: compute.Builder) -> None:
         like = st.text_input("Images like these ids (comma-separated)", key="seed-like")
         if st.button("Seed by likeness", key="seed-like-go") and like.strip():
             _act(lambda: compute.seed(builder, like=[i.strip() for i in like.split(",") if i.strip()], n=int(n)))
-        numeric = [
-            c for c in builder.workspace.original.columns if pd.api.types.is_float_dtype(builder.workspace.original[c])
-        ]
+        numeric = score_columns(builder.workspace.original)
         if numeric:
             column = st.selectbox("Score", numeric, key="seed-score")
             low, high = st.slider("Band", 0.0, 1.0, (0.8, 1.0), 0.01, key="seed-band")
             if st.button("Seed by score band", key="seed-band-go"):
                 _act(lambda: compute.seed(builder, score_band=(column, low, high), n=int(n)))
-
-
-def score_columns(workspace: Workspace) -> list[str]:
-    original = workspace.original
-    return [c for c in original.columns if c != "id" and pd.api.types.is_float_dtype(original[c])]
 
 
 def _act(step) -> None:
