@@ -236,10 +236,10 @@ def test_warming_computes_each_pages_first_view_before_anyone_asks(
         raise AssertionError("computed again after warming")
 
     monkeypatch.setattr(bias, "reweighting_with", must_not_run)
-    for name in ("concepts", "dedup", "regurgitation", "contamination"):  # pages that call the analysis's `run`
+    for name in ("removals", "concepts", "dedup", "regurgitation", "contamination"):  # pages calling `run`
         monkeypatch.setattr(type(by_name(name)), "run", must_not_run)
     monkeypatch.setattr(summary, "executive_summary", must_not_run)
-    for page in ("bias", "duplicates", "regurgitation", "contamination", "map", "overview"):
+    for page in ("removals", "bias", "duplicates", "regurgitation", "contamination", "map", "overview"):
         open_page(page, sample_copy, monkeypatch)  # asserts that the page raised nothing
 
 

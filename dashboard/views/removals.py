@@ -5,9 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.effects.removed import removed_by_filter
-from analysis.effects.terms import removal_by_terms
 from analysis.registry import by_name
-from analysis.removals.compute import filter_overlap, page_rows, removal_summary, removed_positions, threshold_sweep
+from analysis.removals.compute import page_rows, removed_positions, threshold_sweep
 from analysis.removals.contract import chosen_terms
 from analysis.removals.figures import removal_rate_chart, score_chart, what_if_chart
 from analysis.review.summary import ALL_VERDICTS_CAVEAT, all_verdicts_precision
@@ -15,6 +14,7 @@ from analysis.scoring.ordinary_rates import ordinary_rate
 from analysis.verdicts.decisions import decide
 from analysis.verdicts.store import REMOVAL_VERDICTS, VerdictStore
 from dashboard.components import (
+    analysis_result,
     cache_key,
     grid_cells,
     id_caption,
@@ -46,7 +46,8 @@ VERDICT_LABELS = {"correct removal": "correct", "false positive": "false pos.", 
 def render() -> None:
     workspace = current_workspace()
     index = workspace_index(workspace)
-    summary = removal_summary(workspace)
+    result = _removals(workspace)
+    summary = result.summary
     st.title("Removals")
     st.caption("What the filters removed from the original dataset, who it affects, and how good the filters are.")
     settings_note("removals", workspace)
@@ -60,7 +61,7 @@ def render() -> None:
     name, section = open_section([WHO, *([WHAT_IF] if scored else []), REVIEW])
     with section:
         if name == WHO:
-            who_it_affects(workspace, index)
+            who_it_affects(workspace, result)
         elif name == WHAT_IF:
             what_if(workspace, index, _terms(workspace))
         else:
@@ -71,7 +72,12 @@ def render() -> None:
 
 def warm(workspace) -> None:
     """What the first view needs, computed before anyone asks (dashboard/warm.py)."""
-    _who_it_affects_data(workspace, workspace_index(workspace))
+    _removals(workspace)
+
+
+def _removals(workspace):
+    """`pretrain-audit removals` at the workspace's settings: totals, removal by term, the filters' overlap."""
+    return analysis_result("removals", workspace, settings("removals", workspace), "Counting what the filters removed…")
 
 
 def _terms(workspace) -> list[str]:
@@ -80,20 +86,11 @@ def _terms(workspace) -> list[str]:
     return chosen_terms(workspace, settings("removals", workspace).terms)
 
 
-def _who_it_affects_data(workspace, index):
-    return _by_term(cache_key(workspace), tuple(_terms(workspace)), workspace, index)
-
-
-def who_it_affects(workspace, index) -> None:
-    show_figure(removal_rate_chart(_who_it_affects_data(workspace, index), workspace), "removal-rate")
+def who_it_affects(workspace, result) -> None:
+    show_figure(removal_rate_chart(result.by_term, workspace), "removal-rate")
     if len(workspace.removed_by) > 1:
         st.markdown("**Filter overlap** (rows removed by both filters; the diagonal is each filter's total)")
-        st.dataframe(filter_overlap(workspace), width="content")
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _by_term(key: str, terms: tuple[str, ...], _workspace, _index):
-    return removal_by_terms(_index, _workspace.kept, terms, _workspace.config.groups)
+        st.dataframe(result.overlap, width="content")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
