@@ -164,3 +164,13 @@ def test_the_removals_page_measures_the_terms_the_command_measures(
     app = open_page("removals", sample_copy, monkeypatch)
     chart = app.get("plotly_chart")[0].proto.spec
     assert "\\u201cdog\\u201d" in chart and "\\u201cwoman\\u201d" not in chart  # “dog”, quoted as a term
+
+
+def test_the_duplicate_gate_judges_what_the_command_prints_at_the_workspaces_settings(sample_copy: Path) -> None:
+    set_section(sample_copy, "dedup", {"verify": "none", "threshold": 0.93})
+    printed = dedup_json(sample_copy)
+    result = run_cli("check", str(sample_copy), "--max-duplicate-fraction", "1", "--json")
+    gate = next(g for g in json.loads(result.stdout)["gates"] if g["gate"] == "near-duplicate fraction removed")
+    measured = printed["n_images"] - printed["n_without_embedding"]
+    assert gate["measured"] == pytest.approx(printed["n_removed"] / measured)
+    assert "cosine ≥ 0.93" in gate["detail"]

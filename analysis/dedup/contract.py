@@ -13,7 +13,7 @@ from analysis.copies.duplicate_groups import DuplicateGroups
 from analysis.copies.evidence import pair_evidence
 from analysis.copies.feature_store import verification_unavailable
 from analysis.copies.pdq import MATCH_DISTANCE, pair_pdq_distances, pdq_hashes
-from analysis.dedup.cached import dedup_recall_for, dedup_with, default_dedup, latest_dedup
+from analysis.dedup.cached import dedup_recall_for, dedup_with, latest_dedup
 from analysis.dedup.compute import (
     DedupResult,
     RecallEstimate,
@@ -273,9 +273,8 @@ class Duplicates(
     def gates(self, workspace: Workspace, options: argparse.Namespace) -> list[Gate]:
         if options.max_duplicate_fraction is None:
             return []
-        found = load_embeddings(workspace, "original")
-        assert found is not None
-        dedup = default_dedup(workspace, found, params=self.settings(workspace))
+        outcome = self.run(workspace, self.settings(workspace))  # what the command and the report say
+        found, dedup = outcome.embeddings, outcome.result
         n_measured = int(found.valid.sum())
         return [
             Gate(
