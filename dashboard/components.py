@@ -63,6 +63,27 @@ def settings(name: str, workspace: Workspace, **overrides: Any) -> Any:
     return analysis.settings(workspace, **overrides)
 
 
+def copy_search_settings(
+    name: str, workspace: Workspace, inliers: int | None, tiers: tuple[str, ...] = (), threshold: float | None = None
+) -> Any:
+    """The parameters of a copy search (dedup, regurgitation) as a copy page's controls chose them: verified on
+    pixels at `inliers` acting on `tiers`, or, with `inliers` None, by cosine alone at `threshold`; the rest as the
+    workspace sets it."""
+    if inliers is None:
+        return settings(name, workspace, verify="none", threshold=threshold)
+    return settings(name, workspace, verify="local-features", inliers=inliers, tiers=",".join(tiers))
+
+
+def first_copy_search(name: str, workspace: Workspace, found: EmbeddingSet, cosine_default: float) -> Any:
+    """The parameters of a copy page's first view (its controls where the workspace's settings put them), which
+    its `warm` computes before anyone asks."""
+    configured = settings(name, workspace)
+    inliers = initial_inliers(workspace, found, configured)
+    if inliers is not None:
+        return copy_search_settings(name, workspace, inliers, initial_tiers(configured))
+    return copy_search_settings(name, workspace, None, threshold=configured.threshold or cosine_default)
+
+
 def settings_note(name: str, workspace: Workspace) -> None:
     """One line saying which of the page's starting points come from audit.toml, so that a reviewer comparing two
     workspaces knows why their pages start apart."""

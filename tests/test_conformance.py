@@ -7,6 +7,7 @@ suite check it, with no edit here."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -140,8 +141,6 @@ def test_an_analysis_without_a_review_kind_has_no_population() -> None:
 def _another_value(analysis: Analysis, name: str, current: object) -> object:
     """A valid value of this field other than the current one (a repeated field gets a one-item tuple); the
     choices are the flag's, which an analysis may narrow (the review kinds it is wired to)."""
-    import dataclasses
-
     params_type = analysis.Params
     kind = params_type.kinds()[name]
     spec = next(spec for spec in dataclasses.fields(params_type) if spec.name == name)
@@ -173,8 +172,6 @@ def _another_value(analysis: Analysis, name: str, current: object) -> object:
 
 def _argv(params_type: type, params: object) -> list[str]:
     """The command line that asks for `params` (every CLI field not at its default)."""
-    import dataclasses
-
     argv: list[str] = []
     default = params_type()
     for spec in dataclasses.fields(params_type):
@@ -194,8 +191,6 @@ def _argv(params_type: type, params: object) -> list[str]:
 def test_each_of_its_parameters_round_trips_through_the_cli_and_audit_toml(analysis: Analysis) -> None:
     """Every parameter, changed one at a time: the flags that ask for it parse back to the same parameters, its
     audit.toml section reads back to them, and its cache key changes exactly when the result can."""
-    import dataclasses
-
     params_type = analysis.Params
     for spec in dataclasses.fields(params_type):
         base = analysis.params()
@@ -222,8 +217,6 @@ def test_its_parameters_are_its_own_and_named_after_it(analysis: Analysis) -> No
 @BY_NAME
 def test_where_it_runs_never_moves_its_cache_key(analysis: Analysis) -> None:
     """The answers are the same on a cluster, so a result computed in this process serves `--scheduler local:2`."""
-    import dataclasses
-
     params = analysis.params()
     if not hasattr(params, "scheduler"):
         pytest.skip(f"{analysis.name} runs in this process only")

@@ -16,11 +16,11 @@ from analysis.stats import TOO_FEW
 from dashboard.components import (
     analysis_result,
     cache_key,
+    copy_search_settings,
+    first_copy_search,
     grid_cells,
     id_caption,
     image_tile,
-    initial_inliers,
-    initial_tiers,
     loaded_embeddings,
     open_section,
     pair_evidence_png,
@@ -52,13 +52,10 @@ SEARCHING = "Finding duplicate pairs (verified on pixels where chosen; once per 
 
 
 def _outcome(workspace, inliers: int | None, tiers: tuple[str, ...] = (), threshold: float | None = None):
-    """Dedup as the command runs it, at the workspace's settings with the page's choices: verified on pixels at
-    `inliers` acting on `tiers`, or, with `inliers` None, by cosine alone at `threshold`."""
-    if inliers is None:
-        params = settings("dedup", workspace, verify="none", threshold=threshold)
-    else:
-        params = settings("dedup", workspace, verify="local-features", inliers=inliers, tiers=",".join(tiers))
-    return analysis_result("dedup", workspace, params, SEARCHING)
+    """Dedup as the command runs it with the page's choices (`copy_search_settings`)."""
+    return analysis_result(
+        "dedup", workspace, copy_search_settings("dedup", workspace, inliers, tiers, threshold), SEARCHING
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -126,17 +123,14 @@ def pair_inspector(workspace, result, reviewer: Reviewer) -> None:
 
 
 def warm(workspace) -> None:
-    """The first view's dedup (the controls where the workspace's settings put them), computed before anyone asks."""
+    """The first view's dedup, computed before anyone asks."""
     found = loaded_embeddings(workspace)
     if found is None:
         return
-    configured = settings("dedup", workspace)
-    inliers = initial_inliers(workspace, found, configured)
-    if inliers is not None:
-        _outcome(workspace, inliers, initial_tiers(configured))
-    else:
-        _curve(cache_key(workspace), workspace, found)
-        _outcome(workspace, None, threshold=configured.threshold or float(default_threshold(found.embedder)))
+    params = first_copy_search("dedup", workspace, found, float(default_threshold(found.embedder)))
+    if params.verify == "none":
+        _curve(cache_key(workspace), workspace, found)  # the search every threshold of the slider reuses
+    analysis_result("dedup", workspace, params, SEARCHING)
 
 
 def _chosen(workspace, found, configured):

@@ -16,10 +16,10 @@ from analysis.verdicts.decisions import decide
 from analysis.verdicts.store import COPY_VERDICTS, VerdictStore
 from dashboard.components import (
     analysis_result,
+    copy_search_settings,
+    first_copy_search,
     id_caption,
     image_tile,
-    initial_inliers,
-    initial_tiers,
     loaded_embeddings,
     open_section,
     pair_evidence_png,
@@ -41,29 +41,19 @@ PER_PAGE = 5
 SEARCHING = "Searching nearest training images (and verifying candidates on pixels)…"
 
 
-def _flags(workspace, inliers: int | None, tiers: tuple[str, ...] | None = None, threshold: float | None = None):
-    """The samples as regurgitation flags them with the page's choices: verified on pixels at `inliers` (and
-    `tiers`), or, with `inliers` None, by cosine alone at `threshold`; the rest as the workspace sets it."""
-    if inliers is None:
-        params = settings("regurgitation", workspace, verify="none", threshold=threshold)
-    else:
-        params = settings(
-            "regurgitation", workspace, verify="local-features", inliers=inliers, tiers=",".join(tiers or ())
-        )
+def _flags(workspace, inliers: int | None, tiers: tuple[str, ...] = (), threshold: float | None = None):
+    """The samples as regurgitation flags them with the page's choices (`copy_search_settings`)."""
+    params = copy_search_settings("regurgitation", workspace, inliers, tiers, threshold)
     return analysis_result("regurgitation", workspace, params, SEARCHING)
 
 
 def warm(workspace) -> None:
-    """The first view's search (the controls where the workspace's settings put them), computed before anyone asks."""
+    """The first view's search, computed before anyone asks."""
     training = loaded_embeddings(workspace, "original")
     if workspace.generated is None or training is None or loaded_embeddings(workspace, "generated") is None:
         return
-    configured = settings("regurgitation", workspace)
-    inliers = initial_inliers(workspace, training, configured)
-    if inliers is not None:
-        _flags(workspace, inliers, initial_tiers(configured))
-    else:
-        _flags(workspace, None, threshold=configured.threshold or copy_flag_threshold(training.embedder))
+    params = first_copy_search("regurgitation", workspace, training, copy_flag_threshold(training.embedder))
+    analysis_result("regurgitation", workspace, params, SEARCHING)
 
 
 def render() -> None:
